@@ -1,0 +1,54 @@
+"""The `video-r1` command. Each subcommand lives in the module of its stage.
+
+A subcommand module provides ``add_arguments(parser)`` and ``run(args) -> int``; it imports
+heavy libraries inside ``run`` so that ``video-r1 --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> (module, one-line help). Order is the order of the data flow.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "synth": ("video_r1.synth.cli", "generate the synthetic video/image reasoning benchmark"),
+    "data": ("video_r1.data.cli", "check or summarise a Video-R1-format dataset"),
+    "frames": ("video_r1.media.cli", "sample a video's frames and write a contact sheet"),
+    "tiny-model": ("video_r1.models.cli", "build a tiny random Qwen-VL model for tests and demos"),
+    "sft": ("video_r1.recipes.sft", "supervised fine-tuning (reasoning cold start)"),
+    "grpo": ("video_r1.recipes.grpo", "RL with GRPO or T-GRPO"),
+    "eval": ("video_r1.evaluation.cli", "evaluate a model on video benchmarks"),
+    "annotate": ("video_r1.evaluation.annotate", "chain-of-thought annotation with a teacher"),
+    "infer": ("video_r1.evaluation.infer", "answer one question about a video or image"),
+    "demo": ("video_r1.demo", "synthetic data -> tiny model -> SFT -> T-GRPO -> eval, with a report"),
+    "experiment": ("video_r1.experiments.cli", "run the project's measured experiments"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="video-r1",
+        description="Train and evaluate video reasoning models with GRPO and T-GRPO.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        p = sub.add_parser(
+            name,
+            help=help_text,
+            description=(module.__doc__ or help_text).strip(),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args._run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
