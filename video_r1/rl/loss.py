@@ -1,0 +1,111 @@
+"""The GRPO policy loss with a k3 KL penalty, optional PPO-style clipping, three normalisations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+LossType = Literal["sequence", "token", "dr_grpo"]
+
+
+@dataclass(frozen=True)
+class LossStats:
+    """Detached scalars for logging."""
+
+    policy_loss: float  # the loss without the KL term
+    kl: float  # mean per-token KL to the reference policy (0 when beta = 0)
+    clip_fraction: float  # fraction of completion tokens whose ratio was clipped
+    ratio_mean: float  # mean importance ratio over completion tokens (1.0 on-policy)
+
+
+def kl_penalty(logprobs: torch.Tensor, ref_logprobs: torch.Tensor) -> torch.Tensor:
+    """Per-token k3 estimate of KL(policy || reference), as published.
+
+    x = clamp(ref - logp, -10, 10); kl = exp(x) - x - 1 (>= 0, 0 where they agree).
+
+    Example:
+        >>> kl_penalty(torch.tensor([-1.0]), torch.tensor([-2.0]))  # x = -1: e^-1 + 1 - 1
+        tensor([0.3679])
+    """
+    x = torch.clamp(ref_logprobs - logprobs, -10.0, 10.0)
+    return torch.exp(x) - x - 1.0
+
+
+def _normalise(
+    per_token: torch.Tensor, mask: torch.Tensor, loss_type: LossType, max_length: int | None
+) -> torch.Tensor:
+    if loss_type == "sequence":  # published GRPO: mean over tokens, then over completions
+        return ((per_token * mask).sum(1) / mask.sum(1).clamp(min=1.0)).mean()
+    if loss_type == "token":  # DAPO: every token of the batch weighs the same
+        return (per_token * mask).sum() / mask.sum().clamp(min=1.0)
+    if loss_type == "dr_grpo":  # Dr. GRPO: a constant denominator, no length bias
+        if max_length is None:
+            raise ValueError("loss_type 'dr_grpo' needs max_length (the max completion length)")
+        return (per_token * mask).sum() / (per_token.shape[0] * max_length)
+    raise ValueError(f"unknown loss_type {loss_type!r}; use 'sequence', 'token' or 'dr_grpo'")
+
+
+def policy_loss(
+    logprobs: torch.Tensor,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    *,
+    old_logprobs: torch.Tensor | None = None,
+    ref_logprobs: torch.Tensor | None = None,
+    beta: float = 0.04,
+    epsilon: float | None = None,
+    epsilon_high: float | None = None,
+    loss_type: LossType = "sequence",
+    max_length: int | None = None,
+) -> tuple[torch.Tensor, LossStats]:
+    """GRPO loss over the completion tokens of N rollouts.
+
+    logprobs: [N, L] policy log-probs of the sampled tokens (with grad).
+    advantages: [N] one advantage per rollout.
+    mask: [N, L] 1 on completion tokens up to and including the first EOS, else 0.
+    old_logprobs: [N, L] log-probs of the policy that sampled (None = on-policy: logprobs.detach(),
+        so the ratio is 1 with gradient d logp, exactly the published exp(logp - logp.detach())).
+    ref_logprobs: [N, L] reference-policy log-probs; required when beta > 0.
+    epsilon / epsilon_high: PPO clip range [1 - epsilon, 1 + epsilon_high] of the ratio
+        (None = no clipping, as published; epsilon_high defaults to epsilon).
+    Per token: -(min(ratio * A, clip(ratio) * A) - beta * kl), then normalised by `loss_type`.
+
+    Example (on-policy, beta 0: the loss value is -mean(A) and its gradient is -A d logp):
+        >>> lp = torch.zeros(2, 3, requires_grad=True)
+        >>> loss, _ = policy_loss(lp, torch.tensor([1.0, -1.0]), torch.ones(2, 3), beta=0.0)
+        >>> float(loss)
+        0.0
+    """
+    mask = mask.to(logprobs.dtype)
+    if old_logprobs is None:
+        old_logprobs = logprobs.detach()
+    ratio = torch.exp(logprobs - old_logprobs)  # [N, L]
+    adv = advantages.to(logprobs.dtype).unsqueeze(1)  # [N, 1]
+    objective = ratio * adv
+    clipped_tokens = torch.zeros_like(mask)
+    if epsilon is not None:
+        high = epsilon if epsilon_high is None else epsilon_high
+        clipped_ratio = torch.clamp(ratio, 1.0 - epsilon, 1.0 + high)
+        clipped_objective = clipped_ratio * adv
+        clipped_tokens = (clipped_objective < objective).to(mask.dtype)
+        objective = torch.minimum(objective, clipped_objective)
+    per_token = -objective
+    pg_loss = _normalise(per_token, mask, loss_type, max_length)
+    kl_mean = torch.zeros((), dtype=logprobs.dtype)
+    if beta != 0.0:
+        if ref_logprobs is None:
+            raise ValueError("beta > 0 needs ref_logprobs")
+        kl = kl_penalty(logprobs, ref_logprobs)  # [N, L]
+        per_token = per_token + beta * kl
+        kl_mean = (kl * mask).sum() / mask.sum().clamp(min=1.0)
+    loss = _normalise(per_token, mask, loss_type, max_length)
+    denom = mask.sum().clamp(min=1.0)
+    stats = LossStats(
+        policy_loss=float(pg_loss.detach()),
+        kl=float(kl_mean.detach()),
+        clip_fraction=float((clipped_tokens * mask).sum() / denom),
+        ratio_mean=float((ratio.detach() * mask).sum() / denom),
+    )
+    return loss, stats
