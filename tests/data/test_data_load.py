@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import good_image, good_video
+
+from video_r1.data import RecordError, load_records, read_records, write_records
+from video_r1.data.parse import read_raw_records
+
+
+def test_json_list_lines_are_where_each_object_starts(tmp_path):
+    text = '[\n  {"a": 1,\n   "b": 2},\n\n  {"a": 3}, {"a": 4}\n]\n'
+    (tmp_path / "d.json").write_text(text)
+    raws, problems = read_raw_records(tmp_path / "d.json")
+    assert problems == []
+    assert [(r.line, r.value["a"]) for r in raws] == [(2, 1), (5, 3), (5, 4)]
+
+
+def test_json_list_syntax_error_is_reported_and_reading_goes_on(tmp_path):
+    text = '[\n {"a": 1},\n {"a": 2,, "b": 3},\n {"a": 5}\n]'
+    (tmp_path / "d.json").write_text(text)
+    raws, problems = read_raw_records(tmp_path / "d.json")
+    assert [(r.line, r.value["a"]) for r in raws] == [(2, 1), (4, 5)]
+    assert len(problems) == 1
+    assert str(problems[0]).startswith(f"{tmp_path / 'd.json'}:3 (?): json: Expecting")
+
+
+def test_json_list_unclosed_and_trailing(tmp_path):
+    (tmp_path / "a.json").write_text('[{"a": 1},\n {"a": 2}')
+    raws, problems = read_raw_records(tmp_path / "a.json")
+    assert len(raws) == 2 and [p.reason for p in problems] == ["unclosed list"]
+    (tmp_path / "b.json").write_text('[{"a": 1}]\n]')
+    raws, problems = read_raw_records(tmp_path / "b.json")
+    assert len(raws) == 1 and problems[0].line == 2 and "extra data" in problems[0].reason
+    (tmp_path / "c.json").write_text("[ ]")
+    assert read_raw_records(tmp_path / "c.json") == ([], [])
+
+
+def test_jsonl_bad_line_keeps_the_rest(tmp_path):
+    (tmp_path / "d.jsonl").write_text('{"a": 1}\n\n{"a": \n{"a": 3}\n')
+    raws, problems = read_raw_records(tmp_path / "d.jsonl")
+    assert [(r.line, r.value["a"]) for r in raws] == [(1, 1), (4, 3)]
+    assert [(p.line, p.problem_id, p.field) for p in problems] == [(3, "?", "json")]
+
+
+def test_load_records_raises_with_every_problem(tmp_path, media_root):
+    rows = [good_video(), good_image(problem_type="essay"), good_video(path="nope.mp4")]
+    path = tmp_path / "d.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    records, problems = read_records(path, media_root)
+    assert [r.problem_id for r in records] == [1]
+    assert [(p.line, p.field) for p in problems] == [(2, "problem_type"), (3, "path")]
+    with pytest.raises(RecordError) as info:
+        load_records(path, media_root)
+    assert info.value.problems == problems
+    assert "2 problem(s)" in str(info.value) and "d.jsonl:3 (1): path" in str(info.value)
+
+
+@pytest.mark.parametrize("suffix", [".json", ".jsonl"])
+def test_write_then_read_round_trip(tmp_path, media_root, suffix):
+    path = tmp_path / "d.jsonl"
+    path.write_text(json.dumps(good_video(foo="bar")) + "\n" + json.dumps(good_image()) + "\n")
+    records = load_records(path, media_root)
+    out = tmp_path / f"out{suffix}"
+    write_records(out, records)
+    again = load_records(out, media_root)
+    assert [r.to_json() for r in again] == [r.to_json() for r in records]
+    assert [r.extra for r in again] == [{"foo": "bar"}, {}]
+    assert [r.source for r in again] == [
+        f"{out}:{n}" for n in ((2, 16) if suffix == ".json" else (1, 2))
+    ]
+    if suffix == ".json":
+        assert isinstance(json.loads(out.read_text()), list)
+
+
+def test_write_rejects_unknown_suffix(tmp_path):
+    with pytest.raises(ValueError, match="unknown dataset suffix"):
+        write_records(tmp_path / "x.csv", [])
+
+
+def test_missing_media_root_is_an_error(tmp_path):
+    (tmp_path / "d.jsonl").write_text("")
+    with pytest.raises(FileNotFoundError, match="media root"):
+        read_records(tmp_path / "d.jsonl", tmp_path / "absent")

@@ -1,0 +1,55 @@
+"""Loading and writing whole datasets of records (JSON list or JSONL)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from video_r1.data.parse import read_raw_records
+from video_r1.data.records import Problem, Record, RecordError
+from video_r1.data.validate import validate_record
+from video_r1.utils.io import atomic_write_json, atomic_write_jsonl
+
+
+def read_records(
+    path: str | os.PathLike, media_root: str | os.PathLike
+) -> tuple[list[Record], list[Problem]]:
+    """Read and validate every record of a dataset; return the good ones and all problems.
+
+    Problems are in file order. Raises FileNotFoundError if `path` or `media_root` is absent.
+
+    Example:
+        read_records("train.jsonl", "data/") -> ([Record(...), ...], [Problem(...), ...])
+    """
+    if not Path(media_root).is_dir():
+        raise FileNotFoundError(f"media root {media_root} is not a directory")
+    raws, problems = read_raw_records(path)
+    records: list[Record] = []
+    for raw in raws:
+        record, found = validate_record(raw.value, str(path), raw.line, media_root)
+        problems.extend(found)
+        if record is not None:
+            records.append(record)
+    problems.sort(key=lambda p: p.line)  # JSON problems were collected first
+    return records, problems
+
+
+def load_records(path: str | os.PathLike, media_root: str | os.PathLike) -> list[Record]:
+    """Read a dataset; raise RecordError listing every problem if any record is bad."""
+    records, problems = read_records(path, media_root)
+    if problems:
+        raise RecordError(problems)
+    return records
+
+
+def write_records(path: str | os.PathLike, records: Iterable[Record]) -> None:
+    """Write records atomically: a JSON list for `.json`, one object per line for `.jsonl`."""
+    path = Path(path)
+    rows = [r.to_json() for r in records]
+    if path.suffix == ".jsonl":
+        atomic_write_jsonl(path, rows)
+    elif path.suffix == ".json":
+        atomic_write_json(path, rows)
+    else:
+        raise ValueError(f"{path}: unknown dataset suffix {path.suffix!r}; use .json or .jsonl")
