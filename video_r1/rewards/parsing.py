@@ -11,7 +11,8 @@ import re
 from typing import Any
 
 # Published pattern (grpo.py `extract_answer`): the first <answer> tag, whitespace trimmed.
-_ANSWER_RE = re.compile(r"<answer>\s*(.*?)\s*</answer>", re.DOTALL)
+ANSWER_PATTERN = r"<answer>\s*(.*?)\s*</answer>"
+_OPEN, _CLOSE = "<answer>", "</answer>"
 
 
 def extract_answer(text: str) -> str:
@@ -25,8 +26,16 @@ def extract_answer(text: str) -> str:
     """
     if not isinstance(text, str):
         return ""
-    match = _ANSWER_RE.search(text)
-    return match.group(1).strip() if match else ""
+    # Same result as `re.search(ANSWER_PATTERN, text, re.DOTALL).group(1).strip()`, found with two `find`s: the
+    # regex backtracks quadratically on many unclosed tags or long whitespace runs, and a
+    # policy can write either. tests/rewards/test_parsing.py checks the two agree.
+    start = text.find(_OPEN)
+    if start < 0:
+        return ""
+    end = text.find(_CLOSE, start + len(_OPEN))
+    if end < 0:
+        return ""
+    return text[start + len(_OPEN) : end].strip()
 
 
 def completion_text(completion: Any) -> str:
@@ -80,3 +89,29 @@ def parse_float(text: str) -> float | None:
     except (ValueError, OverflowError, AttributeError):
         return None
     return value if math.isfinite(value) else None
+
+
+# Published format pattern (grpo.py `format_reward`), used with re.fullmatch and DOTALL.
+FORMAT_PATTERN = r"<think>.*?</think>\s*<answer>.*?</answer>"
+_THINK_OPEN, _ANSWER_CLOSE = "<think>", "</answer>"
+_JOINT_RE = re.compile(r"</think>\s*<answer>")
+
+
+def has_think_answer_format(text: str) -> bool:
+    """True if the whole text matches `<think>.*?</think>\\s*<answer>.*?</answer>` (DOTALL).
+
+    Equivalent to `re.fullmatch(FORMAT_PATTERN, text, re.DOTALL)` but linear in the text:
+    the text must open with <think>, close with </answer>, and hold a `</think>\\s*<answer>`
+    in between (the lazy groups may contain anything, so any such joint will do).
+
+    Example:
+        >>> has_think_answer_format("<think>x</think>\\n<answer>B</answer>")
+        True
+        >>> has_think_answer_format("<think>x</think><answer>B</answer> trailing")
+        False
+    """
+    if not isinstance(text, str):
+        return False
+    if not (text.startswith(_THINK_OPEN) and text.endswith(_ANSWER_CLOSE)):
+        return False
+    return _JOINT_RE.search(text, len(_THINK_OPEN), len(text) - len(_ANSWER_CLOSE)) is not None

@@ -1,0 +1,144 @@
+"""Evaluation metrics: per-sample scores under the published or the official VSI-Bench
+semantics, mean relative accuracy (MRA), accuracy per type, the VSI-Bench combined score.
+
+Per-sample semantics (the answer is the first <answer> tag, or the whole output if none, as
+the published eval script does):
+
+- "published" (tulerfeng/Video-R1 `src/eval_bench.py` `reward_fn`): multiple choice and
+  numerical as in training; regression scored by MRA with `<` thresholds, relative error
+  |pred - gt| / (|gt| + 1e-8) in float32 (the script uses torch float32).
+- "official" (VSI-Bench lmms-eval task): multiple choice reduced to its first word with a
+  trailing "." removed, compared case-insensitively; regression from the first word parsed
+  with `float` (no comma removal), MRA with `<=` thresholds and |pred - gt| / gt in float64;
+  unparsable numbers score 0 (its "worst case").
+
+The published eval script scores OCR and free-form as 0 (it has no branch for them); here
+both semantics use the training scorers for them instead, and numerical uses the training
+rule under "official" too (VSI-Bench has no such type).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+
+from video_r1.rewards.parsing import extract_answer, parse_float
+from video_r1.rewards.scoring import check_problem_type, score_answer
+
+Semantics = Literal["published", "official"]
+
+# Thresholds 0.50, 0.55, ..., 0.95 exactly as each scorer builds them.
+_PUBLISHED_THRESHOLDS = np.arange(0.5, 0.95 + 0.05 / 2, 0.05, dtype=np.float32)  # torch.arange
+_OFFICIAL_THRESHOLDS = np.linspace(0.5, 0.95, int((0.95 - 0.5) / 0.05 + 2))  # 10 points
+
+
+def mean_relative_accuracy(
+    prediction: float, target: float, semantics: Semantics = "published"
+) -> float:
+    """Mean over thresholds t in {0.50, ..., 0.95} of [relative error < 1 - t] ("published")
+    or [relative error <= 1 - t] ("official"). Non-finite inputs score 0.0, and so does
+    target 0 under "official" (its relative error divides by the target).
+
+    Example:
+        >>> mean_relative_accuracy(9.0, 10.0)  # error 0.1 < 1 - t for t < 0.9: 8 of 10
+        0.8
+        >>> mean_relative_accuracy(15.0, 10.0), mean_relative_accuracy(15.0, 10.0, "official")
+        (0.0, 0.1)
+    """
+    if not (math.isfinite(prediction) and math.isfinite(target)):
+        return 0.0
+    if semantics == "published":
+        pred32, target32 = np.float32(prediction), np.float32(target)
+        relative = np.abs(pred32 - target32) / (np.abs(target32) + np.float32(1e-8))
+        return float(np.mean(relative < (np.float32(1) - _PUBLISHED_THRESHOLDS)))
+    if semantics == "official":
+        if target == 0:
+            return 0.0
+        relative = abs(prediction - target) / target
+        return float(np.mean(relative <= 1 - _OFFICIAL_THRESHOLDS))
+    raise ValueError(f"semantics must be 'published' or 'official', got {semantics!r}")
+
+
+def score_evaluation(
+    output: str, ground_truth: str, problem_type: str, semantics: Semantics = "published"
+) -> float:
+    """Score one model output against the ground-truth answer (the content of the record's
+    <answer> tag) for evaluation, in [0, 1].
+
+    Example:
+        >>> score_evaluation("<think>..</think><answer>b.</answer>", "B", "multiple choice")
+        0.0
+        >>> score_evaluation("<think>..</think><answer>b.</answer>", "B", "multiple choice",
+        ...                  "official")
+        1.0
+        >>> score_evaluation("<answer>3 meters</answer>", "3.3", "regression", "official")  # 9/10
+        0.9
+    """
+    check_problem_type(problem_type)
+    answer = extract_answer(output) if isinstance(output, str) else ""
+    if answer == "":
+        answer = output if isinstance(output, str) else ""
+    if semantics == "published":
+        if problem_type == "regression":
+            pred, gt = parse_float(answer), parse_float(ground_truth)
+            return 0.0 if pred is None or gt is None else mean_relative_accuracy(pred, gt)
+        return score_answer(answer, ground_truth, problem_type)
+    if semantics == "official":
+        if problem_type == "multiple choice":
+            return 1.0 if _first_word(answer).lower() == ground_truth.lower() else 0.0
+        if problem_type == "regression":
+            pred, gt = _official_float(_first_word(answer)), _official_float(ground_truth)
+            return (
+                0.0 if pred is None or gt is None else mean_relative_accuracy(pred, gt, semantics)
+            )
+        return score_answer(answer, ground_truth, problem_type)
+    raise ValueError(f"semantics must be 'published' or 'official', got {semantics!r}")
+
+
+def _first_word(text: str) -> str:
+    # VSI-Bench `fuzzy_matching`: pred.split(" ")[0].rstrip(".").strip()
+    return text.split(" ")[0].rstrip(".").strip()
+
+
+def _official_float(text: str) -> float | None:
+    try:
+        value = float(text)
+    except (ValueError, OverflowError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def accuracy_by_type(problem_types: Sequence[str], scores: Sequence[float]) -> dict[str, float]:
+    """Mean score per problem type, plus "overall" (the mean over all samples).
+
+    Example:
+        >>> accuracy_by_type(["multiple choice", "multiple choice", "regression"], [1, 0, 0.5])
+        {'multiple choice': 0.5, 'regression': 0.5, 'overall': 0.5}
+    """
+    if len(problem_types) != len(scores):
+        raise ValueError(f"{len(problem_types)} problem types but {len(scores)} scores")
+    groups: dict[str, list[float]] = {}
+    for t, s in zip(problem_types, scores, strict=True):
+        groups.setdefault(t, []).append(float(s))
+    out = {t: math.fsum(v) / len(v) for t, v in groups.items()}
+    if scores:
+        out["overall"] = math.fsum(float(s) for s in scores) / len(scores)
+    return out
+
+
+def vsibench_score(problem_types: Sequence[str], scores: Sequence[float]) -> float:
+    """The VSI-Bench figure Video-R1 reports: the mean of the multiple-choice accuracy and the
+    regression MRA. Raises ValueError if either kind of question is missing.
+
+    Example:
+        >>> vsibench_score(["multiple choice", "multiple choice", "regression"], [1, 0, 0.9])
+        0.7
+    """
+    by_type = accuracy_by_type(problem_types, scores)
+    missing = [t for t in ("multiple choice", "regression") if t not in by_type]
+    if missing:
+        raise ValueError(f"VSI-Bench score needs both question kinds; no {' or '.join(missing)}")
+    return (by_type["multiple choice"] + by_type["regression"]) / 2
