@@ -1,0 +1,83 @@
+"""Shared fixtures: tiny random Qwen-VL checkpoints, built once per test session."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import video_r1  # noqa: F401  (torchvision shim before transformers)
+
+TINY_ARCHES = ("qwen2-vl", "qwen2.5-vl", "qwen3-vl")
+VIDEO1 = Path("/work/shared/media/video1.mp4")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_factory(tmp_path_factory) -> Callable[[str], Path]:
+    """arch -> folder of a tiny random checkpoint of that arch (default sizes), cached."""
+    from video_r1.models import build_tiny_model
+
+    root = tmp_path_factory.mktemp("tiny_models")
+    built: dict[str, Path] = {}
+
+    def get(arch: str) -> Path:
+        if arch not in built:
+            built[arch] = build_tiny_model(root / arch, arch)
+        return built[arch]
+
+    return get
+
+
+@pytest.fixture(scope="session", params=TINY_ARCHES)
+def tiny_model_dir(request, tiny_model_factory) -> Path:
+    """A tiny checkpoint of each architecture (tests using it run once per arch)."""
+    return tiny_model_factory(request.param)
+
+
+@pytest.fixture(scope="session")
+def video1() -> Path:
+    if not VIDEO1.exists():
+        pytest.skip(f"{VIDEO1} not available")
+    return VIDEO1
+
+
+# Small frames keep tests fast: 16 frames of video1.mp4 at <= 16x28x28 pixels each.
+SMALL_VIDEO = {"nframes": 16, "min_pixels": 4 * 28 * 28, "max_pixels": 16 * 28 * 28}
+
+
+@pytest.fixture(scope="session")
+def make_clip(video1) -> Callable[[int], object]:
+    """patch_size (14 or 16) -> a 16-frame Clip of video1.mp4 sampled by qwen-vl-utils.
+
+    Stands in for video_r1.media.load_video: qwen-vl-utils' frames, rounded to uint8.
+    """
+    import os
+
+    os.environ.setdefault("FORCE_QWENVL_VIDEO_READER", "decord")  # torchcodec is broken here
+    import torch
+    from qwen_vl_utils import fetch_video
+
+    from video_r1.media.types import Clip
+
+    clips: dict[int, Clip] = {}
+
+    def make(patch_size: int = 14) -> Clip:
+        if patch_size not in clips:
+            (video, meta), _ = fetch_video(
+                {"video": str(video1), **SMALL_VIDEO},
+                image_patch_size=patch_size,
+                return_video_sample_fps=True,
+                return_video_metadata=True,
+            )
+            indices = tuple(int(i) for i in meta["frames_indices"])
+            clips[patch_size] = Clip(
+                frames=video.round().clamp(0, 255).to(torch.uint8),
+                indices=indices,
+                timestamps=tuple(i / meta["fps"] for i in indices),
+                source_fps=float(meta["fps"]),
+                path=str(video1),
+            )
+        return clips[patch_size]
+
+    return make

@@ -1,0 +1,138 @@
+"""Loading Qwen-VL models and processors; the generation settings every decode uses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+# Vision special tokens of every Qwen-VL tokenizer: never to be generated.
+VISION_TOKENS: tuple[str, ...] = (
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|vision_pad|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+)
+_DTYPES = ("bfloat16", "float16", "float32")
+
+
+def _resolve_dtype(dtype: Any) -> Any:
+    import torch
+
+    if isinstance(dtype, torch.dtype) or dtype == "auto":
+        return dtype
+    if dtype not in _DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}; expected 'auto' or one of {list(_DTYPES)}")
+    return getattr(torch, dtype)
+
+
+def load_model(
+    path: str | Path,
+    *,
+    dtype: Any = "auto",
+    attn_implementation: str | None = None,
+) -> Any:
+    """A Qwen2-VL, Qwen2.5-VL or Qwen3-VL checkpoint as its ForConditionalGeneration class."""
+    from transformers import AutoConfig, AutoModelForImageTextToText
+
+    config = AutoConfig.from_pretrained(path)
+    if config.model_type not in ("qwen2_vl", "qwen2_5_vl", "qwen3_vl"):
+        raise ValueError(f"{path}: model_type {config.model_type!r} is not a supported Qwen-VL")
+    kwargs: dict[str, Any] = {"dtype": _resolve_dtype(dtype)}
+    if attn_implementation is not None:
+        kwargs["attn_implementation"] = attn_implementation
+    return AutoModelForImageTextToText.from_pretrained(path, **kwargs)
+
+
+def load_processor(
+    path: str | Path,
+    *,
+    image_min_pixels: int | None = None,
+    image_max_pixels: int | None = None,
+    video_min_pixels: int | None = None,
+    video_max_pixels: int | None = None,
+) -> Any:
+    """The checkpoint's processor, tokenizer padding on the left (for generation).
+
+    Pixel settings only matter where the processor itself resizes (the published path);
+    `video_r1.prompts.encode_prompts` passes media that are already resized.
+    """
+    from transformers import AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(path)
+    processor.tokenizer.padding_side = "left"
+    _set_pixels(processor.image_processor, image_min_pixels, image_max_pixels)
+    _set_pixels(processor.video_processor, video_min_pixels, video_max_pixels)
+    return processor
+
+
+def _set_pixels(part: Any, min_pixels: int | None, max_pixels: int | None) -> None:
+    size = dict(part.size)
+    if min_pixels is not None:
+        size["shortest_edge"] = int(min_pixels)
+    if max_pixels is not None:
+        size["longest_edge"] = int(max_pixels)
+    if min_pixels is not None or max_pixels is not None:
+        if size["shortest_edge"] > size["longest_edge"]:
+            raise ValueError(
+                f"min_pixels {size['shortest_edge']} > max_pixels {size['longest_edge']}"
+            )
+        part.size = type(part.size)(**size) if not isinstance(part.size, dict) else size
+
+
+def vision_token_ids(tokenizer: Any) -> list[int]:
+    """Ids of the image/video placeholders and vision start/end/pad tokens.
+
+    Example:
+        vision_token_ids(qwen2_5_vl_tokenizer) -> [151652, 151653, 151654, 151655, 151656]
+    """
+    vocab = tokenizer.get_vocab()
+    missing = [t for t in VISION_TOKENS if t not in vocab]
+    if missing:
+        raise ValueError(f"tokenizer lacks Qwen-VL vision tokens {missing}")
+    return [int(vocab[t]) for t in VISION_TOKENS]
+
+
+def stop_token_ids(tokenizer: Any, model: Any = None) -> list[int]:
+    """<|im_end|> first, then <|endoftext|>, the tokenizer's eos and the model's eos ids.
+
+    Example:
+        stop_token_ids(qwen2_5_vl_tokenizer) -> [151645, 151643]
+    """
+    ids = [int(tokenizer.convert_tokens_to_ids(t)) for t in ("<|im_end|>", "<|endoftext|>")]
+    ids.append(tokenizer.eos_token_id)
+    eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    ids += eos if isinstance(eos, list) else [eos]
+    return list(dict.fromkeys(int(i) for i in ids if i is not None))
+
+
+def generation_config(
+    model: Any,
+    processor: Any,
+    *,
+    temperature: float = 1.0,
+    top_p: float = 0.95,
+    max_new_tokens: int = 768,
+    do_sample: bool = True,
+) -> Any:
+    """Decoding settings that never emit a vision token and stop at <|im_end|>/eos.
+
+    Also suppresses the embedding rows past the tokenizer's vocabulary (real Qwen-VL
+    checkpoints carry a few hundred), which decode to nothing.
+    """
+    from transformers import GenerationConfig
+
+    tokenizer = processor.tokenizer
+    stops = stop_token_ids(tokenizer, model)
+    vocab_size = int(model.get_output_embeddings().weight.shape[0])
+    suppress = vision_token_ids(tokenizer) + list(range(len(tokenizer), vocab_size))
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[-1]
+    kwargs: dict[str, Any] = {"temperature": temperature, "top_p": top_p} if do_sample else {}
+    return GenerationConfig(
+        do_sample=do_sample,
+        max_new_tokens=max_new_tokens,
+        eos_token_id=stops,
+        pad_token_id=int(pad),
+        suppress_tokens=suppress,
+        **kwargs,
+    )
