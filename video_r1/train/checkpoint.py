@@ -1,0 +1,215 @@
+"""Checkpoints: HF-format model + processor, plus everything needed to resume exactly.
+
+Layout of `OUTPUT/checkpoint-<step>/`:
+
+    config.json, model*.safetensors, processor/tokenizer files   from_pretrained-loadable
+      (with LoRA: adapter_config.json + adapter_model.safetensors, see README.md there)
+    state/              accelerate `save_state`: optimizer, scheduler, RNG states of every
+                        rank (and, under DeepSpeed/FSDP, their sharded model + optimizer)
+    config.yaml         the resolved run config
+    trainer_state.json  step, epoch, data position, bad-sample counts; written last
+
+Everything is written into `.tmp-checkpoint-<step>/` and renamed when complete, so a crash
+mid-save leaves the previous checkpoint intact; only folders with trainer_state.json count.
+
+On resume the model weights come from the checkpoint's HF files (the same `from_pretrained`
+path as any load; see `prepare_model(cfg, checkpoint=...)`), and `load_checkpoint` restores
+optimizer, scheduler and RNG states. GRPO calls::
+
+    path = resolve_resume(args.resume, output_dir)          # None: fresh start
+    model = prepare_model(cfg.model, checkpoint=path)
+    ... accelerator.prepare(...)
+    state = load_checkpoint(accelerator, path) if path else {}
+    save_checkpoint(accelerator, model, processor, output_dir, step, state, config_yaml, keep)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from video_r1.train.setup import is_deepspeed, is_fsdp
+from video_r1.utils.io import atomic_write_json, atomic_write_text
+
+PREFIX = "checkpoint-"
+STATE_FILE = "trainer_state.json"
+CONFIG_FILE = "config.yaml"
+_NAME = re.compile(r"^checkpoint-(\d+)$")
+
+LORA_NOTE = """# LoRA checkpoint
+
+This folder holds the LoRA adapter (adapter_config.json, adapter_model.safetensors), not
+merged weights. Load it with peft:
+
+    base = AutoModelForImageTextToText.from_pretrained(BASE)
+    model = PeftModel.from_pretrained(base, THIS_FOLDER).merge_and_unload()
+
+or directly with `AutoModelForImageTextToText.from_pretrained(THIS_FOLDER)` when the base path
+in adapter_config.json (base_model_name_or_path) is reachable. The run's final folder
+`OUTPUT/final/` holds the merged model.
+"""
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, incomplete, or does not fit the run resuming from it."""
+
+
+def checkpoint_path(output_dir: str | Path, step: int) -> Path:
+    """Example: checkpoint_path("runs/a", 40) -> Path("runs/a/checkpoint-40")."""
+    return Path(output_dir) / f"{PREFIX}{step}"
+
+
+def list_checkpoints(output_dir: str | Path) -> list[tuple[int, Path]]:
+    """Complete checkpoints (those with trainer_state.json), oldest first."""
+    root = Path(output_dir)
+    if not root.is_dir():
+        return []
+    found = []
+    for p in root.iterdir():
+        m = _NAME.match(p.name)
+        if m and p.is_dir() and (p / STATE_FILE).is_file():
+            found.append((int(m.group(1)), p))
+    return sorted(found)
+
+
+def find_latest_checkpoint(output_dir: str | Path) -> Path | None:
+    found = list_checkpoints(output_dir)
+    return found[-1][1] if found else None
+
+
+def resolve_resume(resume: str | None, output_dir: str | Path) -> Path | None:
+    """`None` -> fresh start; 'latest' -> newest complete checkpoint of `output_dir` (None if
+    there is none yet, so the same command starts and restarts a preemptible job); else a path,
+    which must be a complete checkpoint."""
+    if resume is None:
+        return None
+    if resume == "latest":
+        return find_latest_checkpoint(output_dir)
+    path = Path(resume)
+    if not (path / STATE_FILE).is_file():
+        raise CheckpointError(f"{path}: not a complete checkpoint (no {STATE_FILE})")
+    return path
+
+
+def _drop_model_weights(models: list, weights: list, output_dir: str) -> None:
+    # The model is saved once, in HF format, next to `state/`; don't store a second copy.
+    weights.clear()
+
+
+def _skip_model_load(models: list, input_dir: str) -> None:
+    # The model was already loaded from the checkpoint's HF files by prepare_model.
+    models.clear()
+
+
+def save_model_files(accelerator: Any, model: Any, processor: Any, out_dir: str | Path) -> None:
+    """Model (HF safetensors, or the LoRA adapter) and processor into `out_dir`.
+
+    Collective: every rank must call it (ZeRO-3 and FSDP gather the full weights).
+    """
+    state_dict = accelerator.get_state_dict(model)
+    if accelerator.is_main_process:
+        unwrapped = accelerator.unwrap_model(model)
+        unwrapped.save_pretrained(out_dir, state_dict=state_dict, safe_serialization=True)
+        if processor is not None:
+            processor.save_pretrained(out_dir)
+        if hasattr(unwrapped, "peft_config"):
+            atomic_write_text(Path(out_dir) / "README.md", LORA_NOTE)
+
+
+def save_checkpoint(
+    accelerator: Any,
+    model: Any,
+    processor: Any,
+    output_dir: str | Path,
+    step: int,
+    trainer_state: dict[str, Any],
+    config_yaml: str,
+    keep_last: int = 0,
+) -> Path:
+    """Write checkpoint-<step> atomically and prune to the newest `keep_last`. Collective."""
+    final = checkpoint_path(output_dir, step)
+    tmp = final.with_name(f".tmp-{final.name}")
+    if accelerator.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)  # debris of a crash mid-save
+        (tmp / "state").mkdir(parents=True)
+    accelerator.wait_for_everyone()
+    save_model_files(accelerator, model, processor, tmp)
+    hook = None
+    if not (is_deepspeed(accelerator) or is_fsdp(accelerator)):
+        hook = accelerator.register_save_state_pre_hook(_drop_model_weights)
+    try:
+        accelerator.save_state(str(tmp / "state"), safe_serialization=True)
+    finally:
+        if hook is not None:
+            hook.remove()
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        atomic_write_text(tmp / CONFIG_FILE, config_yaml)
+        state = {**trainer_state, "step": step, "world_size": accelerator.num_processes}
+        atomic_write_json(tmp / STATE_FILE, state)  # last: marks the folder complete
+        if final.exists():  # re-saving a step (e.g. after a resume): replace it whole
+            old = final.with_name(f".old-{final.name}")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(final, old)
+            os.replace(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, final)
+        _fsync_dir(final.parent)
+        prune_checkpoints(output_dir, keep_last)
+    accelerator.wait_for_everyone()
+    return final
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def prune_checkpoints(output_dir: str | Path, keep_last: int) -> list[Path]:
+    """Delete all but the newest `keep_last` complete checkpoints (0 keeps all)."""
+    if keep_last <= 0:
+        return []
+    removed = []
+    for _, path in list_checkpoints(output_dir)[:-keep_last]:
+        shutil.rmtree(path)
+        removed.append(path)
+    return removed
+
+
+def read_trainer_state(path: str | Path) -> dict[str, Any]:
+    file = Path(path) / STATE_FILE
+    if not file.is_file():
+        raise CheckpointError(f"{path}: not a complete checkpoint (no {STATE_FILE})")
+    return json.loads(file.read_text())
+
+
+def load_checkpoint(accelerator: Any, path: str | Path) -> dict[str, Any]:
+    """Restore optimizer, scheduler and RNG states (and DeepSpeed/FSDP shards) from `path`.
+
+    Call after `accelerator.prepare`, with the model already loaded from `path` by
+    `prepare_model(..., checkpoint=path)`. Returns the trainer state (step, data position...).
+    """
+    state = read_trainer_state(path)
+    if state.get("world_size") != accelerator.num_processes:
+        raise CheckpointError(
+            f"{path}: saved by {state.get('world_size')} processes, resuming with "
+            f"{accelerator.num_processes}; the data order and RNG states are per rank, so "
+            "resume with the same number of processes"
+        )
+    hook = None
+    if not (is_deepspeed(accelerator) or is_fsdp(accelerator)):
+        hook = accelerator.register_load_state_pre_hook(_skip_model_load)
+    try:
+        accelerator.load_state(str(Path(path) / "state"))
+    finally:
+        if hook is not None:
+            hook.remove()
+    return state

@@ -1,0 +1,104 @@
+"""Deterministic, rank-sharded, resumable record order.
+
+The records an optimizer step trains on are a pure function of (seed, epoch, step, rank,
+world size), so resuming needs only the step number: no iterator state to save. GRPO uses the
+same sampler with `per_device_batch_size` = prompts per device::
+
+    sampler = RecordSampler(len(records), world_size, rank, batch, accum, seed)
+    for step in range(start_step, sampler.total_steps(epochs, max_steps)):
+        for micro in sampler.step_batches(step):   # grad_accum lists of record indices
+            ...
+
+Each optimizer step consumes `batch x world_size x grad_accum` records of one epoch's
+permutation; the last records of an epoch that do not fill a whole step are not trained in
+that epoch (`dropped_per_epoch` says how many; a fresh permutation every epoch means a
+different few each time). Within a step, micro-batch `a` of rank `r` is the slice
+`[(a x world + r) x batch, ... + batch)`, so ranks always see different records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+def epoch_order(num_records: int, seed: int, epoch: int, shuffle: bool = True) -> list[int]:
+    """The record order of one epoch: a seeded permutation (or 0..n-1 without shuffle).
+
+    Example:
+        >>> epoch_order(4, seed=0, epoch=0, shuffle=False)
+        [0, 1, 2, 3]
+        >>> sorted(epoch_order(4, seed=0, epoch=1)) == [0, 1, 2, 3]
+        True
+    """
+    if not shuffle:
+        return list(range(num_records))
+    gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    return torch.randperm(num_records, generator=gen).tolist()
+
+
+@dataclass(frozen=True)
+class RecordSampler:
+    """Which records each rank trains on at each optimizer step (see module docstring)."""
+
+    num_records: int
+    world_size: int
+    rank: int
+    per_device_batch_size: int
+    grad_accum: int
+    seed: int
+    shuffle: bool = True
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.rank < self.world_size:
+            raise ValueError(f"rank {self.rank} is not in [0, {self.world_size})")
+        if self.steps_per_epoch == 0:
+            raise ValueError(
+                f"{self.num_records} records do not fill one optimizer step of "
+                f"{self.records_per_step} records (per_device_batch_size "
+                f"{self.per_device_batch_size} x {self.world_size} processes x grad_accum "
+                f"{self.grad_accum}); use more records or smaller batches"
+            )
+
+    @property
+    def records_per_step(self) -> int:
+        return self.per_device_batch_size * self.world_size * self.grad_accum
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return self.num_records // self.records_per_step
+
+    @property
+    def dropped_per_epoch(self) -> int:
+        return self.num_records - self.steps_per_epoch * self.records_per_step
+
+    def total_steps(self, epochs: int, max_steps: int = 0) -> int:
+        """Optimizer steps of the run: `max_steps` if > 0, else `epochs` full epochs.
+
+        Example:
+            >>> RecordSampler(10, 2, 0, 1, 2, seed=0).total_steps(epochs=3)
+            6
+        """
+        return max_steps if max_steps > 0 else epochs * self.steps_per_epoch
+
+    def epoch_of(self, step: int) -> int:
+        return step // self.steps_per_epoch
+
+    def step_batches(self, step: int) -> list[list[int]]:
+        """The `grad_accum` micro-batches (record indices) this rank trains on at `step`.
+
+        Example:
+            >>> s = RecordSampler(8, world_size=2, rank=1, per_device_batch_size=1,
+            ...                   grad_accum=2, seed=0, shuffle=False)
+            >>> s.step_batches(0), s.step_batches(1)
+            ([[1], [3]], [[5], [7]])
+        """
+        epoch, within = divmod(step, self.steps_per_epoch)
+        order = epoch_order(self.num_records, self.seed, epoch, self.shuffle)
+        start = within * self.records_per_step
+        b = self.per_device_batch_size
+        return [
+            order[start + (a * self.world_size + self.rank) * b :][:b]
+            for a in range(self.grad_accum)
+        ]

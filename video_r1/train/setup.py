@@ -1,0 +1,71 @@
+"""The accelerate `Accelerator` for a run: backend from the accelerate config file, precision,
+trackers and gradient accumulation from our config.
+
+Single process, DDP, FSDP and DeepSpeed ZeRO-2/3 are chosen by how the run is launched
+(`accelerate launch --config_file configs/accelerate/<backend>.yaml video-r1 sft ...`), not by
+the recipe. GRPO calls::
+
+    accelerator = setup_accelerator(cfg, output_dir)
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+
+Accumulation goes through `accelerator.accumulate(model)`, which both DDP (no_sync) and
+DeepSpeed (its own accumulation boundary) honour; note that `accelerator.backward` divides the
+loss by `grad_accum` (see `video_r1.recipes.sft` for how the loss is normalised around that).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from video_r1.train.config import TrainConfig
+
+
+def resolve_mixed_precision(setting: str) -> str:
+    """'auto' -> 'bf16' on a GPU that supports it, else 'no'; other values pass through."""
+    if setting != "auto":
+        return setting
+    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return "bf16"
+    return "no"
+
+
+def setup_accelerator(cfg: TrainConfig, output_dir: str | Path) -> Any:
+    """An Accelerator configured from `cfg` (precision, accumulation, trackers, clipping)."""
+    from accelerate import Accelerator
+    from accelerate.utils import DistributedType, ProjectConfiguration
+
+    output_dir = Path(output_dir)
+    accelerator = Accelerator(
+        mixed_precision=resolve_mixed_precision(cfg.mixed_precision),
+        gradient_accumulation_steps=cfg.optim.grad_accum,
+        # Our schedule counts optimizer steps of the whole run; accelerate would otherwise
+        # step it once per process per optimizer step.
+        step_scheduler_with_optimizer=False,
+        log_with=list(cfg.logging.trackers) or None,
+        project_config=ProjectConfiguration(
+            project_dir=str(output_dir), logging_dir=str(output_dir / "logs")
+        ),
+    )
+    if accelerator.distributed_type == DistributedType.DEEPSPEED:
+        # DeepSpeed clips inside its step and accumulates itself: give it our settings, so
+        # that no value in the accelerate config file shadows the run config.
+        ds = accelerator.state.deepspeed_plugin.deepspeed_config
+        ds["gradient_clipping"] = cfg.optim.max_grad_norm
+        ds["gradient_accumulation_steps"] = cfg.optim.grad_accum
+        ds["train_micro_batch_size_per_gpu"] = cfg.optim.per_device_batch_size
+    return accelerator
+
+
+def is_deepspeed(accelerator: Any) -> bool:
+    from accelerate.utils import DistributedType
+
+    return accelerator.distributed_type == DistributedType.DEEPSPEED
+
+
+def is_fsdp(accelerator: Any) -> bool:
+    from accelerate.utils import DistributedType
+
+    return accelerator.distributed_type == DistributedType.FSDP
