@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+
+import numpy as np
+import pytest
+
+import video_r1  # noqa: F401
+from video_r1.synth import TASKS, SynthConfig, best_accuracy, chance_accuracy, generate_samples
+from video_r1.synth.generate import generate_benchmark, plan_counts
+from video_r1.synth.render import BACKGROUND, COLOURS
+
+CFG = SynthConfig()
+
+
+def object_mask(frame: np.ndarray) -> np.ndarray:
+    return np.abs(frame.astype(int) - BACKGROUND).sum(-1) > 60  # [H, W]
+
+
+def colour_of(frame: np.ndarray) -> str:
+    mean = frame[object_mask(frame)].mean(0)
+    return min(COLOURS, key=lambda c: np.abs(mean - COLOURS[c]).sum())
+
+
+def centroid(frame: np.ndarray) -> np.ndarray:
+    ys, xs = np.nonzero(object_mask(frame))
+    return np.array([xs.mean(), ys.mean()])
+
+
+def order_blind_features(task: str, frames: np.ndarray, options: tuple) -> tuple:
+    """What a solver reads from frames in random order: nothing about time."""
+    if task == "direction":
+        spread = np.ptp(np.stack([centroid(f) for f in frames]), axis=0)
+        return (colour_of(frames[0]), "h" if spread[0] > spread[1] else "v")
+    if task == "reverse":
+        return (colour_of(frames[0]),)
+    # event_order: which option's colour shows in the first frame it happens to get
+    return (next(o[0] for o in options if colour_of(frames[0]) in o),)
+
+
+def order_aware_answer(task: str, frames: np.ndarray, options: tuple) -> str:
+    if task == "direction":
+        dx, dy = centroid(frames[-1]) - centroid(frames[0])
+        if abs(dx) > abs(dy):
+            return "B" if dx > 0 else "A"
+        return "D" if dy > 0 else "C"
+    if task == "reverse":
+        return "A" if object_mask(frames[-1]).sum() > object_mask(frames[0]).sum() else "B"
+    return next(o[0] for o in options if colour_of(frames[0]) in o)
+
+
+@pytest.mark.parametrize("task", ["direction", "reverse", "event_order"])
+def test_order_blind_solver_reaches_the_advertised_figure_and_no_more(task):
+    rng = np.random.default_rng(0)
+    fit = generate_samples(TASKS[task], "train", 96, seed=5, cfg=CFG)
+    held_out = generate_samples(TASKS[task], "test", 96, seed=5, cfg=CFG)
+
+    def blind(sample):
+        shuffled = sample.media[rng.permutation(len(sample.media))]
+        return order_blind_features(task, shuffled, sample.options)
+
+    # the best order-blind rule: majority answer per observation, fitted on one set
+    table: dict[tuple, Counter] = defaultdict(Counter)
+    for sample in fit:
+        table[blind(sample)][sample.answer] += 1
+    hits = [
+        table[blind(s)].most_common(1)[0][0] == s.answer if table[blind(s)] else False
+        for s in held_out
+    ]
+    assert abs(np.mean(hits) - TASKS[task].order_blind_accuracy) < 0.12
+    # the frame order does carry the answer
+    assert all(order_aware_answer(task, s.media, s.options) == s.answer for s in held_out)
+
+
+def test_order_independent_answer_survives_shuffling():
+    rng = np.random.default_rng(1)
+    for sample in generate_samples(TASKS["light_fraction"], "test", 12, seed=2, cfg=CFG):
+        frames = sample.media[rng.permutation(len(sample.media))]
+        lit = np.mean(
+            [(np.abs(f.astype(int) - COLOURS["yellow"]).sum(-1) < 30).any() for f in frames]
+        )
+        assert float(sample.answer) == lit
+
+
+def test_classes_and_shortcut_are_balanced():
+    samples = generate_samples(TASKS["direction"], "train", 64, seed=0, cfg=CFG)  # 4 full cycles
+    assert Counter(s.answer for s in samples) == {"A": 16, "B": 16, "C": 16, "D": 16}
+    assert sum(s.cue_agrees for s in samples) == 48  # 75% of 64
+    counts = Counter(s.answer for s in generate_samples(TASKS["count_video"], "test", 8, 0, CFG))
+    assert counts == {"1": 2, "2": 2, "3": 2, "4": 2}
+
+
+def test_media_shapes_and_decoded_clip(tmp_path):
+    import av
+
+    generate_benchmark(tmp_path, 9, seed=1)  # one record of each task
+    clip = next((tmp_path / "media").rglob("direction/*.mp4"))
+    with av.open(str(clip)) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    assert len(frames) == CFG.frames and frames[0].shape == (CFG.size, CFG.size, 3)
+    sample = generate_samples(TASKS["ocr_image"], "train", 1, 0, CFG)[0]
+    assert sample.media.shape == (112, 112, 3) and sample.media.dtype == np.uint8
+
+
+def test_accuracy_figures_by_hand():
+    # uniform guess over 3 answers: 1/3; observation equals the answer: 1.0
+    joint = [(("x",), "x", 0.5), (("y",), "y", 0.25), (("z",), "z", 0.25)]
+    assert chance_accuracy(joint) == pytest.approx(1 / 3) and best_accuracy(joint) == 1.0
+    # colour cue right 3 times in 4 within each axis: 0.75, whatever the 4 directions
+    assert TASKS["direction"].order_blind_accuracy == 0.75
+    assert TASKS["reverse"].chance_accuracy == 0.5 and TASKS["reverse"].order_blind_accuracy == 0.75
+    assert plan_counts({"a": 1, "b": 1, "c": 1}, 10) == {"a": 4, "b": 3, "c": 3}
+
+
+def test_config_is_checked():
+    with pytest.raises(ValueError, match="multiple of 4"):
+        SynthConfig(frames=6)
+    with pytest.raises(ValueError, match="multiple of 28"):
+        SynthConfig(size=120)
