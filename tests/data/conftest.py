@@ -22,6 +22,7 @@ def media_root(tmp_path_factory) -> Path:
     write_video(root / "videos" / "clip.mp4", frames, fps=4.0)
     Image.fromarray(np.full((56, 56, 3), 128, dtype=np.uint8)).save(root / "img.png")
     (root / "broken.mp4").write_bytes(b"this is not a video")
+    (root / "fake.png").write_bytes(b"not an image")
     outside = tmp_path_factory.mktemp("outside") / "secret.png"
     outside.write_bytes((root / "img.png").read_bytes())
     (root / "link.png").symlink_to(outside)

@@ -70,3 +70,22 @@ def test_stats_counts_and_plot(tmp_path, capsys):
     assert ("video", "2", "50.0") in table and ("free-form", "1", "25.0") in table
     assert ("synthetic", "2", "50.0") in table
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_check_decode_reports_media_that_fail_to_open(tmp_path, media_root, capsys):
+    rows = [
+        good_video(),
+        good_video(problem_id=2, path="broken.mp4"),
+        good_image(),
+        good_image(problem_id=4, path="fake.png"),
+    ]
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    argv = ["data", "check", str(data), "--media-root", str(media_root)]
+    assert main(argv) == 0  # the files exist, so without --decode they pass
+    capsys.readouterr()
+    assert main([*argv, "--decode", "--workers", "2"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split(": ")[0] for line in out[:2]] == [f"{data}:2 (2)", f"{data}:4 (4)"]
+    assert all(": path: decode: " in line for line in out[:2])
+    assert out[-1] == f"{data}: 4 record(s), 2 good, 2 bad, 2 problem(s) (media decoded)"
