@@ -31,7 +31,9 @@ from video_r1.rewards.scoring import check_problem_type, score_answer
 Semantics = Literal["published", "official"]
 
 # Thresholds 0.50, 0.55, ..., 0.95 exactly as each scorer builds them.
-_PUBLISHED_THRESHOLDS = np.arange(0.5, 0.95 + 0.05 / 2, 0.05, dtype=np.float32)  # torch.arange
+# torch.arange(0.5, 0.975, 0.05, dtype=float32) computes 0.5 + i * 0.05 in float64, then casts
+# (np.arange in float32 would accumulate in float32 and differ in the last bit).
+_PUBLISHED_THRESHOLDS = np.array([0.5 + i * 0.05 for i in range(10)], dtype=np.float32)
 _OFFICIAL_THRESHOLDS = np.linspace(0.5, 0.95, int((0.95 - 0.5) / 0.05 + 2))  # 10 points
 
 
@@ -43,8 +45,12 @@ def mean_relative_accuracy(
     target 0 under "official" (its relative error divides by the target).
 
     Example:
-        >>> mean_relative_accuracy(9.0, 10.0)  # error 0.1 < 1 - t for t < 0.9: 8 of 10
-        0.8
+        >>> mean_relative_accuracy(8.0, 10.0)  # error 0.2 < 1 - t for t in 0.50..0.75: 6 of 10
+        0.6
+        >>> # float32 quirk of the published script: 1 - 0.9 is 0.10000002 there, so an error
+        >>> # of exactly 0.1 passes t = 0.9 ("<"), and official "<=" in float64 agrees.
+        >>> mean_relative_accuracy(9.0, 10.0), mean_relative_accuracy(9.0, 10.0, "official")
+        (0.9, 0.9)
         >>> mean_relative_accuracy(15.0, 10.0), mean_relative_accuracy(15.0, 10.0, "official")
         (0.0, 0.1)
     """
