@@ -87,3 +87,24 @@ class Clip:
             source_fps=self.source_fps,
             path=self.path,
         )
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a cheap look at a video file tells: enough to plan sampling without decoding.
+
+    height/width are the displayed size (rotation metadata applied); rotation is the display
+    rotation in degrees counterclockwise (0, 90, 180, 270); duration = num_frames / fps.
+    """
+
+    path: str
+    num_frames: int
+    fps: float
+    height: int
+    width: int
+    rotation: int = 0
+    codec: str = ""
+
+    @property
+    def duration(self) -> float:
+        return self.num_frames / self.fps if self.fps > 0 else 0.0
