@@ -259,3 +259,33 @@ def test_sft_labels_train_only_the_answer(tiny_model_factory, make_clip):
     text = tok.decode(ids)
     assert text.startswith("<|im_start|>system\nYou are a helpful assistant<|im_end|>\n")
     assert text.endswith("<|im_end|>\n")  # the newline after the turn is not trained
+
+
+def test_collate_sft_examples_pads_and_keeps_media(tiny_model_factory, make_clip):
+    from video_r1.models import load_model
+    from video_r1.prompts import collate_sft_examples
+
+    processor = load_processor(tiny_model_factory("qwen2.5-vl"))
+    clip = make_clip(14)
+    long_rec = _record(process="<think>the car goes right, then it stops</think>")
+    image_rec = _record(
+        data_type="image", problem_type="OCR", options=(), process="<think>x</think>"
+    )
+    examples = [
+        encode_sft_example(processor, long_rec, clip),
+        encode_sft_example(processor, image_rec, clip.frames[0]),
+    ]
+    batch, labels = collate_sft_examples(examples, processor)
+    n0, n1 = (int(ex[1].shape[1]) for ex in examples)
+    assert labels.shape == batch["input_ids"].shape == (2, max(n0, n1))
+    short = 0 if n0 < n1 else 1
+    assert (labels[short, min(n0, n1) :] == IGNORE_INDEX).all()
+    assert (batch["attention_mask"][short, min(n0, n1) :] == 0).all()
+    assert torch.equal(batch["pixel_values_videos"], examples[0][0]["pixel_values_videos"])
+    assert torch.equal(batch["pixel_values"], examples[1][0]["pixel_values"])
+    model = load_model(tiny_model_factory("qwen2.5-vl"))
+    with torch.no_grad():
+        logits = model(**batch).logits
+    with torch.no_grad():
+        alone = model(**examples[1][0]).logits
+    assert torch.allclose(logits[1, :n1], alone[0], atol=1e-4)

@@ -388,3 +388,33 @@ def _vision_ids(tokenizer: Any) -> list[int]:
     from video_r1.models.loading import vision_token_ids
 
     return vision_token_ids(tokenizer)
+
+
+def collate_sft_examples(
+    examples: Sequence[tuple[dict[str, torch.Tensor], torch.Tensor]], processor: Any
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Batch `encode_sft_example` outputs: right-pad the tokens, concatenate the media.
+
+    Padding gets pad_token_id, attention 0, token type 0 and label -100.
+    Example:
+        two examples of 300 and 280 tokens -> input_ids [2, 300], labels [2, 300]
+    """
+    if not examples:
+        raise ValueError("collate_sft_examples: no examples")
+    width = max(int(labels.shape[1]) for _, labels in examples)
+    pad_values = {
+        "input_ids": processor.tokenizer.pad_token_id,
+        "attention_mask": 0,
+        "mm_token_type_ids": 0,
+    }
+    out: dict[str, list[torch.Tensor]] = {}
+    all_labels = []
+    for inputs, labels in examples:
+        extra = width - int(labels.shape[1])
+        for key, value in inputs.items():
+            if key in pad_values:
+                value = torch.nn.functional.pad(value, (0, extra), value=pad_values[key])
+            out.setdefault(key, []).append(value)
+        all_labels.append(torch.nn.functional.pad(labels, (0, extra), value=IGNORE_INDEX))
+    batch = {key: torch.cat(values) for key, values in out.items()}
+    return batch, torch.cat(all_labels)
