@@ -27,27 +27,39 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser: lists the subcommands without importing their modules."""
     parser = argparse.ArgumentParser(
         prog="video-r1",
         description="Train and evaluate video reasoning models with GRPO and T-GRPO.",
+        epilog="Run `video-r1 COMMAND --help` for a command's options.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, (module_name, help_text) in COMMANDS.items():
-        module = importlib.import_module(module_name)
-        p = sub.add_parser(
-            name,
-            help=help_text,
-            description=(module.__doc__ or help_text).strip(),
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
-        module.add_arguments(p)
-        p.set_defaults(_run=module.run)
+    for name, (_, help_text) in COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
     return parser
 
 
+def command_parser(name: str) -> tuple[argparse.ArgumentParser, object]:
+    """The parser of one subcommand, importing only that subcommand's module."""
+    module_name, help_text = COMMANDS[name]
+    module = importlib.import_module(module_name)
+    parser = argparse.ArgumentParser(
+        prog=f"video-r1 {name}",
+        description=(module.__doc__ or help_text).strip(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    module.add_arguments(parser)
+    return parser, module
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return int(args._run(args) or 0)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in COMMANDS:
+        build_parser().parse_args(argv)  # prints help or the error, and exits
+        return 2
+    parser, module = command_parser(argv[0])
+    args = parser.parse_args(argv[1:])
+    return int(module.run(args) or 0)
 
 
 if __name__ == "__main__":
