@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 ARCHES: tuple[str, ...] = ("qwen2-vl", "qwen2.5-vl", "qwen3-vl")
-# Video frames per second the processors assume when sampling themselves (real configs).
 _PIXELS = {  # (image min, image max, video min, video max) of the released preprocessor configs
     "qwen2-vl": (56 * 56, 28 * 28 * 1280, 128 * 28 * 28, 28 * 28 * 768),
     "qwen2.5-vl": (56 * 56, 28 * 28 * 1280, 128 * 28 * 28, 28 * 28 * 768),
