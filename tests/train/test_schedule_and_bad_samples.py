@@ -54,9 +54,9 @@ def test_skip_logs_and_counts(tmp_path: Path) -> None:
     [row] = read_jsonl(tmp_path / "bad.jsonl")
     assert row["problem_id"] == 3 and row["source"] == "train.jsonl:4"
     assert row["reason"] == "cannot decode" and row["step"] == 2
-    bad.check(4, 1)  # 25% is allowed
-    with pytest.raises(BadSampleError, match="2 of 5 samples were bad"):
-        bad.check(5, 2)
+    bad.check(bad=1, planned=4)  # 25% of the run is allowed
+    with pytest.raises(BadSampleError, match="2 bad samples of the 4 this run trains on"):
+        bad.check(bad=2, planned=4)
 
 
 def test_error_policy_raises_with_record() -> None:

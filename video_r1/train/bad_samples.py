@@ -9,7 +9,7 @@ A recipe wraps the per-record work (media loading, encoding) and reports failure
     except (MediaError, ValueError) as e:
         bad.report(record, reason=str(e), step=step, rank=rank)   # raises under 'error'
     ...
-    bad.check(*reduce_counts(accelerator, bad.seen, bad.bad))       # all ranks, every step
+    bad.check(reduce_sums(accelerator, {"bad": bad.bad})["bad"], planned)  # every step
 
 A skipped sample is dropped, never replaced by another record. The counts are part of the
 checkpoint (`state_dict`), so the fraction survives a resume.
@@ -28,7 +28,11 @@ class BadSampleError(RuntimeError):
 
 
 class BadSamples:
-    """Counts samples seen and bad on this rank, logs bad ones, enforces the policy."""
+    """Counts samples seen and bad on this rank, logs bad ones, enforces the policy.
+
+    The cap is a fraction of the samples the whole run plans to train on (steps x records per
+    step), not of those seen so far, which would stop a run whose first sample is bad.
+    """
 
     def __init__(self, policy: str, max_fraction: float, log_path: str | Path):
         if policy not in ("error", "skip"):
@@ -45,7 +49,9 @@ class BadSamples:
     def report(self, record: Any, reason: str, step: int, rank: int = 0) -> None:
         """Log one failed record; raise BadSampleError under the 'error' policy."""
         problem_id = getattr(record, "problem_id", None)
-        source = getattr(record, "source", "") or str(getattr(record, "media_path", ""))
+        source = getattr(record, "source", "") or (
+            f"{record.file}:{record.line}" if hasattr(record, "file") else ""
+        )
         if self.policy == "error":
             raise BadSampleError(
                 f"{source} (problem_id {problem_id}): {reason} "
@@ -65,16 +71,18 @@ class BadSamples:
             },
         )
 
-    def check(self, seen: int, bad: int) -> None:
-        """Raise if `bad / seen` (counts over all ranks) exceeds the allowed fraction.
+    def check(self, bad: int, planned: int) -> None:
+        """Raise once `bad` (over all ranks) exceeds the allowed fraction of the `planned`
+        samples of the whole run: the run stops as soon as the cap is certain to be broken,
+        and a bad sample early in the run is not over-weighted.
 
         Example:
-            >>> BadSamples("skip", 0.5, "/dev/null").check(seen=10, bad=5)   # 0.5 is allowed
+            >>> BadSamples("skip", 0.01, "/dev/null").check(bad=10, planned=1000)  # allowed
         """
-        if seen > 0 and bad / seen > self.max_fraction:
+        if bad > self.max_fraction * planned:
             raise BadSampleError(
-                f"{bad} of {seen} samples were bad ({bad / seen:.1%} > data.max_bad_fraction "
-                f"{self.max_fraction:.1%}); see {self.log_path}"
+                f"{bad} bad samples of the {planned} this run trains on: more than "
+                f"data.max_bad_fraction {self.max_fraction:.1%}; see {self.log_path}"
             )
 
     def state_dict(self) -> dict[str, int]:

@@ -1,0 +1,383 @@
+"""Supervised fine-tuning on Video-R1-COT records (the reasoning cold start).
+
+Target = `process + "\\n" + solution` after the Video-R1 prompt with the SFT system prompt.
+The loss covers the assistant tokens only: prompt tokens and every vision placeholder are
+masked (the published code trained on both). The loss is the mean over all assistant tokens
+of the optimizer step (all micro-batches, all processes), not a mean of per-batch means.
+
+Run it on one process, or on many with an accelerate config file:
+
+    video-r1 sft --config configs/sft.yaml optim.lr=2e-6 --resume
+    accelerate launch --config_file configs/accelerate/zero2.yaml \\
+        -m video_r1.cli sft --config configs/sft.yaml
+
+`--resume` continues from the newest checkpoint of checkpoint.output_dir (or starts fresh if
+there is none); `--resume PATH` from that checkpoint. Writes under checkpoint.output_dir:
+checkpoint-<step>/ (HF model + processor + training state), final (the last checkpoint; with
+LoRA a folder with the merged model), metrics.jsonl, bad_samples.jsonl, logs/ (trackers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from video_r1.train.config import TrainConfig, describe_config
+
+IGNORE_INDEX = -100  # = video_r1.prompts.IGNORE_INDEX; kept here to avoid importing torch
+
+
+@dataclass
+class SFTSection:
+    system_prompt: str | None = field(
+        default="You are a helpful assistant",
+        metadata={"help": "system prompt of every example (null: the model's default)"},
+    )
+    wording: str = field(
+        default="train", metadata={"help": "question template wording: train or eval"}
+    )
+    max_seq_len: int = field(
+        default=0,
+        metadata={
+            "help": "longest example in tokens (0: no limit); a longer one is a bad sample, "
+            "never truncated (truncation would cut the answer)"
+        },
+    )
+
+
+@dataclass
+class SFTConfig(TrainConfig):
+    sft: SFTSection = field(
+        default_factory=SFTSection, metadata={"help": "SFT prompt and example settings"}
+    )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, help="YAML config (e.g. configs/sft.yaml)")
+    parser.add_argument(
+        "overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. optim.lr=2e-6"
+    )
+    parser.add_argument(
+        "--resume",
+        nargs="?",
+        const="latest",
+        default=None,
+        metavar="PATH",
+        help="resume from the newest checkpoint of the output dir (no value) or from PATH",
+    )
+    parser.epilog = "config keys (key (default): meaning):\n  " + "\n  ".join(
+        describe_config(SFTConfig)
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from video_r1.train.config import load_config
+
+    cfg = load_config(SFTConfig, args.config, args.overrides)
+    train(cfg, resume=args.resume)
+    return 0
+
+
+def encode_record(record: Any, processor: Any, cfg: SFTConfig, cache: Any) -> tuple[dict, Any]:
+    """(model_inputs, labels [1, L]) of one record; raises on any problem with it."""
+    from video_r1.prompts import encode_sft_example
+    from video_r1.train.samples import load_record_media
+
+    if not record.process:
+        raise ValueError("no 'process' rationale (SFT needs Video-R1-COT records)")
+    media = load_record_media(record, cfg.media, cache)
+    inputs, labels = encode_sft_example(
+        processor, record, media, wording=cfg.sft.wording, system_prompt=cfg.sft.system_prompt
+    )
+    if cfg.sft.max_seq_len and labels.shape[1] > cfg.sft.max_seq_len:
+        raise ValueError(f"{labels.shape[1]} tokens > sft.max_seq_len {cfg.sft.max_seq_len}")
+    return inputs, labels
+
+
+def collate(examples: list[tuple[dict, Any]], processor: Any) -> tuple[dict, Any]:
+    """One micro-batch from single examples (padding is the prompt module's business)."""
+    if len(examples) == 1:
+        return examples[0]
+    from video_r1.prompts import collate_sft_examples
+
+    return collate_sft_examples(examples, processor)
+
+
+def token_loss_sum(logits: Any, labels: Any) -> Any:
+    """Sum of next-token cross-entropy over positions whose label is not IGNORE_INDEX."""
+    import torch.nn.functional as F
+
+    shift_logits = logits[:, :-1].float()  # [B, L-1, V]
+    shift_labels = labels[:, 1:].to(logits.device)  # [B, L-1]
+    return F.cross_entropy(
+        shift_logits.reshape(-1, shift_logits.shape[-1]),
+        shift_labels.reshape(-1),
+        ignore_index=IGNORE_INDEX,
+        reduction="sum",
+    )
+
+
+@dataclass
+class SFTResult:
+    output_dir: Path
+    final_step: int
+    model: Any  # the trained model, unwrapped (this rank's copy)
+
+
+def train(cfg: SFTConfig, resume: str | None = None) -> SFTResult:
+    """Run SFT as configured (on every process of the launch)."""
+    from accelerate.utils import set_seed
+
+    from video_r1.data import read_records
+    from video_r1.models import load_processor
+    from video_r1.train.bad_samples import BadSamples, truncate_jsonl_after
+    from video_r1.train.checkpoint import load_checkpoint, resolve_resume, save_checkpoint
+    from video_r1.train.config import format_config
+    from video_r1.train.metrics import (
+        MetricsLogger,
+        StepTimer,
+        peak_memory_gb,
+        reduce_max,
+        reduce_sums,
+    )
+    from video_r1.train.model import (
+        build_optimizer,
+        build_scheduler,
+        count_parameters,
+        prepare_model,
+    )
+    from video_r1.train.sampler import RecordSampler
+    from video_r1.train.samples import make_frame_cache
+    from video_r1.train.setup import setup_accelerator
+    from video_r1.utils.io import append_jsonl
+
+    out = Path(cfg.checkpoint.output_dir)
+    accelerator = setup_accelerator(cfg, out)
+    rank, world = accelerator.process_index, accelerator.num_processes
+    config_yaml = format_config(cfg)
+    if accelerator.is_main_process:
+        out.mkdir(parents=True, exist_ok=True)
+        print(f"# video-r1 sft: resolved config\n{config_yaml}", flush=True)
+    set_seed(cfg.seed)
+
+    # --- data ---------------------------------------------------------------------------
+    records, problems = read_records(cfg.data.train_file, cfg.data.media_root)
+    bad = BadSamples(cfg.data.on_bad_sample, cfg.data.max_bad_fraction, out / "bad_samples.jsonl")
+    sampler = RecordSampler(
+        len(records), world, rank, cfg.optim.per_device_batch_size, cfg.optim.grad_accum,
+        cfg.data.seed, cfg.data.shuffle,
+    )  # fmt: skip
+    total_steps = sampler.total_steps(cfg.optim.epochs, cfg.optim.max_steps)
+    if accelerator.is_main_process and sampler.dropped_per_epoch:
+        print(f"# {sampler.dropped_per_epoch} records per epoch do not fill a step", flush=True)
+
+    # --- model, optimizer, resume --------------------------------------------------------
+    resume_path = resolve_resume(resume, out)
+    processor = load_processor(cfg.model.path)
+    model = prepare_model(cfg.model, checkpoint=resume_path)
+    trainable, total = count_parameters(model)
+    optimizer = build_optimizer(model, cfg.optim)
+    scheduler = build_scheduler(optimizer, cfg.optim, total_steps)
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    start_step = 0
+    if resume_path is not None:
+        state = load_checkpoint(accelerator, resume_path)
+        if state["num_records"] != len(records):
+            raise ValueError(
+                f"{resume_path}: trained on {state['num_records']} records, "
+                f"{cfg.data.train_file} has {len(records)}; resume needs the same data"
+            )
+        start_step = int(state["step"])
+        if rank == 0:  # totals live on rank 0; the check uses sums over ranks
+            bad.load_state_dict(state["bad_samples"])
+    elif accelerator.is_main_process:
+        for problem in problems:  # records that failed validation: bad samples of step 0
+            bad.report(problem, reason=f"{problem.field}: {problem.reason}", step=0)
+    # Which records each rank trained at each step: an audit trail that resume keeps exact.
+    order_log = out / "data_order" / f"rank{rank}.jsonl"
+    truncate_jsonl_after(order_log, start_step)
+    if accelerator.is_main_process:
+        truncate_jsonl_after(bad.log_path, start_step)
+        print(
+            f"# {len(records)} records, {world} process(es), {sampler.records_per_step} "
+            f"records/step, {total_steps} steps; {trainable:,} of {total:,} parameters "
+            f"trainable; start at step {start_step}",
+            flush=True,
+        )
+    accelerator.init_trackers(cfg.logging.project, config=_flat(config_yaml))
+    logger = MetricsLogger(
+        accelerator, out / "metrics.jsonl", total_steps, start_step,
+        trackers_enabled=bool(cfg.logging.trackers), progress_bar=cfg.logging.progress_bar,
+    )  # fmt: skip
+    cache = make_frame_cache(cfg.media)
+    filler = None  # a real micro-batch run with weight 0 when all of a rank's samples are bad
+
+    def trainer_state(step: int, bad_total: dict[str, float]) -> dict[str, Any]:
+        return {
+            "epoch": sampler.epoch_of(step),
+            "samples_seen": step * sampler.records_per_step,
+            "num_records": len(records),
+            "total_steps": total_steps,
+            "bad_samples": {"seen": int(bad_total["seen"]), "bad": int(bad_total["bad"])},
+        }
+
+    # --- loop -----------------------------------------------------------------------------
+    model.train()
+    bad_total = {"seen": bad.seen, "bad": bad.bad}
+    for step in range(start_step, total_steps):
+        timer = StepTimer()
+        micro_batches = []
+        for indices in sampler.step_batches(step):
+            examples = []
+            for i in indices:
+                try:
+                    examples.append(encode_record(records[i], processor, cfg, cache))
+                    bad.count_good()
+                except Exception as e:  # any failure of this record is a bad sample
+                    bad.report(records[i], f"{type(e).__name__}: {e}", step=step, rank=rank)
+            micro_batches.append(collate(examples, processor) if examples else None)
+        step_ids = [records[i].problem_id for micro in sampler.step_batches(step) for i in micro]
+        append_jsonl(order_log, {"step": step + 1, "rank": rank, "problem_ids": step_ids})
+        local = {
+            "tokens": sum(int((mb[1] != IGNORE_INDEX).sum()) for mb in micro_batches if mb),
+            "padded_tokens": sum(mb[1].numel() for mb in micro_batches if mb),
+            "samples": sum(int(mb[1].shape[0]) for mb in micro_batches if mb),
+            "seen": bad.seen,
+            "bad": bad.bad,
+        }
+        counts = reduce_sums(accelerator, local)
+        bad_total = {"seen": counts["seen"], "bad": counts["bad"]}
+        # Same numbers on every rank, so all ranks stop together.
+        bad.check(int(counts["bad"]), total_steps * sampler.records_per_step)
+        lr = scheduler.get_last_lr()[0]
+        loss_sum, grad_norm = 0.0, float("nan")
+        if counts["tokens"] == 0:  # every sample of the step was bad: no update, same clock
+            micro_batches = []
+            scheduler.step()
+        for mb in micro_batches:
+            weight = 1.0
+            if mb is None:
+                if filler is None:
+                    raise RuntimeError(f"step {step}: all samples of rank {rank} bad, no filler")
+                mb, weight = filler, 0.0
+            filler = mb
+            inputs = {k: v.to(accelerator.device) for k, v in mb[0].items()}
+            with accelerator.accumulate(model):
+                logits = model(**inputs).logits  # [B, L, V]
+                summed = token_loss_sum(logits, mb[1])
+                # DDP/DeepSpeed average gradients over processes and accelerator.backward
+                # divides by grad_accum; undo both so the step's gradient is that of
+                # (sum of token losses of all micro-batches and processes) / (their tokens).
+                scale = weight * world * cfg.optim.grad_accum / counts["tokens"]
+                accelerator.backward(summed * scale)
+                loss_sum += weight * float(summed.detach())
+                if accelerator.sync_gradients:
+                    norm = None
+                    if cfg.optim.max_grad_norm > 0:
+                        norm = accelerator.clip_grad_norm_(
+                            model.parameters(), cfg.optim.max_grad_norm
+                        )
+                    optimizer.step()
+                    scheduler.step()
+                    optimizer.zero_grad(set_to_none=True)
+                    grad_norm = _grad_norm_value(norm, model)
+        done = step + 1
+        sums = reduce_sums(accelerator, {"loss_sum": loss_sum})
+        peaks = reduce_max(accelerator, {"time": timer.elapsed(), "mem": peak_memory_gb()})
+        logger.advance()
+        if done % cfg.logging.log_every == 0 or done == total_steps:
+            logger.log(
+                done,
+                {
+                    "train/loss": (
+                        sums["loss_sum"] / counts["tokens"] if counts["tokens"] else float("nan")
+                    ),
+                    "train/lr": lr,
+                    "train/grad_norm": grad_norm,
+                    "train/tokens_per_s": counts["padded_tokens"] / peaks["time"],
+                    "train/target_tokens_per_s": counts["tokens"] / peaks["time"],
+                    "train/samples_per_s": counts["samples"] / peaks["time"],
+                    "train/step_time_s": peaks["time"],
+                    "train/memory_gb": peaks["mem"],
+                    "train/bad_samples": counts["bad"],
+                    "train/epoch": done / sampler.steps_per_epoch,
+                },
+            )
+        every = cfg.checkpoint.save_every
+        if (every and done % every == 0) or done == total_steps:
+            save_checkpoint(
+                accelerator, model, processor, out, done, trainer_state(done, bad_total),
+                config_yaml, cfg.checkpoint.keep_last,
+            )  # fmt: skip
+    logger.close()
+    _write_final(accelerator, model, processor, out, total_steps, cfg.model.lora.enabled)
+    return SFTResult(out, total_steps, accelerator.unwrap_model(model))
+
+
+def _grad_norm_value(norm: Any, model: Any) -> float:
+    if norm is None and hasattr(model, "get_global_grad_norm"):  # DeepSpeed clips inside
+        norm = model.get_global_grad_norm()
+    return float(norm) if norm is not None else float("nan")
+
+
+def _flat(config_yaml: str) -> dict[str, Any]:
+    """The config as one level of `section.key` scalars (what trackers accept)."""
+    import yaml
+
+    def walk(d: dict, prefix: str = "") -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            if isinstance(v, dict):
+                out.update(walk(v, f"{prefix}{k}."))
+            else:
+                out[f"{prefix}{k}"] = v if isinstance(v, (int, float, str, bool)) else str(v)
+        return out
+
+    return walk(yaml.safe_load(config_yaml))
+
+
+def _write_final(
+    accelerator: Any, model: Any, processor: Any, out: Path, step: int, lora: bool
+) -> None:
+    """OUTPUT/final: a link to the last checkpoint, or with LoRA the merged model."""
+    from video_r1.train.checkpoint import checkpoint_path, save_model_files
+
+    final = out / "final"
+    if lora:
+        merged = accelerator.unwrap_model(model).merge_and_unload()
+        tmp = out / ".tmp-final"
+        save_model_files(accelerator, merged, processor, tmp)
+    if accelerator.is_main_process:
+        if not lora:
+            tmp = out / ".tmp-final"
+            if tmp.is_symlink() or tmp.exists():
+                tmp.unlink()
+            os.symlink(checkpoint_path(out, step).name, tmp)
+        if final.is_dir() and not final.is_symlink():
+            import shutil
+
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        print(f"# done: {final}", file=sys.stderr, flush=True)
+    accelerator.wait_for_everyone()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m video_r1.recipes.sft ...` (what torchrun / accelerate launch can run)."""
+    parser = argparse.ArgumentParser(
+        prog="video-r1 sft",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    import video_r1  # noqa: F401  (torchvision shim before transformers)
+
+    sys.exit(main())
