@@ -97,13 +97,13 @@ def media_dir(tmp_path_factory) -> Path:
     write_video(d / "big.mp4", moving_frames(2, 2160, 3840), fps=2)  # 4K
     # Broken files.
     (d / "empty.mp4").write_bytes(b"")
-    (d / "text.mp4").write_text("this is not a video\n" * 50)
+    (d / "garbage.mp4").write_text("this is not a video\n" * 50)
     write_audio_only(d / "audio.m4a")
     data = (d / "clip.mp4").read_bytes()
-    (d / "truncated.mp4").write_bytes(data[: len(data) * 6 // 10])  # moov (at the end) lost
+    (d / "cut.mp4").write_bytes(data[: len(data) * 6 // 10])  # moov (at the end) lost
     write_frames(d / "faststart.mp4", frames, options={"movflags": "faststart"})
     data = (d / "faststart.mp4").read_bytes()
-    (d / "truncated_faststart.mp4").write_bytes(data[: len(data) * 6 // 10])  # frames lost
+    (d / "cut_faststart.mp4").write_bytes(data[: len(data) * 6 // 10])  # frames lost
     return d
 
 

@@ -47,9 +47,9 @@ def test_frames_writes_contact_sheet(media_dir, tmp_path, capsys):
 
 
 def test_frames_reports_broken_video(media_dir, tmp_path, capsys):
-    code = main(["frames", str(media_dir / "text.mp4"), "--out", str(tmp_path / "s.png")])
+    code = main(["frames", str(media_dir / "garbage.mp4"), "--out", str(tmp_path / "s.png")])
     assert code == 1
-    assert "text.mp4" in capsys.readouterr().err
+    assert "garbage.mp4" in capsys.readouterr().err
     assert not (tmp_path / "s.png").exists()
 
 

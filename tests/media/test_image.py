@@ -93,15 +93,17 @@ def test_bad_files_raise_media_error(tmp_path, name, content, reason):
     path = tmp_path / name
     if content is not None:
         path.write_bytes(content)
-    with pytest.raises(MediaError, match=reason) as info:
+    with pytest.raises(MediaError) as info:
         load_image(path, SMALL)
     assert info.value.path == str(path)
+    assert info.value.reason.startswith(reason)
 
 
 def test_truncated_image(tmp_path):
     Image.fromarray(gradient(200, 200)).save(tmp_path / "full.png")
     data = (tmp_path / "full.png").read_bytes()
     (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
-    with pytest.raises(MediaError, match="truncated") as info:
+    with pytest.raises(MediaError) as info:
         load_image(tmp_path / "cut.png", SMALL)
     assert str(tmp_path / "cut.png") in str(info.value)
+    assert info.value.reason.startswith("truncated or corrupt image")

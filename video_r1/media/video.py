@@ -51,14 +51,25 @@ def _check_file(path: str) -> None:
         raise MediaError(path, "empty file (0 bytes)")
 
 
+# Reasons that are facts about the file, not a weakness of one backend: no other backend is
+# tried after one of these, and it is reported on its own.
+FACTS = ("audio only", "not a video", "zero frames", "truncated")
+
+
 def _describe(path: str, reasons: dict[str, str]) -> str:
-    """One reason for all backends, with a hint when the bytes look like a cut-off mp4."""
+    """One reason for all backends' failures, with a hint when the bytes look like an mp4.
+
+    Example: {"pyav": "audio only, no video stream"} -> "audio only, no video stream"
+    """
+    for why in reasons.values():
+        if why.startswith(FACTS):
+            return why
     text = "; ".join(f"{name}: {why}" for name, why in reasons.items())
     with open(path, "rb") as f:
         head = f.read(12)
-    if head[4:8] == b"ftyp" and not any("truncated" in r for r in reasons.values()):
-        return f"truncated or corrupt mp4 (starts like an mp4 but cannot be read: {text})"
-    return text
+    if head[4:8] == b"ftyp":  # an mp4 whose index (moov) is missing or damaged: cut short
+        return f"truncated or corrupt mp4: starts like an mp4 but cannot be read ({text})"
+    return f"not a readable video ({text})"
 
 
 def open_video(path: str, backend: str = "auto", threads: int | None = None):
@@ -74,8 +85,8 @@ def open_video(path: str, backend: str = "auto", threads: int | None = None):
             return BACKENDS[name](path, threads)
         except BackendError as e:
             reasons[name] = str(e)
-            if str(e).startswith(("audio only", "not a video", "zero frames")):
-                break  # a fact about the file, not a backend weakness: no point trying more
+            if str(e).startswith(FACTS):
+                break
     raise MediaError(path, _describe(path, reasons))
 
 

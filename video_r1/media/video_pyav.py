@@ -67,6 +67,12 @@ def _avcc_length_size(codec_name: str, extradata: bytes | None) -> int | None:
     return (extradata[4] & 0x03) + 1
 
 
+def _say(error: BaseException) -> str:
+    """A library exception as one short line: its type and first line of message."""
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0][:300]}" if lines else type(error).__name__
+
+
 def _rotation_k(rotation: float | int | None) -> int:
     """Quarter turns counterclockwise for a display-matrix rotation in degrees."""
     return int(round((rotation or 0) / 90.0)) % 4
@@ -80,14 +86,18 @@ class PyAVVideo:
 
         self.path = path
         self.threads = threads or default_threads()
+        # Any library exception (FFmpegError, or e.g. ValueError for an exotic pixel format)
+        # becomes a BackendError: load_video promises MediaError and nothing else.
         try:
             container = av.open(path)
-        except av.error.FFmpegError as e:
-            raise BackendError(f"cannot open container ({e})") from e
+        except Exception as e:
+            raise BackendError(f"cannot open container ({_say(e)})") from e
         try:
             self._demux(container)
-        except av.error.FFmpegError as e:
-            raise BackendError(f"cannot demux, truncated or corrupt ({e})") from e
+        except BackendError:
+            raise
+        except Exception as e:
+            raise BackendError(f"cannot demux, truncated or corrupt ({_say(e)})") from e
         finally:
             container.close()
 
@@ -144,7 +154,6 @@ class PyAVVideo:
         if max(indices) >= self.num_frames or min(indices) < 0:
             raise BackendError(f"frame index out of range 0..{self.num_frames - 1}: {indices}")
         wanted = sorted(set(indices))
-        import av
 
         try:
             jobs = self._plan(set(wanted))
@@ -159,8 +168,8 @@ class PyAVVideo:
                 got = {}
                 for job in jobs:
                     got.update(self._decode_job(job))
-        except av.error.FFmpegError as e:
-            raise BackendError(f"decoding failed, corrupt or truncated data ({e})") from e
+        except Exception as e:  # see __init__: nothing from the library escapes
+            raise BackendError(f"decoding failed, corrupt or truncated data ({_say(e)})") from e
         missing = [i for i in wanted if i not in got]
         if missing:
             raise BackendError(f"truncated or corrupt: frames {missing[:5]} could not be decoded")
