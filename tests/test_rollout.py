@@ -1,0 +1,79 @@
+"""Vision features computed once per (prompt, frame order) give the same log-probs, loss and
+gradients as the published path, which repeats the pixels for every rollout."""
+
+import pytest
+import torch
+
+from video_r1.data.records import Record
+from video_r1.models import generation_config, load_model, load_processor, stop_token_ids
+from video_r1.prompts import build_messages, encode_prompts, repeat_batch, select
+from video_r1.rl import policy_loss
+from video_r1.rollout import completion_logprobs, completion_mask, encode_vision, generate_rollouts
+
+
+def _record(path):
+    return Record(
+        problem_id=1, problem="Where does it go?", data_type="video", problem_type="multiple choice",
+        solution="<answer>A</answer>", path="v.mp4", media_path=path, options=("A. left", "B. right"),
+    )
+
+
+@pytest.fixture(scope="module")
+def setup(tiny_model_dir, make_clip):
+    torch.manual_seed(0)
+    model = load_model(tiny_model_dir, dtype="float32")
+    processor = load_processor(tiny_model_dir)
+    patch = model.config.vision_config.patch_size
+    clip = make_clip(patch)
+    messages = build_messages(_record(clip.path))
+    reversed_clip = clip.reordered(list(range(clip.num_frames - 1, -1, -1)))
+    batch = encode_prompts(processor, [messages, messages], [clip, reversed_clip])
+    return model, processor, batch
+
+
+def test_generation_groups_and_reuse_equal_repeated_pixels(setup):
+    model, processor, batch = setup
+    encoded = encode_vision(model, batch.model_inputs)
+    assert encoded.media_of_row == {"video": [[0], [1]]}
+    config = generation_config(model, processor, max_new_tokens=8)
+    rollouts = generate_rollouts(model, encoded, [3, 2], config, stop_token_ids(processor.tokenizer))
+    assert rollouts.rows.tolist() == [0, 0, 0, 1, 1]
+    assert rollouts.completion_ids.shape[0] == 5 and rollouts.completion_ids.shape[1] <= 8
+
+    ordered = torch.tensor([0, 1, 2])
+    advantages = torch.tensor([1.0, -0.5, -0.5])
+    mask = rollouts.completion_mask[ordered].float()
+
+    # with reuse: one vision forward (with grad) shared by the 3 rollouts
+    model.zero_grad()
+    reused = completion_logprobs(model, encode_vision(model, select(batch.model_inputs, [0])), rollouts, ordered)
+    loss_reused, _ = policy_loss(reused, advantages, mask, beta=0.0)
+    loss_reused.backward()
+    grads_reused = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    # without reuse (published): the prompt's pixels repeated once per rollout
+    model.zero_grad()
+    inputs = repeat_batch(select(batch.model_inputs, [0]), 3)
+    completions = rollouts.completion_ids[ordered]
+    inputs["input_ids"] = torch.cat([rollouts.prompt_ids[ordered], completions], 1)
+    inputs["attention_mask"] = torch.cat([rollouts.prompt_mask[ordered], rollouts.completion_mask[ordered]], 1)
+    inputs["mm_token_type_ids"] = torch.cat(
+        [inputs["mm_token_type_ids"], torch.zeros_like(completions, dtype=inputs["mm_token_type_ids"].dtype)], 1
+    )
+    logits = model(**inputs).logits[:, -completions.shape[1] - 1 : -1]
+    repeated = torch.log_softmax(logits, -1).gather(-1, completions.unsqueeze(-1)).squeeze(-1)
+    loss_repeated, _ = policy_loss(repeated, advantages, mask, beta=0.0)
+    loss_repeated.backward()
+    grads_repeated = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    assert torch.allclose(reused * mask, repeated * mask, atol=1e-5)
+    assert abs(loss_reused.item() - loss_repeated.item()) < 1e-5
+    assert grads_reused.keys() == grads_repeated.keys()
+    assert any(n.startswith("model.visual") or ".visual." in n for n in grads_reused)
+    for name in grads_reused:
+        assert torch.allclose(grads_reused[name], grads_repeated[name], atol=1e-5), name
+
+
+def test_completion_mask_stops_after_first_eos():
+    ids = torch.tensor([[4, 9, 9, 3], [9, 1, 2, 3], [1, 2, 3, 4]])
+    assert completion_mask(ids, [9]).tolist() == [[1, 1, 0, 0], [1, 0, 0, 0], [1, 1, 1, 1]]

@@ -1,0 +1,239 @@
+"""Rollouts: the vision tower once per (prompt, frame order), one batched generation call.
+
+The published trainer repeats each prompt's pixels G times, so the vision tower runs once per
+rollout during generation and again, per rollout, in the policy and reference log-prob passes.
+Here a prompt batch is encoded once (`encode_vision`); every later forward, generation or
+log-prob, takes *references* to those per-media features (`rows_inputs`), so G rollouts of one
+prompt cost one vision forward, and with gradients the backward goes through it once.
+
+This module is the model-input adapter of the RL stages: it knows the model-call keys that
+hold pixels, grids and token types; the prompting stage (video_r1.prompts) knows the processor.
+Shapes: P prompt rows (each a prompt with one frame order), N rollouts, Lp prompt length
+(left-padded), Lc completion length.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+# model-call keys: pixels (replaced by features), per-media tensors, per-row tensors.
+_PIXEL_KEYS = {"image": ("pixel_values", "image_grid_thw"), "video": ("pixel_values_videos", "video_grid_thw")}
+_PER_MEDIA_KEYS = {"image_grid_thw": "image", "video_grid_thw": "video", "second_per_grid_ts": "video"}
+_PER_ROW_KEYS = ("input_ids", "attention_mask", "mm_token_type_ids")
+_TOKEN_TYPE = {"image": 1, "video": 2}  # mm_token_type_ids values (0 = text)
+
+
+@dataclass
+class EncodedPrompts:
+    """A prompt batch with its vision features computed once.
+
+    inputs: the per-row and per-media tensors of the batch, pixels removed ([P, Lp] rows).
+    features: modality -> encoder output whose `pooler_output` holds one tensor per media item
+        (and, for Qwen3-VL, `deepstack_features`: per layer, one tensor per media item).
+    media_of_row: modality -> for each prompt row, the indices of its media items.
+    """
+
+    inputs: dict[str, torch.Tensor]
+    features: dict[str, object]
+    media_of_row: dict[str, list[list[int]]]
+
+    @property
+    def num_rows(self) -> int:
+        return int(self.inputs["input_ids"].shape[0])
+
+
+def _base_model(model: torch.nn.Module) -> torch.nn.Module:
+    """The Qwen-VL base model (holds get_*_features) under DDP/peft wrappers."""
+    while not hasattr(model, "get_video_features") or not hasattr(model, "language_model"):
+        for attr in ("module", "base_model", "model"):
+            if hasattr(model, attr):
+                model = getattr(model, attr)
+                break
+        else:
+            raise TypeError(f"{type(model).__name__} has no Qwen-VL base model with get_video_features")
+    return model
+
+
+def _assign_media_to_rows(token_types: torch.Tensor, features, modality: str) -> list[list[int]]:
+    """Media items are laid out in row order; give each row the items whose tokens it holds."""
+    per_row_tokens = (token_types == _TOKEN_TYPE[modality]).sum(dim=1).tolist()
+    sizes = [int(f.shape[0]) for f in features.pooler_output]
+    media_of_row, item = [], 0
+    for need in per_row_tokens:
+        mine = []
+        while need > 0:
+            if item >= len(sizes) or sizes[item] > need:
+                raise ValueError(f"{modality} placeholder tokens do not match the encoded media sizes")
+            mine.append(item)
+            need -= sizes[item]
+            item += 1
+        media_of_row.append(mine)
+    if item != len(sizes):
+        raise ValueError(f"{len(sizes) - item} {modality} item(s) have no placeholder tokens")
+    return media_of_row
+
+
+def encode_vision(model: torch.nn.Module, model_inputs: dict[str, torch.Tensor]) -> EncodedPrompts:
+    """Run the vision tower once over a prompt batch (with grad if grad is enabled)."""
+    unknown = set(model_inputs) - set(_PER_MEDIA_KEYS) - set(_PER_ROW_KEYS) - {
+        k for keys in _PIXEL_KEYS.values() for k in keys
+    }
+    if unknown:  # never drop an input silently: a new model key must be handled here
+        raise ValueError(f"unexpected model input keys {sorted(unknown)}; rollout.py must learn them")
+    if "mm_token_type_ids" not in model_inputs:
+        raise ValueError("model inputs lack mm_token_type_ids (Qwen-VL positions would be wrong)")
+    base = _base_model(model)
+    inputs = {k: v for k, v in model_inputs.items() if k not in ("pixel_values", "pixel_values_videos")}
+    features, media_of_row = {}, {}
+    for modality, (pixel_key, grid_key) in _PIXEL_KEYS.items():
+        if model_inputs.get(pixel_key) is None:
+            continue
+        encoder = base.get_image_features if modality == "image" else base.get_video_features
+        out = encoder(model_inputs[pixel_key], model_inputs[grid_key], return_dict=True)
+        features[modality] = out
+        media_of_row[modality] = _assign_media_to_rows(model_inputs["mm_token_type_ids"], out, modality)
+    return EncodedPrompts(inputs=inputs, features=features, media_of_row=media_of_row)
+
+
+def _select_features(output, items: list[int]):
+    """A shallow copy of an encoder output keeping `items` (tensors shared, not copied)."""
+    selected = type(output)(**{k: v for k, v in output.items()})
+    selected.pooler_output = tuple(output.pooler_output[i] for i in items)
+    deepstack = getattr(output, "deepstack_features", None)
+    if deepstack is not None:
+        selected.deepstack_features = [tuple(layer[i] for i in items) for layer in deepstack]
+    return selected
+
+
+def rows_inputs(encoded: EncodedPrompts, rows: Sequence[int]) -> dict:
+    """Model kwargs for a batch whose i-th row is prompt row `rows[i]` (rows may repeat).
+
+    Per-row tensors are indexed; per-media tensors and features are selected for the media of
+    those rows, by reference, so no vision work is repeated.
+    """
+    index = torch.as_tensor(list(rows), dtype=torch.long)
+    out: dict = {}
+    for key in _PER_ROW_KEYS:
+        if key in encoded.inputs:
+            out[key] = encoded.inputs[key][index.to(encoded.inputs[key].device)]
+    mm_outputs = {}
+    for modality, media_of_row in encoded.media_of_row.items():
+        items = [i for r in rows for i in media_of_row[r]]
+        mm_outputs[modality] = _select_features(encoded.features[modality], items)
+        for key, key_modality in _PER_MEDIA_KEYS.items():
+            if key_modality == modality and key in encoded.inputs:
+                tensor = encoded.inputs[key]
+                out[key] = tensor[torch.as_tensor(items, dtype=torch.long, device=tensor.device)]
+    if mm_outputs:
+        out["mm_encoder_outputs"] = mm_outputs
+    return out
+
+
+@dataclass(frozen=True)
+class Rollouts:
+    """Generated completions.
+
+    rows: [N] prompt row of each rollout; prompt_ids / prompt_mask: [N, Lp] (left-padded);
+    completion_ids: [N, Lc]; completion_mask: [N, Lc] 1 up to and including the first EOS;
+    truncated: [N] True where no EOS was produced within the limit.
+    """
+
+    rows: torch.Tensor
+    prompt_ids: torch.Tensor
+    prompt_mask: torch.Tensor
+    completion_ids: torch.Tensor
+    completion_mask: torch.Tensor
+    truncated: torch.Tensor
+
+    @property
+    def lengths(self) -> torch.Tensor:  # [N] completion tokens, including the first EOS
+        return self.completion_mask.sum(dim=1)
+
+
+def completion_mask(completion_ids: torch.Tensor, eos_token_ids: Sequence[int]) -> torch.Tensor:
+    """1 on every token up to and including the first EOS of each row, else 0.
+
+    Example:
+        >>> completion_mask(torch.tensor([[5, 9, 7, 9], [5, 6, 7, 8]]), [9])
+        tensor([[1, 1, 0, 0],
+                [1, 1, 1, 1]])
+    """
+    is_eos = torch.isin(completion_ids, torch.as_tensor(list(eos_token_ids), device=completion_ids.device))
+    seen_before = torch.cumsum(is_eos.long(), dim=1) - is_eos.long()  # EOS strictly before here
+    return (seen_before == 0).long()
+
+
+@torch.no_grad()
+def generate_rollouts(
+    model: torch.nn.Module,
+    encoded: EncodedPrompts,
+    rollouts_per_row: Sequence[int],
+    generation_config,
+    eos_token_ids: Sequence[int],
+) -> Rollouts:
+    """One batched generation call for every rollout of every prompt row.
+
+    rollouts_per_row: how many completions to sample from each prompt row (e.g. 8 for an
+    ordered row, 4 for its shuffled row, 8 for an image row).
+    """
+    rows = [r for r, n in enumerate(rollouts_per_row) for _ in range(n)]
+    kwargs = rows_inputs(encoded, rows)
+    sequences = model.generate(**kwargs, generation_config=generation_config)  # [N, Lp + Lc]
+    prompt_len = kwargs["input_ids"].shape[1]
+    completion_ids = sequences[:, prompt_len:]
+    mask = completion_mask(completion_ids, eos_token_ids)
+    is_eos = torch.isin(completion_ids, torch.as_tensor(list(eos_token_ids), device=completion_ids.device))
+    return Rollouts(
+        rows=torch.as_tensor(rows, dtype=torch.long),
+        prompt_ids=kwargs["input_ids"],
+        prompt_mask=kwargs["attention_mask"],
+        completion_ids=completion_ids,
+        completion_mask=mask,
+        truncated=~is_eos.any(dim=1),
+    )
+
+
+def selective_log_softmax(logits: torch.Tensor, token_ids: torch.Tensor) -> torch.Tensor:
+    """log_softmax(logits)[..., token_ids] without materialising the full log-softmax.
+
+    logits: [N, L, V]; token_ids: [N, L] -> [N, L].
+    """
+    picked = torch.gather(logits, -1, token_ids.unsqueeze(-1)).squeeze(-1)
+    return picked - torch.logsumexp(logits.float(), dim=-1).to(picked.dtype)
+
+
+def completion_logprobs(
+    model: torch.nn.Module,
+    encoded: EncodedPrompts,
+    rollouts: Rollouts,
+    index: torch.Tensor | None = None,
+    temperature: float = 1.0,
+) -> torch.Tensor:
+    """Log-probs [n, Lc] of the sampled completion tokens of rollouts `index` (default: all).
+
+    The vision features come from `encoded` (computed once; with grad if it was encoded with
+    grad), shared by every rollout of a prompt. Logits are divided by the sampling temperature,
+    so these are the log-probs of the distribution that sampled.
+    """
+    if index is None:
+        index = torch.arange(rollouts.rows.shape[0])
+    rows = rollouts.rows[index].tolist()
+    kwargs = rows_inputs(encoded, rows)
+    completion_ids = rollouts.completion_ids[index]
+    completion_len = completion_ids.shape[1]
+    kwargs["input_ids"] = torch.cat([rollouts.prompt_ids[index], completion_ids], dim=1)
+    kwargs["attention_mask"] = torch.cat(
+        [rollouts.prompt_mask[index], rollouts.completion_mask[index].to(rollouts.prompt_mask.dtype)], dim=1
+    )
+    token_types = kwargs["mm_token_type_ids"]
+    kwargs["mm_token_type_ids"] = torch.cat(
+        [token_types, torch.zeros_like(completion_ids, dtype=token_types.dtype)], dim=1
+    )
+    # logits of the last prompt token predict the first completion token
+    logits = model(**kwargs, logits_to_keep=completion_len + 1, use_cache=False).logits[:, :-1]
+    if temperature != 1.0:
+        logits = logits / temperature
+    return selective_log_softmax(logits, completion_ids)  # [n, Lc]
