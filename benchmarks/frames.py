@@ -25,14 +25,17 @@ import video_r1  # noqa: E402,F401  (torchvision shim first)
 DEFAULT_VIDEO = "/work/shared/media/video1.mp4"
 
 
-def median_ms(fn, runs: int) -> tuple[float, object]:
-    result = fn()  # warm-up: imports, page cache
-    times = []
+def median_ms(fns: dict, runs: int) -> tuple[dict[str, float], dict[str, object]]:
+    """Median milliseconds of each function, runs interleaved so load from other processes
+    on the machine hits every variant alike; one untimed warm-up call each."""
+    results = {name: fn() for name, fn in fns.items()}  # warm-up: imports, page cache
+    times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(runs):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000, result
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            results[name] = fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) * 1000 for name, t in times.items()}, results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,14 +73,19 @@ def main(argv: list[str] | None = None) -> int:
         )
         return videos[0]
 
-    qwen_ms, (reference, meta) = median_ms(qwen, args.runs)
-    ours_ms, clip = median_ms(lambda: load_video(args.video, settings), args.runs)
-    decord_ms, _ = median_ms(lambda: load_video(args.video, settings, backend="decord"), args.runs)
     with tempfile.TemporaryDirectory() as tmp:
         cache = FrameCache(tmp)
-        cached_ms, cached = median_ms(
-            lambda: load_video(args.video, settings, cache=cache), args.runs
+        ms, out = median_ms(
+            {
+                "qwen": qwen,
+                "auto": lambda: load_video(args.video, settings),
+                "decord": lambda: load_video(args.video, settings, backend="decord"),
+                "cached": lambda: load_video(args.video, settings, cache=cache),
+            },
+            args.runs,
         )
+    (reference, meta), clip, cached = out["qwen"], out["auto"], out["cached"]
+    qwen_ms, ours_ms, decord_ms, cached_ms = ms["qwen"], ms["auto"], ms["decord"], ms["cached"]
 
     assert list(clip.indices) == list(meta["frames_indices"]), "frame indices differ"
     assert clip.frames.shape == reference.shape, "frame sizes differ"

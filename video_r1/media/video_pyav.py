@@ -125,12 +125,12 @@ class PyAVVideo:
             pk.keyframe.append(bool(packet.is_keyframe))
             pk.nonref.append(length_size is not None and h264_nonref(bytes(packet), length_size))
         self._pk = pk
-        if not pk.packets:
-            raise BackendError("zero frames: the video stream has no packets")
         if self.header_frames and len(pk.packets) < self.header_frames:
             raise BackendError(
                 f"truncated: header lists {self.header_frames} frames, file holds {len(pk.packets)}"
             )
+        if not pk.packets:
+            raise BackendError("zero frames: the video stream has no packets")
         self.num_frames = len(pk.packets)
         self.fps = float(rate) if rate else 0.0
         self.start_pts = min((p for p in pk.pts if p is not None), default=0)
