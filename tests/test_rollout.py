@@ -13,8 +13,14 @@ from video_r1.rollout import completion_logprobs, completion_mask, encode_vision
 
 def _record(path):
     return Record(
-        problem_id=1, problem="Where does it go?", data_type="video", problem_type="multiple choice",
-        solution="<answer>A</answer>", path="v.mp4", media_path=path, options=("A. left", "B. right"),
+        problem_id=1,
+        problem="Where does it go?",
+        data_type="video",
+        problem_type="multiple choice",
+        solution="<answer>A</answer>",
+        path="v.mp4",
+        media_path=path,
+        options=("A. left", "B. right"),
     )
 
 
@@ -36,7 +42,9 @@ def test_generation_groups_and_reuse_equal_repeated_pixels(setup):
     encoded = encode_vision(model, batch.model_inputs)
     assert encoded.media_of_row == {"video": [[0], [1]]}
     config = generation_config(model, processor, max_new_tokens=8)
-    rollouts = generate_rollouts(model, encoded, [3, 2], config, stop_token_ids(processor.tokenizer))
+    rollouts = generate_rollouts(
+        model, encoded, [3, 2], config, stop_token_ids(processor.tokenizer)
+    )
     assert rollouts.rows.tolist() == [0, 0, 0, 1, 1]
     assert rollouts.completion_ids.shape[0] == 5 and rollouts.completion_ids.shape[1] <= 8
 
@@ -46,7 +54,9 @@ def test_generation_groups_and_reuse_equal_repeated_pixels(setup):
 
     # with reuse: one vision forward (with grad) shared by the 3 rollouts
     model.zero_grad()
-    reused = completion_logprobs(model, encode_vision(model, select(batch.model_inputs, [0])), rollouts, ordered)
+    reused = completion_logprobs(
+        model, encode_vision(model, select(batch.model_inputs, [0])), rollouts, ordered
+    )
     loss_reused, _ = policy_loss(reused, advantages, mask, beta=0.0)
     loss_reused.backward()
     grads_reused = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
@@ -56,9 +66,15 @@ def test_generation_groups_and_reuse_equal_repeated_pixels(setup):
     inputs = repeat_batch(select(batch.model_inputs, [0]), 3)
     completions = rollouts.completion_ids[ordered]
     inputs["input_ids"] = torch.cat([rollouts.prompt_ids[ordered], completions], 1)
-    inputs["attention_mask"] = torch.cat([rollouts.prompt_mask[ordered], rollouts.completion_mask[ordered]], 1)
+    inputs["attention_mask"] = torch.cat(
+        [rollouts.prompt_mask[ordered], rollouts.completion_mask[ordered]], 1
+    )
     inputs["mm_token_type_ids"] = torch.cat(
-        [inputs["mm_token_type_ids"], torch.zeros_like(completions, dtype=inputs["mm_token_type_ids"].dtype)], 1
+        [
+            inputs["mm_token_type_ids"],
+            torch.zeros_like(completions, dtype=inputs["mm_token_type_ids"].dtype),
+        ],
+        1,
     )
     logits = model(**inputs).logits[:, -completions.shape[1] - 1 : -1]
     repeated = torch.log_softmax(logits, -1).gather(-1, completions.unsqueeze(-1)).squeeze(-1)

@@ -20,8 +20,15 @@ from dataclasses import dataclass
 import torch
 
 # model-call keys: pixels (replaced by features), per-media tensors, per-row tensors.
-_PIXEL_KEYS = {"image": ("pixel_values", "image_grid_thw"), "video": ("pixel_values_videos", "video_grid_thw")}
-_PER_MEDIA_KEYS = {"image_grid_thw": "image", "video_grid_thw": "video", "second_per_grid_ts": "video"}
+_PIXEL_KEYS = {
+    "image": ("pixel_values", "image_grid_thw"),
+    "video": ("pixel_values_videos", "video_grid_thw"),
+}
+_PER_MEDIA_KEYS = {
+    "image_grid_thw": "image",
+    "video_grid_thw": "video",
+    "second_per_grid_ts": "video",
+}
 _PER_ROW_KEYS = ("input_ids", "attention_mask", "mm_token_type_ids")
 _TOKEN_TYPE = {"image": 1, "video": 2}  # mm_token_type_ids values (0 = text)
 
@@ -53,7 +60,9 @@ def _base_model(model: torch.nn.Module) -> torch.nn.Module:
                 model = getattr(model, attr)
                 break
         else:
-            raise TypeError(f"{type(model).__name__} has no Qwen-VL base model with get_video_features")
+            raise TypeError(
+                f"{type(model).__name__} has no Qwen-VL base model with get_video_features"
+            )
     return model
 
 
@@ -66,7 +75,9 @@ def _assign_media_to_rows(token_types: torch.Tensor, features, modality: str) ->
         mine = []
         while need > 0:
             if item >= len(sizes) or sizes[item] > need:
-                raise ValueError(f"{modality} placeholder tokens do not match the encoded media sizes")
+                raise ValueError(
+                    f"{modality} placeholder tokens do not match the encoded media sizes"
+                )
             mine.append(item)
             need -= sizes[item]
             item += 1
@@ -78,15 +89,22 @@ def _assign_media_to_rows(token_types: torch.Tensor, features, modality: str) ->
 
 def encode_vision(model: torch.nn.Module, model_inputs: dict[str, torch.Tensor]) -> EncodedPrompts:
     """Run the vision tower once over a prompt batch (with grad if grad is enabled)."""
-    unknown = set(model_inputs) - set(_PER_MEDIA_KEYS) - set(_PER_ROW_KEYS) - {
-        k for keys in _PIXEL_KEYS.values() for k in keys
-    }
+    unknown = (
+        set(model_inputs)
+        - set(_PER_MEDIA_KEYS)
+        - set(_PER_ROW_KEYS)
+        - {k for keys in _PIXEL_KEYS.values() for k in keys}
+    )
     if unknown:  # never drop an input silently: a new model key must be handled here
-        raise ValueError(f"unexpected model input keys {sorted(unknown)}; rollout.py must learn them")
+        raise ValueError(
+            f"unexpected model input keys {sorted(unknown)}; rollout.py must learn them"
+        )
     if "mm_token_type_ids" not in model_inputs:
         raise ValueError("model inputs lack mm_token_type_ids (Qwen-VL positions would be wrong)")
     base = _base_model(model)
-    inputs = {k: v for k, v in model_inputs.items() if k not in ("pixel_values", "pixel_values_videos")}
+    inputs = {
+        k: v for k, v in model_inputs.items() if k not in ("pixel_values", "pixel_values_videos")
+    }
     features, media_of_row = {}, {}
     for modality, (pixel_key, grid_key) in _PIXEL_KEYS.items():
         if model_inputs.get(pixel_key) is None:
@@ -94,7 +112,9 @@ def encode_vision(model: torch.nn.Module, model_inputs: dict[str, torch.Tensor])
         encoder = base.get_image_features if modality == "image" else base.get_video_features
         out = encoder(model_inputs[pixel_key], model_inputs[grid_key], return_dict=True)
         features[modality] = out
-        media_of_row[modality] = _assign_media_to_rows(model_inputs["mm_token_type_ids"], out, modality)
+        media_of_row[modality] = _assign_media_to_rows(
+            model_inputs["mm_token_type_ids"], out, modality
+        )
     return EncodedPrompts(inputs=inputs, features=features, media_of_row=media_of_row)
 
 
@@ -132,6 +152,22 @@ def rows_inputs(encoded: EncodedPrompts, rows: Sequence[int]) -> dict:
     return out
 
 
+def detach_features(encoded: EncodedPrompts) -> EncodedPrompts:
+    """The same prompts with features cut from the graph (for no-grad generation and passes)."""
+    features = {}
+    for modality, output in encoded.features.items():
+        detached = type(output)(**{k: v for k, v in output.items()})
+        detached.pooler_output = tuple(t.detach() for t in output.pooler_output)
+        if getattr(output, "deepstack_features", None) is not None:
+            detached.deepstack_features = [
+                tuple(t.detach() for t in layer) for layer in output.deepstack_features
+            ]
+        features[modality] = detached
+    return EncodedPrompts(
+        inputs=encoded.inputs, features=features, media_of_row=encoded.media_of_row
+    )
+
+
 @dataclass(frozen=True)
 class Rollouts:
     """Generated completions.
@@ -161,7 +197,9 @@ def completion_mask(completion_ids: torch.Tensor, eos_token_ids: Sequence[int]) 
         tensor([[1, 1, 0, 0],
                 [1, 1, 1, 1]])
     """
-    is_eos = torch.isin(completion_ids, torch.as_tensor(list(eos_token_ids), device=completion_ids.device))
+    is_eos = torch.isin(
+        completion_ids, torch.as_tensor(list(eos_token_ids), device=completion_ids.device)
+    )
     seen_before = torch.cumsum(is_eos.long(), dim=1) - is_eos.long()  # EOS strictly before here
     return (seen_before == 0).long()
 
@@ -173,19 +211,26 @@ def generate_rollouts(
     rollouts_per_row: Sequence[int],
     generation_config,
     eos_token_ids: Sequence[int],
+    synced_gpus: bool = False,
 ) -> Rollouts:
     """One batched generation call for every rollout of every prompt row.
 
     rollouts_per_row: how many completions to sample from each prompt row (e.g. 8 for an
     ordered row, 4 for its shuffled row, 8 for an image row).
+    synced_gpus: keep every process generating until all are done (needed under ZeRO-3,
+    where each forward gathers parameters collectively).
     """
     rows = [r for r, n in enumerate(rollouts_per_row) for _ in range(n)]
     kwargs = rows_inputs(encoded, rows)
-    sequences = model.generate(**kwargs, generation_config=generation_config)  # [N, Lp + Lc]
+    sequences = model.generate(  # [N, Lp + Lc]
+        **kwargs, generation_config=generation_config, synced_gpus=synced_gpus
+    )
     prompt_len = kwargs["input_ids"].shape[1]
     completion_ids = sequences[:, prompt_len:]
     mask = completion_mask(completion_ids, eos_token_ids)
-    is_eos = torch.isin(completion_ids, torch.as_tensor(list(eos_token_ids), device=completion_ids.device))
+    is_eos = torch.isin(
+        completion_ids, torch.as_tensor(list(eos_token_ids), device=completion_ids.device)
+    )
     return Rollouts(
         rows=torch.as_tensor(rows, dtype=torch.long),
         prompt_ids=kwargs["input_ids"],
@@ -226,7 +271,11 @@ def completion_logprobs(
     completion_len = completion_ids.shape[1]
     kwargs["input_ids"] = torch.cat([rollouts.prompt_ids[index], completion_ids], dim=1)
     kwargs["attention_mask"] = torch.cat(
-        [rollouts.prompt_mask[index], rollouts.completion_mask[index].to(rollouts.prompt_mask.dtype)], dim=1
+        [
+            rollouts.prompt_mask[index],
+            rollouts.completion_mask[index].to(rollouts.prompt_mask.dtype),
+        ],
+        dim=1,
     )
     token_types = kwargs["mm_token_type_ids"]
     kwargs["mm_token_type_ids"] = torch.cat(

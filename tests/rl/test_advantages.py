@@ -11,14 +11,18 @@ def test_group_std_scaling_matches_hand_computation():
     adv = group_advantages(rewards)
     # group 0: mean 0.5, unbiased std sqrt(4 * 0.25 / 3) = 0.57735
     expected = 0.5 / (math.sqrt(1 / 3) + 1e-4)
-    assert torch.allclose(adv[0], torch.tensor([expected, -expected, expected, -expected]), atol=1e-6)
+    assert torch.allclose(
+        adv[0], torch.tensor([expected, -expected, expected, -expected]), atol=1e-6
+    )
     # group 1: all equal -> all zero (std 0, the eps avoids a division by zero)
     assert torch.equal(adv[1], torch.zeros(4))
 
 
 def test_no_scaling_keeps_reward_scale():
     rewards = torch.tensor([[1.3, 0.0, 1.3, 0.0]])
-    assert torch.allclose(group_advantages(rewards, "none"), torch.tensor([[0.65, -0.65, 0.65, -0.65]]))
+    assert torch.allclose(
+        group_advantages(rewards, "none"), torch.tensor([[0.65, -0.65, 0.65, -0.65]])
+    )
 
 
 def test_temporal_bonus_is_invisible_under_group_scaling_but_not_without():
@@ -29,7 +33,9 @@ def test_temporal_bonus_is_invisible_under_group_scaling_but_not_without():
     plain = acc + fmt
     with_bonus = acc * 1.3 + fmt
     assert torch.allclose(group_advantages(plain), group_advantages(with_bonus), atol=1e-3)
-    assert torch.allclose(group_advantages(with_bonus, "none"), 1.3 * group_advantages(plain, "none"))
+    assert torch.allclose(
+        group_advantages(with_bonus, "none"), 1.3 * group_advantages(plain, "none")
+    )
 
 
 def test_bad_shapes_are_rejected():

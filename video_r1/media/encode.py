@@ -20,8 +20,9 @@ def write_video(
     H and W must be even for yuv420p; odd sizes are written with codec="mpeg4" or padded by
     the caller. Written to a temporary name then renamed, so a crash leaves no half file.
     """
-    import av
     from fractions import Fraction
+
+    import av
 
     frames = np.asarray(frames)
     if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:

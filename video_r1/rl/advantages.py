@@ -28,7 +28,9 @@ def group_advantages(
         tensor([[ 0.6500, -0.6500]])
     """
     if rewards.ndim != 2:
-        raise ValueError(f"rewards must be [num_groups, group_size], got shape {tuple(rewards.shape)}")
+        raise ValueError(
+            f"rewards must be [num_groups, group_size], got shape {tuple(rewards.shape)}"
+        )
     if rewards.shape[1] < 2:
         raise ValueError("a group needs at least 2 rollouts for a group-relative advantage")
     centred = rewards - rewards.mean(dim=1, keepdim=True)  # [B, G]

@@ -1,0 +1,134 @@
+"""Configuration of the GRPO / T-GRPO recipe: the shared training sections plus `rl`.
+
+Defaults reproduce the published Video-R1 run (REFERENCE.md "T-GRPO"); everything new is
+opt-in and named.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from video_r1.train.config import ConfigError, OptimConfig, TrainConfig
+
+
+def _help(text: str, **kwargs: Any) -> Any:
+    return field(metadata={"help": text}, **kwargs)
+
+
+SCALE_REWARDS = ("group", "none")
+LOSS_TYPES = ("sequence", "token", "dr_grpo")
+
+
+@dataclass
+class RLConfig:
+    temporal: bool = _help(
+        "T-GRPO: also roll out on time-shuffled frames and add the temporal bonus (video prompts)",
+        default=True,
+    )
+    num_generations: int = _help("G: ordered rollouts per prompt", default=8)
+    num_shuffled_generations: int = _help(
+        "rollouts per video prompt on shuffled frames (-1: G/2, as published)", default=-1
+    )
+    alpha: float = _help(
+        "temporal bonus added to correct ordered rollouts of a passing group", default=0.3
+    )
+    mu: float = _help(
+        "a group passes when p >= mu * p_shuffled (published code 0.8; the paper's rule is 1.0)",
+        default=0.8,
+    )
+    correct_threshold: float = _help(
+        "accuracy above which a rollout counts as correct", default=0.1
+    )
+    len_control: bool = _help("add the length bonus of the published code", default=True)
+    min_length: int = _help("length bonus lower bound (tokens, incl. EOS)", default=320)
+    max_length: int = _help("length bonus upper bound (tokens, incl. EOS)", default=512)
+    length_bonus: float = _help("the length bonus", default=0.2)
+    reward_funcs: list[str] = _help(
+        "reward functions: registered names (accuracy, format, ...) or package.module:function or "
+        "path/to/file.py:function, TRL signature",
+        default_factory=lambda: ["accuracy", "format"],
+    )
+    reward_weights: list[float] = _help(
+        "weight of each reward function ([] = all 1.0)", default_factory=list
+    )
+    accuracy_reward: str = _help(
+        "the reward function whose values feed the temporal and length rules", default="accuracy"
+    )
+    lenient_accuracy: bool = _help(
+        "score answers leniently (option letters from 'B. blue', '42.0' == '42')", default=False
+    )
+    beta: float = _help("KL coefficient; 0 loads no reference model", default=0.04)
+    temperature: float = _help("rollout sampling temperature", default=1.0)
+    top_p: float = _help("rollout nucleus sampling", default=0.95)
+    max_completion_length: int = _help("max new tokens per rollout", default=768)
+    min_completion_length: int = _help(
+        "min new tokens per rollout (0: none; benchmarks set it to max for fixed lengths)",
+        default=0,
+    )
+    scale_rewards: str = _help(
+        f"advantage scaling, one of {SCALE_REWARDS}: group std as published, none as Dr. GRPO",
+        default="group",
+    )
+    loss_type: str = _help(
+        f"loss normalisation, one of {LOSS_TYPES}: per sequence as published, per token (DAPO), "
+        "or Dr. GRPO (constant denominator)",
+        default="sequence",
+    )
+    num_iterations: int = _help(
+        "policy updates per batch of rollouts (1 = on-policy as published; > 1 enables clipping)",
+        default=1,
+    )
+    epsilon: float | None = _help(
+        "PPO clip range (ratio in [1-eps, 1+eps_high]); none = no clipping", default=None
+    )
+    epsilon_high: float | None = _help("upper clip range (none: epsilon)", default=None)
+    prompt_wording: str = _help("prompt template wording: train or eval", default="train")
+    generation_batch_size: int = _help(
+        "max rollouts per generation call (0: all of a micro-batch in one call)", default=0
+    )
+    debug_rollouts: int = _help(
+        "write this many sample rollouts per step to OUTPUT/rollouts.jsonl (0: none)", default=0
+    )
+
+    def __post_init__(self) -> None:
+        if self.num_generations < 2:
+            raise ConfigError("rl.num_generations must be >= 2 (group-relative advantages)")
+        if self.num_shuffled_generations == -1:
+            self.num_shuffled_generations = self.num_generations // 2
+        if self.temporal and self.num_shuffled_generations < 1:
+            raise ConfigError("rl.temporal needs rl.num_shuffled_generations >= 1")
+        if self.scale_rewards not in SCALE_REWARDS:
+            raise ConfigError(f"rl.scale_rewards must be one of {SCALE_REWARDS}")
+        if self.loss_type not in LOSS_TYPES:
+            raise ConfigError(f"rl.loss_type must be one of {LOSS_TYPES}")
+        if self.reward_weights and len(self.reward_weights) != len(self.reward_funcs):
+            raise ConfigError(
+                f"rl.reward_weights has {len(self.reward_weights)} values for "
+                f"{len(self.reward_funcs)} reward functions"
+            )
+        if self.accuracy_reward not in self.reward_funcs:
+            raise ConfigError(
+                f"rl.accuracy_reward {self.accuracy_reward!r} is not in rl.reward_funcs {self.reward_funcs}"
+            )
+        if self.num_iterations < 1:
+            raise ConfigError("rl.num_iterations must be >= 1")
+        if self.num_iterations > 1 and self.epsilon is None:
+            self.epsilon = 0.2  # several updates per batch without clipping would diverge
+        if self.prompt_wording not in ("train", "eval"):
+            raise ConfigError("rl.prompt_wording must be 'train' or 'eval'")
+        if not 0 < self.top_p <= 1 or self.temperature <= 0:
+            raise ConfigError("rl.top_p must be in (0, 1] and rl.temperature > 0")
+
+
+def _published_optim() -> OptimConfig:
+    # REFERENCE.md: lr 1e-6 cosine, weight decay 0.01, grad-norm clip 5, 1 prompt per device
+    return OptimConfig(lr=1e-6, weight_decay=0.01, max_grad_norm=5.0, schedule="cosine")
+
+
+@dataclass
+class GRPOConfig(TrainConfig):
+    optim: OptimConfig = _help(
+        "optimizer, schedule and batch sizes", default_factory=_published_optim
+    )
+    rl: RLConfig = _help("GRPO / T-GRPO settings", default_factory=RLConfig)

@@ -1,0 +1,93 @@
+"""Per-step GRPO metrics as sums and counts, so they reduce exactly across ranks.
+
+`group_sums` turns one micro-batch's scored groups into additive sums; `finalize` turns the
+sums (after `reduce_sums` over ranks) into the logged means. Pure: no model, no accelerator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from video_r1.rl.scoring import GroupScores
+
+
+def group_sums(
+    groups: Sequence[GroupScores],
+    is_video: Sequence[bool],
+    lengths: Sequence[int],
+    truncated: Sequence[bool],
+) -> dict[str, float]:
+    """Additive sums over the ordered rollouts of `groups`.
+
+    lengths / truncated: per ordered rollout, in group order (len = sum of group sizes).
+    """
+    sums: dict[str, float] = {"groups": 0.0, "rollouts": 0.0}
+    for name in groups[0].terms if groups else ():
+        sums[f"term/{name}"] = 0.0
+    for key in ("total", "total_sq", "accuracy", "all_correct", "all_wrong", "temporal_groups",
+                "temporal_passed", "p", "p_shuffled", "video_groups", "temporal_bonus",
+                "length_bonus", "length", "truncated"):  # fmt: skip
+        sums[key] = 0.0
+    sums["length_max"] = 0.0
+    for group, video in zip(groups, is_video, strict=True):
+        n = len(group.total)
+        sums["groups"] += 1
+        sums["rollouts"] += n
+        sums["video_groups"] += float(video)
+        for name, values in group.terms.items():
+            sums[f"term/{name}"] = sums.get(f"term/{name}", 0.0) + sum(values)
+        sums["total"] += sum(group.total)
+        sums["total_sq"] += sum(t * t for t in group.total)
+        sums["accuracy"] += sum(group.accuracy)
+        sums["temporal_bonus"] += sum(group.temporal_bonus)
+        sums["length_bonus"] += sum(group.length_bonus)
+        correct = [a > 0.5 for a in group.accuracy]
+        sums["all_correct"] += float(all(correct))
+        sums["all_wrong"] += float(not any(correct))
+        if group.temporal_passed is not None:
+            sums["temporal_groups"] += 1
+            sums["temporal_passed"] += float(group.temporal_passed)
+            sums["p"] += group.p
+            sums["p_shuffled"] += group.p_shuffled or 0.0
+    sums["length"] = float(sum(lengths))
+    sums["length_max"] = float(max(lengths, default=0))
+    sums["truncated"] = float(sum(truncated))
+    return sums
+
+
+def finalize(sums: dict[str, float], prefix: str = "train") -> dict[str, float]:
+    """Logged metrics (`prefix/group/name`) from summed counts. Temporal fields only when some
+    video group had shuffled rollouts.
+
+    Example:
+        >>> finalize({"groups": 2, "rollouts": 4, "total": 2.0, "total_sq": 2.0, "accuracy": 2.0,
+        ...     "all_correct": 1, "all_wrong": 1, "temporal_groups": 0, "length": 40,
+        ...     "truncated": 0, "temporal_bonus": 0, "length_bonus": 0})["train/reward/total"]
+        0.5
+    """
+    n = max(sums.get("rollouts", 0.0), 1.0)
+    groups = max(sums.get("groups", 0.0), 1.0)
+    mean_total = sums["total"] / n
+    var = max(sums["total_sq"] / n - mean_total**2, 0.0)
+    out = {
+        f"{prefix}/reward/total": mean_total,
+        f"{prefix}/reward/total_std": var**0.5,
+        f"{prefix}/reward/accuracy": sums["accuracy"] / n,
+        f"{prefix}/reward/temporal_bonus": sums["temporal_bonus"] / n,
+        f"{prefix}/reward/length_bonus": sums["length_bonus"] / n,
+        f"{prefix}/groups/all_correct": sums["all_correct"] / groups,
+        f"{prefix}/groups/all_wrong": sums["all_wrong"] / groups,
+        f"{prefix}/completion/length_mean": sums["length"] / n,
+        f"{prefix}/completion/truncated": sums["truncated"] / n,
+    }
+    if "length_max" in sums:
+        out[f"{prefix}/completion/length_max"] = sums["length_max"]
+    for key, value in sums.items():
+        if key.startswith("term/"):
+            out[f"{prefix}/reward/{key[5:]}"] = value / n
+    if sums.get("temporal_groups", 0.0) > 0:
+        t = sums["temporal_groups"]
+        out[f"{prefix}/temporal/passed"] = sums["temporal_passed"] / t
+        out[f"{prefix}/temporal/p"] = sums["p"] / t
+        out[f"{prefix}/temporal/p_shuffled"] = sums["p_shuffled"] / t
+    return out

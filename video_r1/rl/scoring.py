@@ -1,0 +1,145 @@
+"""Scoring one prompt group: reward functions, the T-GRPO temporal rule, the length rule.
+
+T-GRPO is data plus a pure function here: shuffled rollouts are another group of completions
+of the same record; the temporal bonus is a function of the two groups' accuracies. Only the
+ordered rollouts are trained on, so only they get a total reward.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from video_r1.rewards import length_bonus, temporal_bonus
+
+
+@dataclass(frozen=True)
+class RewardTerm:
+    """A reward function (TRL signature) and its weight in the total reward."""
+
+    name: str
+    fn: Callable[..., list[float]]
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class ScoringSettings:
+    accuracy_term: str = "accuracy"  # the term whose values feed the temporal and length rules
+    temporal: bool = True
+    alpha: float = 0.3
+    mu: float = 0.8
+    correct_threshold: float = 0.1
+    len_control: bool = True
+    min_length: int = 320
+    max_length: int = 512
+    length_bonus: float = 0.2
+
+
+@dataclass(frozen=True)
+class GroupScores:
+    """Scores of one prompt's ordered rollouts (and its shuffled ones, for the temporal rule).
+
+    total: [G] weighted sum of the terms plus temporal and length bonuses (what is trained on).
+    terms: term name -> [G] raw values of each reward function on the ordered rollouts.
+    accuracy: [G] the accuracy term's values (feeds the temporal and length rules).
+    shuffled_accuracy: accuracies of the shuffled rollouts (empty when there are none).
+    temporal_passed: None when the temporal rule does not apply (images, temporal off).
+    """
+
+    total: list[float]
+    terms: dict[str, list[float]]
+    accuracy: list[float]
+    shuffled_accuracy: list[float]
+    temporal_bonus: list[float]
+    temporal_passed: bool | None
+    p: float
+    p_shuffled: float | None
+    length_bonus: list[float]
+
+
+def _call(term: RewardTerm, completions: Sequence[str], columns: dict[str, Any]) -> list[float]:
+    n = len(completions)
+    values = term.fn(list(completions), **{k: [v] * n for k, v in columns.items()})
+    if len(values) != n:
+        raise ValueError(
+            f"reward function {term.name!r} returned {len(values)} values for {n} completions"
+        )
+    return [float(v) for v in values]
+
+
+def score_group(
+    columns: dict[str, Any],
+    ordered: Sequence[str],
+    ordered_lengths: Sequence[int],
+    shuffled: Sequence[str],
+    terms: Sequence[RewardTerm],
+    settings: ScoringSettings,
+) -> GroupScores:
+    """Score one prompt group.
+
+    columns: the record's dataset columns (solution, problem_type, ...), passed to every reward
+        function as TRL does (one value per completion).
+    ordered / ordered_lengths: the trained rollouts' texts and token lengths (incl. first EOS).
+    shuffled: rollouts of the same prompt on time-shuffled frames (empty for images or when the
+        temporal rule is off); only their accuracy is computed.
+
+    Example (published settings; accuracy and format terms; no shuffled rollouts):
+        >>> from video_r1.rewards import accuracy_reward, format_reward
+        >>> terms = [RewardTerm("accuracy", accuracy_reward), RewardTerm("format", format_reward)]
+        >>> s = score_group({"solution": "<answer>B</answer>", "problem_type": "multiple choice"},
+        ...     ["<think>x</think><answer>B</answer>", "<answer>A</answer>"], [400, 10], [],
+        ...     terms, ScoringSettings())
+        >>> s.total  # 1 + 1, 0 + 0; the length bonus needs more than one correct rollout
+        [2.0, 0.0]
+    """
+    by_name = {t.name: t for t in terms}
+    if settings.accuracy_term not in by_name:
+        raise ValueError(
+            f"the accuracy term {settings.accuracy_term!r} is not among the reward functions "
+            f"{sorted(by_name)}; the temporal and length rules need it"
+        )
+    values = {t.name: _call(t, ordered, columns) for t in terms}
+    accuracy = values[settings.accuracy_term]
+    total = [sum(t.weight * values[t.name][i] for t in terms) for i in range(len(ordered))]
+
+    shuffled_accuracy: list[float] = []
+    bonus = [0.0] * len(ordered)
+    passed: bool | None = None
+    p = sum(accuracy) / max(1, len(accuracy))
+    p_shuffled: float | None = None
+    if settings.temporal and shuffled:
+        shuffled_accuracy = _call(by_name[settings.accuracy_term], shuffled, columns)
+        result = temporal_bonus(
+            accuracy,
+            shuffled_accuracy,
+            alpha=settings.alpha,
+            mu=settings.mu,
+            correct_threshold=settings.correct_threshold,
+        )
+        bonus, passed, p_shuffled = list(result.bonus), result.passed, result.p_shuffled
+
+    lengths_bonus = [0.0] * len(ordered)
+    if settings.len_control:
+        lengths_bonus = list(
+            length_bonus(
+                accuracy,
+                list(ordered_lengths),
+                l_min=settings.min_length,
+                l_max=settings.max_length,
+                bonus=settings.length_bonus,
+                correct_threshold=settings.correct_threshold,
+            )
+        )
+    total = [t + b + lb for t, b, lb in zip(total, bonus, lengths_bonus, strict=False)]
+    return GroupScores(
+        total=total,
+        terms=values,
+        accuracy=accuracy,
+        shuffled_accuracy=shuffled_accuracy,
+        temporal_bonus=bonus,
+        temporal_passed=passed,
+        p=p,
+        p_shuffled=p_shuffled,
+        length_bonus=lengths_bonus,
+    )
