@@ -154,3 +154,24 @@ def test_bad_samples_skipped_logged_and_capped(tiny_qwen25: Path, tmp_path) -> N
                   "data.max_bad_fraction=0.2", "data.shuffle=false")  # fmt: skip
     with pytest.raises(BadSampleError, match="1 bad samples of the 4"):
         train(capped)
+
+
+def test_mixed_image_video_batch_loss_equals_single_examples(
+    tiny_qwen25: Path, sft_data: Path, tmp_path
+) -> None:
+    from video_r1.data import load_records
+    from video_r1.models import load_model, load_processor
+    from video_r1.recipes.sft import collate, token_loss_sum
+
+    cfg = _cfg(tiny_qwen25, sft_data, tmp_path)
+    processor = load_processor(tiny_qwen25)
+    model = load_model(tiny_qwen25, dtype="float32").eval()
+    records = load_records(sft_data, sft_data.parent)[:2]  # a video and an image
+    assert [r.data_type for r in records] == ["video", "image"]
+    examples = [encode_record(r, processor, cfg, None) for r in records]
+    inputs, labels = collate(examples, processor)
+    assert labels.shape[0] == 2
+    with torch.no_grad():
+        batched = token_loss_sum(model(**inputs).logits, labels)
+        single = sum(token_loss_sum(model(**i).logits, lab) for i, lab in examples)
+    assert batched.item() == pytest.approx(single.item(), rel=1e-4)

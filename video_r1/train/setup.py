@@ -15,6 +15,7 @@ loss by `grad_accum` (see `video_r1.recipes.sft` for how the loss is normalised 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +36,21 @@ def resolve_mixed_precision(setting: str) -> str:
 def setup_accelerator(cfg: TrainConfig, output_dir: str | Path) -> Any:
     """An Accelerator configured from `cfg` (precision, accumulation, trackers, clipping)."""
     from accelerate import Accelerator
-    from accelerate.utils import DistributedType, ProjectConfiguration
+    from accelerate.utils import DistributedType, InitProcessGroupKwargs, ProjectConfiguration
 
     output_dir = Path(output_dir)
+    no_gpu = not torch.cuda.is_available()
+    deepspeed = os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true"
+    handlers = []
+    if no_gpu and deepspeed:
+        # accelerate finds no backend for DeepSpeed without a GPU and silently runs every
+        # process as a world of one; name gloo so the processes form one group.
+        handlers.append(InitProcessGroupKwargs(backend="gloo"))
     accelerator = Accelerator(
+        # Without a GPU, accelerate only forms a (gloo) process group under torchrun when
+        # told it runs on CPU (DeepSpeed: see above).
+        cpu=no_gpu and not deepspeed,
+        kwargs_handlers=handlers,
         mixed_precision=resolve_mixed_precision(cfg.mixed_precision),
         gradient_accumulation_steps=cfg.optim.grad_accum,
         # Our schedule counts optimizer steps of the whole run; accelerate would otherwise
@@ -56,6 +68,9 @@ def setup_accelerator(cfg: TrainConfig, output_dir: str | Path) -> Any:
         ds["gradient_clipping"] = cfg.optim.max_grad_norm
         ds["gradient_accumulation_steps"] = cfg.optim.grad_accum
         ds["train_micro_batch_size_per_gpu"] = cfg.optim.per_device_batch_size
+        ds["train_batch_size"] = (
+            cfg.optim.per_device_batch_size * cfg.optim.grad_accum * accelerator.num_processes
+        )
     return accelerator
 
 
