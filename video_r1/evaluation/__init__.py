@@ -1,0 +1,8 @@
+"""Evaluation, chain-of-thought annotation and single-question inference.
+
+- settings: `EvalSettings` (frames, pixels, decoding), shared CLI flags
+- generate: `load_media`, `generate_answers` (one batched generate call, vision once per sample)
+- scoring: `score_output`, `summarize_lines`, `summarize_run`, `order_drop_table` (pure)
+- runner: `EvalRun`, `evaluate` (resumable loop); report: `markdown_report`
+- annotate: `video-r1 annotate`; infer: `video-r1 infer`; cli: `video-r1 eval`
+"""

@@ -1,0 +1,180 @@
+"""Answering records: media at eval settings in a chosen frame order, one batched generate call.
+
+Shared by `video-r1 eval`, `annotate` and `infer`, so all three see the same prompt, frames and
+decoding. The vision tower runs once per sample (video_r1.rollout.encode_vision); K answers of
+one record reuse its features.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from video_r1.data import Record
+from video_r1.evaluation.settings import FRAME_ORDERS, EvalSettings
+from video_r1.media.types import Clip
+
+Media = Clip | torch.Tensor
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One generated answer: decoded text (special tokens dropped), tokens, whether cut off."""
+
+    text: str
+    num_tokens: int  # completion tokens, including the first EOS
+    truncated: bool  # no EOS within max_new_tokens
+
+
+def stable_seed(*parts: Any) -> int:
+    """A seed that depends only on `parts` (not on the process, unlike hash()).
+
+    Example:
+        stable_seed(0, "bench.jsonl", 17) == stable_seed(0, "bench.jsonl", 17)  # any process
+    """
+    return zlib.crc32("\x1f".join(str(p) for p in parts).encode("utf-8"))
+
+
+def frame_order_indices(order: str, num_frames: int, seed: int) -> list[int]:
+    """The permutation of a clip's frames for a frame order; `seed` fixes the shuffle.
+
+    Example:
+        frame_order_indices("reversed", 4, 0) -> [3, 2, 1, 0]
+        frame_order_indices("ordered", 4, 0) -> [0, 1, 2, 3]
+    """
+    if order == "ordered":
+        return list(range(num_frames))
+    if order == "reversed":
+        return list(range(num_frames))[::-1]
+    if order == "shuffled":
+        from video_r1.rl.frame_order import time_shuffle
+
+        return time_shuffle(num_frames, torch.Generator().manual_seed(seed))
+    raise ValueError(f"unknown frame order {order!r}; expected one of {list(FRAME_ORDERS)}")
+
+
+def model_factor(processor: Any) -> int:
+    """Height/width multiple of the model's vision input: patch size x merge size (28 or 32)."""
+    return int(processor.image_processor.patch_size * processor.image_processor.merge_size)
+
+
+def load_media(
+    record: Record, settings: EvalSettings, factor: int, order: str = "ordered", seed: int = 0
+) -> Media:
+    """The record's media at eval settings: a Clip in `order`, or a uint8 [3, H, W] image.
+
+    Raises MediaError for an unusable file. Images have no frame order: only "ordered" is
+    allowed for them (ValueError otherwise).
+    """
+    from video_r1.media import load_image, load_video
+
+    if record.data_type == "image":
+        if order != "ordered":
+            raise ValueError(f"{record.source}: an image has no frame order ({order!r})")
+        return load_image(record.media_path, settings.image_settings(factor))
+    clip = load_video(record.media_path, settings.video_settings(factor))
+    if order == "ordered":
+        return clip
+    return clip.reordered(frame_order_indices(order, clip.num_frames, seed))
+
+
+def build_generation_config(model: Any, processor: Any, settings: EvalSettings) -> Any:
+    from video_r1.models import generation_config
+
+    return generation_config(
+        model,
+        processor,
+        temperature=settings.temperature,
+        top_p=settings.top_p,
+        max_new_tokens=settings.max_new_tokens,
+        do_sample=not settings.greedy,
+    )
+
+
+def model_device(model: Any) -> torch.device:
+    return next(model.parameters()).device
+
+
+def encode_batch(
+    model: Any, processor: Any, records: Sequence[Record], media: Sequence[Media], wording: str
+) -> Any:
+    """Prompts of `records` with their media, on the model's device, vision features computed."""
+    from video_r1.prompts import build_messages, encode_prompts
+    from video_r1.rollout import encode_vision
+
+    messages = [build_messages(r, wording=wording) for r in records]
+    batch = encode_prompts(processor, messages, list(media))
+    device = model_device(model)
+    inputs = {k: v.to(device) for k, v in batch.model_inputs.items()}
+    with torch.no_grad():
+        return encode_vision(model, inputs)
+
+
+def generate_answers(
+    model: Any,
+    processor: Any,
+    records: Sequence[Record],
+    media: Sequence[Media],
+    settings: EvalSettings,
+    *,
+    samples_per_record: int = 1,
+    seed: int | None = None,
+    generation_config: Any = None,
+) -> list[list[Answer]]:
+    """`samples_per_record` answers to each record, from one batched generate call.
+
+    Sampling is seeded with `seed` (default: settings.seed), so the same batch gives the same
+    answers on a rerun or a resume.
+    """
+    from video_r1.models import stop_token_ids
+    from video_r1.rollout import generate_rollouts
+
+    if len(records) != len(media):
+        raise ValueError(f"{len(records)} records but {len(media)} media")
+    config = generation_config or build_generation_config(model, processor, settings)
+    encoded = encode_batch(model, processor, records, media, settings.wording)
+    torch.manual_seed(settings.seed if seed is None else seed)
+    eos = stop_token_ids(processor.tokenizer, model)
+    rollouts = generate_rollouts(model, encoded, [samples_per_record] * len(records), config, eos)
+    tokenizer = processor.tokenizer
+    answers: list[list[Answer]] = [[] for _ in records]
+    for i, row in enumerate(rollouts.rows.tolist()):
+        ids = rollouts.completion_ids[i][rollouts.completion_mask[i].bool()]
+        answers[row].append(
+            Answer(
+                text=tokenizer.decode(ids, skip_special_tokens=True),
+                num_tokens=int(ids.numel()),
+                truncated=bool(rollouts.truncated[i]),
+            )
+        )
+    return answers
+
+
+def load_model_and_processor(
+    path: str, *, dtype: str = "auto", device: str | None = None, attn: str | None = None
+) -> tuple[Any, Any]:
+    """The checkpoint (eval mode, on `device`; default cuda if available) and its processor."""
+    from video_r1.models import load_model, load_processor
+
+    model = load_model(path, dtype=dtype, attn_implementation=attn)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model.to(device).eval()
+    return model, load_processor(path)
+
+
+def add_model_arguments(parser: Any, flag: str = "--model") -> None:
+    """--model/--teacher DIR, --dtype, --device, --attn: how the checkpoint is loaded."""
+    parser.add_argument(flag, required=True, metavar="DIR", help="local Qwen-VL checkpoint folder")
+    parser.add_argument(
+        "--dtype",
+        default="auto",
+        help="weights dtype: auto (the checkpoint's), bfloat16, float16 or float32",
+    )
+    parser.add_argument("--device", default=None, help="torch device (default: cuda if available)")
+    parser.add_argument(
+        "--attn", default=None, help="attention implementation, e.g. sdpa or flash_attention_2"
+    )

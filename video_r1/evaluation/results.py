@@ -1,0 +1,76 @@
+"""The append-only per-sample results file: keys, resume, and a saved run description.
+
+Each line is written with `append_jsonl` (flushed and fsynced), so a kill leaves at most a
+partial last line. On resume that line is cut off (the file is truncated at the last newline)
+before anything is appended, the done keys are read, and those samples are skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from video_r1.utils.io import atomic_write_json, atomic_write_jsonl, read_jsonl
+
+
+def sample_key(benchmark: str, problem_id: Any, frame_order: str) -> str:
+    """The identity of one evaluation sample.
+
+    Example: sample_key("mvbench.json", 17, "shuffled") -> "mvbench.json|17|shuffled"
+    """
+    return f"{benchmark}|{problem_id}|{frame_order}"
+
+
+def drop_partial_last_line(path: str | os.PathLike) -> int:
+    """Truncate `path` after its last newline (a kill mid-write); return the bytes removed."""
+    path = Path(path)
+    if not path.exists():
+        return 0
+    data = path.read_bytes()
+    keep = data.rfind(b"\n") + 1
+    if keep == len(data):
+        return 0
+    with open(path, "r+b") as f:
+        f.truncate(keep)
+        f.flush()
+        os.fsync(f.fileno())
+    return len(data) - keep
+
+
+def read_results(path: str | os.PathLike) -> list[dict]:
+    """The complete lines of a results file; ValueError if a key appears twice."""
+    lines = read_jsonl(path, drop_partial_last=True)
+    seen: set[str] = set()
+    for i, line in enumerate(lines, start=1):
+        if line["key"] in seen:
+            raise ValueError(f"{path}:{i}: sample {line['key']!r} appears twice")
+        seen.add(line["key"])
+    return lines
+
+
+def drop_failed(path: str | os.PathLike) -> int:
+    """Rewrite the results file (atomically) without its failed lines, so they run again."""
+    lines = read_results(path)
+    kept = [line for line in lines if line.get("error") is None]
+    if len(kept) != len(lines):
+        atomic_write_jsonl(path, kept)
+    return len(lines) - len(kept)
+
+
+def check_run_description(path: str | os.PathLike, description: dict[str, Any]) -> None:
+    """Save what the results depend on; on resume, refuse to mix in different settings."""
+    path = Path(path)
+    if path.exists():
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        if saved != description:
+            changed = sorted(
+                k for k in set(saved) | set(description) if saved.get(k) != description.get(k)
+            )
+            raise ValueError(
+                f"{path.parent}: existing results were made with different settings "
+                f"({', '.join(changed)}); use a new --out folder or the same settings"
+            )
+        return
+    atomic_write_json(path, description)

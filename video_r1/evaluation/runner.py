@@ -1,0 +1,269 @@
+"""The evaluation loop: benchmarks -> samples -> batched answers -> fsynced lines -> summary.
+
+Reads top to bottom: load the benchmarks, skip what the results file already holds, then per
+batch load media (a bad file fails that sample only), generate, score, append the lines; at the
+end summarise every line of this run's samples.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from video_r1.data import Record, RecordError
+from video_r1.evaluation.results import (
+    check_run_description,
+    drop_failed,
+    drop_partial_last_line,
+    read_results,
+    sample_key,
+)
+from video_r1.evaluation.settings import EvalSettings
+from video_r1.utils.io import append_jsonl, atomic_write_json, atomic_write_text
+
+
+class EvalAborted(RuntimeError):
+    """Too many samples in a row failed to generate: something is wrong beyond one sample."""
+
+
+@dataclass(frozen=True)
+class EvalRun:
+    """One `video-r1 eval` invocation (see video_r1.evaluation.cli for the meaning of each)."""
+
+    model: str
+    benchmarks: list[Path]
+    media_root: Path
+    out: Path
+    settings: EvalSettings = field(default_factory=EvalSettings)
+    orders: list[str] = field(default_factory=lambda: ["ordered"])
+    batch_size: int = 4
+    dtype: str = "auto"
+    device: str | None = None
+    attn: str | None = None
+    retry_failed: bool = False
+    max_consecutive_errors: int = 20
+    limit: int = 0
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One (record, frame order) to evaluate. `record` is None when the record's media file
+    is missing; `error` then says so and the sample is written as failed without running."""
+
+    benchmark: str  # file name: part of the key
+    benchmark_file: str
+    order: str
+    fields: dict[str, Any]  # problem_id, data_source, task, problem_type, data_type, ground_truth
+    record: Record | None = None
+    error: str | None = None
+
+    @property
+    def key(self) -> str:
+        return sample_key(self.benchmark, self.fields["problem_id"], self.order)
+
+
+def _fields(raw: dict[str, Any]) -> dict[str, Any]:
+    from video_r1.rewards.parsing import extract_answer
+
+    return {
+        "problem_id": raw["problem_id"],
+        "data_source": raw.get("data_source") or "",
+        "task": str(raw.get("task") or raw.get("data_source") or "(none)"),
+        "problem_type": raw["problem_type"],
+        "data_type": raw["data_type"],
+        "ground_truth": extract_answer(raw["solution"]),
+    }
+
+
+def load_samples(path: Path, media_root: Path, orders: list[str], limit: int = 0) -> list[Sample]:
+    """The samples of one benchmark file in every order (images only in "ordered").
+
+    A record whose media file is missing becomes a failed sample; any other schema problem
+    raises RecordError (a broken benchmark file is not something to half-evaluate), and so
+    do repeated problem_ids (they key the results).
+    """
+    from video_r1.data import read_records
+    from video_r1.data.parse import read_raw_records
+
+    records, problems = read_records(path, media_root)
+    missing = {p.line: str(p) for p in problems if p.field == "path" and "not found" in p.reason}
+    fatal = [p for p in problems if p.line not in missing or p.field != "path"]
+    if fatal:
+        raise RecordError(fatal)
+    by_line: dict[int, tuple[Record | None, dict, str | None]] = {}
+    for record in records:
+        by_line[int(record.source.rsplit(":", 1)[1])] = (record, record.to_json(), None)
+    if missing:
+        for raw in read_raw_records(path)[0]:
+            if raw.line in missing:
+                by_line[raw.line] = (None, raw.value, f"MediaError: {missing[raw.line]}")
+    entries = [by_line[line] for line in sorted(by_line)]
+    if limit:
+        entries = entries[:limit]
+    ids = [str(raw["problem_id"]) for _, raw, _ in entries]
+    repeated = sorted({i for i in ids if ids.count(i) > 1})
+    if repeated:
+        raise ValueError(f"{path}: repeated problem_id(s) {repeated[:10]}; they key the results")
+    samples = []
+    for order in orders:
+        for record, raw, error in entries:
+            if order != "ordered" and raw["data_type"] != "video":
+                continue  # an image has no frame order
+            samples.append(
+                Sample(path.name, str(path), order, _fields(raw), record=record, error=error)
+            )
+    return samples
+
+
+def _line(sample: Sample, settings: EvalSettings, **result: Any) -> dict[str, Any]:
+    line = {
+        "key": sample.key,
+        "benchmark": sample.benchmark,
+        "benchmark_file": sample.benchmark_file,
+    }
+    line.update(sample.fields)
+    line.update(
+        frame_order=sample.order,
+        settings={
+            "frames": settings.frames,
+            "fps": settings.fps,
+            "video_pixels": [settings.video_min_pixels, settings.video_max_pixels],
+            "image_pixels": [settings.image_min_pixels, settings.image_max_pixels],
+            "decoding": settings.decoding(),
+            "wording": settings.wording,
+        },
+        num_frames=None,
+        output=None,
+        answer=None,
+        score=None,
+        correct=None,
+        num_tokens=None,
+        truncated=None,
+        error=None,
+    )
+    line.update(result)
+    return line
+
+
+def _answer_batch(model, processor, items, settings, config) -> list[tuple[Any, str | None]]:
+    """(answer, None) or (None, error) per item; a failing batch is retried one by one so a
+    single bad sample fails alone."""
+    from video_r1.evaluation.generate import generate_answers, stable_seed
+
+    records = [s.record for s, _ in items]
+    media = [m for _, m in items]
+    seed = stable_seed(settings.seed, *(s.key for s, _ in items))
+    try:
+        answers = generate_answers(
+            model, processor, records, media, settings, seed=seed, generation_config=config
+        )
+        return [(a[0], None) for a in answers]
+    except Exception as err:  # noqa: BLE001 - recorded per sample as its error
+        if len(items) == 1:
+            return [(None, f"{type(err).__name__}: {err}")]
+    return [_answer_batch(model, processor, [item], settings, config)[0] for item in items]
+
+
+def evaluate(run: EvalRun) -> str:
+    """Evaluate (or resume), write summary.json and summary.md; return the Markdown."""
+    from tqdm import tqdm
+
+    from video_r1.evaluation.generate import (
+        build_generation_config,
+        load_media,
+        load_model_and_processor,
+        model_factor,
+        stable_seed,
+    )
+    from video_r1.evaluation.report import markdown_report
+    from video_r1.evaluation.scoring import score_output, summarize_run
+    from video_r1.media import MediaError
+
+    samples = [
+        s for b in run.benchmarks for s in load_samples(b, run.media_root, run.orders, run.limit)
+    ]
+    run.out.mkdir(parents=True, exist_ok=True)
+    check_run_description(
+        run.out / "run.json",
+        {"model": os.path.abspath(run.model), "settings": run.settings.to_json()},
+    )
+    results_path = run.out / "samples.jsonl"
+    if drop_partial_last_line(results_path):
+        print(f"{results_path}: dropped a partial last line (an interrupted write)")
+    if run.retry_failed:
+        print(f"retrying {drop_failed(results_path)} failed sample(s)")
+    done = {line["key"] for line in read_results(results_path)}
+    todo = [s for s in samples if s.key not in done]
+    print(f"{len(samples)} samples: {len(samples) - len(todo)} already done, {len(todo)} to run")
+
+    failed = errors_in_row = 0
+    if todo:
+        model, processor = load_model_and_processor(
+            run.model, dtype=run.dtype, device=run.device, attn=run.attn
+        )
+        factor = model_factor(processor)
+        config = build_generation_config(model, processor, run.settings)
+        bar = tqdm(total=len(todo), desc="eval", unit="sample", disable=not run.progress)
+        for start in range(0, len(todo), run.batch_size):
+            lines, ready = [], []
+            for sample in todo[start : start + run.batch_size]:
+                if sample.error is not None:
+                    lines.append(_line(sample, run.settings, error=sample.error))
+                    continue
+                seed = stable_seed(run.settings.seed, sample.benchmark, sample.fields["problem_id"])
+                try:
+                    media = load_media(sample.record, run.settings, factor, sample.order, seed)
+                except MediaError as err:
+                    lines.append(_line(sample, run.settings, error=f"MediaError: {err}"))
+                    continue
+                ready.append((sample, media))
+            results = _answer_batch(model, processor, ready, run.settings, config) if ready else []
+            for (sample, media), (answer, error) in zip(ready, results, strict=True):
+                frames = media.num_frames if sample.fields["data_type"] == "video" else None
+                if error is not None:
+                    lines.append(_line(sample, run.settings, num_frames=frames, error=error))
+                    errors_in_row += 1
+                    continue
+                errors_in_row = 0
+                scored = score_output(
+                    answer.text, sample.fields["ground_truth"], sample.fields["problem_type"]
+                )
+                lines.append(
+                    _line(
+                        sample,
+                        run.settings,
+                        num_frames=frames,
+                        output=answer.text,
+                        num_tokens=answer.num_tokens,
+                        truncated=answer.truncated,
+                        **scored,
+                    )
+                )
+            for line in lines:
+                append_jsonl(results_path, line)
+                failed += line["error"] is not None
+            bar.update(len(lines))
+            bar.set_postfix(done=bar.n, failed=failed)
+            if run.max_consecutive_errors and errors_in_row >= run.max_consecutive_errors:
+                bar.close()
+                raise EvalAborted(
+                    f"{errors_in_row} samples in a row failed to generate; last error: "
+                    f"{lines[-1]['error']} (results so far are kept; rerun to resume)"
+                )
+        bar.close()
+
+    keys = {s.key for s in samples}
+    lines = [line for line in read_results(results_path) if line["key"] in keys]
+    summary = summarize_run(lines, [b.name for b in run.benchmarks], run.orders)
+    summary["settings"] = run.settings.to_json()
+    summary["model"] = os.path.abspath(run.model)
+    summary["errors"] = [
+        {"key": line["key"], "error": line["error"]} for line in lines if line["error"] is not None
+    ]
+    report = markdown_report(summary)
+    atomic_write_json(run.out / "summary.json", summary)
+    atomic_write_text(run.out / "summary.md", report)
+    return report

@@ -1,0 +1,166 @@
+"""Scoring evaluation outputs and summarising per-sample lines: pure functions.
+
+A per-sample line (see video_r1.evaluation.cli) carries `benchmark`, `task`, `problem_type`,
+`frame_order`, `score` ({"published": x, "official": y}) and `error` (None, or why the sample
+could not run). Failed samples are counted as failed, never as wrong: every mean below is
+over the scored samples only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from video_r1.rewards.metrics import score_evaluation
+from video_r1.rewards.parsing import extract_answer
+
+SEMANTICS = ("published", "official")
+# What the mean score of each problem type is called (REFERENCE.md "Rewards").
+METRIC_NAMES = {
+    "multiple choice": "accuracy",
+    "numerical": "accuracy",
+    "regression": "MRA",
+    "OCR": "1-WER",
+    "free-form": "ROUGE",
+}
+
+
+def score_output(output: str, ground_truth: str, problem_type: str) -> dict[str, Any]:
+    """Extracted answer, scores under both semantics, and whether it is fully correct.
+
+    `correct` means a published score of 1 (for regression: within 5% of the truth).
+    Example:
+        score_output("<think>..</think><answer>B</answer>", "B", "multiple choice")
+        -> {"answer": "B", "score": {"published": 1.0, "official": 1.0}, "correct": True}
+    """
+    score = {s: score_evaluation(output, ground_truth, problem_type, s) for s in SEMANTICS}
+    return {"answer": extract_answer(output), "score": score, "correct": score["published"] >= 1}
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return math.fsum(values) / len(values) if values else None
+
+
+def _means(lines: Sequence[dict]) -> dict[str, float | None]:
+    return {s: _mean([float(line["score"][s]) for line in lines]) for s in SEMANTICS}
+
+
+def summarize_lines(lines: Sequence[dict], vsibench: bool = False) -> dict[str, Any]:
+    """Counts and mean scores of one group of lines (a benchmark, or all, in one frame order).
+
+    Example:
+        two scored multiple-choice lines (scores 1 and 0) and one failed line ->
+        {"n": 3, "failed": 1, "scored": 2, "score": {"published": 0.5, ...},
+         "by_type": {"multiple choice": {"metric": "accuracy", "n": 2, ...}}, "by_task": ...}
+    """
+    scored = [line for line in lines if line.get("error") is None]
+    summary: dict[str, Any] = {
+        "n": len(lines),
+        "failed": len(lines) - len(scored),
+        "scored": len(scored),
+        "correct": sum(1 for line in scored if line["correct"]),
+        "score": _means(scored),
+        "by_type": {},
+        "by_task": {},
+    }
+    for problem_type in sorted({line["problem_type"] for line in scored}):
+        group = [line for line in scored if line["problem_type"] == problem_type]
+        summary["by_type"][problem_type] = {
+            "metric": METRIC_NAMES[problem_type],
+            "n": len(group),
+            **_means(group),
+        }
+    for task in sorted({line["task"] for line in lines}):
+        group = [line for line in lines if line["task"] == task]
+        ok = [line for line in group if line.get("error") is None]
+        summary["by_task"][task] = {"n": len(group), "failed": len(group) - len(ok), **_means(ok)}
+    if vsibench:
+        summary["vsibench"] = vsibench_scores(summary["by_type"])
+    return summary
+
+
+def vsibench_scores(by_type: dict[str, dict]) -> dict[str, float | None]:
+    """The VSI-Bench figure per semantics: mean of multiple-choice accuracy and regression MRA
+    (None where either kind of question has no scored sample).
+
+    Example:
+        vsibench_scores({"multiple choice": {"published": 0.6, "official": 0.6},
+                         "regression": {"published": 0.2, "official": 0.3}})
+        -> {"published": 0.4, "official": 0.45}
+    """
+    mc, reg = by_type.get("multiple choice"), by_type.get("regression")
+    if not mc or not reg:
+        return {s: None for s in SEMANTICS}
+    return {s: (mc[s] + reg[s]) / 2 for s in SEMANTICS}
+
+
+def is_vsibench(benchmark: str) -> bool:
+    """Whether a benchmark file is VSI-Bench (by name), so its combined score is reported.
+
+    Example: is_vsibench("eval_vsibench.json") -> True
+    """
+    name = benchmark.lower().replace("-", "").replace("_", "")
+    return "vsibench" in name
+
+
+def summarize_run(
+    lines: Iterable[dict], benchmarks: Sequence[str], orders: Sequence[str]
+) -> dict[str, Any]:
+    """The whole summary: for each frame order, each benchmark's summary and the overall one.
+
+    "overall" pools every sample of every benchmark; "macro" is the mean of the benchmarks'
+    published scores. With more than one order, `order_drop` holds the per-task drop table.
+    """
+    lines = list(lines)
+    out: dict[str, Any] = {"orders": {}}
+    for order in orders:
+        mine = [line for line in lines if line["frame_order"] == order]
+        per_bench = {
+            b: summarize_lines([x for x in mine if x["benchmark"] == b], is_vsibench(b))
+            for b in benchmarks
+        }
+        overall = summarize_lines(mine)
+        bench_scores = [s["score"]["published"] for s in per_bench.values() if s["scored"]]
+        overall["macro"] = _mean(bench_scores)
+        out["orders"][order] = {"benchmarks": per_bench, "overall": overall}
+    if len(orders) > 1 and "ordered" in orders:
+        out["order_drop"] = order_drop_table(lines, orders)
+    return out
+
+
+def order_drop_table(lines: Sequence[dict], orders: Sequence[str]) -> list[dict[str, Any]]:
+    """Per task (video samples only): published score in each frame order and the drops
+    ordered - other, over the samples scored in every order (so the drop compares like with
+    like), then an "(all)" row.
+
+    Example:
+        a task whose 2 samples score [1, 1] ordered and [1, 0] shuffled ->
+        {"task": t, "n": 2, "ordered": 1.0, "shuffled": 0.5, "drop_shuffled": 0.5}
+    """
+    by_key: dict[tuple, dict[str, dict]] = {}
+    for line in lines:
+        if line.get("data_type") != "video" or line["frame_order"] not in orders:
+            continue
+        key = (line["benchmark"], str(line["problem_id"]))
+        by_key.setdefault(key, {})[line["frame_order"]] = line
+    complete = [
+        group
+        for group in by_key.values()
+        if all(o in group and group[o].get("error") is None for o in orders)
+    ]
+    rows = []
+    tasks = sorted({group["ordered"]["task"] for group in complete})
+    for task, groups in [(t, [g for g in complete if g["ordered"]["task"] == t]) for t in tasks] + [
+        ("(all)", complete)
+    ]:
+        if not groups:
+            continue
+        row: dict[str, Any] = {"task": task, "n": len(groups)}
+        for order in orders:
+            row[order] = _mean([float(g[order]["score"]["published"]) for g in groups])
+        for order in orders:
+            if order != "ordered":
+                row[f"drop_{order}"] = row["ordered"] - row[order]
+        rows.append(row)
+    return rows

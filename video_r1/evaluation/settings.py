@@ -1,0 +1,183 @@
+"""Evaluation settings: frames, pixels, decoding, frame order. One home for eval, annotate, infer.
+
+Defaults are the published evaluation settings (REFERENCE.md): up to 16 frames at 2 fps
+(`--frames 16|32|64`), per-frame pixels in [128x28x28, 256x28x28], images up to 256x28x28,
+temperature 0.01 (paper; the code used 0.1), top_p 0.001, 1024 new tokens.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from video_r1.media.types import (
+    EVAL_VIDEO_MAX_PIXELS,
+    FPS,
+    IMAGE_MAX_PIXELS,
+    IMAGE_MIN_PIXELS,
+    VIDEO_MIN_PIXELS,
+    ImageSettings,
+    VideoSettings,
+)
+
+FRAME_ORDERS: tuple[str, ...] = ("ordered", "shuffled", "reversed")
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """Everything that decides what the model sees and how it decodes (saved with results)."""
+
+    frames: int = 16  # max frames per video (sampled at `fps`, qwen-vl-utils rules)
+    fps: float = FPS
+    video_min_pixels: int = VIDEO_MIN_PIXELS
+    video_max_pixels: int = EVAL_VIDEO_MAX_PIXELS
+    image_min_pixels: int = IMAGE_MIN_PIXELS
+    image_max_pixels: int = IMAGE_MAX_PIXELS
+    temperature: float = 0.01
+    top_p: float = 0.001
+    max_new_tokens: int = 1024
+    greedy: bool = False
+    seed: int = 0  # seeds sampling per batch and the per-sample frame shuffle
+    wording: str = "eval"  # question template wording (video_r1.prompts)
+
+    def __post_init__(self) -> None:
+        if self.frames < 2:
+            raise ValueError(f"frames must be >= 2 (frames are paired), got {self.frames}")
+        if self.video_min_pixels > self.video_max_pixels:
+            raise ValueError(
+                f"video min pixels {self.video_min_pixels} > max pixels {self.video_max_pixels}"
+            )
+        if self.image_min_pixels > self.image_max_pixels:
+            raise ValueError(
+                f"image min pixels {self.image_min_pixels} > max pixels {self.image_max_pixels}"
+            )
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if not self.greedy and not (self.temperature > 0 and 0 < self.top_p <= 1):
+            raise ValueError(
+                f"sampling needs temperature > 0 and 0 < top_p <= 1, got {self.temperature}, "
+                f"{self.top_p}; use --greedy for greedy decoding"
+            )
+
+    def video_settings(self, factor: int) -> VideoSettings:
+        """Frame sampling for a model whose patch x merge size is `factor` (28, or 32)."""
+        return VideoSettings(
+            fps=self.fps,
+            max_frames=self.frames,
+            min_pixels=self.video_min_pixels,
+            max_pixels=self.video_max_pixels,
+            factor=factor,
+        )
+
+    def image_settings(self, factor: int) -> ImageSettings:
+        return ImageSettings(
+            min_pixels=self.image_min_pixels, max_pixels=self.image_max_pixels, factor=factor
+        )
+
+    def decoding(self) -> dict[str, Any]:
+        """The decoding part, as written into every per-sample line.
+
+        Example:
+            EvalSettings().decoding() -> {"greedy": False, "temperature": 0.01, "top_p": 0.001,
+            "max_new_tokens": 1024}
+        """
+        if self.greedy:
+            return {"greedy": True, "max_new_tokens": self.max_new_tokens}
+        return {
+            "greedy": False,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "max_new_tokens": self.max_new_tokens,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def with_(self, **changes: Any) -> EvalSettings:
+        return replace(self, **changes)
+
+
+def add_settings_arguments(parser: argparse.ArgumentParser, *, max_new_tokens: int = 1024) -> None:
+    """The frame, pixel and decoding flags shared by eval, annotate and infer."""
+    d = EvalSettings()
+    group = parser.add_argument_group("frames, pixels and decoding (published eval defaults)")
+    group.add_argument(
+        "--frames",
+        type=int,
+        default=d.frames,
+        help="max frames per video, sampled at --fps (published: 16, 32 or 64; default 16)",
+    )
+    group.add_argument("--fps", type=float, default=d.fps, help="frame sampling rate (default 2)")
+    group.add_argument(
+        "--max-pixels",
+        type=int,
+        default=d.video_max_pixels,
+        help=f"per-frame max pixels (default 256x28x28 = {d.video_max_pixels})",
+    )
+    group.add_argument(
+        "--min-pixels",
+        type=int,
+        default=d.video_min_pixels,
+        help=f"per-frame min pixels (default 128x28x28 = {d.video_min_pixels})",
+    )
+    group.add_argument(
+        "--image-max-pixels",
+        type=int,
+        default=d.image_max_pixels,
+        help=f"image max pixels (default 256x28x28 = {d.image_max_pixels})",
+    )
+    group.add_argument(
+        "--image-min-pixels",
+        type=int,
+        default=d.image_min_pixels,
+        help=f"image min pixels (default 4x28x28 = {d.image_min_pixels})",
+    )
+    group.add_argument(
+        "--temperature",
+        type=float,
+        default=d.temperature,
+        help="sampling temperature (paper 0.01, published code 0.1; default 0.01)",
+    )
+    group.add_argument("--top-p", type=float, default=d.top_p, help="nucleus top_p (0.001)")
+    group.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=max_new_tokens,
+        help=f"most generated tokens per answer (default {max_new_tokens})",
+    )
+    group.add_argument("--greedy", action="store_true", help="greedy decoding instead of sampling")
+    group.add_argument(
+        "--seed",
+        type=int,
+        default=d.seed,
+        help="seed of sampling and of the per-sample frame shuffle (default 0)",
+    )
+
+
+def settings_from_args(args: argparse.Namespace, **overrides: Any) -> EvalSettings:
+    """EvalSettings from the flags of `add_settings_arguments`; ValueError if inconsistent."""
+    values = dict(
+        frames=args.frames,
+        fps=args.fps,
+        video_min_pixels=args.min_pixels,
+        video_max_pixels=args.max_pixels,
+        image_min_pixels=args.image_min_pixels,
+        image_max_pixels=args.image_max_pixels,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        max_new_tokens=args.max_new_tokens,
+        greedy=args.greedy,
+        seed=args.seed,
+    )
+    values.update(overrides)
+    return EvalSettings(**values)
+
+
+def describe_settings(settings: EvalSettings) -> str:
+    """One line per setting, for printing the resolved settings at start.
+
+    Example:
+        describe_settings(EvalSettings()).splitlines()[0] -> "  frames: 16"
+    """
+    return "\n".join(f"  {k}: {v}" for k, v in settings.to_json().items())
