@@ -1,0 +1,109 @@
+"""Pure parts of evaluation: scoring, summaries, the drop table, answer judging, resume file."""
+
+from __future__ import annotations
+
+import pytest
+
+import video_r1  # noqa: F401
+from video_r1.evaluation.annotate import judge_answers, think_block
+from video_r1.evaluation.generate import frame_order_indices
+from video_r1.evaluation.results import drop_partial_last_line, read_results, sample_key
+from video_r1.evaluation.scoring import (
+    order_drop_table,
+    score_output,
+    summarize_lines,
+    vsibench_scores,
+)
+from video_r1.evaluation.settings import EvalSettings
+
+
+def _line(task, problem_type, published, official=None, order="ordered", pid=0, error=None):
+    score = None if error else {"published": published, "official": official or published}
+    return {"benchmark": "b.json", "problem_id": pid, "task": task, "problem_type": problem_type,
+            "data_type": "video", "frame_order": order, "score": score,
+            "correct": None if error else published >= 1, "error": error}  # fmt: skip
+
+
+def test_score_output_both_semantics() -> None:
+    got = score_output("<think>x</think><answer>b.</answer>", "B", "multiple choice")
+    assert got == {"answer": "b.", "score": {"published": 0.0, "official": 1.0}, "correct": False}
+    # regression 8 vs 10: error 0.2 < 1 - t for t = 0.50..0.75 -> 6 of 10 thresholds
+    assert score_output("<answer>8</answer>", "10", "regression")["score"]["published"] == 0.6
+
+
+def test_summary_counts_failed_apart_and_means_by_type_and_task() -> None:
+    lines = [
+        _line("t1", "multiple choice", 1.0, pid=1),
+        _line("t1", "multiple choice", 0.0, pid=2),
+        _line("t2", "regression", 0.6, 0.7, pid=3),
+        _line("t2", "regression", 0.0, error="MediaError: x.mp4: truncated", pid=4),
+    ]
+    s = summarize_lines(lines, vsibench=True)
+    assert (s["n"], s["failed"], s["scored"], s["correct"]) == (4, 1, 3, 1)
+    assert s["score"]["published"] == pytest.approx((1 + 0 + 0.6) / 3)
+    assert s["by_type"]["multiple choice"] == {
+        "metric": "accuracy", "n": 2, "published": 0.5, "official": 0.5
+    }  # fmt: skip
+    assert s["by_type"]["regression"]["metric"] == "MRA"
+    assert s["by_task"]["t2"] == {"n": 2, "failed": 1, "published": 0.6, "official": 0.7}
+    # VSI-Bench: (mc accuracy 0.5 + MRA 0.6) / 2 and (0.5 + 0.7) / 2
+    assert s["vsibench"] == pytest.approx({"published": 0.55, "official": 0.6})
+    assert vsibench_scores({"multiple choice": s["by_type"]["multiple choice"]}) == {
+        "published": None, "official": None
+    }  # fmt: skip
+
+
+def test_drop_table_compares_samples_scored_in_every_order() -> None:
+    orders = ["ordered", "shuffled"]
+    lines = [
+        _line("dir", "multiple choice", 1.0, pid=1),
+        _line("dir", "multiple choice", 1.0, pid=2),
+        _line("dir", "multiple choice", 1.0, pid=1, order="shuffled"),
+        _line("dir", "multiple choice", 0.0, pid=2, order="shuffled"),
+        _line("dir", "multiple choice", 1.0, pid=3),  # failed when shuffled: left out
+        _line("dir", "multiple choice", 0.0, pid=3, order="shuffled", error="boom"),
+    ]
+    rows = order_drop_table(lines, orders)
+    assert rows[0] == {"task": "dir", "n": 2, "ordered": 1.0, "shuffled": 0.5,
+                       "drop_shuffled": 0.5}  # fmt: skip
+    assert rows[-1]["task"] == "(all)" and rows[-1]["n"] == 2
+
+
+def test_frame_orders() -> None:
+    assert frame_order_indices("ordered", 4, 0) == [0, 1, 2, 3]
+    assert frame_order_indices("reversed", 4, 0) == [3, 2, 1, 0]
+    shuffled = frame_order_indices("shuffled", 8, 5)
+    assert sorted(shuffled) == list(range(8)) and shuffled != list(range(8))
+    assert frame_order_indices("shuffled", 8, 5) == shuffled  # seeded per sample
+    with pytest.raises(ValueError, match="unknown frame order"):
+        frame_order_indices("sideways", 4, 0)
+
+
+def test_settings_defaults_are_published_and_checked() -> None:
+    s = EvalSettings()
+    assert (s.frames, s.video_max_pixels, s.video_min_pixels) == (16, 256 * 28 * 28, 128 * 28 * 28)
+    assert (s.temperature, s.top_p, s.max_new_tokens) == (0.01, 0.001, 1024)
+    with pytest.raises(ValueError, match="min pixels"):
+        EvalSettings(video_min_pixels=10, video_max_pixels=5)
+
+
+def test_judge_answers_keeps_the_most_accurate_well_formed_answer() -> None:
+    outputs = ["<answer>3</answer>", "<think>a</think><answer>2</answer>",
+               "<think>b</think> <answer>3</answer>"]  # fmt: skip
+    best, reason, checks = judge_answers(outputs, "3", "numerical", 0.6)
+    assert (best, reason) == (2, "kept")
+    assert [c["format"] for c in checks] == [False, True, True]
+    assert think_block(outputs[best]) == "<think>b</think>"
+    assert judge_answers(outputs[:2], "3", "numerical", 0.6)[:2] == (None, "inaccurate")
+    assert judge_answers(["no tags"], "3", "numerical", 0.0)[:2] == (None, "malformed")
+
+
+def test_partial_last_line_is_cut_before_resume(tmp_path) -> None:
+    path = tmp_path / "samples.jsonl"
+    path.write_text('{"key": "a"}\n{"key": "b"}\n{"key": "c", "outp')
+    assert drop_partial_last_line(path) == len('{"key": "c", "outp')
+    assert [x["key"] for x in read_results(path)] == ["a", "b"]
+    path.write_text('{"key": "a"}\n{"key": "a"}\n')
+    with pytest.raises(ValueError, match="appears twice"):
+        read_results(path)
+    assert sample_key("m.json", 7, "shuffled") == "m.json|7|shuffled"
