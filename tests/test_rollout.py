@@ -8,7 +8,13 @@ from video_r1.data.records import Record
 from video_r1.models import generation_config, load_model, load_processor, stop_token_ids
 from video_r1.prompts import build_messages, encode_prompts, repeat_batch, select
 from video_r1.rl import policy_loss
-from video_r1.rollout import completion_logprobs, completion_mask, encode_vision, generate_rollouts
+from video_r1.rollout import (
+    completion_logprobs,
+    completion_mask,
+    encode_vision,
+    generate_rollouts,
+    rows_inputs,
+)
 
 
 def _record(path):
@@ -93,3 +99,30 @@ def test_generation_groups_and_reuse_equal_repeated_pixels(setup):
 def test_completion_mask_stops_after_first_eos():
     ids = torch.tensor([[4, 9, 9, 3], [9, 1, 2, 3], [1, 2, 3, 4]])
     assert completion_mask(ids, [9]).tolist() == [[1, 1, 0, 0], [1, 0, 0, 0], [1, 1, 1, 1]]
+
+
+def test_mixed_image_and_video_batch_encodes_in_one_call(tiny_model_dir, make_clip):
+    """Images and videos share one tower call; features equal separate per-modality calls."""
+    model = load_model(tiny_model_dir, dtype="float32")
+    processor = load_processor(tiny_model_dir)
+    clip = make_clip(model.config.vision_config.patch_size)
+    video_record = _record(clip.path)
+    image_record = Record(
+        problem_id=2, problem="Colour?", data_type="image", problem_type="free-form",
+        solution="<answer>red</answer>", path="i.png", media_path=clip.path,
+    )  # fmt: skip
+    image = clip.frames[0]
+    batch = encode_prompts(
+        processor, [build_messages(image_record), build_messages(video_record)], [image, clip]
+    )
+    encoded = encode_vision(model, batch.model_inputs)
+    assert encoded.media_of_row == {"image": [[0], []], "video": [[], [0]]}
+    base = model.model
+    with torch.no_grad():
+        alone = base.get_video_features(
+            batch.model_inputs["pixel_values_videos"], batch.model_inputs["video_grid_thw"]
+        ).pooler_output[0]
+        logits_joint = model(**rows_inputs(encoded, [0, 1])).logits
+        logits_pixels = model(**batch.model_inputs).logits
+    assert torch.allclose(encoded.features["video"].pooler_output[0], alone, atol=1e-5)
+    assert torch.allclose(logits_joint, logits_pixels, atol=1e-4)

@@ -102,19 +102,26 @@ def encode_vision(model: torch.nn.Module, model_inputs: dict[str, torch.Tensor])
     if "mm_token_type_ids" not in model_inputs:
         raise ValueError("model inputs lack mm_token_type_ids (Qwen-VL positions would be wrong)")
     base = _base_model(model)
-    inputs = {
-        k: v for k, v in model_inputs.items() if k not in ("pixel_values", "pixel_values_videos")
-    }
+    pixel_keys = {pixel_key for pixel_key, _ in _PIXEL_KEYS.values()}
+    inputs = {k: v for k, v in model_inputs.items() if k not in pixel_keys}
+    present = [m for m, (key, _) in _PIXEL_KEYS.items() if model_inputs.get(key) is not None]
     features, media_of_row = {}, {}
-    for modality, (pixel_key, grid_key) in _PIXEL_KEYS.items():
-        if model_inputs.get(pixel_key) is None:
-            continue
-        encoder = base.get_image_features if modality == "image" else base.get_video_features
-        out = encoder(model_inputs[pixel_key], model_inputs[grid_key], return_dict=True)
-        features[modality] = out
+    if not present:
+        return EncodedPrompts(inputs=inputs, features=features, media_of_row=media_of_row)
+    # One vision-tower call for images and videos together: items never attend to each other
+    # (per-item attention windows), Qwen-VL encodes both the same way, and every process then
+    # makes the same number of tower calls whatever its mix (ZeRO-3 gathers per call).
+    pixels = torch.cat([model_inputs[_PIXEL_KEYS[m][0]] for m in present])
+    grids = torch.cat([model_inputs[_PIXEL_KEYS[m][1]] for m in present])
+    out = base.get_image_features(pixels, grids, return_dict=True)
+    start = 0
+    for modality in present:
+        count = int(model_inputs[_PIXEL_KEYS[modality][1]].shape[0])
+        features[modality] = _select_features(out, list(range(start, start + count)))
         media_of_row[modality] = _assign_media_to_rows(
-            model_inputs["mm_token_type_ids"], out, modality
+            model_inputs["mm_token_type_ids"], features[modality], modality
         )
+        start += count
     return EncodedPrompts(inputs=inputs, features=features, media_of_row=media_of_row)
 
 

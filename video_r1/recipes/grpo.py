@@ -82,23 +82,44 @@ def load_reward_terms(cfg: GRPOConfig) -> list:
         fn = resolve_reward_function(spec)
         if spec == "accuracy" and cfg.rl.lenient_accuracy:
             fn = functools.partial(fn, lenient=True)
-        terms.append(RewardTerm(name=spec, fn=fn, weight=float(weight)))
+        terms.append(RewardTerm(name=reward_name(spec), fn=fn, weight=float(weight)))
     return terms
 
 
-def load_reference(cfg: GRPOConfig, device: Any) -> Any:
+def reward_name(spec: str) -> str:
+    """Metric name of a reward spec: `accuracy` -> accuracy, `pkg.mod:fn` -> fn."""
+    return spec.rsplit(":", 1)[-1]
+
+
+def load_reference(cfg: GRPOConfig, accelerator: Any) -> Any:
     """A frozen reference policy: None when beta = 0 or with LoRA (adapters disabled instead).
 
-    The reference is not sharded: under ZeRO-3/FSDP each process holds a full copy.
+    Under DeepSpeed the reference goes through deepspeed.initialize like the policy (ZeRO-3
+    loads weights partitioned; stage 3 keeps them sharded, other stages hold a full copy).
     """
     from video_r1.models import load_model
+    from video_r1.train.setup import is_deepspeed
 
     if cfg.rl.beta == 0.0 or cfg.model.lora.enabled:
         return None
     ref = load_model(
         cfg.model.path, dtype=cfg.model.dtype, attn_implementation=cfg.model.attn_implementation
     )
-    return ref.eval().requires_grad_(False).to(device)
+    ref.eval().requires_grad_(False)
+    if not is_deepspeed(accelerator):
+        return ref.to(accelerator.device)
+    import copy
+
+    import deepspeed
+
+    ds_config = copy.deepcopy(accelerator.state.deepspeed_plugin.deepspeed_config)
+    if ds_config["zero_optimization"]["stage"] != 3:
+        ds_config["zero_optimization"]["stage"] = 0
+    for key in ("optimizer", "scheduler"):
+        ds_config.pop(key, None)
+    engine, *_ = deepspeed.initialize(model=ref, config=ds_config)
+    engine.eval()  # DeepSpeedEngine.eval returns None, not the engine
+    return engine
 
 
 def build_prompt_rows(
@@ -182,7 +203,7 @@ def train(cfg: GRPOConfig, resume: str | None = None) -> GRPOResult:  # noqa: C9
     total_steps = sampler.total_steps(cfg.optim.epochs, cfg.optim.max_steps)
     terms = load_reward_terms(cfg)
     scoring = ScoringSettings(
-        accuracy_term=rl.accuracy_reward, temporal=rl.temporal, alpha=rl.alpha, mu=rl.mu,
+        accuracy_term=reward_name(rl.accuracy_reward), temporal=rl.temporal, alpha=rl.alpha, mu=rl.mu,
         correct_threshold=rl.correct_threshold, len_control=rl.len_control,
         min_length=rl.min_length, max_length=rl.max_length, length_bonus=rl.length_bonus,
     )  # fmt: skip
@@ -197,7 +218,7 @@ def train(cfg: GRPOConfig, resume: str | None = None) -> GRPOResult:  # noqa: C9
     scheduler = build_scheduler(optimizer, cfg.optim, total_steps)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     policy = accelerator.unwrap_model(model)
-    reference = load_reference(cfg, accelerator.device)
+    reference = load_reference(cfg, accelerator)
     gen_config = generation_config(
         policy, processor, temperature=rl.temperature, top_p=rl.top_p,
         max_new_tokens=rl.max_completion_length, do_sample=True,
@@ -215,6 +236,9 @@ def train(cfg: GRPOConfig, resume: str | None = None) -> GRPOResult:  # noqa: C9
     elif accelerator.is_main_process:
         for problem in problems:
             bad.report(problem, reason=f"{problem.field}: {problem.reason}", step=0)
+    # Which records each rank trained at each step: an audit trail that resume keeps exact.
+    order_log = out / "data_order" / f"rank{rank}.jsonl"
+    truncate_jsonl_after(order_log, start_step)
     if accelerator.is_main_process:
         truncate_jsonl_after(bad.log_path, start_step)
         truncate_jsonl_after(out / "rollouts.jsonl", start_step)
@@ -244,6 +268,8 @@ def train(cfg: GRPOConfig, resume: str | None = None) -> GRPOResult:  # noqa: C9
         lr = scheduler.get_last_lr()[0]
         grad_norm = float("nan")
         micro_batches = sampler.step_batches(step)
+        step_ids = [records[i].problem_id for micro in micro_batches for i in micro]
+        append_jsonl(order_log, {"step": step + 1, "rank": rank, "problem_ids": step_ids})
         for _micro_index, indices in enumerate(micro_batches):
             # 1. record -> media (bad samples follow the policy; never replaced)
             with timer("media"):
@@ -313,7 +339,7 @@ def train(cfg: GRPOConfig, resume: str | None = None) -> GRPOResult:  # noqa: C9
                 ref_logprobs = None
                 if rl.beta != 0.0:
                     ordered_rows = list(range(len(batch_records)))
-                    if reference is None:  # LoRA: the base model is the adapters switched off
+                    if cfg.model.lora.enabled:  # the base model is the adapters switched off
                         with policy.disable_adapter():
                             ref_logprobs = completion_logprobs(
                                 policy,
@@ -410,7 +436,7 @@ def train(cfg: GRPOConfig, resume: str | None = None) -> GRPOResult:  # noqa: C9
                 **{f"train/time/{k[5:]}": v / world for k, v in reduced.items() if k.startswith("time/")},
             })  # fmt: skip
             logger.log(done, metrics)
-        if debug_rows:
+        if debug_rows and accelerator.is_main_process:
             for row in debug_rows:
                 append_jsonl(out / "rollouts.jsonl", row)
         every = cfg.checkpoint.save_every

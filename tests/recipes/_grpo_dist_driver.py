@@ -1,0 +1,20 @@
+"""Entry point of the multi-process GRPO tests: train, then dump this rank's parameters."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+
+import video_r1  # noqa: F401
+from video_r1.recipes.grpo import train
+from video_r1.recipes.grpo_config import GRPOConfig
+from video_r1.train.config import load_config
+
+if __name__ == "__main__":
+    config, *overrides = sys.argv[1:]
+    result = train(load_config(GRPOConfig, config, overrides))
+    rank = int(torch.distributed.get_rank()) if torch.distributed.is_initialized() else 0
+    params = {k: v.detach().float().cpu() for k, v in result.model.state_dict().items()}
+    torch.save(params, Path(result.output_dir) / f"params_rank{rank}.pt")

@@ -1,0 +1,127 @@
+"""The GRPO / T-GRPO recipe on a tiny Qwen2.5-VL: metrics, mixed batches, resume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from _sft_data import write_cot_records
+
+from video_r1.recipes.grpo import train
+from video_r1.recipes.grpo_config import GRPOConfig
+from video_r1.train.config import ConfigError, load_config
+from video_r1.utils.io import read_jsonl
+
+REPO = Path(__file__).parents[2]
+# a user reward by file path: varies across rollouts, so a random model gets non-zero advantages
+USER_REWARD = (
+    f"rl.reward_funcs=[accuracy,format,{Path(__file__).with_name('_rewards.py')}:text_length]"
+)
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def tiny_qwen25(tiny_model_factory) -> Path:
+    return tiny_model_factory("qwen2.5-vl")
+
+
+@pytest.fixture(scope="module")
+def rl_data(tmp_path_factory) -> Path:
+    return write_cot_records(
+        tmp_path_factory.mktemp("grpo_data"), n=8
+    )  # videos and images alternate
+
+
+def _cfg(model: Path, data: Path, out: Path, *overrides: str) -> GRPOConfig:
+    return load_config(
+        GRPOConfig,
+        REPO / "configs" / "grpo_tiny.yaml",
+        [
+            f"model.path={model}", f"data.train_file={data}", f"data.media_root={data.parent}",
+            f"checkpoint.output_dir={out}", "logging.progress_bar=false", "data.shuffle=false",
+            "rl.max_completion_length=12", *overrides,
+        ],
+    )  # fmt: skip
+
+
+def test_mixed_batch_tgrpo_logs_every_metric_and_trains_every_parameter(
+    tiny_qwen25, rl_data, tmp_path
+):
+    from transformers import AutoModelForImageTextToText
+
+    before = AutoModelForImageTextToText.from_pretrained(tiny_qwen25).state_dict()
+    cfg = _cfg(tiny_qwen25, rl_data, tmp_path / "run", "optim.max_steps=2", "rl.debug_rollouts=20",
+               "optim.per_device_batch_size=2", "optim.lr=1e-3", "optim.weight_decay=0.0",
+               USER_REWARD)  # fmt: skip
+    result = train(cfg)
+    rows = read_jsonl(tmp_path / "run" / "metrics.jsonl")
+    assert [r["step"] for r in rows] == [1, 2]
+    for key in ("train/reward/accuracy", "train/reward/format", "train/reward/total",
+                "train/reward/total_std", "train/temporal/passed", "train/temporal/p",
+                "train/temporal/p_shuffled", "train/completion/length_mean",
+                "train/completion/length_max", "train/completion/truncated", "train/kl",
+                "train/clip_fraction", "train/groups/all_correct", "train/groups/all_wrong",
+                "train/time/generate", "train/time/rewards", "train/time/policy",
+                "train/time/reference", "train/time/backward", "train/tokens_per_s"):  # fmt: skip
+        assert key in rows[0], key
+    assert rows[0]["train/reward/text_length"] > 0 and rows[0]["train/grad_norm"] > 0
+    # 2 prompts per device, records alternate video / image: each micro-batch mixes both
+    debug = read_jsonl(tmp_path / "run" / "rollouts.jsonl")
+    step1 = [r for r in debug if r["step"] == 1]
+    assert {r["problem_id"] for r in step1} == {0, 1}
+    assert sum(r["order"] == "ordered" for r in step1) == 2 * cfg.rl.num_generations
+    shuffled = [r for r in step1 if r["order"] == "shuffled"]
+    assert len(shuffled) == cfg.rl.num_shuffled_generations
+    assert {r["problem_id"] for r in shuffled} == {0}  # only the video record is shuffled
+    after = result.model.state_dict()
+    unchanged = [k for k in before if torch.equal(before[k], after[k])]
+    assert unchanged == [], unchanged
+
+
+def test_temporal_fields_only_with_video_groups(tiny_qwen25, tmp_path):
+    from _sft_data import write_cot_records as write
+
+    data = write(tmp_path / "data", n=4)
+    images = [line for line in data.read_text().splitlines() if '"image"' in line]
+    only_images = tmp_path / "data" / "images.jsonl"
+    only_images.write_text("\n".join(images) + "\n")
+    train(_cfg(tiny_qwen25, only_images, tmp_path / "run", "optim.max_steps=1"))
+    row = read_jsonl(tmp_path / "run" / "metrics.jsonl")[0]
+    assert "train/reward/accuracy" in row
+    assert not any(k.startswith("train/temporal/") for k in row)
+
+
+def test_resume_gives_the_same_curve_and_parameters(tiny_qwen25, rl_data, tmp_path):
+    common = ("optim.max_steps=4", "checkpoint.save_every=2", "checkpoint.keep_last=3", USER_REWARD)
+    straight = train(_cfg(tiny_qwen25, rl_data, tmp_path / "straight", *common))
+    train(_cfg(tiny_qwen25, rl_data, tmp_path / "split", *common, "optim.max_steps=2"))
+    # a run cut at step 2 must not change the schedule: the resumed one asks for 4 steps
+    resumed = train(_cfg(tiny_qwen25, rl_data, tmp_path / "split", *common), resume="latest")
+    a = read_jsonl(tmp_path / "straight" / "metrics.jsonl")
+    b = read_jsonl(tmp_path / "split" / "metrics.jsonl")
+    assert [r["step"] for r in b] == [1, 2, 3, 4]
+    for ra, rb in zip(a, b, strict=True):
+        for key in ("train/loss", "train/reward/total", "train/kl", "train/completion/length_mean"):
+            assert ra[key] == pytest.approx(rb[key], abs=1e-6), (ra["step"], key)
+    assert a[-1]["train/grad_norm"] > 0  # the runs did learn something
+    sa, sb = straight.model.state_dict(), resumed.model.state_dict()
+    assert all(torch.allclose(sa[k], sb[k], atol=1e-6) for k in sa)
+
+
+def test_config_defaults_are_the_published_run_and_bad_combinations_fail():
+    required = ["model.path=m", "data.train_file=t", "data.media_root=.", "checkpoint.output_dir=o"]
+    cfg = load_config(GRPOConfig, None, required)
+    assert (cfg.rl.num_generations, cfg.rl.num_shuffled_generations) == (8, 4)
+    assert (cfg.rl.alpha, cfg.rl.mu, cfg.rl.beta, cfg.rl.temperature) == (0.3, 0.8, 0.04, 1.0)
+    assert (cfg.rl.max_completion_length, cfg.rl.scale_rewards, cfg.rl.loss_type) == (
+        768, "group", "sequence")  # fmt: skip
+    assert (cfg.optim.lr, cfg.optim.weight_decay, cfg.optim.max_grad_norm) == (1e-6, 0.01, 5.0)
+    with pytest.raises(ConfigError, match="num_generations"):
+        load_config(GRPOConfig, None, [*required, "rl.num_generations=1"])
+    with pytest.raises(ConfigError, match="reward_weights"):
+        load_config(GRPOConfig, None, [*required, "rl.reward_weights=[1.0]"])
+    with pytest.raises(ConfigError, match="accuracy_reward"):
+        load_config(GRPOConfig, None, [*required, "rl.reward_funcs=[format]"])
+    with pytest.raises(ConfigError, match="unknown key"):
+        load_config(GRPOConfig, None, [*required, "rl.alpah=0.2"])
