@@ -125,3 +125,17 @@ def test_config_defaults_are_the_published_run_and_bad_combinations_fail():
         load_config(GRPOConfig, None, [*required, "rl.reward_funcs=[format]"])
     with pytest.raises(ConfigError, match="unknown key"):
         load_config(GRPOConfig, None, [*required, "rl.alpah=0.2"])
+
+
+@pytest.mark.parametrize("name", ["grpo.yaml", "grpo_tiny.yaml"])
+def test_shipped_grpo_configs_load(name):
+    cfg = load_config(GRPOConfig, REPO / "configs" / name)
+    assert cfg.rl.num_generations >= 2 and cfg.checkpoint.output_dir
+
+
+def test_published_grpo_config_is_the_published_run():
+    cfg = load_config(GRPOConfig, REPO / "configs" / "grpo.yaml")
+    assert (cfg.rl.temporal, cfg.rl.num_generations, cfg.rl.num_shuffled_generations) == (True, 8, 4)
+    assert (cfg.rl.alpha, cfg.rl.mu, cfg.rl.beta, cfg.rl.len_control) == (0.3, 0.8, 0.04, True)
+    assert (cfg.media.max_frames, cfg.media.video_max_pixels) == (16, 128 * 28 * 28)
+    assert (cfg.optim.lr, cfg.optim.schedule, cfg.optim.per_device_batch_size) == (1e-6, "cosine", 1)
