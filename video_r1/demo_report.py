@@ -1,0 +1,247 @@
+"""The demo's report: OUT/report.md and OUT/plots/*.png from the files the stages wrote.
+
+Inputs: synth/tasks.json (chance per task), sft/metrics.jsonl, grpo/metrics.jsonl,
+eval_sft/summary.json and eval_grpo/summary.json (per-task accuracy per frame order),
+timings.json (seconds per stage). Everything here reads files; nothing runs a model.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+MODELS = ("sft", "grpo")
+MODEL_NAMES = {"sft": "SFT", "grpo": "SFT + T-GRPO"}
+ORDERS = ("ordered", "shuffled")
+
+
+def binomial_tail(correct: int, n: int, p: float) -> float:
+    """P(X >= correct) for X ~ Binomial(n, p): how likely guessing at chance does this well.
+
+    Example:
+        >>> round(binomial_tail(2, 2, 0.5), 3)
+        0.25
+    """
+    return min(1.0, math.fsum(
+        math.comb(n, k) * p**k * (1 - p) ** (n - k) for k in range(correct, n + 1)
+    ))  # fmt: skip
+
+
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    """The lines of a recipe's metrics.jsonl ([] if the file is missing)."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def task_accuracy(summary: dict[str, Any], order: str) -> dict[str, tuple[float, int]]:
+    """task -> (published score, scored samples) in one frame order of an eval summary.json.
+
+    Example:
+        summary["orders"]["ordered"]["overall"]["by_task"]["direction"] =
+        {"n": 4, "failed": 0, "published": 0.75, ...} -> {"direction": (0.75, 4)}
+    """
+    part = summary.get("orders", {}).get(order)
+    if part is None:
+        return {}
+    rows = {}
+    for task, row in part["overall"]["by_task"].items():
+        if row.get("published") is not None:
+            rows[task] = (float(row["published"]), int(row["n"]) - int(row["failed"]))
+    return rows
+
+
+def per_task_rows(tasks: dict[str, Any], summaries: dict[str, dict]) -> list[dict[str, Any]]:
+    """One row per task: chance, order-blind ceiling, accuracy per (model, order), p-value.
+
+    `summaries` maps "sft" / "grpo" to their eval summary.json. Accuracies are None where a
+    model or order was not evaluated (images have no shuffled order). The p-value is that of
+    the final model's ordered accuracy under guessing at chance.
+    """
+    acc = {(m, o): task_accuracy(summaries.get(m, {}), o) for m in MODELS for o in ORDERS}
+    final = "grpo" if summaries.get("grpo") else "sft"
+    rows = []
+    for name, info in tasks.items():
+        row: dict[str, Any] = {
+            "task": name,
+            "data_type": info["data_type"],
+            "order_dependent": info["order_dependent"],
+            "chance": info["chance_accuracy"],
+            "order_blind": info["order_blind_accuracy"],
+            "n": acc[(final, "ordered")].get(name, (None, 0))[1],
+        }
+        for m in MODELS:
+            for o in ORDERS:
+                row[f"{m}_{o}"] = acc[(m, o)].get(name, (None, 0))[0]
+        score = row[f"{final}_ordered"]
+        row["p_value"] = (
+            binomial_tail(round(score * row["n"]), row["n"], row["chance"])
+            if score is not None and row["n"] else None
+        )  # fmt: skip
+        rows.append(row)
+    return rows
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}"
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    """The per-task table of the report (accuracies in %)."""
+    head = (
+        "| task | order matters | n test | chance | order-blind best | SFT ordered | "
+        "SFT shuffled | T-GRPO ordered | T-GRPO shuffled | above chance (p) |\n"
+        "|---|---|---|---|---|---|---|---|---|---|\n"
+    )
+    lines = []
+    for r in rows:
+        p = r["p_value"]
+        verdict = "-" if p is None else f"{'yes' if p < 0.05 else 'no'} ({p:.2g})"
+        lines.append(
+            f"| {r['task']} | {'yes' if r['order_dependent'] else 'no'} | {r['n']} | "
+            f"{_pct(r['chance'])} | {_pct(r['order_blind'])} | {_pct(r['sft_ordered'])} | "
+            f"{_pct(r['sft_shuffled'])} | {_pct(r['grpo_ordered'])} | "
+            f"{_pct(r['grpo_shuffled'])} | {verdict} |"
+        )
+    return head + "\n".join(lines) + "\n"
+
+
+def plot_curves(sft: list[dict], grpo: list[dict], path: Path) -> None:
+    """SFT loss, and GRPO reward and accuracy per step, side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    left.plot([m["step"] for m in sft], [m["train/loss"] for m in sft], color="tab:blue")
+    left.set(title="SFT", xlabel="step", ylabel="loss per target token")
+    for key, label in (("train/reward/total", "total reward"),
+                       ("train/reward/accuracy", "accuracy reward"),
+                       ("train/temporal/passed", "groups passing the temporal rule")):  # fmt: skip
+        points = [(m["step"], m[key]) for m in grpo if key in m]
+        if points:
+            right.plot(*zip(*points, strict=True), marker=".", label=label)
+    right.set(title="T-GRPO", xlabel="step", ylabel="mean over rollouts / groups")
+    right.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_lengths(grpo: list[dict], path: Path) -> None:
+    """Mean (and max) completion length per GRPO step."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    for key, label in (("train/completion/length_mean", "mean"),
+                       ("train/completion/length_max", "max")):  # fmt: skip
+        points = [(m["step"], m[key]) for m in grpo if key in m]
+        if points:
+            ax.plot(*zip(*points, strict=True), marker=".", label=label)
+    ax.set(title="T-GRPO completion length", xlabel="step", ylabel="tokens")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_task_accuracy(rows: list[dict[str, Any]], path: Path) -> None:
+    """Bars per task: each model on ordered and shuffled frames, with chance marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series = [(f"{m}_{o}", f"{MODEL_NAMES[m]}, {o}") for m in MODELS for o in ORDERS]
+    width = 0.8 / len(series)
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(rows)), 3.8))
+    for i, (key, label) in enumerate(series):
+        xs = [t + (i - (len(series) - 1) / 2) * width for t in range(len(rows))]
+        ys = [100 * (r[key] or 0.0) for r in rows]
+        ax.bar(xs, ys, width, label=label, hatch="//" if "shuffled" in key else None)
+    for t, r in enumerate(rows):
+        ax.hlines(100 * r["chance"], t - 0.45, t + 0.45, colors="black", linestyles="dashed",
+                  label="chance" if t == 0 else None)  # fmt: skip
+    ax.set_xticks(range(len(rows)), [r["task"] for r in rows])
+    ax.set(ylabel="test accuracy (%)", ylim=(0, 105), title="Per-task accuracy")
+    ax.legend(fontsize=7, ncol=3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_report(out: Path, timings: dict[str, float]) -> Path:
+    """Write OUT/report.md and OUT/plots/{training_curves,completion_length,task_accuracy}.png."""
+    from video_r1.utils.io import atomic_write_text
+
+    tasks = json.loads((out / "synth" / "tasks.json").read_text())["tasks"]
+    summaries = {m: json.loads(p.read_text()) for m in MODELS
+                 if (p := out / f"eval_{m}" / "summary.json").exists()}  # fmt: skip
+    sft, grpo = (
+        read_metrics(out / "sft" / "metrics.jsonl"),
+        read_metrics(out / "grpo" / "metrics.jsonl"),
+    )
+    rows = per_task_rows(tasks, summaries)
+    plots = out / "plots"
+    plots.mkdir(parents=True, exist_ok=True)
+    plot_curves(sft, grpo, plots / "training_curves.png")
+    plot_lengths(grpo, plots / "completion_length.png")
+    plot_task_accuracy(rows, plots / "task_accuracy.png")
+    atomic_write_text(out / "report.md", render_report(rows, summaries, grpo, timings))
+    return out / "report.md"
+
+
+def _overall(summary: dict, order: str) -> float | None:
+    part = summary.get("orders", {}).get(order)
+    return None if part is None else part["overall"]["score"]["published"]
+
+
+def render_report(rows: list[dict], summaries: dict[str, dict], grpo: list[dict],
+                  timings: dict[str, float]) -> str:  # fmt: skip
+    """The Markdown of the report."""
+    above = [r["task"] for r in rows if r["p_value"] is not None and r["p_value"] < 0.05]
+    chance = math.fsum(r["chance"] for r in rows) / max(len(rows), 1)
+    overall = " ".join(
+        f"{MODEL_NAMES[m]}: {_pct(_overall(s, 'ordered'))}% ordered, "
+        f"{_pct(_overall(s, 'shuffled'))}% shuffled (video only)."
+        for m, s in summaries.items()
+    )
+    last = grpo[-1] if grpo else {}
+    stage_times = ", ".join(f"{k} {v:.0f} s" for k, v in timings.items())
+    return f"""# video-r1 demo report
+
+A tiny randomly initialised Qwen2.5-VL, trained from scratch on the synthetic benchmark:
+SFT on the rationales, then T-GRPO (published rule: alpha 0.3, mu 0.8, group std scaling),
+then greedy evaluation on the test split with the frames in order and shuffled in time.
+
+## Per-task test accuracy (%) against chance
+
+{markdown_table(rows)}
+*chance*: a uniform guess over the task's answers; *order-blind best*: the best accuracy
+reachable without the frame order (a static shortcut cue); *above chance*: the final model's
+ordered accuracy under a one-sided binomial test against chance (p < 0.05).
+Tasks above chance: {", ".join(above) or "none"} ({len(above)} of {len(rows)}).
+Mean chance over tasks: {_pct(chance)}%. {overall}
+
+![per-task accuracy](plots/task_accuracy.png)
+
+## Training
+
+![training curves](plots/training_curves.png)
+![completion length](plots/completion_length.png)
+
+Last T-GRPO step: total reward {last.get("train/reward/total", float("nan")):.3f}, accuracy
+reward {last.get("train/reward/accuracy", float("nan")):.3f}, completion length
+{last.get("train/completion/length_mean", float("nan")):.1f} tokens.
+
+## Time
+
+{stage_times} (total {sum(timings.values()):.0f} s; stages skipped on a rerun keep their
+first time).
+"""
