@@ -1,0 +1,71 @@
+"""`video-r1 experiment temporal` at the quick scale, and its aggregation by hand."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import video_r1  # noqa: F401  (torchvision shim before transformers)
+from video_r1.cli import main
+from video_r1.experiments.temporal_report import OVERALL, aggregate, mean_std, run_measures
+
+
+def test_experiment_runs_every_variant_and_seed(tmp_path):
+    out = tmp_path / "exp"
+    argv = ["experiment", "temporal", "--out", str(out), "--scale", "quick", "--seeds", "0", "1",
+            "--steps", "1", "--variants", "grpo", "tgrpo_nostd", "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["seeds"] == [0, 1] and results["steps"] == 1
+    assert list(results["results"]) == ["grpo", "tgrpo_nostd"]
+    overall = results["results"]["tgrpo_nostd"][OVERALL]
+    assert set(overall) == {"ordered", "shuffled", "gap", "passed"}
+    assert "passed" not in results["results"]["grpo"][OVERALL]  # GRPO has no temporal rule
+    for variant in ("grpo", "tgrpo_nostd"):
+        for seed in (0, 1):
+            run = out / "runs" / variant / f"seed{seed}"
+            assert len((run / "metrics.jsonl").read_text().splitlines()) == 1
+            assert (run / "eval" / "summary.json").exists()
+    # the variant's settings reached the recipe (its resolved config is saved with the model)
+    config = (out / "runs" / "tgrpo_nostd" / "seed1" / "final" / "config.yaml").read_text()
+    assert "scale_rewards: none" in config and "temporal: true" in config
+    assert (
+        "temporal: false" in (out / "runs" / "grpo" / "seed0" / "final" / "config.yaml").read_text()
+    )
+    table = (out / "results.md").read_text()
+    assert f"| {OVERALL} | grpo |" in table and f"| {OVERALL} | tgrpo_nostd |" in table
+    assert (out / "temporal.png").read_bytes()[:4] == b"\x89PNG"
+    # a rerun finds everything done and rewrites the same table
+    assert main(argv) == 0
+    assert (out / "results.md").read_text() == table
+
+
+def test_experiment_rejects_unknown_variant(tmp_path):
+    argv = ["experiment", "temporal", "--out", str(tmp_path), "--variants", "ppo"]
+    assert main(argv) == 2
+
+
+def test_mean_std_by_hand():
+    # mean (0.5 + 0.7) / 2 = 0.6; sample std sqrt(((-0.1)^2 + 0.1^2) / 1) = 0.1414
+    mean, std = mean_std([0.5, 0.7])
+    assert mean == pytest.approx(0.6) and std == pytest.approx(0.02**0.5)
+    assert mean_std([0.3]) == (0.3, 0.0)
+    assert mean_std([]) == (None, None)
+
+
+def test_run_measures_and_aggregate():
+    summary = {"order_drop": [
+        {"task": "direction", "n": 4, "ordered": 0.75, "shuffled": 0.5, "drop_shuffled": 0.25},
+        {"task": "(all)", "n": 4, "ordered": 0.75, "shuffled": 0.5, "drop_shuffled": 0.25},
+    ]}  # fmt: skip
+    metrics = [{"step": 1, "train/temporal/passed": 1.0}, {"step": 2, "train/temporal/passed": 0.5}]
+    run = run_measures(summary, metrics)
+    assert run["direction"] == {"ordered": 0.75, "shuffled": 0.5, "gap": 0.25}
+    assert run[OVERALL]["passed"] == 0.75  # mean over steps (1.0 + 0.5) / 2
+    other = run_measures({"order_drop": [{**summary["order_drop"][1], "ordered": 0.25,
+                                          "drop_shuffled": -0.25}]}, [])  # fmt: skip
+    agg = aggregate([run, other])
+    assert agg[OVERALL]["ordered"][0] == pytest.approx(0.5)  # (0.75 + 0.25) / 2
+    assert agg[OVERALL]["passed"] == (0.75, 0.0)  # only the run that had the rule
+    assert list(agg) == ["direction", OVERALL]

@@ -1,0 +1,147 @@
+"""Tables and plot of the temporal experiment, from the runs' eval summaries and metrics.
+
+Per variant, per task (video tasks) and overall: ordered accuracy, shuffled accuracy, their
+gap (ordered - shuffled), as mean and standard deviation over seeds; and the fraction of
+prompt groups that passed the temporal rule during training (mean over steps, then seeds).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from video_r1.demo_report import read_metrics
+
+OVERALL = "(all video)"
+
+
+def mean_std(values: list[float]) -> tuple[float | None, float | None]:
+    """Mean and sample standard deviation (0 for one value; None for none).
+
+    Example:
+        >>> mean_std([0.5, 0.7])
+        (0.6, 0.1414213562373095)
+    """
+    if not values:
+        return None, None
+    mean = math.fsum(values) / len(values)
+    if len(values) == 1:
+        return mean, 0.0
+    var = math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1)
+    return round(mean, 12), math.sqrt(var)
+
+
+def run_measures(summary: dict[str, Any], metrics: list[dict]) -> dict[str, dict[str, float]]:
+    """task -> {ordered, shuffled, gap} of one run (video tasks, plus OVERALL), and the run's
+    mean temporal pass fraction under OVERALL["passed"] (absent without the temporal rule).
+
+    Uses the eval's drop table, which compares the samples scored in both orders.
+    """
+    rows: dict[str, dict[str, float]] = {}
+    for row in summary.get("order_drop", []):
+        task = OVERALL if row["task"] == "(all)" else row["task"]
+        rows[task] = {
+            "ordered": row["ordered"],
+            "shuffled": row["shuffled"],
+            "gap": row["drop_shuffled"],
+        }
+    passed = [m["train/temporal/passed"] for m in metrics if "train/temporal/passed" in m]
+    if passed and OVERALL in rows:
+        rows[OVERALL]["passed"] = math.fsum(passed) / len(passed)
+    return rows
+
+
+def aggregate(per_seed: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, Any]]:
+    """task -> measure -> (mean, std) over seeds.
+
+    Example:
+        aggregate([{"t": {"gap": 0.1}}, {"t": {"gap": 0.3}}])["t"]["gap"] -> (0.2, 0.1414...)
+    """
+    tasks = sorted({t for run in per_seed for t in run}, key=lambda t: (t == OVERALL, t))
+    out: dict[str, dict[str, Any]] = {}
+    for task in tasks:
+        measures = sorted({m for run in per_seed for m in run.get(task, {})})
+        out[task] = {
+            m: mean_std([run[task][m] for run in per_seed if m in run.get(task, {})])
+            for m in measures
+        }
+    return out
+
+
+def _cell(stat: tuple[float | None, float | None] | None) -> str:
+    if stat is None or stat[0] is None:
+        return "-"
+    return f"{100 * stat[0]:.1f} ± {100 * stat[1]:.1f}"
+
+
+def results_table(results: dict[str, dict[str, dict]], seeds: list[int]) -> str:
+    """The Markdown table: one row per (task, variant), mean ± std over seeds, in %."""
+    lines = [
+        "| task | variant | ordered acc. | shuffled acc. | gap | temporal rule passed |",
+        "|---|---|---|---|---|---|",
+    ]
+    tasks = sorted({t for r in results.values() for t in r}, key=lambda t: (t == OVERALL, t))
+    for task in tasks:
+        for variant, by_task in results.items():
+            row = by_task.get(task, {})
+            lines.append(
+                f"| {task} | {variant} | {_cell(row.get('ordered'))} | "
+                f"{_cell(row.get('shuffled'))} | {_cell(row.get('gap'))} | "
+                f"{_cell(row.get('passed'))} |"
+            )
+    return "\n".join(lines) + f"\n\nmean ± standard deviation over seeds {seeds}, in %.\n"
+
+
+def plot_results(results: dict[str, dict[str, dict]], path: Path) -> None:
+    """Overall ordered and shuffled accuracy per variant, with the spread over seeds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    variants = list(results)
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    for i, (measure, label) in enumerate((("ordered", "ordered frames"),
+                                          ("shuffled", "shuffled frames"),
+                                          ("gap", "gap (ordered - shuffled)"))):  # fmt: skip
+        stats = [results[v].get(OVERALL, {}).get(measure, (None, None)) for v in variants]
+        means = [100 * (s[0] or 0.0) for s in stats]
+        errs = [100 * (s[1] or 0.0) for s in stats]
+        xs = [x + (i - 1) * 0.27 for x in range(len(variants))]
+        ax.bar(xs, means, 0.27, yerr=errs, capsize=3, label=label)
+    ax.set_xticks(range(len(variants)), variants)
+    ax.set(ylabel="test accuracy, video tasks (%)", title="GRPO vs T-GRPO variants")
+    ax.axhline(0, color="black", linewidth=0.5)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_results(out: Path, variants: list[str], seeds: list[int], steps: int) -> str:
+    """Read every run, write OUT/results.json, OUT/results.md, OUT/temporal.png; return the
+    Markdown. A run without an eval summary raises FileNotFoundError naming it."""
+    from video_r1.utils.io import atomic_write_json, atomic_write_text
+
+    results: dict[str, dict] = {}
+    for variant in variants:
+        per_seed = []
+        for seed in seeds:
+            run_dir = out / "runs" / variant / f"seed{seed}"
+            summary_path = run_dir / "eval" / "summary.json"
+            if not summary_path.exists():
+                raise FileNotFoundError(f"{summary_path}: run {variant} seed {seed} not evaluated")
+            summary = json.loads(summary_path.read_text())
+            per_seed.append(run_measures(summary, read_metrics(run_dir / "metrics.jsonl")))
+        results[variant] = aggregate(per_seed)
+    atomic_write_json(out / "results.json", {"seeds": seeds, "steps": steps, "results": results})
+    plot_results(results, out / "temporal.png")
+    markdown = (
+        f"# Temporal experiment: GRPO vs T-GRPO variants ({steps} RL steps per run)\n\n"
+        + results_table(results, seeds)
+        + "\n![overall](temporal.png)\n"
+    )
+    atomic_write_text(out / "results.md", markdown)
+    return markdown
