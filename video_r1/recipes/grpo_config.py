@@ -84,9 +84,6 @@ class RLConfig:
     )
     epsilon_high: float | None = _help("upper clip range (none: epsilon)", default=None)
     prompt_wording: str = _help("prompt template wording: train or eval", default="train")
-    generation_batch_size: int = _help(
-        "max rollouts per generation call (0: all of a micro-batch in one call)", default=0
-    )
     debug_rollouts: int = _help(
         "write this many sample rollouts per step to OUTPUT/rollouts.jsonl (0: none)", default=0
     )
