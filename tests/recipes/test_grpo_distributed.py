@@ -7,42 +7,29 @@ must not hang (ZeRO-3 gathers parameters collectively on every forward).
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from _launch import REPO, accelerate_launch, run_driver, torchrun
 from _sft_data import write_cot_records
 
 from video_r1.utils.io import read_jsonl
 
-REPO = Path(__file__).parents[2]
 DRIVER = Path(__file__).with_name("_grpo_dist_driver.py")
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _launch(launcher: list[str], model: Path, data: Path, out: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{DRIVER.parent}",
-           "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}  # fmt: skip
-    cmd = [
-        *launcher, str(DRIVER), str(REPO / "configs" / "grpo_tiny.yaml"),
+    args = [
+        str(REPO / "configs" / "grpo_tiny.yaml"),
         f"model.path={model}", f"data.train_file={data}", f"data.media_root={data.parent}",
         f"checkpoint.output_dir={out}", "logging.progress_bar=false", "data.shuffle=false",
         "optim.per_device_batch_size=1", "optim.max_steps=2", "rl.max_completion_length=8",
         "optim.lr=1e-3", "optim.weight_decay=0.0",
         f"rl.reward_funcs=[accuracy,format,{DRIVER.with_name('_rewards.py')}:text_length]",
     ]  # fmt: skip
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
+    run_driver(launcher, DRIVER, args)
 
 
 def _check(out: Path, initial: Path, replicated: bool) -> None:
@@ -72,9 +59,7 @@ def dist_data(tmp_path_factory) -> Path:
 
 def test_two_process_ddp(tiny_model_factory, dist_data: Path, tmp_path) -> None:
     out = tmp_path / "ddp"
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                "--master_addr", "127.0.0.1", "--master_port", str(_free_port())]  # fmt: skip
-    _launch(launcher, tiny_model_factory("qwen2.5-vl"), dist_data, out)
+    _launch(torchrun(), tiny_model_factory("qwen2.5-vl"), dist_data, out)
     _check(out, tiny_model_factory("qwen2.5-vl"), replicated=True)
 
 
@@ -83,9 +68,5 @@ def test_two_process_deepspeed_zero3_mixed_batch(
 ) -> None:
     pytest.importorskip("deepspeed")
     out = tmp_path / "zero3"
-    launcher = [sys.executable, "-m", "accelerate.commands.launch",
-                "--config_file", str(REPO / "configs" / "accelerate" / "zero3.yaml"),
-                "--num_processes", "2", "--mixed_precision", "no",
-                "--main_process_port", str(_free_port())]  # fmt: skip
-    _launch(launcher, tiny_model_factory("qwen2.5-vl"), dist_data, out)
+    _launch(accelerate_launch("zero3"), tiny_model_factory("qwen2.5-vl"), dist_data, out)
     _check(out, tiny_model_factory("qwen2.5-vl"), replicated=False)

@@ -2,44 +2,27 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from _launch import REPO, accelerate_launch, run_driver, torchrun
 from _sft_data import write_cot_records
 
 from video_r1.utils.io import read_jsonl
 
-REPO = Path(__file__).parents[2]
 DRIVER = Path(__file__).with_name("_sft_dist_driver.py")
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _launch(launcher: list[str], model: Path, data: Path, out: Path, *extra: str) -> None:
-    env = {
-        **os.environ,
-        "PYTHONPATH": f"{REPO}{os.pathsep}{DRIVER.parent}",
-        "OMP_NUM_THREADS": "1",
-        "CUDA_VISIBLE_DEVICES": "",
-    }
-    cmd = [
-        *launcher, str(DRIVER), str(REPO / "configs" / "sft_tiny.yaml"),
+    args = [
+        str(REPO / "configs" / "sft_tiny.yaml"),
         f"model.path={model}", f"data.train_file={data}", f"data.media_root={data.parent}",
         f"checkpoint.output_dir={out}", "logging.progress_bar=false",
         "optim.grad_accum=1", "optim.max_steps=2", *extra,
     ]  # fmt: skip
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
+    run_driver(launcher, DRIVER, args, timeout=240)
 
 
 def _check_ranks_agree_and_differ(out: Path) -> None:
@@ -62,9 +45,7 @@ def test_two_process_ddp(tiny_model_factory, dist_data: Path, tmp_path) -> None:
     from transformers import AutoModelForImageTextToText
 
     out = tmp_path / "ddp"
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                "--master_addr", "127.0.0.1", "--master_port", str(_free_port())]  # fmt: skip
-    _launch(launcher, tiny_model_factory("qwen2.5-vl"), dist_data, out)
+    _launch(torchrun(), tiny_model_factory("qwen2.5-vl"), dist_data, out)
     _check_ranks_agree_and_differ(out)
     saved = AutoModelForImageTextToText.from_pretrained(out / "final").state_dict()
     trained = torch.load(out / "params_rank0.pt")
@@ -74,10 +55,6 @@ def test_two_process_ddp(tiny_model_factory, dist_data: Path, tmp_path) -> None:
 def test_two_process_deepspeed_zero2(tiny_model_factory, dist_data: Path, tmp_path) -> None:
     pytest.importorskip("deepspeed")
     out = tmp_path / "zero2"
-    launcher = [sys.executable, "-m", "accelerate.commands.launch",
-                "--config_file", str(REPO / "configs" / "accelerate" / "zero2.yaml"),
-                "--num_processes", "2", "--mixed_precision", "no",
-                "--main_process_port", str(_free_port())]  # fmt: skip
-    _launch(launcher, tiny_model_factory("qwen2.5-vl"), dist_data, out)
+    _launch(accelerate_launch("zero2"), tiny_model_factory("qwen2.5-vl"), dist_data, out)
     _check_ranks_agree_and_differ(out)
     assert (out / "final" / "model.safetensors").is_file()
