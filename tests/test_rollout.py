@@ -126,3 +126,35 @@ def test_mixed_image_and_video_batch_encodes_in_one_call(tiny_model_dir, make_cl
         logits_pixels = model(**batch.model_inputs).logits
     assert torch.allclose(encoded.features["video"].pooler_output[0], alone, atol=1e-5)
     assert torch.allclose(logits_joint, logits_pixels, atol=1e-4)
+
+
+def test_shared_prompt_prefix_gives_the_same_rollouts_logprobs_and_gradients(setup):
+    """Each prompt row runs once and its cache serves all its rollouts: greedy generation,
+    log-probs and gradients equal running every rollout's prompt."""
+    model, processor, batch = setup
+    config = generation_config(model, processor, max_new_tokens=10, do_sample=False)
+    eos = stop_token_ids(processor.tokenizer)
+    with torch.no_grad():
+        encoded = encode_vision(model, batch.model_inputs)
+    full = generate_rollouts(model, encoded, [3, 2], config, eos, share_prefix=False)
+    shared = generate_rollouts(model, encoded, [3, 2], config, eos, share_prefix=True)
+    assert torch.equal(full.completion_ids, shared.completion_ids)
+
+    mask = full.completion_mask.bool()
+    results = []
+    for share in (False, True):
+        model.zero_grad()
+        logprobs = completion_logprobs(
+            model, encode_vision(model, batch.model_inputs), full, share_prefix=share
+        )
+        loss, _ = policy_loss(
+            logprobs, torch.tensor([1.0, -1.0, 0.5, 0.0, -0.5]), mask.float(), beta=0.0
+        )
+        loss.backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        results.append((logprobs.detach(), grads))
+    (lp_full, g_full), (lp_shared, g_shared) = results
+    assert torch.allclose(lp_full[mask], lp_shared[mask], atol=1e-5)
+    assert g_full.keys() == g_shared.keys()
+    for name in g_full:
+        assert torch.allclose(g_full[name], g_shared[name], atol=1e-5), name

@@ -211,6 +211,42 @@ def completion_mask(completion_ids: torch.Tensor, eos_token_ids: Sequence[int]) 
     return (seen_before == 0).long()
 
 
+def _inner(model: torch.nn.Module) -> torch.nn.Module:
+    """The module under a DDP / DeepSpeed wrapper (a second wrapper forward before backward
+    would upset DDP's gradient reducer; the prefix pass goes through the inner module)."""
+    return model.module if hasattr(model, "module") and not hasattr(model, "generate") else model
+
+
+def prefill_prompts(
+    model: torch.nn.Module, encoded: EncodedPrompts, rows: Sequence[int], keep_last: bool
+) -> tuple[object, torch.Tensor, torch.Tensor]:
+    """Run each prompt row once and share its KV cache with every rollout of that row.
+
+    The published trainer (and `generate(num_return_sequences=G)`) runs the same prompt G
+    times; here the prompt's ~1k vision + text tokens go through the model once per row and
+    the cache is indexed out to the rollouts (a view in autograd: gradients of all rollouts
+    flow back into the one prompt pass).
+    rows: the prompt row of each rollout. keep_last: cache the whole prompt (log-prob passes)
+    or all but its last token (generation, which must feed at least one token itself).
+    Returns (cache expanded to len(rows), position delta of each rollout [N, 1], logits of
+    the last cached position of each rollout [N, V]).
+    """
+    unique = sorted(set(rows))
+    kwargs = rows_inputs(encoded, unique)
+    if not keep_last:
+        for key in _PER_ROW_KEYS:
+            if key in kwargs:
+                kwargs[key] = kwargs[key][:, :-1]
+    out = _inner(model)(**kwargs, use_cache=True, logits_to_keep=1)
+    if out.past_key_values is None:
+        raise RuntimeError("the model returned no KV cache (gradient checkpointing turns it off)")
+    select = torch.as_tensor([unique.index(r) for r in rows], device=kwargs["input_ids"].device)
+    cache = out.past_key_values
+    cache.batch_select_indices(select)
+    deltas = _base_model(model).rope_deltas  # [U, 1]: 3D (mrope) position offset of the text
+    return cache, deltas[select], out.logits[select, -1]
+
+
 @torch.no_grad()
 def generate_rollouts(
     model: torch.nn.Module,
@@ -219,6 +255,7 @@ def generate_rollouts(
     generation_config,
     eos_token_ids: Sequence[int],
     synced_gpus: bool = False,
+    share_prefix: bool = True,
 ) -> Rollouts:
     """One batched generation call for every rollout of every prompt row.
 
@@ -226,9 +263,17 @@ def generate_rollouts(
     ordered row, 4 for its shuffled row, 8 for an image row).
     synced_gpus: keep every process generating until all are done (needed under ZeRO-3,
     where each forward gathers parameters collectively).
+    share_prefix: prefill each prompt row once and share its cache (`prefill_prompts`);
+    False runs every rollout's prompt through the model (for comparison).
     """
     rows = [r for r, n in enumerate(rollouts_per_row) for _ in range(n)]
     kwargs = rows_inputs(encoded, rows)
+    if share_prefix:
+        cache, deltas, _ = prefill_prompts(model, encoded, rows, keep_last=False)
+        # generate() continues from the cache: text positions plus each rollout's delta
+        _base_model(model).rope_deltas = deltas
+        kwargs = {k: kwargs[k] for k in _PER_ROW_KEYS if k in kwargs}
+        kwargs["past_key_values"] = cache
     sequences = model.generate(  # [N, Lp + Lc]
         **kwargs, generation_config=generation_config, synced_gpus=synced_gpus
     )
@@ -263,33 +308,55 @@ def completion_logprobs(
     rollouts: Rollouts,
     index: torch.Tensor | None = None,
     temperature: float = 1.0,
+    share_prefix: bool = True,
 ) -> torch.Tensor:
     """Log-probs [n, Lc] of the sampled completion tokens of rollouts `index` (default: all).
 
     The vision features come from `encoded` (computed once; with grad if it was encoded with
-    grad), shared by every rollout of a prompt. Logits are divided by the sampling temperature,
-    so these are the log-probs of the distribution that sampled.
+    grad). With share_prefix, each prompt row runs once and its cache serves all its rollouts
+    (not available with gradient checkpointing, which disables the cache in training).
+    Logits are divided by the sampling temperature: these are the log-probs of the
+    distribution that sampled.
     """
     if index is None:
         index = torch.arange(rollouts.rows.shape[0])
     rows = rollouts.rows[index].tolist()
-    kwargs = rows_inputs(encoded, rows)
     completion_ids = rollouts.completion_ids[index]
     completion_len = completion_ids.shape[1]
-    kwargs["input_ids"] = torch.cat([rollouts.prompt_ids[index], completion_ids], dim=1)
-    kwargs["attention_mask"] = torch.cat(
+    attention = torch.cat(
         [
             rollouts.prompt_mask[index],
             rollouts.completion_mask[index].to(rollouts.prompt_mask.dtype),
         ],
         dim=1,
     )
-    token_types = kwargs["mm_token_type_ids"]
-    kwargs["mm_token_type_ids"] = torch.cat(
-        [token_types, torch.zeros_like(completion_ids, dtype=token_types.dtype)], dim=1
-    )
-    # logits of the last prompt token predict the first completion token
-    logits = model(**kwargs, logits_to_keep=completion_len + 1, use_cache=False).logits[:, :-1]
+    inner = _inner(model)
+    checkpointing = getattr(inner, "is_activation_checkpointing", None)
+    if checkpointing is None:  # transformers < 5.2 name
+        checkpointing = getattr(inner, "is_gradient_checkpointing", False)
+    if share_prefix and not (inner.training and checkpointing):
+        cache, deltas, first_logits = prefill_prompts(model, encoded, rows, keep_last=True)
+        prompt_len = rollouts.prompt_ids.shape[1]
+        # text after the vision tokens: the same 3D position on all axes, shifted by delta
+        positions = (attention.long().cumsum(-1) - 1)[:, prompt_len:] + deltas  # [n, Lc]
+        rest = model(
+            input_ids=completion_ids[:, :-1],
+            attention_mask=attention[:, :-1],
+            position_ids=positions[:, :-1],
+            past_key_values=cache,
+            use_cache=True,
+        ).logits  # [n, Lc - 1, V]: predictions of completion tokens 1..Lc-1
+        logits = torch.cat([first_logits.unsqueeze(1), rest], dim=1)  # [n, Lc, V]
+    else:
+        kwargs = rows_inputs(encoded, rows)
+        kwargs["input_ids"] = torch.cat([rollouts.prompt_ids[index], completion_ids], dim=1)
+        kwargs["attention_mask"] = attention
+        token_types = kwargs["mm_token_type_ids"]
+        kwargs["mm_token_type_ids"] = torch.cat(
+            [token_types, torch.zeros_like(completion_ids, dtype=token_types.dtype)], dim=1
+        )
+        # logits of the last prompt token predict the first completion token
+        logits = model(**kwargs, logits_to_keep=completion_len + 1, use_cache=False).logits[:, :-1]
     if temperature != 1.0:
         logits = logits / temperature
     return selective_log_softmax(logits, completion_ids)  # [n, Lc]
