@@ -32,6 +32,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from video_r1.train.config import LoraConfig
 from video_r1.train.setup import is_deepspeed, is_fsdp
 from video_r1.utils.io import atomic_write_json, atomic_write_text
 
@@ -182,6 +183,39 @@ def prune_checkpoints(output_dir: str | Path, keep_last: int) -> list[Path]:
         shutil.rmtree(path)
         removed.append(path)
     return removed
+
+
+def check_model_files(path: str | Path, lora: LoraConfig) -> None:
+    """Raise unless checkpoint `path` holds the model files a run with `lora` resumes from.
+
+    A LoRA run resumes from the adapter (with the settings it was trained with: peft would
+    otherwise quietly take the checkpoint's r / alpha / targets over the config's); a full
+    run from the HF weights.
+    """
+    adapter = Path(path) / "adapter_config.json"
+    if not lora.enabled:
+        if adapter.is_file():
+            raise CheckpointError(
+                f"{path}: holds a LoRA adapter, not full weights; resume it with "
+                "model.lora.enabled=true"
+            )
+        return
+    if not adapter.is_file():
+        raise CheckpointError(
+            f"{path}: no adapter_config.json (a full-weight checkpoint); resume it with "
+            "model.lora.enabled=false"
+        )
+    saved = json.loads(adapter.read_text())
+    wanted = {"r": lora.r, "lora_alpha": lora.alpha, "lora_dropout": lora.dropout,
+              "target_modules": lora.target_modules}  # fmt: skip
+    differ = [
+        f"{k} {saved.get(k)!r} (config: {v!r})" for k, v in wanted.items() if saved.get(k) != v
+    ]
+    if differ:
+        raise CheckpointError(
+            f"{adapter}: adapter trained with " + ", ".join(differ) + "; resume with the "
+            "model.lora settings it was trained with"
+        )
 
 
 def read_trainer_state(path: str | Path) -> dict[str, Any]:

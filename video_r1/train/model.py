@@ -62,7 +62,10 @@ def prepare_model(cfg: ModelConfig, checkpoint: str | Path | None = None) -> Any
     peft wrap, non-reentrant so frozen inputs need no grad hack.
     """
     from video_r1.models.loading import load_model
+    from video_r1.train.checkpoint import check_model_files
 
+    if checkpoint is not None:
+        check_model_files(checkpoint, cfg.lora)
     full_weights = checkpoint if checkpoint is not None and not cfg.lora.enabled else cfg.path
     model = load_model(full_weights, dtype=cfg.dtype, attn_implementation=cfg.attn_implementation)
     model.config.use_cache = False  # the KV cache is useless in training and costs memory

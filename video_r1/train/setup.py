@@ -3,7 +3,8 @@ trackers and gradient accumulation from our config.
 
 Single process, DDP, FSDP and DeepSpeed ZeRO-2/3 are chosen by how the run is launched
 (`accelerate launch --config_file configs/accelerate/<backend>.yaml video-r1 sft ...`), not by
-the recipe. GRPO calls::
+the recipe. FSDP needs GPUs (accelerate does not shard on CPU; see `check_fsdp_supported`).
+GRPO calls::
 
     accelerator = setup_accelerator(cfg, output_dir)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
@@ -41,6 +42,7 @@ def setup_accelerator(cfg: TrainConfig, output_dir: str | Path) -> Any:
     output_dir = Path(output_dir)
     no_gpu = not torch.cuda.is_available()
     deepspeed = os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true"
+    check_fsdp_supported()
     handlers = []
     if no_gpu and deepspeed:
         # accelerate finds no backend for DeepSpeed without a GPU and silently runs every
@@ -72,6 +74,27 @@ def setup_accelerator(cfg: TrainConfig, output_dir: str | Path) -> Any:
             cfg.optim.per_device_batch_size * cfg.optim.grad_accum * accelerator.num_processes
         )
     return accelerator
+
+
+FSDP_NEEDS_DEVICE = (
+    "FSDP was requested (accelerate config with distributed_type: FSDP) but this machine has "
+    "no GPU or other accelerator. accelerate only shards with FSDP over accelerator devices: "
+    "on CPU it stops in FullyShardedDataParallelPlugin (sync_module_states needs a device), "
+    "and without that setting it would silently train plain DDP (cpu=True) or a world of one "
+    "process. On CPU launch with configs/accelerate/ddp.yaml, zero2.yaml or zero3.yaml "
+    "(DeepSpeed runs on CPU over gloo)."
+)
+
+
+def check_fsdp_supported() -> None:
+    """Raise if the launch asks for FSDP where accelerate cannot run it (no accelerator).
+
+    Called before the Accelerator is built, whose own error on CPU names no cause and whose
+    fallbacks (DDP or one process) would pass for a sharded run.
+    """
+    fsdp = os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true"
+    if fsdp and not torch.accelerator.is_available():
+        raise RuntimeError(FSDP_NEEDS_DEVICE)
 
 
 def is_deepspeed(accelerator: Any) -> bool:
