@@ -135,7 +135,27 @@ def test_shipped_grpo_configs_load(name):
 
 def test_published_grpo_config_is_the_published_run():
     cfg = load_config(GRPOConfig, REPO / "configs" / "grpo.yaml")
-    assert (cfg.rl.temporal, cfg.rl.num_generations, cfg.rl.num_shuffled_generations) == (True, 8, 4)
+    assert (cfg.rl.temporal, cfg.rl.num_generations, cfg.rl.num_shuffled_generations) == (
+        True,
+        8,
+        4,
+    )
     assert (cfg.rl.alpha, cfg.rl.mu, cfg.rl.beta, cfg.rl.len_control) == (0.3, 0.8, 0.04, True)
     assert (cfg.media.max_frames, cfg.media.video_max_pixels) == (16, 128 * 28 * 28)
-    assert (cfg.optim.lr, cfg.optim.schedule, cfg.optim.per_device_batch_size) == (1e-6, "cosine", 1)
+    assert (cfg.optim.lr, cfg.optim.schedule, cfg.optim.per_device_batch_size) == (
+        1e-6,
+        "cosine",
+        1,
+    )
+
+
+def test_several_updates_per_batch_with_clipping_and_dr_grpo_settings(
+    tiny_qwen25, rl_data, tmp_path
+):
+    """num_iterations > 1 reuses one batch of rollouts for several clipped updates."""
+    train(_cfg(tiny_qwen25, rl_data, tmp_path / "run", "optim.max_steps=1", "rl.num_iterations=2",
+               "rl.epsilon=0.1", "rl.scale_rewards=none", "rl.loss_type=dr_grpo",
+               "optim.lr=1e-2", USER_REWARD))  # fmt: skip
+    row = read_jsonl(tmp_path / "run" / "metrics.jsonl")[0]
+    assert 0.0 <= row["train/clip_fraction"] <= 1.0
+    assert row["train/grad_norm"] > 0
