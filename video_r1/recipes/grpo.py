@@ -146,13 +146,10 @@ def build_prompt_rows(
 
 def train(cfg: GRPOConfig, resume: str | None = None) -> GRPOResult:  # noqa: C901  (the recipe)
     import torch
-    from accelerate.utils import set_seed
 
-    from video_r1.data import read_records
     from video_r1.media.types import Clip
     from video_r1.models import generation_config, load_processor, stop_token_ids
     from video_r1.prompts import build_messages, encode_prompts, select
-    from video_r1.recipes.sft import _flat, _grad_norm_value, _write_final
     from video_r1.rl import group_advantages, policy_loss
     from video_r1.rl.metrics import finalize, group_sums
     from video_r1.rl.scoring import ScoringSettings, score_group
@@ -162,45 +159,25 @@ def train(cfg: GRPOConfig, resume: str | None = None) -> GRPOResult:  # noqa: C9
         encode_vision,
         generate_rollouts,
     )
-    from video_r1.train.bad_samples import BadSamples, truncate_jsonl_after
-    from video_r1.train.checkpoint import load_checkpoint, resolve_resume, save_checkpoint
-    from video_r1.train.config import format_config
-    from video_r1.train.metrics import (
-        MetricsLogger,
-        StepTimer,
-        peak_memory_gb,
-        reduce_max,
-        reduce_sums,
-    )
+    from video_r1.train.checkpoint import save_checkpoint, write_final
+    from video_r1.train.metrics import StepTimer, peak_memory_gb, reduce_max, reduce_sums
     from video_r1.train.model import (
         build_optimizer,
         build_scheduler,
         count_parameters,
         prepare_model,
     )
-    from video_r1.train.sampler import RecordSampler
+    from video_r1.train.run import grad_norm_value, open_logger, resume_state, run_state, start_run
     from video_r1.train.samples import load_record_media, make_frame_cache
-    from video_r1.train.setup import is_deepspeed, setup_accelerator
+    from video_r1.train.setup import is_deepspeed
     from video_r1.utils.io import append_jsonl
 
     rl = cfg.rl
-    out = Path(cfg.checkpoint.output_dir)
-    accelerator = setup_accelerator(cfg, out)
-    rank, world = accelerator.process_index, accelerator.num_processes
-    config_yaml = format_config(cfg)
-    if accelerator.is_main_process:
-        out.mkdir(parents=True, exist_ok=True)
-        print(f"# video-r1 grpo: resolved config\n{config_yaml}", flush=True)
-    set_seed(cfg.seed)
-
-    # --- data, rewards --------------------------------------------------------------------
-    records, problems = read_records(cfg.data.train_file, cfg.data.media_root)
-    bad = BadSamples(cfg.data.on_bad_sample, cfg.data.max_bad_fraction, out / "bad_samples.jsonl")
-    sampler = RecordSampler(
-        len(records), world, rank, cfg.optim.per_device_batch_size, cfg.optim.grad_accum,
-        cfg.data.seed, cfg.data.shuffle,
+    run = start_run(cfg, "grpo", resume)
+    accelerator, out, records, bad, sampler = (
+        run.accelerator, run.out, run.records, run.bad, run.sampler
     )  # fmt: skip
-    total_steps = sampler.total_steps(cfg.optim.epochs, cfg.optim.max_steps)
+    rank, world, total_steps = run.rank, run.world, run.total_steps
     terms = load_reward_terms(cfg)
     scoring = ScoringSettings(
         accuracy_term=reward_name(rl.accuracy_reward), temporal=rl.temporal, alpha=rl.alpha, mu=rl.mu,
@@ -209,9 +186,8 @@ def train(cfg: GRPOConfig, resume: str | None = None) -> GRPOResult:  # noqa: C9
     )  # fmt: skip
 
     # --- models, optimizer, resume ---------------------------------------------------------
-    resume_path = resolve_resume(resume, out)
     processor = load_processor(cfg.model.path)
-    model = prepare_model(cfg.model, checkpoint=resume_path)
+    model = prepare_model(cfg.model, checkpoint=run.resume_path)
     trainable, total = count_parameters(model)
     vision_trainable = any(p.requires_grad for n, p in model.named_parameters() if "visual" in n)
     optimizer = build_optimizer(model, cfg.optim)
@@ -227,32 +203,11 @@ def train(cfg: GRPOConfig, resume: str | None = None) -> GRPOResult:  # noqa: C9
         gen_config.min_new_tokens = rl.min_completion_length
     eos_ids = stop_token_ids(processor.tokenizer)
     zero3 = is_deepspeed(accelerator) and accelerator.state.deepspeed_plugin.zero_stage == 3
-    start_step = 0
-    if resume_path is not None:
-        state = load_checkpoint(accelerator, resume_path)
-        start_step = int(state["step"])
-        if rank == 0:
-            bad.load_state_dict(state["bad_samples"])
-    elif accelerator.is_main_process:
-        for problem in problems:
-            bad.report(problem, reason=f"{problem.field}: {problem.reason}", step=0)
-    # Which records each rank trained at each step: an audit trail that resume keeps exact.
-    order_log = out / "data_order" / f"rank{rank}.jsonl"
-    truncate_jsonl_after(order_log, start_step)
-    if accelerator.is_main_process:
-        truncate_jsonl_after(bad.log_path, start_step)
-        truncate_jsonl_after(out / "rollouts.jsonl", start_step)
-        print(
-            f"# {len(records)} records, {world} process(es), {sampler.records_per_step} prompts/step, "
-            f"{total_steps} steps; {trainable:,} of {total:,} parameters trainable; "
-            f"{'T-GRPO' if rl.temporal else 'GRPO'}; start at step {start_step}",
-            flush=True,
-        )
-    accelerator.init_trackers(cfg.logging.project, config=_flat(config_yaml))
-    logger = MetricsLogger(
-        accelerator, out / "metrics.jsonl", total_steps, start_step,
-        trackers_enabled=bool(cfg.logging.trackers), progress_bar=cfg.logging.progress_bar,
-    )  # fmt: skip
+    method = "T-GRPO" if rl.temporal else "GRPO"
+    start_step = resume_state(
+        run, f"{trainable:,} of {total:,} parameters trainable; {method}", ("rollouts.jsonl",)
+    )
+    logger = open_logger(run, start_step)
     cache = make_frame_cache(cfg.media)
     tokenizer = processor.tokenizer
 
@@ -269,7 +224,7 @@ def train(cfg: GRPOConfig, resume: str | None = None) -> GRPOResult:  # noqa: C9
         grad_norm = float("nan")
         micro_batches = sampler.step_batches(step)
         step_ids = [records[i].problem_id for micro in micro_batches for i in micro]
-        append_jsonl(order_log, {"step": step + 1, "rank": rank, "problem_ids": step_ids})
+        append_jsonl(run.order_log, {"step": step + 1, "rank": rank, "problem_ids": step_ids})
         for _micro_index, indices in enumerate(micro_batches):
             # 1. record -> media (bad samples follow the policy; never replaced)
             with timer("media"):
@@ -391,7 +346,7 @@ def train(cfg: GRPOConfig, resume: str | None = None) -> GRPOResult:  # noqa: C9
                             optimizer.step()
                             scheduler.step()
                             optimizer.zero_grad(set_to_none=True)
-                        grad_norm = _grad_norm_value(norm, model)
+                        grad_norm = grad_norm_value(norm, model)
             # 7. metrics of this micro-batch (sums, reduced over ranks below)
             is_video = [isinstance(m, Clip) for m in batch_media]
             ordered_k = ordered_index.tolist()
@@ -441,17 +396,10 @@ def train(cfg: GRPOConfig, resume: str | None = None) -> GRPOResult:  # noqa: C9
                 append_jsonl(out / "rollouts.jsonl", row)
         every = cfg.checkpoint.save_every
         if (every and done % every == 0) or done == total_steps:
-            state = {
-                "epoch": sampler.epoch_of(done),
-                "samples_seen": done * sampler.records_per_step,
-                "num_records": len(records),
-                "total_steps": total_steps,
-                "bad_samples": {"seen": int(bad_total["seen"]), "bad": int(bad_total["bad"])},
-            }
-            save_checkpoint(accelerator, model, processor, out, done, state, config_yaml,
-                            cfg.checkpoint.keep_last)  # fmt: skip
+            save_checkpoint(accelerator, model, processor, out, done, run_state(run, done, bad_total),
+                            run.config_yaml, cfg.checkpoint.keep_last)  # fmt: skip
     logger.close()
-    _write_final(accelerator, model, processor, out, total_steps, cfg.model.lora.enabled)
+    write_final(accelerator, model, processor, out, total_steps, cfg.model.lora.enabled)
     return GRPOResult(out, total_steps, accelerator.unwrap_model(model))
 
 

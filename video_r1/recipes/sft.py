@@ -20,7 +20,6 @@ LoRA a folder with the merged model), metrics.jsonl, bad_samples.jsonl, logs/ (t
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,100 +129,36 @@ class SFTResult:
 
 def train(cfg: SFTConfig, resume: str | None = None) -> SFTResult:
     """Run SFT as configured (on every process of the launch)."""
-    from accelerate.utils import set_seed
-
-    from video_r1.data import read_records
     from video_r1.models import load_processor
-    from video_r1.train.bad_samples import BadSamples, truncate_jsonl_after
-    from video_r1.train.checkpoint import load_checkpoint, resolve_resume, save_checkpoint
-    from video_r1.train.config import format_config
-    from video_r1.train.metrics import (
-        MetricsLogger,
-        StepTimer,
-        peak_memory_gb,
-        reduce_max,
-        reduce_sums,
-    )
+    from video_r1.train.checkpoint import save_checkpoint, write_final
+    from video_r1.train.metrics import StepTimer, peak_memory_gb, reduce_max, reduce_sums
     from video_r1.train.model import (
         build_optimizer,
         build_scheduler,
         count_parameters,
         prepare_model,
     )
-    from video_r1.train.sampler import RecordSampler
+    from video_r1.train.run import grad_norm_value, open_logger, resume_state, run_state, start_run
     from video_r1.train.samples import make_frame_cache
-    from video_r1.train.setup import setup_accelerator
     from video_r1.utils.io import append_jsonl
 
-    out = Path(cfg.checkpoint.output_dir)
-    accelerator = setup_accelerator(cfg, out)
-    rank, world = accelerator.process_index, accelerator.num_processes
-    config_yaml = format_config(cfg)
-    if accelerator.is_main_process:
-        out.mkdir(parents=True, exist_ok=True)
-        print(f"# video-r1 sft: resolved config\n{config_yaml}", flush=True)
-    set_seed(cfg.seed)
-
-    # --- data ---------------------------------------------------------------------------
-    records, problems = read_records(cfg.data.train_file, cfg.data.media_root)
-    bad = BadSamples(cfg.data.on_bad_sample, cfg.data.max_bad_fraction, out / "bad_samples.jsonl")
-    sampler = RecordSampler(
-        len(records), world, rank, cfg.optim.per_device_batch_size, cfg.optim.grad_accum,
-        cfg.data.seed, cfg.data.shuffle,
+    run = start_run(cfg, "sft", resume)
+    accelerator, out, records, bad, sampler = (
+        run.accelerator, run.out, run.records, run.bad, run.sampler
     )  # fmt: skip
-    total_steps = sampler.total_steps(cfg.optim.epochs, cfg.optim.max_steps)
-    if accelerator.is_main_process and sampler.dropped_per_epoch:
-        print(f"# {sampler.dropped_per_epoch} records per epoch do not fill a step", flush=True)
+    rank, world, total_steps = run.rank, run.world, run.total_steps
 
     # --- model, optimizer, resume --------------------------------------------------------
-    resume_path = resolve_resume(resume, out)
     processor = load_processor(cfg.model.path)
-    model = prepare_model(cfg.model, checkpoint=resume_path)
+    model = prepare_model(cfg.model, checkpoint=run.resume_path)
     trainable, total = count_parameters(model)
     optimizer = build_optimizer(model, cfg.optim)
     scheduler = build_scheduler(optimizer, cfg.optim, total_steps)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-    start_step = 0
-    if resume_path is not None:
-        state = load_checkpoint(accelerator, resume_path)
-        if state["num_records"] != len(records):
-            raise ValueError(
-                f"{resume_path}: trained on {state['num_records']} records, "
-                f"{cfg.data.train_file} has {len(records)}; resume needs the same data"
-            )
-        start_step = int(state["step"])
-        if rank == 0:  # totals live on rank 0; the check uses sums over ranks
-            bad.load_state_dict(state["bad_samples"])
-    elif accelerator.is_main_process:
-        for problem in problems:  # records that failed validation: bad samples of step 0
-            bad.report(problem, reason=f"{problem.field}: {problem.reason}", step=0)
-    # Which records each rank trained at each step: an audit trail that resume keeps exact.
-    order_log = out / "data_order" / f"rank{rank}.jsonl"
-    truncate_jsonl_after(order_log, start_step)
-    if accelerator.is_main_process:
-        truncate_jsonl_after(bad.log_path, start_step)
-        print(
-            f"# {len(records)} records, {world} process(es), {sampler.records_per_step} "
-            f"records/step, {total_steps} steps; {trainable:,} of {total:,} parameters "
-            f"trainable; start at step {start_step}",
-            flush=True,
-        )
-    accelerator.init_trackers(cfg.logging.project, config=_flat(config_yaml))
-    logger = MetricsLogger(
-        accelerator, out / "metrics.jsonl", total_steps, start_step,
-        trackers_enabled=bool(cfg.logging.trackers), progress_bar=cfg.logging.progress_bar,
-    )  # fmt: skip
+    start_step = resume_state(run, f"{trainable:,} of {total:,} parameters trainable")
+    logger = open_logger(run, start_step)
     cache = make_frame_cache(cfg.media)
     filler = None  # a real micro-batch run with weight 0 when all of a rank's samples are bad
-
-    def trainer_state(step: int, bad_total: dict[str, float]) -> dict[str, Any]:
-        return {
-            "epoch": sampler.epoch_of(step),
-            "samples_seen": step * sampler.records_per_step,
-            "num_records": len(records),
-            "total_steps": total_steps,
-            "bad_samples": {"seen": int(bad_total["seen"]), "bad": int(bad_total["bad"])},
-        }
 
     # --- loop -----------------------------------------------------------------------------
     model.train()
@@ -241,7 +176,7 @@ def train(cfg: SFTConfig, resume: str | None = None) -> SFTResult:
                     bad.report(records[i], f"{type(e).__name__}: {e}", step=step, rank=rank)
             micro_batches.append(collate(examples, processor) if examples else None)
         step_ids = [records[i].problem_id for micro in sampler.step_batches(step) for i in micro]
-        append_jsonl(order_log, {"step": step + 1, "rank": rank, "problem_ids": step_ids})
+        append_jsonl(run.order_log, {"step": step + 1, "rank": rank, "problem_ids": step_ids})
         local = {
             "tokens": sum(int((mb[1] != IGNORE_INDEX).sum()) for mb in micro_batches if mb),
             "padded_tokens": sum(mb[1].numel() for mb in micro_batches if mb),
@@ -284,7 +219,7 @@ def train(cfg: SFTConfig, resume: str | None = None) -> SFTResult:
                     optimizer.step()
                     scheduler.step()
                     optimizer.zero_grad(set_to_none=True)
-                    grad_norm = _grad_norm_value(norm, model)
+                    grad_norm = grad_norm_value(norm, model)
         done = step + 1
         sums = reduce_sums(accelerator, {"loss_sum": loss_sum})
         peaks = reduce_max(accelerator, {"time": timer.elapsed(), "mem": peak_memory_gb()})
@@ -310,60 +245,12 @@ def train(cfg: SFTConfig, resume: str | None = None) -> SFTResult:
         every = cfg.checkpoint.save_every
         if (every and done % every == 0) or done == total_steps:
             save_checkpoint(
-                accelerator, model, processor, out, done, trainer_state(done, bad_total),
-                config_yaml, cfg.checkpoint.keep_last,
+                accelerator, model, processor, out, done, run_state(run, done, bad_total),
+                run.config_yaml, cfg.checkpoint.keep_last,
             )  # fmt: skip
     logger.close()
-    _write_final(accelerator, model, processor, out, total_steps, cfg.model.lora.enabled)
+    write_final(accelerator, model, processor, out, total_steps, cfg.model.lora.enabled)
     return SFTResult(out, total_steps, accelerator.unwrap_model(model))
-
-
-def _grad_norm_value(norm: Any, model: Any) -> float:
-    if norm is None and hasattr(model, "get_global_grad_norm"):  # DeepSpeed clips inside
-        norm = model.get_global_grad_norm()
-    return float(norm) if norm is not None else float("nan")
-
-
-def _flat(config_yaml: str) -> dict[str, Any]:
-    """The config as one level of `section.key` scalars (what trackers accept)."""
-    import yaml
-
-    def walk(d: dict, prefix: str = "") -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for k, v in d.items():
-            if isinstance(v, dict):
-                out.update(walk(v, f"{prefix}{k}."))
-            else:
-                out[f"{prefix}{k}"] = v if isinstance(v, (int, float, str, bool)) else str(v)
-        return out
-
-    return walk(yaml.safe_load(config_yaml))
-
-
-def _write_final(
-    accelerator: Any, model: Any, processor: Any, out: Path, step: int, lora: bool
-) -> None:
-    """OUTPUT/final: a link to the last checkpoint, or with LoRA the merged model."""
-    from video_r1.train.checkpoint import checkpoint_path, save_model_files
-
-    final = out / "final"
-    if lora:
-        merged = accelerator.unwrap_model(model).merge_and_unload()
-        tmp = out / ".tmp-final"
-        save_model_files(accelerator, merged, processor, tmp)
-    if accelerator.is_main_process:
-        if not lora:
-            tmp = out / ".tmp-final"
-            if tmp.is_symlink() or tmp.exists():
-                tmp.unlink()
-            os.symlink(checkpoint_path(out, step).name, tmp)
-        if final.is_dir() and not final.is_symlink():
-            import shutil
-
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-        print(f"# done: {final}", file=sys.stderr, flush=True)
-    accelerator.wait_for_everyone()
 
 
 def main(argv: list[str] | None = None) -> int:

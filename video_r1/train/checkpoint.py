@@ -29,6 +29,7 @@ import json
 import os
 import re
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -247,3 +248,25 @@ def load_checkpoint(accelerator: Any, path: str | Path) -> dict[str, Any]:
         if hook is not None:
             hook.remove()
     return state
+
+
+def write_final(
+    accelerator: Any, model: Any, processor: Any, out: Path, step: int, lora: bool
+) -> None:
+    """OUTPUT/final: a link to the last checkpoint, or with LoRA the merged model."""
+    final = out / "final"
+    if lora:
+        merged = accelerator.unwrap_model(model).merge_and_unload()
+        tmp = out / ".tmp-final"
+        save_model_files(accelerator, merged, processor, tmp)
+    if accelerator.is_main_process:
+        if not lora:
+            tmp = out / ".tmp-final"
+            if tmp.is_symlink() or tmp.exists():
+                tmp.unlink()
+            os.symlink(checkpoint_path(out, step).name, tmp)
+        if final.is_dir() and not final.is_symlink():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        print(f"# done: {final}", file=sys.stderr, flush=True)
+    accelerator.wait_for_everyone()

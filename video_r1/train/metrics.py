@@ -120,3 +120,19 @@ class MetricsLogger:
             self.bar.close()
         if self.trackers_enabled:
             self.accelerator.end_training()
+
+
+def flat_config(config_yaml: str) -> dict[str, Any]:
+    """The config as one level of `section.key` scalars (what trackers accept)."""
+    import yaml
+
+    def walk(d: dict, prefix: str = "") -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            if isinstance(v, dict):
+                out.update(walk(v, f"{prefix}{k}."))
+            else:
+                out[f"{prefix}{k}"] = v if isinstance(v, (int, float, str, bool)) else str(v)
+        return out
+
+    return walk(yaml.safe_load(config_yaml))
