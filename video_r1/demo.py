@@ -55,9 +55,9 @@ SCALES: dict[str, DemoScale] = {
         test_fraction=0.15,
         size=56,
         frames=4,
-        hidden_size=256,
-        layers=4,
-        sft_epochs=3,
+        hidden_size=128,
+        layers=2,
+        sft_epochs=4,
         grpo_steps=30,
         eval_max_new_tokens=64,
     ),  # fmt: skip

@@ -197,9 +197,17 @@ def write_report(out: Path, timings: dict[str, float]) -> Path:
     return out / "report.md"
 
 
-def _overall(summary: dict, order: str) -> float | None:
-    part = summary.get("orders", {}).get(order)
-    return None if part is None else part["overall"]["score"]["published"]
+def _overall_sentence(model: str, summary: dict) -> str:
+    """All tasks on ordered frames, then the video tasks in both orders (same samples)."""
+    ordered = summary.get("orders", {}).get("ordered", {}).get("overall", {})
+    video = next((r for r in summary.get("order_drop", []) if r["task"] == "(all)"), None)
+    text = f"{MODEL_NAMES[model]}: {_pct(ordered.get('score', {}).get('published'))}% on all tasks"
+    if video is not None:
+        text += (
+            f"; video tasks {_pct(video['ordered'])}% ordered vs {_pct(video['shuffled'])}% "
+            f"shuffled (gap {_pct(video['drop_shuffled'])} points)"
+        )
+    return text + "."
 
 
 def render_report(rows: list[dict], summaries: dict[str, dict], grpo: list[dict],
@@ -207,11 +215,7 @@ def render_report(rows: list[dict], summaries: dict[str, dict], grpo: list[dict]
     """The Markdown of the report."""
     above = [r["task"] for r in rows if r["p_value"] is not None and r["p_value"] < 0.05]
     chance = math.fsum(r["chance"] for r in rows) / max(len(rows), 1)
-    overall = " ".join(
-        f"{MODEL_NAMES[m]}: {_pct(_overall(s, 'ordered'))}% ordered, "
-        f"{_pct(_overall(s, 'shuffled'))}% shuffled (video only)."
-        for m, s in summaries.items()
-    )
+    overall = " ".join(_overall_sentence(m, s) for m, s in summaries.items())
     last = grpo[-1] if grpo else {}
     stage_times = ", ".join(f"{k} {v:.0f} s" for k, v in timings.items())
     return f"""# video-r1 demo report

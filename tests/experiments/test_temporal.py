@@ -39,10 +39,21 @@ def test_experiment_runs_every_variant_and_seed(tmp_path):
     # a rerun finds everything done and rewrites the same table
     assert main(argv) == 0
     assert (out / "results.md").read_text() == table
+    # another experiment from the same SFT checkpoint (a demo folder has this layout)
+    other = tmp_path / "other"
+    argv2 = ["experiment", "temporal", "--out", str(other), "--from-demo", str(out / "base"),
+             "--scale", "quick", "--seeds", "3", "--steps", "1", "--variants", "tgrpo_mu1",
+             "--no-progress"]  # fmt: skip
+    assert main(argv2) == 0
+    assert not (other / "base").exists()
+    config = (other / "runs" / "tgrpo_mu1" / "seed3" / "final" / "config.yaml").read_text()
+    assert "mu: 1.0" in config and str((out / "base" / "sft" / "final").resolve()) in config
 
 
-def test_experiment_rejects_unknown_variant(tmp_path):
+def test_experiment_rejects_unknown_variant_and_missing_demo(tmp_path):
     argv = ["experiment", "temporal", "--out", str(tmp_path), "--variants", "ppo"]
+    assert main(argv) == 2
+    argv = ["experiment", "temporal", "--out", str(tmp_path), "--from-demo", str(tmp_path / "x")]
     assert main(argv) == 2
 
 

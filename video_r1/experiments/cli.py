@@ -32,6 +32,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--scale", choices=["full", "quick"], default="full",
         help="data, model and SFT of the demo at this scale (quick: for tests)",
     )  # fmt: skip
+    parser.add_argument(
+        "--from-demo", default=None, metavar="DIR",
+        help="reuse a finished `video-r1 demo --out DIR` (its data and SFT checkpoint) as the "
+        "base instead of building one under OUT/base",
+    )  # fmt: skip
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -48,9 +53,13 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from pathlib import Path
 
+    if args.from_demo and not (Path(args.from_demo) / "sft" / "final").exists():
+        print(f"error: {args.from_demo}: no finished demo (sft/final missing); run video-r1 demo")
+        return 2
     report = run_temporal(
         Path(args.out), args.scale, args.seeds, args.steps, variants,
         threads=args.threads, progress=not args.no_progress,
+        base=Path(args.from_demo) if args.from_demo else None,
     )  # fmt: skip
     print(report)
     return 0

@@ -50,9 +50,19 @@ def run_rl(base: Path, run_dir: Path, variant: str, seed: int, steps: int, scale
     train(load_config(GRPOConfig, CONFIG_DIR / "grpo.yaml", overrides), resume="latest")
 
 
-def run_temporal(out: Path, scale_name: str, seeds: list[int], steps: int, variants: list[str],
-                 threads: int = 1, progress: bool = True) -> str:  # fmt: skip
-    """Run (or resume) the experiment; write OUT/results.{json,md} and OUT/temporal.png."""
+def run_temporal(
+    out: Path,
+    scale_name: str,
+    seeds: list[int],
+    steps: int,
+    variants: list[str],
+    threads: int = 1,
+    progress: bool = True,
+    base: Path | None = None,
+) -> str:
+    """Run (or resume) the experiment; write OUT/results.{json,md} and OUT/temporal.png.
+
+    `base` (default OUT/base, built here): folder with synth/ and sft/final to start from."""
     import torch
 
     from video_r1.demo import (
@@ -68,7 +78,7 @@ def run_temporal(out: Path, scale_name: str, seeds: list[int], steps: int, varia
     if threads > 0:
         torch.set_num_threads(threads)
     scale = SCALES[scale_name]
-    base = out / "base"
+    base = base or out / "base"  # a finished demo folder has the same layout
     if not (base / "synth" / "tasks.json").exists():
         banner("synth", f"{scale.records} records")
         make_benchmark(base / "synth", scale, 0, progress)
