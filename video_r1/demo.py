@@ -1,7 +1,7 @@
 """The main job out of the box, on a laptop-sized CPU: synthetic data -> tiny model -> SFT ->
 T-GRPO -> evaluation on ordered and shuffled frames -> report.
 
-    video-r1 demo                      # everything under runs/demo (about 5-8 minutes, 2 cores)
+    video-r1 demo                      # everything under runs/demo (about 4-7 minutes, 2 cores)
     video-r1 demo --out runs/mydemo --scale quick   # a smaller run (tests use it)
 
 Stages (each skipped when its output exists, so rerunning resumes after an interruption):
@@ -51,13 +51,13 @@ class DemoScale:
 
 SCALES: dict[str, DemoScale] = {
     "full": DemoScale(
-        records=760,
+        records=1000,
         test_fraction=0.15,
         size=56,
         frames=4,
         hidden_size=128,
         layers=2,
-        sft_epochs=4,
+        sft_epochs=12,
         grpo_steps=30,
         eval_max_new_tokens=64,
     ),  # fmt: skip

@@ -117,7 +117,7 @@ def plot_curves(sft: list[dict], grpo: list[dict], path: Path) -> None:
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
     left.plot([m["step"] for m in sft], [m["train/loss"] for m in sft], color="tab:blue")
-    left.set(title="SFT", xlabel="step", ylabel="loss per target token")
+    left.set(title="SFT", xlabel="step", ylabel="loss per target token", yscale="log")
     for key, label in (("train/reward/total", "total reward"),
                        ("train/reward/accuracy", "accuracy reward"),
                        ("train/temporal/passed", "groups passing the temporal rule")):  # fmt: skip
