@@ -10,10 +10,12 @@ prompt per step, CPU.
 - off: the published structure: pixels repeated once per rollout, ordered and shuffled
   generated in two sequential calls, policy and reference forwards on repeated pixels.
 
-Each mode runs in its own process (for its own peak RSS); prints the median step time, the
-per-phase breakdown, peak RSS, and the ratio.
+Each mode runs in its own processes (for its own peak RSS), the two modes alternating for
+`--rounds` rounds so that a change in machine load hits both alike; prints the median step
+time over all timed steps, the per-phase breakdown (other = time outside the phases, mostly
+freeing the step's tensors), peak RSS, and the ratio.
 
-    .venv/bin/python benchmarks/grpo_step.py [--steps 5] [--video PATH]
+    .venv/bin/python benchmarks/grpo_step.py [--steps 3] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -112,7 +114,8 @@ def _step(mode: str, model, reference, processor, record, settings, optimizer, g
         columns = {"solution": [record.solution] * len(texts), "problem_type": [record.problem_type] * len(texts)}
         acc = accuracy_reward(texts, **columns)
         fmt = format_reward(texts)
-        rewards = torch.tensor([a + f + 0.01 * i for i, (a, f) in enumerate(zip(acc, fmt))])[:G]
+        # + 0.01 i: a random model scores 0 everywhere; keep the advantages non-zero
+        rewards = torch.tensor([a + f + 0.01 * i for i, (a, f) in enumerate(zip(acc, fmt, strict=True))])[:G]
         advantages = group_advantages(rewards.view(1, G)).view(-1)
     with timer("backward"):
         loss, _ = policy_loss(logprobs, advantages, rollouts.completion_mask[:G].float(),
@@ -151,15 +154,16 @@ def run_mode(mode: str, steps: int, model_dir: str) -> dict:
         start = time.perf_counter()
         phases = _step(mode, model, reference, processor, record, settings, optimizer, gen_config, eos, i)
         phases["total"] = time.perf_counter() - start
+        phases["other"] = phases["total"] - sum(v for k, v in phases.items() if k != "total")
         if i:
             runs.append(phases)
-    median = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-    return {"mode": mode, "median": median, "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
+    return {"mode": mode, "steps": runs, "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=5, help="timed steps per mode (after 1 warm-up)")
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per round (after 1 warm-up)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per mode")
     parser.add_argument("--mode", choices=["optimised", "off"], help=argparse.SUPPRESS)
     parser.add_argument("--model-dir", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -171,16 +175,25 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = build_tiny_model(Path(tmp) / "tiny", "qwen2.5-vl")
-        results = {}
-        for mode in ("optimised", "off"):
-            proc = subprocess.run(
-                [sys.executable, __file__, "--mode", mode, "--steps", str(args.steps), "--model-dir", str(model_dir)],
-                capture_output=True, text=True, check=True,
-            )  # fmt: skip
-            results[mode] = json.loads(proc.stdout.strip().splitlines()[-1])
-    phases = ["media", "prompt", "generate", "rewards", "reference", "logprobs", "backward", "optimizer", "total"]
+        steps: dict[str, list] = {"optimised": [], "off": []}
+        rss: dict[str, float] = {"optimised": 0.0, "off": 0.0}
+        for _ in range(args.rounds):
+            for mode in ("optimised", "off"):
+                proc = subprocess.run(
+                    [sys.executable, __file__, "--mode", mode, "--steps", str(args.steps), "--model-dir", str(model_dir)],
+                    capture_output=True, text=True, check=True,
+                )  # fmt: skip
+                result = json.loads(proc.stdout.strip().splitlines()[-1])
+                steps[mode] += result["steps"]
+                rss[mode] = max(rss[mode], result["peak_rss_gib"])
+    results = {
+        mode: {"median": {k: statistics.median(s[k] for s in runs) for k in runs[0]}, "peak_rss_gib": rss[mode]}
+        for mode, runs in steps.items()
+    }
+    phases = ["media", "prompt", "generate", "rewards", "reference", "logprobs", "backward", "optimizer", "other", "total"]
+    n = args.steps * args.rounds
     print(f"T-GRPO step, tiny Qwen2.5-VL, video1.mp4 16 frames, G={G}+{G_SHUFFLED}, {NEW_TOKENS} tokens; "
-          f"median of {args.steps} steps (s)")  # fmt: skip
+          f"median of {n} steps per mode, {args.rounds} alternating rounds (s)")  # fmt: skip
     print(f"{'phase':<10} {'optimised':>10} {'off':>10}")
     for phase in phases:
         a, b = results["optimised"]["median"].get(phase, 0.0), results["off"]["median"].get(phase, 0.0)
