@@ -159,3 +159,19 @@ def test_several_updates_per_batch_with_clipping_and_dr_grpo_settings(
     row = read_jsonl(tmp_path / "run" / "metrics.jsonl")[0]
     assert 0.0 <= row["train/clip_fraction"] <= 1.0
     assert row["train/grad_norm"] > 0
+
+
+def test_bad_record_is_skipped_logged_and_never_replaced(tiny_qwen25, tmp_path):
+    """One prompt per device (as published) and a broken video: the step that meets it trains
+    on nothing (a zero-weight rerun of the last good batch keeps collectives in step)."""
+    data = write_cot_records(tmp_path / "data", n=6, bad_paths=(2,))
+    out = tmp_path / "run"
+    train(_cfg(tiny_qwen25, data, out, "optim.per_device_batch_size=1", "optim.max_steps=4",
+               "data.max_bad_fraction=0.5", "rl.debug_rollouts=100", USER_REWARD))  # fmt: skip
+    bad = read_jsonl(out / "bad_samples.jsonl")
+    assert [b["problem_id"] for b in bad] == [2] and "v2.mp4" in bad[0]["reason"] + str(bad[0])
+    rows = read_jsonl(out / "metrics.jsonl")
+    assert [r["step"] for r in rows] == [1, 2, 3, 4]
+    assert rows[2]["train/reward/total"] == 0.0 and rows[2]["train/bad_samples"] == 1
+    trained = {r["problem_id"] for r in read_jsonl(out / "rollouts.jsonl")}
+    assert trained == {0, 1, 3}  # record 2 was never replaced by another one

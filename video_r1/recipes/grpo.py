@@ -210,6 +210,7 @@ def train(cfg: GRPOConfig, resume: str | None = None) -> GRPOResult:  # noqa: C9
     logger = open_logger(run, start_step)
     cache = make_frame_cache(cfg.media)
     tokenizer = processor.tokenizer
+    filler = None  # (records, media) of this rank's last good micro-batch
 
     # --- loop ------------------------------------------------------------------------------
     model.train()
@@ -236,11 +237,19 @@ def train(cfg: GRPOConfig, resume: str | None = None) -> GRPOResult:  # noqa: C9
                         bad.count_good()
                     except Exception as e:
                         bad.report(records[i], f"{type(e).__name__}: {e}", step=step, rank=rank)
-            if not batch_records:
+            weight = 1.0
+            if batch_records:
+                filler = (batch_records, batch_media)
+            elif filler is None:
                 raise RuntimeError(
-                    f"step {step}: every record of a micro-batch on rank {rank} is bad; "
-                    "use a larger batch or fix the data (see bad_samples.jsonl)"
+                    f"step {step}: every record of the first micro-batch on rank {rank} is bad "
+                    "(see bad_samples.jsonl); fix the data or use a larger batch"
                 )
+            else:
+                # Every rank must make the same collective calls (DDP all-reduce, ZeRO-3
+                # gathers): rerun the last good micro-batch with weight 0. Nothing of it is
+                # learned or logged; no other record is substituted for the bad ones.
+                (batch_records, batch_media), weight = filler, 0.0
             # 2. prompt rows: ordered, then shuffled for videos
             with timer("prompt"):
                 sources, row_media, counts = build_prompt_rows(batch_media, cfg, shuffle_gen)
@@ -335,7 +344,7 @@ def train(cfg: GRPOConfig, resume: str | None = None) -> GRPOResult:  # noqa: C9
                         max_length=rl.max_completion_length,
                     )  # fmt: skip
                 with timer("backward"):
-                    accelerator.backward(loss / rl.num_iterations)
+                    accelerator.backward(weight * loss / rl.num_iterations)
                     if accelerator.sync_gradients and iteration == rl.num_iterations - 1:
                         norm = None
                         if cfg.optim.max_grad_norm > 0:
@@ -352,15 +361,15 @@ def train(cfg: GRPOConfig, resume: str | None = None) -> GRPOResult:  # noqa: C9
             ordered_k = ordered_index.tolist()
             micro = group_sums(groups, is_video, [lengths[k] for k in ordered_k],
                                [bool(rollouts.truncated[k]) for k in ordered_k])  # fmt: skip
-            length_max = max(length_max, micro.pop("length_max"))
-            for key, value in micro.items():
-                sums[key] += value
-            sums["loss"] += float(loss.detach())
-            sums["kl"] += stats.kl
-            sums["clip_fraction"] += stats.clip_fraction
-            sums["micro_batches"] += 1
-            sums["generated_tokens"] += float(rollouts.completion_mask.sum())
-            if rl.debug_rollouts and len(debug_rows) < rl.debug_rollouts:
+            length_max = max(length_max, weight * micro.pop("length_max"))
+            for key, value in micro.items():  # the same keys on every rank, zeros for a filler
+                sums[key] += weight * value
+            sums["loss"] += weight * float(loss.detach())
+            sums["kl"] += weight * stats.kl
+            sums["clip_fraction"] += weight * stats.clip_fraction
+            sums["micro_batches"] += weight
+            sums["generated_tokens"] += weight * float(rollouts.completion_mask.sum())
+            if weight and rl.debug_rollouts and len(debug_rows) < rl.debug_rollouts:
                 debug_rows += _debug_rows(step + 1, rank, batch_records, texts, groups,
                                           by_row, shuffled_row, rl.debug_rollouts - len(debug_rows))  # fmt: skip
         # --- log, checkpoint ----------------------------------------------------------------
