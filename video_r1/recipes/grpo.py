@@ -273,30 +273,21 @@ def train(cfg: GRPOConfig, resume: str | None = None) -> GRPOResult:  # noqa: C9
                     tokenizer.decode(ids[:n], skip_special_tokens=True)
                     for ids, n in zip(rollouts.completion_ids.tolist(), lengths, strict=True)
                 ]
-                row_of = rollouts.rows.tolist()
-                by_row: dict[int, list[int]] = defaultdict(list)
-                for k, r in enumerate(row_of):
-                    by_row[r].append(k)
-                shuffled_row = {b: r for r, b in enumerate(sources) if r >= len(batch_records)}
-                groups = []
-                for b, record in enumerate(batch_records):
-                    ordered = by_row[b]
-                    shuffled = by_row[shuffled_row[b]] if b in shuffled_row else []
-                    groups.append(
-                        score_group(
-                            record.to_json(),
-                            [texts[k] for k in ordered],
-                            [lengths[k] for k in ordered],
-                            [texts[k] for k in shuffled],
-                            terms,
-                            scoring,
-                        )
+                members = rollout_groups(rollouts.rows.tolist(), sources, len(batch_records))
+                groups = [
+                    score_group(
+                        record.to_json(),
+                        [texts[k] for k in ordered],
+                        [lengths[k] for k in ordered],
+                        [texts[k] for k in shuffled],
+                        terms,
+                        scoring,
                     )
+                    for record, (ordered, shuffled) in zip(batch_records, members, strict=True)
+                ]
                 totals = torch.tensor([g.total for g in groups], dtype=torch.float32)  # [B, G]
                 advantages = group_advantages(totals, rl.scale_rewards).reshape(-1)  # [B*G]
-                ordered_index = torch.tensor(
-                    [k for b in range(len(batch_records)) for k in by_row[b]]
-                )
+                ordered_index = torch.tensor([k for ordered, _ in members for k in ordered])
                 mask = rollouts.completion_mask[ordered_index].to(accelerator.device)  # [B*G, Lc]
             # 5. reference and (for several iterations) old log-probs: no grad, features reused
             with timer("reference"), torch.no_grad():
@@ -370,8 +361,8 @@ def train(cfg: GRPOConfig, resume: str | None = None) -> GRPOResult:  # noqa: C9
             sums["micro_batches"] += weight
             sums["generated_tokens"] += weight * float(rollouts.completion_mask.sum())
             if weight and rl.debug_rollouts and len(debug_rows) < rl.debug_rollouts:
-                debug_rows += _debug_rows(step + 1, rank, batch_records, texts, groups,
-                                          by_row, shuffled_row, rl.debug_rollouts - len(debug_rows))  # fmt: skip
+                debug_rows += _debug_rows(step + 1, rank, batch_records, texts, groups, members,
+                                          rl.debug_rollouts - len(debug_rows))  # fmt: skip
         # --- log, checkpoint ----------------------------------------------------------------
         done = step + 1
         sums["seen"], sums["bad"] = bad.seen, bad.bad
@@ -412,23 +403,42 @@ def train(cfg: GRPOConfig, resume: str | None = None) -> GRPOResult:  # noqa: C9
     return GRPOResult(out, total_steps, accelerator.unwrap_model(model))
 
 
-def _debug_rows(step, rank, records, texts, groups, by_row, shuffled_row, limit) -> list[dict]:
+def rollout_groups(
+    rows: list[int], sources: list[int], num_records: int
+) -> list[tuple[list[int], list[int]]]:
+    """For each record of a micro-batch: (indices of its ordered rollouts, of its shuffled ones).
+
+    rows: prompt row of each rollout; sources: record of each prompt row (ordered rows first).
+
+    Example:
+        >>> rollout_groups([0, 0, 1, 1, 2], sources=[0, 1, 0], num_records=2)
+        [([0, 1], [4]), ([2, 3], [])]
+    """
+    by_row: dict[int, list[int]] = defaultdict(list)
+    for k, r in enumerate(rows):
+        by_row[r].append(k)
+    shuffled_row = {b: r for r, b in enumerate(sources) if r >= num_records}
+    return [
+        (by_row[b], by_row[shuffled_row[b]] if b in shuffled_row else [])
+        for b in range(num_records)
+    ]
+
+
+def _debug_rows(step, rank, records, texts, groups, members, limit) -> list[dict]:
     """Sample rollouts for rollouts.jsonl: prompt id, frame order, completion, rewards."""
     rows = []
-    for b, group in enumerate(groups):
-        record = records[b]
-        for j, k in enumerate(by_row[b]):
+    for record, group, (ordered, shuffled) in zip(records, groups, members, strict=True):
+        for j, k in enumerate(ordered):
             rows.append({
                 "step": step, "rank": rank, "problem_id": record.problem_id, "order": "ordered",
                 "completion": texts[k], "total": group.total[j],
                 "terms": {n: v[j] for n, v in group.terms.items()},
                 "temporal_bonus": group.temporal_bonus[j], "length_bonus": group.length_bonus[j],
             })  # fmt: skip
-        if b in shuffled_row:
-            for j, k in enumerate(by_row[shuffled_row[b]]):
-                rows.append({"step": step, "rank": rank, "problem_id": record.problem_id,
-                             "order": "shuffled", "completion": texts[k],
-                             "accuracy": group.shuffled_accuracy[j]})  # fmt: skip
+        for j, k in enumerate(shuffled):
+            rows.append({"step": step, "rank": rank, "problem_id": record.problem_id,
+                         "order": "shuffled", "completion": texts[k],
+                         "accuracy": group.shuffled_accuracy[j]})  # fmt: skip
     return rows[:limit]
 
 

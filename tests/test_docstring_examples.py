@@ -1,0 +1,32 @@
+"""The `Example:` blocks in docstrings are run, so they stay true."""
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = [
+    "video_r1.rl.advantages",
+    "video_r1.rl.loss",
+    "video_r1.rl.frame_order",
+    "video_r1.rl.metrics",
+    "video_r1.rl.scoring",
+    "video_r1.rollout",
+    "video_r1.recipes.grpo",
+    "video_r1.train.config",
+    "video_r1.train.sampler",
+    "video_r1.train.model",
+    "video_r1.rewards.parsing",
+    "video_r1.rewards.scoring",
+    "video_r1.rewards.group",
+    "video_r1.rewards.metrics",
+    "video_r1.rewards.lenient",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name):
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
+    assert result.attempted > 0, f"{name} has no examples"
+    assert result.failed == 0, f"{result.failed} failing example(s) in {name}"
