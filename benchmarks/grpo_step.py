@@ -36,7 +36,9 @@ VIDEO = "/work/shared/media/video1.mp4"
 G, G_SHUFFLED, NEW_TOKENS, BETA = 8, 4, 64, 0.04
 
 
-def _step(mode: str, model, reference, processor, record, settings, optimizer, gen_config, eos, seed):
+def _step(
+    mode: str, model, reference, processor, record, settings, optimizer, gen_config, eos, seed
+):
     import torch
 
     from video_r1.media import load_video
@@ -72,8 +74,10 @@ def _step(mode: str, model, reference, processor, record, settings, optimizer, g
     tokenizer = processor.tokenizer
     if mode == "optimised":
         with timer("generate"):
-            encoded = encode_vision(model, inputs)  # with grad: the tower trains
-            rollouts = generate_rollouts(model, detach_features(encoded), [G, G_SHUFFLED], gen_config, eos)
+            encoded = encode_vision(model, inputs, grad_rows=[0])  # graph for the ordered row
+            rollouts = generate_rollouts(
+                model, detach_features(encoded), [G, G_SHUFFLED], gen_config, eos
+            )
         ordered = torch.arange(G)
         with timer("reference"), torch.no_grad():
             ref_encoded = encode_vision(reference, select(inputs, [0]))
@@ -99,9 +103,13 @@ def _step(mode: str, model, reference, processor, record, settings, optimizer, g
             rep = repeat_batch(select(inputs, [0]), G)
             comp = rollouts.completion_ids[:G]
             rep["input_ids"] = torch.cat([rep["input_ids"], comp], 1)
-            rep["attention_mask"] = torch.cat([rep["attention_mask"], rollouts.completion_mask[:G]], 1)
+            rep["attention_mask"] = torch.cat(
+                [rep["attention_mask"], rollouts.completion_mask[:G]], 1
+            )
             types = rep["mm_token_type_ids"]
-            rep["mm_token_type_ids"] = torch.cat([types, torch.zeros_like(comp, dtype=types.dtype)], 1)
+            rep["mm_token_type_ids"] = torch.cat(
+                [types, torch.zeros_like(comp, dtype=types.dtype)], 1
+            )
             logits = net(**rep, logits_to_keep=comp.shape[1] + 1).logits[:, :-1]
             return torch.log_softmax(logits, -1).gather(-1, comp.unsqueeze(-1)).squeeze(-1)
 
@@ -111,11 +119,16 @@ def _step(mode: str, model, reference, processor, record, settings, optimizer, g
             logprobs = repeated_logprobs(model)
     with timer("rewards"):
         texts = tokenizer.batch_decode(rollouts.completion_ids, skip_special_tokens=True)
-        columns = {"solution": [record.solution] * len(texts), "problem_type": [record.problem_type] * len(texts)}
+        columns = {
+            "solution": [record.solution] * len(texts),
+            "problem_type": [record.problem_type] * len(texts),
+        }
         acc = accuracy_reward(texts, **columns)
         fmt = format_reward(texts)
         # + 0.01 i: a random model scores 0 everywhere; keep the advantages non-zero
-        rewards = torch.tensor([a + f + 0.01 * i for i, (a, f) in enumerate(zip(acc, fmt, strict=True))])[:G]
+        rewards = torch.tensor(
+            [a + f + 0.01 * i for i, (a, f) in enumerate(zip(acc, fmt, strict=True))]
+        )[:G]
         advantages = group_advantages(rewards.view(1, G)).view(-1)
     with timer("backward"):
         loss, _ = policy_loss(logprobs, advantages, rollouts.completion_mask[:G].float(),
@@ -139,7 +152,9 @@ def run_mode(mode: str, steps: int, model_dir: str) -> dict:
     model = load_model(model_dir, dtype="float32")
     reference = load_model(model_dir, dtype="float32").eval().requires_grad_(False)
     processor = load_processor(model_dir)
-    gen_config = generation_config(model, processor, temperature=1.0, top_p=0.95, max_new_tokens=NEW_TOKENS)
+    gen_config = generation_config(
+        model, processor, temperature=1.0, top_p=0.95, max_new_tokens=NEW_TOKENS
+    )
     gen_config.min_new_tokens = NEW_TOKENS  # fixed-length completions
     eos = stop_token_ids(processor.tokenizer)
     record = Record(
@@ -152,17 +167,27 @@ def run_mode(mode: str, steps: int, model_dir: str) -> dict:
     runs = []
     for i in range(steps + 1):  # the first step warms up
         start = time.perf_counter()
-        phases = _step(mode, model, reference, processor, record, settings, optimizer, gen_config, eos, i)
+        phases = _step(
+            mode, model, reference, processor, record, settings, optimizer, gen_config, eos, i
+        )
         phases["total"] = time.perf_counter() - start
         phases["other"] = phases["total"] - sum(v for k, v in phases.items() if k != "total")
         if i:
             runs.append(phases)
-    return {"mode": mode, "steps": runs, "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
+    return {
+        "mode": mode,
+        "steps": runs,
+        "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=3, help="timed steps per round (after 1 warm-up)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--steps", type=int, default=3, help="timed steps per round (after 1 warm-up)"
+    )
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per mode")
     parser.add_argument("--mode", choices=["optimised", "off"], help=argparse.SUPPRESS)
     parser.add_argument("--model-dir", help=argparse.SUPPRESS)
@@ -187,18 +212,37 @@ def main() -> None:
                 steps[mode] += result["steps"]
                 rss[mode] = max(rss[mode], result["peak_rss_gib"])
     results = {
-        mode: {"median": {k: statistics.median(s[k] for s in runs) for k in runs[0]}, "peak_rss_gib": rss[mode]}
+        mode: {
+            "median": {k: statistics.median(s[k] for s in runs) for k in runs[0]},
+            "peak_rss_gib": rss[mode],
+        }
         for mode, runs in steps.items()
     }
-    phases = ["media", "prompt", "generate", "rewards", "reference", "logprobs", "backward", "optimizer", "other", "total"]
+    phases = [
+        "media",
+        "prompt",
+        "generate",
+        "rewards",
+        "reference",
+        "logprobs",
+        "backward",
+        "optimizer",
+        "other",
+        "total",
+    ]
     n = args.steps * args.rounds
     print(f"T-GRPO step, tiny Qwen2.5-VL, video1.mp4 16 frames, G={G}+{G_SHUFFLED}, {NEW_TOKENS} tokens; "
           f"median of {n} steps per mode, {args.rounds} alternating rounds (s)")  # fmt: skip
     print(f"{'phase':<10} {'optimised':>10} {'off':>10}")
     for phase in phases:
-        a, b = results["optimised"]["median"].get(phase, 0.0), results["off"]["median"].get(phase, 0.0)
+        a, b = (
+            results["optimised"]["median"].get(phase, 0.0),
+            results["off"]["median"].get(phase, 0.0),
+        )
         print(f"{phase:<10} {a:>10.3f} {b:>10.3f}")
-    print(f"{'peak RSS':<10} {results['optimised']['peak_rss_gib']:>9.2f}G {results['off']['peak_rss_gib']:>9.2f}G")
+    print(
+        f"{'peak RSS':<10} {results['optimised']['peak_rss_gib']:>9.2f}G {results['off']['peak_rss_gib']:>9.2f}G"
+    )
     ratio = results["off"]["median"]["total"] / results["optimised"]["median"]["total"]
     print(f"speed-up (off / optimised): {ratio:.2f}x")
 

@@ -158,3 +158,18 @@ def test_shared_prompt_prefix_gives_the_same_rollouts_logprobs_and_gradients(set
     assert g_full.keys() == g_shared.keys()
     for name in g_full:
         assert torch.allclose(g_full[name], g_shared[name], atol=1e-5), name
+
+
+def test_grad_rows_keep_a_graph_only_for_the_rows_that_train(setup):
+    """T-GRPO's shuffled rows feed generation only: their features are computed without a
+    graph, in a second tower call, and equal the single-call features."""
+    model, _, batch = setup
+    single = encode_vision(model, batch.model_inputs)
+    split = encode_vision(model, batch.model_inputs, grad_rows=[0])
+    assert split.media_of_row == single.media_of_row
+    ordered, shuffled = split.features["video"].pooler_output
+    assert ordered.requires_grad and not shuffled.requires_grad
+    for a, b in zip(
+        single.features["video"].pooler_output, split.features["video"].pooler_output, strict=True
+    ):
+        assert torch.allclose(a, b, atol=1e-5)

@@ -15,6 +15,7 @@ Shapes: P prompt rows (each a prompt with one frame order), N rollouts, Lp promp
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -66,10 +67,11 @@ def _base_model(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
-def _assign_media_to_rows(token_types: torch.Tensor, features, modality: str) -> list[list[int]]:
+def _assign_media_to_rows(
+    token_types: torch.Tensor, sizes: list[int], modality: str
+) -> list[list[int]]:
     """Media items are laid out in row order; give each row the items whose tokens it holds."""
     per_row_tokens = (token_types == _TOKEN_TYPE[modality]).sum(dim=1).tolist()
-    sizes = [int(f.shape[0]) for f in features.pooler_output]
     media_of_row, item = [], 0
     for need in per_row_tokens:
         mine = []
@@ -87,8 +89,42 @@ def _assign_media_to_rows(token_types: torch.Tensor, features, modality: str) ->
     return media_of_row
 
 
-def encode_vision(model: torch.nn.Module, model_inputs: dict[str, torch.Tensor]) -> EncodedPrompts:
-    """Run the vision tower once over a prompt batch (with grad if grad is enabled)."""
+def _run_tower(
+    base, pixels: torch.Tensor, grids: torch.Tensor, items: list[int], grad: bool
+) -> tuple[dict, type | None]:
+    """Vision features of `items` (indices into grids; pixel rows are contiguous per item):
+    item -> (pooled features, deepstack features per layer or None), and the output class."""
+    if not items:
+        return {}, None
+    patch_counts = grids.prod(-1).tolist()
+    offsets = [0]
+    for count in patch_counts:
+        offsets.append(offsets[-1] + count)
+    item_pixels = torch.cat([pixels[offsets[i] : offsets[i + 1]] for i in items])
+    with nullcontext() if grad else torch.no_grad():
+        out = base.get_image_features(item_pixels, grids[items], return_dict=True)
+    deepstack = getattr(out, "deepstack_features", None)
+    return {
+        item: (
+            out.pooler_output[j],
+            None if deepstack is None else [layer[j] for layer in deepstack],
+        )
+        for j, item in enumerate(items)
+    }, type(out)
+
+
+def encode_vision(
+    model: torch.nn.Module,
+    model_inputs: dict[str, torch.Tensor],
+    grad_rows: Sequence[int] | None = None,
+) -> EncodedPrompts:
+    """Run the vision tower over a prompt batch (with grad if grad is enabled).
+
+    grad_rows: with grad enabled, only the media of these rows keep a graph: the tower runs
+    once with grad for them and once without for the others (T-GRPO's shuffled rows need
+    features for generation only). None: one call for every row, which ZeRO-3 needs (every
+    process must make the same number of tower calls).
+    """
     unknown = (
         set(model_inputs)
         - set(_PER_MEDIA_KEYS)
@@ -108,20 +144,40 @@ def encode_vision(model: torch.nn.Module, model_inputs: dict[str, torch.Tensor])
     features, media_of_row = {}, {}
     if not present:
         return EncodedPrompts(inputs=inputs, features=features, media_of_row=media_of_row)
-    # One vision-tower call for images and videos together: items never attend to each other
-    # (per-item attention windows), Qwen-VL encodes both the same way, and every process then
-    # makes the same number of tower calls whatever its mix (ZeRO-3 gathers per call).
+    # Images and videos go through the tower together: items never attend to each other
+    # (per-item attention windows) and Qwen-VL encodes both the same way.
     pixels = torch.cat([model_inputs[_PIXEL_KEYS[m][0]] for m in present])
     grids = torch.cat([model_inputs[_PIXEL_KEYS[m][1]] for m in present])
-    out = base.get_image_features(pixels, grids, return_dict=True)
-    start = 0
+    merge = base.visual.spatial_merge_size
+    first_item, start = {}, 0
     for modality in present:
         count = int(model_inputs[_PIXEL_KEYS[modality][1]].shape[0])
-        features[modality] = _select_features(out, list(range(start, start + count)))
+        sizes = (model_inputs[_PIXEL_KEYS[modality][1]].prod(-1) // merge**2).tolist()
         media_of_row[modality] = _assign_media_to_rows(
-            model_inputs["mm_token_type_ids"], features[modality], modality
+            model_inputs["mm_token_type_ids"], sizes, modality
         )
+        first_item[modality] = start
         start += count
+    everything = list(range(start))
+    if grad_rows is None or not torch.is_grad_enabled():
+        per_item, output_type = _run_tower(base, pixels, grids, everything, torch.is_grad_enabled())
+    else:
+        graded = {first_item[m] + i for m in present for r in grad_rows for i in media_of_row[m][r]}
+        per_item, output_type = _run_tower(base, pixels, grids, sorted(graded), grad=True)
+        rest, rest_type = _run_tower(
+            base, pixels, grids, sorted(set(everything) - graded), grad=False
+        )
+        per_item.update(rest)
+        output_type = output_type or rest_type
+    for modality in present:
+        count = int(model_inputs[_PIXEL_KEYS[modality][1]].shape[0])
+        items = [per_item[first_item[modality] + i] for i in range(count)]
+        out = output_type(pooler_output=tuple(pooled for pooled, _ in items))
+        if items[0][1] is not None:  # Qwen3-VL deepstack: per layer, one tensor per item
+            out.deepstack_features = [
+                tuple(stack[layer] for _, stack in items) for layer in range(len(items[0][1]))
+            ]
+        features[modality] = out
     return EncodedPrompts(inputs=inputs, features=features, media_of_row=media_of_row)
 
 

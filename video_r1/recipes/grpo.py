@@ -261,8 +261,9 @@ def train(cfg: GRPOConfig, resume: str | None = None) -> GRPOResult:  # noqa: C9
             # 3. rollouts: vision once per row (with grad if the tower trains), one generate call
             with timer("generate"):
                 grad_ctx = nullcontext() if vision_trainable else torch.no_grad()
-                with grad_ctx:
-                    encoded = encode_vision(policy, inputs)
+                with grad_ctx:  # a graph only for the ordered rows (ZeRO-3: one tower call)
+                    ordered_rows = None if zero3 else range(len(batch_records))
+                    encoded = encode_vision(policy, inputs, grad_rows=ordered_rows)
                 rollouts = generate_rollouts(
                     policy, detach_features(encoded), counts, gen_config, eos_ids, synced_gpus=zero3
                 )
