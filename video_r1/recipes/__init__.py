@@ -1,6 +1,6 @@
 """Training recipes: explicit loops over the shared core in video_r1.train.
 
 `video_r1.recipes.sft` (supervised cold start) and `video_r1.recipes.grpo` (GRPO / T-GRPO).
-Each is a CLI subcommand module (`add_arguments`, `run`) and can also be launched directly,
-e.g. `torchrun --nproc_per_node 2 -m video_r1.recipes.sft --config configs/sft_tiny.yaml`.
+Each is a CLI subcommand module (`add_arguments`, `run`); launchers run them through the CLI,
+e.g. `torchrun --nproc_per_node 2 -m video_r1.cli sft --config configs/sft_tiny.yaml`.
 """

@@ -16,7 +16,6 @@ step), rollouts.jsonl (with rl.debug_rollouts), bad_samples.jsonl, logs/ (tracke
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from collections import defaultdict
 from contextlib import contextmanager, nullcontext
@@ -441,20 +440,3 @@ def _debug_rows(step, rank, records, texts, groups, members, limit) -> list[dict
                          "order": "shuffled", "completion": texts[k],
                          "accuracy": group.shuffled_accuracy[j]})  # fmt: skip
     return rows[:limit]
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m video_r1.recipes.grpo ...` (what torchrun / accelerate launch can run)."""
-    parser = argparse.ArgumentParser(
-        prog="video-r1 grpo",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    import video_r1  # noqa: F401  (torchvision shim before transformers)
-
-    sys.exit(main())

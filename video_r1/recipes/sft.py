@@ -20,7 +20,6 @@ LoRA a folder with the merged model), metrics.jsonl, bad_samples.jsonl, logs/ (t
 from __future__ import annotations
 
 import argparse
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -251,20 +250,3 @@ def train(cfg: SFTConfig, resume: str | None = None) -> SFTResult:
     logger.close()
     write_final(accelerator, model, processor, out, total_steps, cfg.model.lora.enabled)
     return SFTResult(out, total_steps, accelerator.unwrap_model(model))
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m video_r1.recipes.sft ...` (what torchrun / accelerate launch can run)."""
-    parser = argparse.ArgumentParser(
-        prog="video-r1 sft",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    import video_r1  # noqa: F401  (torchvision shim before transformers)
-
-    sys.exit(main())
