@@ -75,7 +75,7 @@ def policy_loss(
     Example (on-policy, beta 0: the loss value is -mean(A) and its gradient is -A d logp):
         >>> lp = torch.zeros(2, 3, requires_grad=True)
         >>> loss, _ = policy_loss(lp, torch.tensor([1.0, -1.0]), torch.ones(2, 3), beta=0.0)
-        >>> float(loss)
+        >>> float(loss.detach())
         0.0
     """
     mask = mask.to(logprobs.dtype)
