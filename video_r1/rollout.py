@@ -4,7 +4,9 @@ The published trainer repeats each prompt's pixels G times, so the vision tower 
 rollout during generation and again, per rollout, in the policy and reference log-prob passes.
 Here a prompt batch is encoded once (`encode_vision`); every later forward, generation or
 log-prob, takes *references* to those per-media features (`rows_inputs`), so G rollouts of one
-prompt cost one vision forward, and with gradients the backward goes through it once.
+prompt cost one vision forward, and with gradients the backward goes through it once. The
+same holds for the language model: each prompt row is prefilled once and its KV cache is
+shared by its rollouts (`prefill_prompts`).
 
 This module is the model-input adapter of the RL stages: it knows the model-call keys that
 hold pixels, grids and token types; the prompting stage (video_r1.prompts) knows the processor.
@@ -270,7 +272,7 @@ def completion_mask(completion_ids: torch.Tensor, eos_token_ids: Sequence[int]) 
 def _inner(model: torch.nn.Module) -> torch.nn.Module:
     """The module under a DDP / DeepSpeed wrapper (a second wrapper forward before backward
     would upset DDP's gradient reducer; the prefix pass goes through the inner module)."""
-    return model.module if hasattr(model, "module") and not hasattr(model, "generate") else model
+    return getattr(model, "module", model)
 
 
 def prefill_prompts(
