@@ -21,7 +21,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("video_r1.evaluation.cli", "evaluate a model on video benchmarks"),
     "annotate": ("video_r1.evaluation.annotate", "chain-of-thought annotation with a teacher"),
     "infer": ("video_r1.evaluation.infer", "answer one question about a video or image"),
-    "demo": ("video_r1.demo", "synthetic data -> tiny model -> SFT -> T-GRPO -> eval, with a report"),
+    "demo": (
+        "video_r1.demo",
+        "synthetic data -> tiny model -> SFT -> T-GRPO -> eval, with a report",
+    ),
     "experiment": ("video_r1.experiments.cli", "run the project's measured experiments"),
 }
 

@@ -44,7 +44,9 @@ class VideoSettings:
     min_pixels: int = VIDEO_MIN_PIXELS  # per frame
     max_pixels: int = TRAIN_VIDEO_MAX_PIXELS  # per frame
     total_pixels: int = VIDEO_TOTAL_PIXELS  # budget over all frames (qwen-vl-utils)
-    factor: int = IMAGE_FACTOR  # height/width multiple: patch_size x merge_size (28; 32 for Qwen3-VL)
+    factor: int = (
+        IMAGE_FACTOR  # height/width multiple: patch_size x merge_size (28; 32 for Qwen3-VL)
+    )
 
     def with_(self, **changes) -> VideoSettings:
         return replace(self, **changes)
