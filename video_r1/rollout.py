@@ -50,10 +50,6 @@ class EncodedPrompts:
     features: dict[str, object]
     media_of_row: dict[str, list[list[int]]]
 
-    @property
-    def num_rows(self) -> int:
-        return int(self.inputs["input_ids"].shape[0])
-
 
 def _base_model(model: torch.nn.Module) -> torch.nn.Module:
     """The Qwen-VL base model (holds get_*_features) under DDP/peft wrappers."""
@@ -325,13 +321,20 @@ def generate_rollouts(
     False runs every rollout's prompt through the model (for comparison).
     """
     rows = [r for r, n in enumerate(rollouts_per_row) for _ in range(n)]
-    kwargs = rows_inputs(encoded, rows)
     if share_prefix:
         cache, deltas, _ = prefill_prompts(model, encoded, rows, keep_last=False)
-        # generate() continues from the cache: text positions plus each rollout's delta
+        # generate() continues from the cache: text positions plus each rollout's delta;
+        # only the per-row tensors are needed (the media are all in the cache)
         _base_model(model).rope_deltas = deltas
-        kwargs = {k: kwargs[k] for k in _PER_ROW_KEYS if k in kwargs}
+        index = torch.as_tensor(rows, dtype=torch.long)
+        kwargs = {
+            k: encoded.inputs[k][index.to(encoded.inputs[k].device)]
+            for k in _PER_ROW_KEYS
+            if k in encoded.inputs
+        }
         kwargs["past_key_values"] = cache
+    else:
+        kwargs = rows_inputs(encoded, rows)
     sequences = model.generate(  # [N, Lp + Lc]
         **kwargs, generation_config=generation_config, synced_gpus=synced_gpus
     )
