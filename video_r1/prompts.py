@@ -19,6 +19,7 @@ from typing import Any, Literal
 import torch
 
 from video_r1.media.types import Clip
+from video_r1.models.loading import vision_token_ids
 
 Wording = Literal["train", "eval"]
 Media = Clip | torch.Tensor
@@ -378,16 +379,10 @@ def encode_sft_example(
     last = first + int(ends[0])
     labels = torch.full_like(input_ids, IGNORE_INDEX)
     labels[first : last + 1] = input_ids[first : last + 1]
-    vision = torch.as_tensor(_vision_ids(tokenizer))
+    vision = torch.as_tensor(vision_token_ids(tokenizer))
     labels[torch.isin(input_ids, vision)] = IGNORE_INDEX
     labels[batch.attention_mask[0] == 0] = IGNORE_INDEX
     return batch.model_inputs, labels.unsqueeze(0)
-
-
-def _vision_ids(tokenizer: Any) -> list[int]:
-    from video_r1.models.loading import vision_token_ids
-
-    return vision_token_ids(tokenizer)
 
 
 def collate_sft_examples(
