@@ -6,15 +6,9 @@ opt-in and named.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
-from video_r1.train.config import ConfigError, OptimConfig, TrainConfig
-
-
-def _help(text: str, **kwargs: Any) -> Any:
-    return field(metadata={"help": text}, **kwargs)
-
+from video_r1.train.config import ConfigError, OptimConfig, TrainConfig, _help
 
 SCALE_REWARDS = ("group", "none")
 LOSS_TYPES = ("sequence", "token", "dr_grpo")
