@@ -17,7 +17,6 @@ VIDEO_TOTAL_PIXELS = int(float(128000 * 28 * 28) * 0.9)  # qwen-vl-utils default
 FRAME_FACTOR = 2  # frames are paired into temporal patches of 2
 FPS = 2.0
 FPS_MIN_FRAMES = 4
-FPS_MAX_FRAMES = 768
 
 
 class MediaError(Exception):
