@@ -20,7 +20,9 @@ from pathlib import Path
 os.environ.setdefault("FORCE_QWENVL_VIDEO_READER", "decord")  # torchcodec is broken here
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import video_r1  # noqa: E402,F401  (torchvision shim first)
+from video_r1.compat import ensure_torchvision_importable  # noqa: E402
+
+ensure_torchvision_importable()  # qwen-vl-utils imports torchvision
 
 DEFAULT_VIDEO = "/work/shared/media/video1.mp4"
 

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-import video_r1  # noqa: F401  (torchvision shim before transformers)
+from video_r1.compat import ensure_torchvision_importable
+
+ensure_torchvision_importable()  # before any test imports transformers
 
 TINY_ARCHES = ("qwen2-vl", "qwen2.5-vl", "qwen3-vl")
 VIDEO1 = Path("/work/shared/media/video1.mp4")

@@ -97,8 +97,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import video_r1  # noqa: F401  (torchvision shim before transformers)
-
     try:
         timings = run_demo(
             Path(args.out), SCALES[args.scale], seed=args.seed, threads=args.threads,

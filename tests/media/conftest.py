@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import video_r1  # noqa: F401  (torchvision shim before anything imports transformers)
 from video_r1.media.encode import write_video
 
 REAL_VIDEO = Path("/work/shared/media/video1.mp4")
