@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from video_r1.rewards import accuracy_reward, format_reward  # noqa: E402
 
-# Video-R1-260k counts per type (REFERENCE.md "Data").
+# Video-R1-260k counts per type (docs/spec.md#data).
 TYPE_WEIGHTS = {
     "multiple choice": 168_769,
     "free-form": 38_722,
