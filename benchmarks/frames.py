@@ -2,6 +2,9 @@
 
 Run: .venv/bin/python benchmarks/frames.py [VIDEO] [--runs 7]
 
+VIDEO defaults to video1.mp4 (../shared/media/ beside the repository, or $VIDEO_R1_TEST_VIDEO),
+else a generated stand-in of its geometry (video_r1.media.reference_clip).
+
 Prints the median of each (after one warm-up call), the ratio to qwen-vl-utils, and checks
 that both sample the same frame indices at the same size with close pixel values. Goals: at
 least 2x faster than qwen-vl-utils uncached, 20x with the frame cache.
@@ -20,9 +23,9 @@ from pathlib import Path
 os.environ.setdefault("FORCE_QWENVL_VIDEO_READER", "decord")  # torchcodec is broken here
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import video_r1  # noqa: E402,F401  (torchvision shim first)
+from video_r1.compat import ensure_torchvision_importable  # noqa: E402
 
-DEFAULT_VIDEO = "/work/shared/media/video1.mp4"
+ensure_torchvision_importable()  # qwen-vl-utils imports torchvision
 
 
 def median_ms(fns: dict, runs: int) -> tuple[dict[str, float], dict[str, object]]:
@@ -40,12 +43,16 @@ def median_ms(fns: dict, runs: int) -> tuple[dict[str, float], dict[str, object]
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("video", nargs="?", default=DEFAULT_VIDEO)
+    parser.add_argument("video", nargs="?", default=None, help="default: video1.mp4 (see above)")
     parser.add_argument("--runs", type=int, default=7, help="timed runs per variant (>= 5)")
     args = parser.parse_args(argv)
     from qwen_vl_utils import process_vision_info
 
     from video_r1.media import FrameCache, VideoSettings, load_video
+    from video_r1.media.reference_clip import reference_clip
+
+    if args.video is None:  # the stand-in, when needed, is kept for the next run
+        args.video = str(reference_clip(Path(tempfile.gettempdir()) / "video-r1"))
 
     settings = VideoSettings()  # training: 2 fps, 4..16 frames, 128x28x28 pixels per frame
     messages = [

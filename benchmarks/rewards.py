@@ -18,10 +18,9 @@ from pathlib import Path
 # Run from a checkout without installing the package.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import video_r1  # noqa: E402, F401  (project import order)
 from video_r1.rewards import accuracy_reward, format_reward  # noqa: E402
 
-# Video-R1-260k counts per type (REFERENCE.md "Data").
+# Video-R1-260k counts per type (docs/spec.md#data).
 TYPE_WEIGHTS = {
     "multiple choice": 168_769,
     "free-form": 38_722,

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-import video_r1  # noqa: F401  (torchvision shim before transformers)
+from video_r1.compat import ensure_torchvision_importable
+
+ensure_torchvision_importable()  # before any test imports transformers
 
 TINY_ARCHES = ("qwen2-vl", "qwen2.5-vl", "qwen3-vl")
-VIDEO1 = Path("/work/shared/media/video1.mp4")
 
 
 @pytest.fixture(scope="session")
@@ -36,10 +37,11 @@ def tiny_model_dir(request, tiny_model_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def video1() -> Path:
-    if not VIDEO1.exists():
-        pytest.skip(f"{VIDEO1} not available")
-    return VIDEO1
+def video1(tmp_path_factory) -> Path:
+    """video1.mp4 (../shared/media/ or $VIDEO_R1_TEST_VIDEO), else a stand-in of its geometry."""
+    from video_r1.media.reference_clip import reference_clip
+
+    return reference_clip(tmp_path_factory.mktemp("reference_clip"))
 
 
 # Small frames keep tests fast: 16 frames of video1.mp4 at <= 16x28x28 pixels each.

@@ -24,3 +24,40 @@ def test_top_level_help_lists_subcommands_and_unknown_command_fails(capsys):
         main(["trian"])
     assert exit_info.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def _leaf_keys(node, prefix: str = "") -> list[str]:
+    """Every leaf key of a config tree, from OmegaConf's view of the dataclasses."""
+    from omegaconf import DictConfig
+
+    keys = []
+    for key in node.keys():
+        child = node._get_node(key)
+        if isinstance(child, DictConfig):
+            keys += _leaf_keys(child, f"{prefix}{key}.")
+        else:
+            keys.append(f"{prefix}{key}")
+    return keys
+
+
+@pytest.mark.parametrize(
+    "name, config_class",
+    [("sft", "video_r1.recipes.sft:SFTConfig"), ("grpo", "video_r1.recipes.grpo:GRPOConfig")],
+)
+def test_recipe_help_lists_every_config_key_with_its_default(name, config_class, capsys):
+    import importlib
+
+    from omegaconf import OmegaConf
+
+    module, cls = config_class.split(":")
+    config = OmegaConf.structured(getattr(importlib.import_module(module), cls))
+    with pytest.raises(SystemExit):
+        main([name, "--help"])
+    lines = [line.strip() for line in capsys.readouterr().out.splitlines()]
+    listed = {line.split(" (", 1)[0] for line in lines}
+    keys = _leaf_keys(config)
+    assert {"optim.lr", "optim.max_grad_norm", "model.lora.r", "checkpoint.keep_last"} <= set(keys)
+    assert [key for key in keys if key not in listed] == []
+    # Defaults shown are the recipe's own: GRPO's optim is the published one (clip 5, SFT 1).
+    clip = OmegaConf.select(config, "optim.max_grad_norm")
+    assert any(line.startswith(f"optim.max_grad_norm ({clip}): ") for line in lines)

@@ -7,7 +7,6 @@ import re
 
 import pytest
 
-import video_r1  # noqa: F401  (torchvision shim before transformers)
 from video_r1.cli import main
 from video_r1.demo import SCALES, DemoSettingsChanged, check_settings
 from video_r1.demo_report import binomial_tail, markdown_table, per_task_rows, task_accuracy

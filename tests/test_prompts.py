@@ -53,7 +53,7 @@ TRAIN_TAIL = (
 
 
 def test_format_question_multiple_choice_layout():
-    assert format_question(_record()) == "Which way?Options:\nA. left\nB. right"
+    assert format_question(_record()) == "Which way?Options:\nA. left\nB. right\n"
     assert format_question(_record(problem_type="numerical", options=())) == "Which way?"
     with pytest.raises(ValueError, match="train.jsonl:3.*without options"):
         format_question(_record(options=()))
@@ -61,7 +61,10 @@ def test_format_question_multiple_choice_layout():
 
 def test_prompt_text_train_and_eval_wording():
     mc = " Please provide only the single option letter (e.g., A, B, C, D, etc.) within the <answer> </answer> tags."
-    assert build_prompt_text(_record()) == "Which way?Options:\nA. left\nB. right" + TRAIN_TAIL + mc
+    # The last option's newline plus the template's leave a blank line before "Please think".
+    text = build_prompt_text(_record())
+    assert text == "Which way?Options:\nA. left\nB. right\n" + TRAIN_TAIL + mc
+    assert "B. right\n\nPlease think" in text
     eval_text = build_prompt_text(_record(), wording="eval")
     assert "between the <think> and </think> tags" in eval_text
     assert "between the <answer> and </answer> tags." + mc in eval_text

@@ -60,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] not in COMMANDS:
         build_parser().parse_args(argv)  # prints help or the error, and exits
         return 2
+    from video_r1.compat import ensure_torchvision_importable
+
+    ensure_torchvision_importable()  # before any subcommand imports transformers
     parser, module = command_parser(argv[0])
     args = parser.parse_args(argv[1:])
     return int(module.run(args) or 0)

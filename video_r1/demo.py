@@ -7,8 +7,8 @@ T-GRPO -> evaluation on ordered and shuffled frames -> report.
 Stages (each skipped when its output exists, so rerunning resumes after an interruption):
   1. synth   OUT/synth/           the synthetic benchmark (train/test JSONL, media, tasks.json)
   2. model   OUT/tiny_model/      a tiny randomly initialised Qwen2.5-VL
-  3. sft     OUT/sft/final        SFT on the rationales (configs/demo/sft.yaml)
-  4. grpo    OUT/grpo/final       T-GRPO from the SFT model (configs/demo/grpo.yaml)
+  3. sft     OUT/sft/final        SFT on the rationales (video_r1/configs/demo/sft.yaml)
+  4. grpo    OUT/grpo/final       T-GRPO from the SFT model (video_r1/configs/demo/grpo.yaml)
   5. eval    OUT/eval_sft/, OUT/eval_grpo/   greedy evaluation, ordered and shuffled frames
   6. report  OUT/report.md + OUT/plots/*.png: curves, per-task accuracy against chance
 
@@ -23,9 +23,12 @@ import json
 import sys
 import time
 from dataclasses import asdict, dataclass, field
+from importlib import resources
 from pathlib import Path
+from typing import TypeVar
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs" / "demo"
+C = TypeVar("C")
+
 # Multiple-choice tasks: exact accuracy has a clear chance level, and three of them depend on
 # the frame order (two carry a single-frame colour shortcut), which is what T-GRPO is about.
 DEMO_TASKS = ("direction", "event_order", "reverse", "shape_video", "color_image")
@@ -97,8 +100,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import video_r1  # noqa: F401  (torchvision shim before transformers)
-
     try:
         timings = run_demo(
             Path(args.out), SCALES[args.scale], seed=args.seed, threads=args.threads,
@@ -227,21 +228,29 @@ def make_model(model_dir: Path, scale: DemoScale, seed: int) -> None:
     )  # fmt: skip
 
 
-def run_sft(out: Path, model_dir: Path, scale: DemoScale, seed: int, progress: bool) -> None:
-    from video_r1.recipes.sft import SFTConfig, train
+def load_demo_config(cls: type[C], name: str, overrides: list[str]) -> C:
+    """The demo's config NAME (sft or grpo) with overrides; the YAML ships inside the package
+    (video_r1/configs/demo/), so the demo runs from any folder after `pip install .`."""
     from video_r1.train.config import load_config
 
+    resource = resources.files("video_r1") / "configs" / "demo" / f"{name}.yaml"
+    with resources.as_file(resource) as path:  # a real file even from a zipped install
+        return load_config(cls, path, overrides)
+
+
+def run_sft(out: Path, model_dir: Path, scale: DemoScale, seed: int, progress: bool) -> None:
+    from video_r1.recipes.sft import SFTConfig, train
+
     overrides = config_overrides(out, "sft", model_dir, scale, seed, progress)
-    train(load_config(SFTConfig, CONFIG_DIR / "sft.yaml", overrides), resume="latest")
+    train(load_demo_config(SFTConfig, "sft", overrides), resume="latest")
 
 
 def run_grpo(out: Path, sft_model: Path, scale: DemoScale, seed: int, progress: bool) -> None:
     from video_r1.recipes.grpo import train
     from video_r1.recipes.grpo_config import GRPOConfig
-    from video_r1.train.config import load_config
 
     overrides = config_overrides(out, "grpo", sft_model.resolve(), scale, seed, progress)
-    train(load_config(GRPOConfig, CONFIG_DIR / "grpo.yaml", overrides), resume="latest")
+    train(load_demo_config(GRPOConfig, "grpo", overrides), resume="latest")
 
 
 def eval_settings(scale: DemoScale):

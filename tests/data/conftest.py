@@ -7,8 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import video_r1  # noqa: F401  (torchvision shim before anything imports transformers)
-
 
 @pytest.fixture(scope="session")
 def media_root(tmp_path_factory) -> Path:

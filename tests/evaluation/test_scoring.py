@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-import video_r1  # noqa: F401
 from video_r1.evaluation.annotate import judge_answers, think_block
 from video_r1.evaluation.generate import frame_order_indices
 from video_r1.evaluation.results import drop_partial_last_line, read_results, sample_key

@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-import video_r1  # noqa: F401  (torchvision shim before transformers)
 from video_r1.cli import main
 from video_r1.experiments.temporal_report import OVERALL, aggregate, mean_std, run_measures
 

@@ -9,10 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import video_r1  # noqa: F401  (torchvision shim before anything imports transformers)
 from video_r1.media.encode import write_video
-
-REAL_VIDEO = Path("/work/shared/media/video1.mp4")
 
 
 def moving_frames(n: int, height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -105,13 +102,6 @@ def media_dir(tmp_path_factory) -> Path:
     data = (d / "faststart.mp4").read_bytes()
     (d / "cut_faststart.mp4").write_bytes(data[: len(data) * 6 // 10])  # frames lost
     return d
-
-
-@pytest.fixture(scope="session")
-def real_video() -> Path:
-    if not REAL_VIDEO.exists():
-        pytest.skip(f"{REAL_VIDEO} not present")
-    return REAL_VIDEO
 
 
 def qwen_fetch_video(path: Path, ele: dict):

@@ -13,8 +13,8 @@ from video_r1.media.video import read_frames
 TRAIN = VideoSettings()  # 2 fps, 4..16 frames, 128x28x28 pixels per frame
 
 
-def test_real_video_matches_qwen_vl_utils(real_video):
-    clip = load_video(real_video, TRAIN)
+def test_video1_matches_qwen_vl_utils(video1):
+    clip = load_video(video1, TRAIN)
     ele = {
         "fps": 2.0,
         "min_frames": 4,
@@ -22,7 +22,7 @@ def test_real_video_matches_qwen_vl_utils(real_video):
         "min_pixels": TRAIN.min_pixels,
         "max_pixels": TRAIN.max_pixels,
     }
-    reference, ref_indices = qwen_fetch_video(real_video, ele)
+    reference, ref_indices = qwen_fetch_video(video1, ele)
     # 491 frames at 22.29 fps = 22 s x 2 fps = 44 -> capped at 16; 360x640 -> 224x420.
     assert clip.indices == tuple(ref_indices)
     assert clip.indices[:4] == (0, 33, 65, 98) and clip.indices[-1] == 490
@@ -35,7 +35,7 @@ def test_real_video_matches_qwen_vl_utils(real_video):
     assert clip.timestamps[1] == pytest.approx(33 / 22.29, abs=0.02)
 
 
-def test_pyav_and_decord_decode_identical_frames(media_dir, real_video):
+def test_pyav_and_decord_decode_identical_frames(media_dir, video1):
     indices = [0, 5, 6, 17, 33, 39]
     _, fast, seconds = read_frames(str(media_dir / "clip.mp4"), indices, "pyav")
     _, slow, seconds_decord = read_frames(str(media_dir / "clip.mp4"), indices, "decord")
@@ -44,8 +44,8 @@ def test_pyav_and_decord_decode_identical_frames(media_dir, real_video):
     assert seconds_decord == pytest.approx(seconds)
     real = [0, 33, 66, 67, 166, 167, 168, 490]  # around keyframes 67 and 167
     assert np.array_equal(
-        read_frames(str(real_video), real, "pyav")[1],
-        read_frames(str(real_video), real, "decord")[1],
+        read_frames(str(video1), real, "pyav")[1],
+        read_frames(str(video1), real, "decord")[1],
     )
 
 
@@ -179,10 +179,10 @@ def test_h264_reference_flag_parsing():
     assert not h264_nonref(b"\x00\x00\x00\x02\x06\x05", 4)  # SEI only: no slice, keep it
 
 
-def test_plan_decodes_only_what_the_frames_need(real_video):
+def test_plan_decodes_only_what_the_frames_need(video1):
     from video_r1.media.video_pyav import PyAVVideo
 
-    reader = PyAVVideo(str(real_video))
+    reader = PyAVVideo(str(video1))
     wanted = {0, 33, 65, 98}  # all in the first two GOPs (keyframes 0, 67, 167, ...)
     jobs = reader._plan(wanted)
     assert len(jobs) == 2  # GOPs with no wanted frame are never decoded

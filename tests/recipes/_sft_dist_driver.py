@@ -7,7 +7,6 @@ from pathlib import Path
 
 import torch
 
-import video_r1  # noqa: F401
 from video_r1.recipes.sft import SFTConfig, train
 from video_r1.train.config import load_config
 

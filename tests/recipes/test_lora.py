@@ -12,7 +12,6 @@ import pytest
 import torch
 from _sft_data import write_cot_records
 
-import video_r1  # noqa: F401
 from video_r1.recipes.sft import SFTConfig, train
 from video_r1.train.config import load_config
 from video_r1.utils.io import read_jsonl

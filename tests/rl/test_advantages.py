@@ -26,8 +26,9 @@ def test_no_scaling_keeps_reward_scale():
 
 
 def test_temporal_bonus_is_invisible_under_group_scaling_but_not_without():
-    """REFERENCE.md's observation: with 0/1 accuracy and equal other terms, r = (1 + alpha) acc + c,
-    so group-std-normalised advantages do not depend on alpha; without scaling they grow by 1 + alpha."""
+    """With 0/1 accuracy and equal other terms, r = (1 + alpha) acc + c, so group-std-normalised
+    advantages do not depend on alpha; without scaling they grow by 1 + alpha.
+    (docs/spec.md#the-temporal-bonus-under-group-normalisation)"""
     acc = torch.tensor([[1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 0.0]])
     fmt = torch.ones_like(acc)
     plain = acc + fmt

@@ -3,7 +3,6 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-import video_r1  # noqa: F401
 from video_r1.cli import main
 from video_r1.data import load_records
 from video_r1.data.records import DATA_TYPES, PROBLEM_TYPES

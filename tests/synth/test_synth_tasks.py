@@ -5,7 +5,6 @@ from collections import Counter, defaultdict
 import numpy as np
 import pytest
 
-import video_r1  # noqa: F401
 from video_r1.synth import TASKS, SynthConfig, best_accuracy, chance_accuracy, generate_samples
 from video_r1.synth.generate import generate_benchmark, plan_counts
 from video_r1.synth.render import BACKGROUND, COLOURS

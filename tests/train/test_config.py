@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-import video_r1  # noqa: F401
 from video_r1.train.config import (
     ConfigError,
     TrainConfig,

@@ -1,6 +1,6 @@
 """Records: one question of a Video-R1-format dataset, validated against the schema.
 
-The schema (REFERENCE.md "Data"): problem_id, problem, data_type (image|video),
+The schema (docs/spec.md#data): problem_id, problem, data_type (image|video),
 problem_type (multiple choice|numerical|OCR|free-form|regression), options (multiple
 choice only), solution ("<answer>B</answer>"), path (relative to a media root),
 data_source, and process (CoT set only).

@@ -1,4 +1,4 @@
-"""Validating one raw record against the Video-R1 schema (REFERENCE.md "Data").
+"""Validating one raw record against the Video-R1 schema (docs/spec.md#data).
 
 Every check runs, so one record can yield several problems; a record with any problem
 yields no `Record`. Nothing is repaired or substituted: a bad record is reported, not fixed.

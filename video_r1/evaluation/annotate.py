@@ -4,7 +4,7 @@
         [--samples K] [--threshold 0.6] [--batch-size B] [frame/pixel/decoding flags]
 
 The teacher (any local Qwen-VL checkpoint, loaded like every model here) sees each record with
-the CoT prompt (the evaluation wording of REFERENCE.md) at evaluation frames and pixels, K
+the CoT prompt (the evaluation wording, docs/spec.md#prompt) at evaluation frames and pixels, K
 answers per record if asked. An answer is kept when it is well formed (<think>...</think>
 then <answer>...</answer>) and its accuracy reward is at least --threshold (published: 0.6);
 of several kept answers the most accurate (then the first) wins. The record is written in the

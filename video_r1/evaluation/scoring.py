@@ -16,7 +16,7 @@ from video_r1.rewards.metrics import score_evaluation
 from video_r1.rewards.parsing import extract_answer
 
 SEMANTICS = ("published", "official")
-# What the mean score of each problem type is called (REFERENCE.md "Rewards").
+# What the mean score of each problem type is called (docs/spec.md#rewards).
 METRIC_NAMES = {
     "multiple choice": "accuracy",
     "numerical": "accuracy",

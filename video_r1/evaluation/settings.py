@@ -1,8 +1,8 @@
 """Evaluation settings: frames, pixels, decoding, frame order. One home for eval, annotate, infer.
 
-Defaults are the published evaluation settings (REFERENCE.md): up to 16 frames at 2 fps
-(`--frames 16|32|64`), per-frame pixels in [128x28x28, 256x28x28], images up to 256x28x28,
-temperature 0.01 (paper; the code used 0.1), top_p 0.001, 1024 new tokens.
+Defaults are the published evaluation settings (docs/spec.md#rollouts-and-decoding): up to 16
+frames at 2 fps (`--frames 16|32|64`), per-frame pixels in [128x28x28, 256x28x28], images up
+to 256x28x28, temperature 0.01 (paper; the code used 0.1), top_p 0.001, 1024 new tokens.
 """
 
 from __future__ import annotations

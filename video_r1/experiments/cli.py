@@ -42,7 +42,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import video_r1  # noqa: F401  (torchvision shim before transformers)
     from video_r1.experiments.temporal import VARIANTS, run_temporal
 
     variants = args.variants or list(VARIANTS)

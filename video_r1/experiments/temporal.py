@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-# variant -> config overrides of configs/demo/grpo.yaml (which is T-GRPO as published)
+# variant -> config overrides of video_r1/configs/demo/grpo.yaml (which is T-GRPO as published)
 VARIANTS: dict[str, tuple[str, ...]] = {
     "grpo": ("rl.temporal=false",),
     "tgrpo": ("rl.mu=0.8", "rl.scale_rewards=group"),
@@ -29,10 +29,9 @@ DESCRIPTIONS = {
 def run_rl(base: Path, run_dir: Path, variant: str, seed: int, steps: int, scale,
            progress: bool) -> None:  # fmt: skip
     """One RL run from the base SFT checkpoint (resumes an interrupted one)."""
-    from video_r1.demo import CONFIG_DIR
+    from video_r1.demo import load_demo_config
     from video_r1.recipes.grpo import train
     from video_r1.recipes.grpo_config import GRPOConfig
-    from video_r1.train.config import load_config
 
     overrides = [
         f"model.path={(base / 'sft' / 'final').resolve()}",
@@ -47,7 +46,7 @@ def run_rl(base: Path, run_dir: Path, variant: str, seed: int, steps: int, scale
         *scale.grpo_overrides,
         *VARIANTS[variant],
     ]
-    train(load_config(GRPOConfig, CONFIG_DIR / "grpo.yaml", overrides), resume="latest")
+    train(load_demo_config(GRPOConfig, "grpo", overrides), resume="latest")
 
 
 def run_temporal(

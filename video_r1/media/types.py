@@ -9,15 +9,14 @@ import torch
 # qwen-vl-utils constants (Qwen2/2.5-VL: patch 14 x spatial merge 2 = factor 28).
 IMAGE_FACTOR = 28
 VIDEO_MIN_PIXELS = 128 * 28 * 28
-TRAIN_VIDEO_MAX_PIXELS = 128 * 28 * 28  # REFERENCE.md: training per-frame max pixels
-EVAL_VIDEO_MAX_PIXELS = 256 * 28 * 28  # REFERENCE.md: evaluation per-frame max pixels
+TRAIN_VIDEO_MAX_PIXELS = 128 * 28 * 28  # docs/spec.md#frames-and-pixels: training
+EVAL_VIDEO_MAX_PIXELS = 256 * 28 * 28  # docs/spec.md#frames-and-pixels: evaluation
 IMAGE_MIN_PIXELS = 4 * 28 * 28
 IMAGE_MAX_PIXELS = 256 * 28 * 28
 VIDEO_TOTAL_PIXELS = int(float(128000 * 28 * 28) * 0.9)  # qwen-vl-utils default budget
 FRAME_FACTOR = 2  # frames are paired into temporal patches of 2
 FPS = 2.0
 FPS_MIN_FRAMES = 4
-FPS_MAX_FRAMES = 768
 
 
 class MediaError(Exception):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from video_r1.compat import ensure_torchvision_importable
+
 # Vision special tokens of every Qwen-VL tokenizer: never to be generated.
 VISION_TOKENS: tuple[str, ...] = (
     "<|vision_start|>",
@@ -33,6 +35,7 @@ def load_model(
     attn_implementation: str | None = None,
 ) -> Any:
     """A Qwen2-VL, Qwen2.5-VL or Qwen3-VL checkpoint as its ForConditionalGeneration class."""
+    ensure_torchvision_importable()
     from transformers import AutoConfig, AutoModelForImageTextToText
 
     config = AutoConfig.from_pretrained(path)
@@ -57,6 +60,7 @@ def load_processor(
     Pixel settings only matter where the processor itself resizes (the published path);
     `video_r1.prompts.encode_prompts` passes media that are already resized.
     """
+    ensure_torchvision_importable()
     from transformers import AutoProcessor
 
     processor = AutoProcessor.from_pretrained(path)

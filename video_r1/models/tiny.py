@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from video_r1.compat import ensure_torchvision_importable
+
 ARCHES: tuple[str, ...] = ("qwen2-vl", "qwen2.5-vl", "qwen3-vl")
 _PIXELS = {  # (image min, image max, video min, video max) of the released preprocessor configs
     "qwen2-vl": (56 * 56, 28 * 28 * 1280, 128 * 28 * 28, 28 * 28 * 768),
@@ -94,6 +96,7 @@ def _vision_config(arch: str, depth: int, width: int, heads: int, out: int) -> d
 
 
 def _processor(arch: str, tokenizer: Any) -> Any:
+    ensure_torchvision_importable()  # the image/video processors import torchvision
     from transformers import (
         Qwen2_5_VLProcessor,
         Qwen2VLImageProcessor,

@@ -1,20 +1,14 @@
 """Configuration of the GRPO / T-GRPO recipe: the shared training sections plus `rl`.
 
-Defaults reproduce the published Video-R1 run (REFERENCE.md "T-GRPO"); everything new is
+Defaults reproduce the published Video-R1 run (docs/spec.md#t-grpo); everything new is
 opt-in and named.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
-from video_r1.train.config import ConfigError, OptimConfig, TrainConfig
-
-
-def _help(text: str, **kwargs: Any) -> Any:
-    return field(metadata={"help": text}, **kwargs)
-
+from video_r1.train.config import ConfigError, OptimConfig, TrainConfig, _help
 
 SCALE_REWARDS = ("group", "none")
 LOSS_TYPES = ("sequence", "token", "dr_grpo")
@@ -119,7 +113,8 @@ class RLConfig:
 
 
 def _published_optim() -> OptimConfig:
-    # REFERENCE.md: lr 1e-6 cosine, weight decay 0.01, grad-norm clip 5, 1 prompt per device
+    # docs/spec.md#training-recipe: lr 1e-6 cosine, weight decay 0.01, grad-norm clip 5,
+    # 1 prompt per device
     return OptimConfig(lr=1e-6, weight_decay=0.01, max_grad_norm=5.0, schedule="cosine")
 
 

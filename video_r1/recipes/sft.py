@@ -24,15 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from video_r1.prompts import IGNORE_INDEX, SFT_SYSTEM_PROMPT
 from video_r1.train.config import TrainConfig, describe_config
-
-IGNORE_INDEX = -100  # = video_r1.prompts.IGNORE_INDEX; kept here to avoid importing torch
 
 
 @dataclass
 class SFTSection:
     system_prompt: str | None = field(
-        default="You are a helpful assistant",
+        default=SFT_SYSTEM_PROMPT,
         metadata={"help": "system prompt of every example (null: the model's default)"},
     )
     wording: str = field(

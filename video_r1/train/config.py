@@ -330,8 +330,12 @@ def format_config(cfg: Any) -> str:
     return OmegaConf.to_yaml(OmegaConf.create(config_to_dict(cfg)))
 
 
-def describe_config(cls: type, prefix: str = "") -> list[str]:
+def describe_config(cls: type, prefix: str = "", defaults: Any = None) -> list[str]:
     """One line per leaf field: `key (default): help`, for `--help`.
+
+    A section is recursed into whatever builds its default (the section class itself or a
+    function returning a tuned instance, like GRPO's published `optim`); its leaves then show
+    that instance's values. `defaults` is that instance when recursing.
 
     Example:
         >>> describe_config(CheckpointConfig)[1]
@@ -339,15 +343,17 @@ def describe_config(cls: type, prefix: str = "") -> list[str]:
     """
     lines = []
     for f in dataclasses.fields(cls):
-        factory = f.default_factory
-        if isinstance(factory, type) and dataclasses.is_dataclass(factory):
-            lines += describe_config(factory, f"{prefix}{f.name}.")
+        default = getattr(defaults, f.name) if defaults is not None else _field_default(f)
+        if dataclasses.is_dataclass(default) and not isinstance(default, type):
+            lines += describe_config(type(default), f"{prefix}{f.name}.", default)
             continue
-        if f.default is not dataclasses.MISSING:
-            default = f.default
-        elif factory is not dataclasses.MISSING:
-            default = factory()
-        else:
-            default = "required"
         lines.append(f"{prefix}{f.name} ({default}): {f.metadata.get('help', '')}")
     return lines
+
+
+def _field_default(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return "required"

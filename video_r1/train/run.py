@@ -7,7 +7,7 @@ logger = open_logger(run, start_step)
 for step in range(start_step, run.total_steps):
     ...
     save_checkpoint(..., run_state(run, done, bad_totals), ...)
-finish_run(run, model, processor)
+write_final(accelerator, model, processor, run.out, ...)  # video_r1.train.checkpoint
 """
 
 from __future__ import annotations
