@@ -66,16 +66,19 @@ _MEDIA_KINDS = {  # mm_token_type_ids value -> (pixel key, grid key, per-media e
 def format_question(record: Any) -> str:
     """The question text: the problem, plus the options for multiple choice.
 
+    As published (grpo.py, sft_video.py, eval_bench.py, generate_cot_vllm.py): no separator
+    before "Options", and every option is followed by a newline, so the question ends with one
+    and the template's "{Question}\\n" leaves a blank line before "Please think".
     Example:
         problem "Which colour?" with options ("A. red", "B. blue") ->
-        "Which colour?Options:\\nA. red\\nB. blue" (no separator before "Options", as published)
+        "Which colour?Options:\\nA. red\\nB. blue\\n"
     """
     if record.problem_type == "multiple choice":
         if not record.options:
             raise ValueError(
                 f"{record.source or record.problem_id}: multiple choice without options"
             )
-        return record.problem + "Options:\n" + "\n".join(record.options)
+        return record.problem + "Options:\n" + "".join(option + "\n" for option in record.options)
     return record.problem
 
 
