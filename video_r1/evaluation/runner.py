@@ -72,6 +72,8 @@ def _fields(raw: dict[str, Any]) -> dict[str, Any]:
         "problem_id": raw["problem_id"],
         "data_source": raw.get("data_source") or "",
         "task": str(raw.get("task") or raw.get("data_source") or "(none)"),
+        # VSI-Bench question type: its official overall is a mean over these
+        "category": raw.get("question_type"),
         "problem_type": raw["problem_type"],
         "data_type": raw["data_type"],
         "ground_truth": extract_answer(raw["solution"]),
