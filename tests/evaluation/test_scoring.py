@@ -151,3 +151,22 @@ def test_partial_last_line_is_cut_before_resume(tmp_path) -> None:
     with pytest.raises(ValueError, match="appears twice"):
         read_results(path)
     assert sample_key("m.json", 7, "shuffled") == "m.json|7|shuffled"
+
+
+def test_report_header_says_how_failures_and_each_type_are_scored() -> None:
+    from video_r1.evaluation.report import markdown_report
+
+    lines = [dict(x, benchmark="eval_vsibench.json") for x in _vsi_lines()]
+    lines.append(_line("c", "regression", 0, pid=99, error="MediaError: gone", category="x"))
+    summary = summarize_run(lines, ["eval_vsibench.json"], ["ordered"])
+    header = markdown_report(summary).split("## Frame order")[0]
+    assert "excluded from every denominator" in header
+    assert "OCR by 1 - WER" in header and "free-form by the mean of ROUGE" in header
+    report = markdown_report(summary)
+    assert "| eval_vsibench.json / VSI-Bench score |" in report
+    assert "| 65.0 | 65.0 |" in report  # published (0.5 + 0.8) / 2; official (0.8 + 0.5) / 2
+    no_category = summarize_run([dict(x, category=None) for x in lines], ["eval_vsibench.json"],
+                                ["ordered"])  # fmt: skip
+    report = markdown_report(no_category)
+    assert "| 65.0 | n/a |" in report and "official overall" in report
+    assert "cannot be computed" in report
