@@ -169,7 +169,7 @@ def annotate(args: argparse.Namespace, records: list, settings: Any, out: Path) 
                         }
                     )
             if batch:
-                seed = stable_seed(settings.seed, *(r.problem_id for r, _ in batch))
+                seeds = [stable_seed(settings.seed, r.problem_id) for r, _ in batch]
                 answers = generate_answers(
                     model,
                     processor,
@@ -177,7 +177,7 @@ def annotate(args: argparse.Namespace, records: list, settings: Any, out: Path) 
                     [m for _, m in batch],
                     settings,
                     samples_per_record=args.samples,
-                    seed=seed,
+                    seeds=seeds,
                 )
                 for (record, _), group in zip(batch, answers, strict=True):
                     texts = [a.text for a in group]
