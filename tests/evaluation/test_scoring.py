@@ -170,3 +170,13 @@ def test_report_header_says_how_failures_and_each_type_are_scored() -> None:
     report = markdown_report(no_category)
     assert "| 65.0 | n/a |" in report and "official overall" in report
     assert "cannot be computed" in report
+
+
+def test_judge_drops_empty_reasoning_and_keeps_only_above_the_threshold() -> None:
+    empty = judge_answers(["<think>  </think><answer>3</answer>"], "3", "numerical", 0.6)
+    assert empty[:2] == (None, "malformed")
+    # OCR: 2 wrong words of 5 -> 1 - WER = 0.6, not above the published 0.6
+    at_threshold = ["<think>read it</think><answer>a b c x y</answer>"]
+    assert judge_answers(at_threshold, "a b c d e", "OCR", 0.6)[:2] == (None, "inaccurate")
+    kept = judge_answers(at_threshold, "a b c d e", "OCR", 0.6, keep_rule="at-least")
+    assert kept[:2] == (0, "kept")

@@ -169,6 +169,42 @@ def generate_answers(
     return answers
 
 
+def answer_each(
+    model: Any,
+    processor: Any,
+    records: Sequence[Record],
+    media: Sequence[Media],
+    settings: EvalSettings,
+    seeds: Sequence[int],
+    *,
+    samples_per_record: int = 1,
+    generation_config: Any = None,
+) -> list[tuple[list[Answer] | None, str | None]]:
+    """(answers, None) or (None, error) per record: a batch that fails to generate is retried
+    one record at a time, so a single bad record fails alone (its error recorded).
+
+    Example:
+        three records, the second too long for the model -> [(answers, None),
+        (None, "RuntimeError: ..."), (answers, None)]
+    """
+    try:
+        answers = generate_answers(
+            model, processor, records, media, settings, seeds=seeds,
+            samples_per_record=samples_per_record, generation_config=generation_config,
+        )  # fmt: skip
+        return [(a, None) for a in answers]
+    except Exception as err:  # noqa: BLE001 - recorded per record as its error
+        if len(records) == 1:
+            return [(None, f"{type(err).__name__}: {err}")]
+    return [
+        answer_each(
+            model, processor, [r], [m], settings, [seed],
+            samples_per_record=samples_per_record, generation_config=generation_config,
+        )[0]
+        for r, m, seed in zip(records, media, seeds, strict=True)
+    ]  # fmt: skip
+
+
 def load_model_and_processor(
     path: str, *, dtype: str = "auto", device: str | None = None, attn: str | None = None
 ) -> tuple[Any, Any]:

@@ -187,24 +187,21 @@ def make_line(sample: Sample, settings: EvalSettings | dict, **result: Any) -> d
 
 
 def _answer_batch(model, processor, items, settings, config) -> list[tuple[Any, str | None]]:
-    """(answer, None) or (None, error) per item; a failing batch is retried one by one so a
-    single bad sample fails alone. Each sample's sampling is seeded from its key, so its
-    answer does not depend on the batch it shares (a resumed run equals an uninterrupted one).
-    """
-    from video_r1.evaluation.generate import generate_answers, stable_seed
+    """(answer, None) or (None, error) per item. Each sample's sampling is seeded from its
+    key, so its answer does not depend on the batch it shares (a resumed run equals an
+    uninterrupted one)."""
+    from video_r1.evaluation.generate import answer_each, stable_seed
 
-    records = [s.record for s, _ in items]
-    media = [m for _, m in items]
-    seeds = [stable_seed(settings.seed, s.key) for s, _ in items]
-    try:
-        answers = generate_answers(
-            model, processor, records, media, settings, seeds=seeds, generation_config=config
-        )
-        return [(a[0], None) for a in answers]
-    except Exception as err:  # noqa: BLE001 - recorded per sample as its error
-        if len(items) == 1:
-            return [(None, f"{type(err).__name__}: {err}")]
-    return [_answer_batch(model, processor, [item], settings, config)[0] for item in items]
+    results = answer_each(
+        model,
+        processor,
+        [s.record for s, _ in items],
+        [m for _, m in items],
+        settings,
+        [stable_seed(settings.seed, s.key) for s, _ in items],
+        generation_config=config,
+    )
+    return [(None, error) if error else (answers[0], None) for answers, error in results]
 
 
 def run_description(run: EvalRun) -> dict[str, Any]:
