@@ -169,7 +169,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         _check_inputs(args)
         if args.merge:
-            return _finish(merge_shards([Path(d) for d in args.merge], out), out, "(each shard)")
+            hint = "each shard's command with --retry-failed, then --merge again"
+            return _finish(merge_shards([Path(d) for d in args.merge], out), out, hint)
         if args.predictions:
             result = score_predictions(Path(args.predictions), [Path(b) for b in args.bench], out)
             return _finish(result, out, "(predictions: fix them and rerun)")
