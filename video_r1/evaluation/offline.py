@@ -136,9 +136,12 @@ def merge_shards(folders: list[Path], out: Path) -> EvalResult:
     shards = [(f, *_read_shard(f)) for f in folders]
     first = {k: v for k, v in shards[0][1].items() if k != "shard"}
     count = int(shards[0][1]["shard"].split("/")[1])
-    for folder, description, _, _ in shards:
+    orders = list(shards[0][2]["orders"])
+    for folder, description, summary, _ in shards:
         if {k: v for k, v in description.items() if k != "shard"} != first:
             raise ValueError(f"{folder}: made with other settings than {shards[0][0]}")
+        if list(summary["orders"]) != orders:
+            raise ValueError(f"{folder}: frame orders {list(summary['orders'])}, not {orders}")
     seen = sorted(int(d["shard"].split("/")[0]) for _, d, _, _ in shards)
     if seen != list(range(1, count + 1)):
         raise ValueError(f"shards {seen} given; need each of 1..{count} exactly once")
@@ -152,7 +155,7 @@ def merge_shards(folders: list[Path], out: Path) -> EvalResult:
             out,
             read_results(out / "samples.jsonl"),  # refuses a sample in two shards
             list(first["benchmarks"]),
-            list(summary["orders"]),
+            orders,
             settings=summary.get("settings"),
             model=summary.get("model"),
         )
