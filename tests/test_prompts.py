@@ -59,6 +59,41 @@ def test_format_question_multiple_choice_layout():
         format_question(_record(options=()))
 
 
+# The published prompts, byte for byte (grpo.py's training template for the multiple-choice
+# record, eval_bench.py's for the numerical one): each option is followed by "\n" and the
+# template adds "\n" after the question, so a blank line precedes "Please think".
+PUBLISHED_MC_TRAIN = (
+    "Which way does the red circle move?Options:\nA. left\nB. right\n\n"
+    "Please think about this question as if you were a human pondering deeply. Engage in an "
+    "internal dialogue using expressions such as 'let me think', 'wait', 'Hmm', 'oh, I see', "
+    "'let's break it down', etc, or other natural language thought expressions It's encouraged "
+    "to include self-reflection or verification in the reasoning process. Provide your detailed "
+    "reasoning between the <think> </think> tags, and then give your final answer between the "
+    "<answer> </answer> tags. Please provide only the single option letter (e.g., A, B, C, D, "
+    "etc.) within the <answer> </answer> tags."
+)
+PUBLISHED_NUMERICAL_EVAL = (
+    "How many cubes are there?\n"
+    "Please think about this question as if you were a human pondering deeply. Engage in an "
+    "internal dialogue using expressions such as 'let me think', 'wait', 'Hmm', 'oh, I see', "
+    "'let's break it down', etc, or other natural language thought expressions It's encouraged "
+    "to include self-reflection or verification in the reasoning process. Provide your detailed "
+    "reasoning between the <think> and </think> tags, and then give your final answer between "
+    "the <answer> and </answer> tags. Please provide the numerical value (e.g., 42 or 3.14) "
+    "within the <answer> </answer> tags."
+)
+
+
+def test_prompt_text_is_the_published_text_byte_for_byte():
+    mc = _record(problem="Which way does the red circle move?")
+    assert build_prompt_text(mc, wording="train") == PUBLISHED_MC_TRAIN
+    numerical = _record(problem="How many cubes are there?", problem_type="numerical", options=())
+    assert build_prompt_text(numerical, wording="eval") == PUBLISHED_NUMERICAL_EVAL
+    # every user of prompts (GRPO, SFT, eval, annotate, infer) builds its messages from here
+    text = build_messages(mc)[0]["content"][1]["text"]
+    assert text == PUBLISHED_MC_TRAIN
+
+
 def test_prompt_text_train_and_eval_wording():
     mc = " Please provide only the single option letter (e.g., A, B, C, D, etc.) within the <answer> </answer> tags."
     # The last option's newline plus the template's leave a blank line before "Please think".

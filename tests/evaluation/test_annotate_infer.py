@@ -63,3 +63,69 @@ def test_infer_rejects_bad_question(parrot_dir: Path, synth_root: Path, capsys) 
                  "Colour?", "--type", "multiple choice", *SMALL])  # fmt: skip
     assert code == 2
     assert "options" in capsys.readouterr().err
+
+
+def _annotate_args(parrot_dir: Path, data: Path, media_root: Path, out: Path, *extra: str):
+    return ["annotate", "--teacher", str(parrot_dir), "--data", str(data), "--media-root",
+            str(media_root), "--out", str(out), "--no-progress", *SMALL, *extra]  # fmt: skip
+
+
+def test_annotate_defaults_are_the_published_cot_generation() -> None:
+    import argparse
+
+    from video_r1.evaluation import annotate
+
+    parser = argparse.ArgumentParser()
+    annotate.add_arguments(parser)
+    args = parser.parse_args(["--teacher", "t", "--data", "d", "--media-root", "m", "--out", "o"])
+    assert (args.temperature, args.top_p, args.max_new_tokens) == (1.0, 0.95, 512)
+    assert (args.threshold, args.keep_rule) == (0.6, "above")
+
+
+def test_annotate_resume_refuses_other_settings(
+    parrot_dir: Path, synth_root: Path, tmp_path: Path, capsys
+) -> None:
+    out = tmp_path / "cot.jsonl"
+    data = synth_root / "train.jsonl"
+    assert main(_annotate_args(parrot_dir, data, synth_root, out, "--limit", "2")) == 0
+    assert main(_annotate_args(parrot_dir, data, synth_root, out, "--limit", "3",
+                               "--temperature", "0.5")) == 2  # fmt: skip
+    assert "settings.temperature: 1.0 -> 0.5" in capsys.readouterr().err
+    assert len(read_jsonl(out.with_name("cot.jsonl.progress.jsonl"))) == 2
+
+
+def test_annotate_generation_error_and_missing_media_drop_one_record(
+    parrot_dir: Path, synth_root: Path, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    from video_r1.evaluation import generate
+
+    records = [json.loads(x) for x in (synth_root / "train.jsonl").read_text().splitlines()[:4]]
+    records[3]["path"] = "media/gone.mp4"
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in records))
+    out = tmp_path / "cot.jsonl"
+    assert main(_annotate_args(parrot_dir, data, synth_root, out)) == 2
+    assert "--skip-missing-media" in capsys.readouterr().err
+
+    real_encode = generate.encode_batch
+    bad = records[1]["problem_id"]
+
+    def encode_failing_on_one(model, processor, batch, media, wording):
+        if any(r.problem_id == bad for r in batch):  # an injected failure of one record
+            raise RuntimeError("out of memory")
+        return real_encode(model, processor, batch, media, wording)
+
+    monkeypatch.setattr(generate, "encode_batch", encode_failing_on_one)
+    args = _annotate_args(parrot_dir, data, synth_root, out, "--skip-missing-media",
+                          "--batch-size", "3")  # fmt: skip
+    assert main(args) == 0
+    progress = {x["problem_id"]: x for x in read_jsonl(out.with_name("cot.jsonl.progress.jsonl"))}
+    assert progress[bad]["reason"] == "generation error"
+    assert progress[bad]["error"] == "RuntimeError: out of memory"
+    assert progress[records[3]["problem_id"]]["reason"] == "media error"
+    assert "gone.mp4" in progress[records[3]["problem_id"]]["error"]
+    for r in (records[0], records[2]):  # answered normally
+        assert progress[r["problem_id"]]["reason"] in ("kept", "inaccurate")
+    summary = json.loads(out.with_suffix(".summary.json").read_text())
+    assert summary["records"] == 4
+    assert summary["dropped"]["generation error"] == 1 and summary["dropped"]["media error"] == 1

@@ -11,16 +11,19 @@ from video_r1.evaluation.scoring import (
     order_drop_table,
     score_output,
     summarize_lines,
+    summarize_run,
     vsibench_scores,
 )
 from video_r1.evaluation.settings import EvalSettings
 
 
-def _line(task, problem_type, published, official=None, order="ordered", pid=0, error=None):
+def _line(task, problem_type, published, official=None, order="ordered", pid=0, error=None,
+          category=None, benchmark="b.json"):  # fmt: skip
     score = None if error else {"published": published, "official": official or published}
-    return {"benchmark": "b.json", "problem_id": pid, "task": task, "problem_type": problem_type,
-            "data_type": "video", "frame_order": order, "score": score,
-            "correct": None if error else published >= 1, "error": error}  # fmt: skip
+    return {"benchmark": benchmark, "problem_id": pid, "task": task, "category": category,
+            "problem_type": problem_type, "data_type": "video", "frame_order": order,
+            "score": score, "correct": None if error else published >= 1,
+            "error": error}  # fmt: skip
 
 
 def test_score_output_both_semantics() -> None:
@@ -45,11 +48,52 @@ def test_summary_counts_failed_apart_and_means_by_type_and_task() -> None:
     }  # fmt: skip
     assert s["by_type"]["regression"]["metric"] == "MRA"
     assert s["by_task"]["t2"] == {"n": 2, "failed": 1, "published": 0.6, "official": 0.7}
-    # VSI-Bench: (mc accuracy 0.5 + MRA 0.6) / 2 and (0.5 + 0.7) / 2
-    assert s["vsibench"] == pytest.approx({"published": 0.55, "official": 0.6})
-    assert vsibench_scores({"multiple choice": s["by_type"]["multiple choice"]}) == {
-        "published": None, "official": None
-    }  # fmt: skip
+    # VSI-Bench as Video-R1 reports it: (mc accuracy 0.5 + MRA 0.6) / 2; the lines carry no
+    # question_type, so the official overall (a mean over question types) is not a number
+    assert s["vsibench"]["published"] == pytest.approx(0.55)
+    assert s["vsibench"]["official"] is None
+    assert "no question_type" in s["vsibench"]["official_missing"]
+    only_mc = vsibench_scores({"multiple choice": s["by_type"]["multiple choice"]}, lines[:2])
+    assert only_mc["published"] is None
+
+
+def _vsi_lines() -> list[dict]:
+    """10 counting questions (8 right), 1 easy and 1 hard direction question (right, wrong)."""
+    lines = [_line("c", "regression", float(i < 8), pid=i, category="object_counting")
+             for i in range(10)]  # fmt: skip
+    lines.append(_line("d", "multiple choice", 1.0, pid=10, category="object_rel_direction_easy"))
+    lines.append(_line("d", "multiple choice", 0.0, pid=11, category="object_rel_direction_hard"))
+    return lines
+
+
+def test_vsibench_official_is_the_mean_over_question_types() -> None:
+    s = summarize_lines(_vsi_lines(), vsibench=True)
+    # categories: counting 8/10 = 0.8; direction = mean(easy 1.0, hard 0.0) = 0.5
+    assert s["vsibench"]["categories"] == {"object_counting": 0.8, "object_rel_direction": 0.5}
+    assert s["vsibench"]["official"] == pytest.approx((0.8 + 0.5) / 2)
+    # the published column keeps Video-R1's pooled form: (mc acc 1/2 + MRA 8/10) / 2
+    assert s["vsibench"]["published"] == pytest.approx((0.5 + 0.8) / 2)
+    assert s["score"]["official"] == pytest.approx(9 / 12)  # pooled: not the VSI figure
+
+
+def test_macro_mean_uses_each_benchmark_figure() -> None:
+    vsi = [dict(x, benchmark="eval_vsibench.json") for x in _vsi_lines()]
+    other = [_line("t", "multiple choice", 1.0, pid=i, benchmark="mvbench.json") for i in (1, 2)]
+    summary = summarize_run(vsi + other, ["eval_vsibench.json", "mvbench.json"], ["ordered"])
+    macro = summary["orders"]["ordered"]["overall"]["macro"]
+    # VSI's own figures (0.65 both ways here), not its pooled sample mean 9/12; MVBench 1.0
+    assert macro["published"] == pytest.approx((0.65 + 1.0) / 2)
+    assert macro["official"] == pytest.approx((0.65 + 1.0) / 2)
+    no_category = [dict(x, category=None) for x in vsi]
+    summary = summarize_run(
+        no_category + other, ["eval_vsibench.json", "mvbench.json"], ["ordered"]
+    )
+    assert summary["orders"]["ordered"]["overall"]["macro"]["official"] is None
+
+
+def test_stored_answer_is_what_was_scored() -> None:
+    got = score_output("B", "B", "multiple choice")  # no tag: the whole output is scored
+    assert got["answer"] == "B" and got["score"]["published"] == 1.0
 
 
 def test_drop_table_compares_samples_scored_in_every_order() -> None:
@@ -106,3 +150,32 @@ def test_partial_last_line_is_cut_before_resume(tmp_path) -> None:
     with pytest.raises(ValueError, match="appears twice"):
         read_results(path)
     assert sample_key("m.json", 7, "shuffled") == "m.json|7|shuffled"
+
+
+def test_report_header_says_how_failures_and_each_type_are_scored() -> None:
+    from video_r1.evaluation.report import markdown_report
+
+    lines = [dict(x, benchmark="eval_vsibench.json") for x in _vsi_lines()]
+    lines.append(_line("c", "regression", 0, pid=99, error="MediaError: gone", category="x"))
+    summary = summarize_run(lines, ["eval_vsibench.json"], ["ordered"])
+    header = markdown_report(summary).split("## Frame order")[0]
+    assert "excluded from every denominator" in header
+    assert "OCR by 1 - WER" in header and "free-form by the mean of ROUGE" in header
+    report = markdown_report(summary)
+    assert "| eval_vsibench.json / VSI-Bench score |" in report
+    assert "| 65.0 | 65.0 |" in report  # published (0.5 + 0.8) / 2; official (0.8 + 0.5) / 2
+    no_category = summarize_run([dict(x, category=None) for x in lines], ["eval_vsibench.json"],
+                                ["ordered"])  # fmt: skip
+    report = markdown_report(no_category)
+    assert "| 65.0 | n/a |" in report and "official overall" in report
+    assert "cannot be computed" in report
+
+
+def test_judge_drops_empty_reasoning_and_keeps_only_above_the_threshold() -> None:
+    empty = judge_answers(["<think>  </think><answer>3</answer>"], "3", "numerical", 0.6)
+    assert empty[:2] == (None, "malformed")
+    # OCR: 2 wrong words of 5 -> 1 - WER = 0.6, not above the published 0.6
+    at_threshold = ["<think>read it</think><answer>a b c x y</answer>"]
+    assert judge_answers(at_threshold, "a b c d e", "OCR", 0.6)[:2] == (None, "inaccurate")
+    kept = judge_answers(at_threshold, "a b c d e", "OCR", 0.6, keep_rule="at-least")
+    assert kept[:2] == (0, "kept")

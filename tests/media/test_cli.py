@@ -57,3 +57,20 @@ def test_help_explains(capsys):
     with pytest.raises(SystemExit):
         main(["frames", "--help"])
     assert "contact sheet" in capsys.readouterr().out
+
+
+def test_frames_on_an_image_uses_the_image_loader(tmp_path, capsys):
+    image = tmp_path / "photo.jpg"
+    Image.new("RGB", (300, 200), (200, 40, 40)).save(image, quality=90)
+    out = tmp_path / "sheet.png"
+    assert main(["frames", str(image), "--out", str(out)]) == 0
+    # 300x200 = 60,000 px in [3136, 200704]: rounded to multiples of 28 -> 308x196
+    assert "image of 308x196 (image loader)" in capsys.readouterr().out
+    with Image.open(out) as sheet:
+        assert sheet.size == (4 + 4 * (308 + 4), 4 + 196 + 16 + 4)
+    truncated = tmp_path / "cut.jpg"
+    truncated.write_bytes(image.read_bytes()[: image.stat().st_size // 2])
+    assert main(["frames", str(truncated), "--out", str(tmp_path / "cut.png")]) == 1
+    err = capsys.readouterr().err
+    assert "cut.jpg" in err and "truncated" in err
+    assert not (tmp_path / "cut.png").exists()

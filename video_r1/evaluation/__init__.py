@@ -3,6 +3,8 @@
 - settings: `EvalSettings` (frames, pixels, decoding), shared CLI flags
 - generate: `load_media`, `generate_answers` (one batched generate call, vision once per sample)
 - scoring: `score_output`, `summarize_lines`, `summarize_run`, `order_drop_table` (pure)
-- runner: `EvalRun`, `evaluate` (resumable loop); report: `markdown_report`
+- runner: `EvalRun`, `evaluate` (resumable, sharded loop), `write_summary`; report:
+  `markdown_report`; results: the per-sample file, run description; lock: `hold_lock`
+- offline: `score_predictions` (outputs made elsewhere), `merge_shards`
 - annotate: `video-r1 annotate`; infer: `video-r1 infer`; cli: `video-r1 eval`
 """

@@ -1,20 +1,28 @@
 """Chain-of-thought annotation: a teacher answers each record; good answers become COT records.
 
     video-r1 annotate --teacher DIR --data train.jsonl --media-root DIR --out cot.jsonl
-        [--samples K] [--threshold 0.6] [--batch-size B] [frame/pixel/decoding flags]
+        [--samples K] [--threshold 0.6] [--batch-size B] [--skip-missing-media]
+        [frame/pixel/decoding flags]
 
 The teacher (any local Qwen-VL checkpoint, loaded like every model here) sees each record with
 the CoT prompt (the evaluation wording, docs/spec.md#prompt) at evaluation frames and pixels, K
-answers per record if asked. An answer is kept when it is well formed (<think>...</think>
-then <answer>...</answer>) and its accuracy reward is at least --threshold (published: 0.6);
-of several kept answers the most accurate (then the first) wins. The record is written in the
-COT schema: the original record with `process` = the answer's <think> block (the ground-truth
-`solution` is kept), so `video-r1 data check` accepts it and `video-r1 sft` trains on it.
+answers per record if asked, decoded as the published CoT generation did (temperature 1.0,
+top_p 0.95, 512 new tokens). An answer is kept when it is well formed (<think>...</think>
+then <answer>...</answer>), its <think> block is not empty, and its accuracy reward is above
+--threshold (published: > 0.6; `--keep-rule at-least` for >=); of several kept answers the
+most accurate (then the first) wins. The record is written in the COT schema: the original
+record with `process` = the answer's <think> block (the ground-truth `solution` is kept), so
+`video-r1 data check` accepts it and `video-r1 sft` trains on it.
+
+A record whose media file is missing refuses the whole file unless --skip-missing-media, which
+records it as dropped ("media error"); an unreadable media file or a generation error (its
+batch is retried one record at a time) drops that record only, with the error recorded.
 
 Writes OUT (records kept, input order, atomically), OUT.progress.jsonl (one fsynced line per
 record: kept or the reason it was dropped, with the teacher's answers; rerunning resumes from
-it) and OUT.summary.json (kept, dropped per reason). With K > 1, sample with a higher
-temperature (e.g. --temperature 1.0 --top-p 0.95) or the K answers will be near-identical.
+it), OUT.run.json (the settings, the teacher and the data file's hash: a resume with other
+settings is refused) and OUT.summary.json (kept, dropped per reason). OUT.lock keeps a second
+process off the same OUT.
 """
 
 from __future__ import annotations
@@ -28,13 +36,21 @@ from typing import Any
 THINK_RE = re.compile(r"<think>.*?</think>", re.DOTALL)
 
 
+KEEP_RULES = ("above", "at-least")
+
+
 def judge_answers(
-    outputs: list[str], ground_truth: str, problem_type: str, threshold: float
+    outputs: list[str],
+    ground_truth: str,
+    problem_type: str,
+    threshold: float,
+    keep_rule: str = "above",
 ) -> tuple[int | None, str, list[dict[str, Any]]]:
     """(index of the answer to keep or None, reason, per-answer checks).
 
-    reason is "kept", "malformed" (no answer well formed) or "inaccurate" (well formed, but
-    accuracy < threshold).
+    reason is "kept", "malformed" (no answer well formed with a non-empty <think> block) or
+    "inaccurate" (well formed, but accuracy not above the threshold: the published rule is
+    accuracy > 0.6; keep_rule "at-least" keeps accuracy >= threshold).
     Example:
         judge_answers(["no tags", "<think>a</think><answer>B</answer>"], "B", "multiple choice",
                       0.6) -> (1, "kept", [{"format": False, "accuracy": 0.0},
@@ -43,9 +59,11 @@ def judge_answers(
     from video_r1.rewards.parsing import extract_answer, has_think_answer_format
     from video_r1.rewards.scoring import score_answer
 
+    if keep_rule not in KEEP_RULES:
+        raise ValueError(f"keep_rule must be one of {KEEP_RULES}, got {keep_rule!r}")
     checks = [
         {
-            "format": has_think_answer_format(text),
+            "format": has_think_answer_format(text) and _has_reasoning(text),
             "accuracy": score_answer(extract_answer(text), ground_truth, problem_type),
         }
         for text in outputs
@@ -54,9 +72,16 @@ def judge_answers(
     if not formed:
         return None, "malformed", checks
     best = max(formed, key=lambda i: (checks[i]["accuracy"], -i))
-    if checks[best]["accuracy"] < threshold:
+    accuracy = checks[best]["accuracy"]
+    if accuracy < threshold or (keep_rule == "above" and accuracy == threshold):
         return None, "inaccurate", checks
     return best, "kept", checks
+
+
+def _has_reasoning(text: str) -> bool:
+    """Whether the first <think> block has any text (an empty rationale teaches nothing)."""
+    match = THINK_RE.search(text)
+    return match is not None and match.group(0)[len("<think>") : -len("</think>")].strip() != ""
 
 
 def think_block(text: str) -> str:
@@ -81,20 +106,89 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--threshold",
         type=float,
         default=0.6,
-        help="least accuracy reward of a kept answer (published: 0.6)",
+        help="accuracy reward a kept answer must exceed (published: > 0.6)",
+    )
+    parser.add_argument(
+        "--keep-rule",
+        choices=KEEP_RULES,
+        default="above",
+        help="above: accuracy > threshold (published); at-least: accuracy >= threshold",
+    )
+    parser.add_argument(
+        "--skip-missing-media",
+        action="store_true",
+        help="record a record whose media file is missing as dropped instead of refusing the file",
     )
     parser.add_argument("--batch-size", type=int, default=4, help="records per generate call")
     parser.add_argument("--limit", type=int, default=0, help="first N records only (0: all)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_settings_arguments(parser)
+    # the published CoT generation (generate_cot_vllm.py) sampled at 1.0 / 0.95, 512 tokens
+    add_settings_arguments(
+        parser,
+        max_new_tokens=512,
+        temperature=1.0,
+        top_p=0.95,
+        source="published CoT generation defaults",
+    )
 
 
-def _progress_path(out: Path) -> Path:
-    return out.with_name(out.name + ".progress.jsonl")
+def _path(out: Path, suffix: str) -> Path:
+    return out.with_name(out.name + suffix)
+
+
+def load_annotation_records(args: argparse.Namespace) -> tuple[list, list[dict]]:
+    """(records to annotate, a "media error" progress line per record whose media file is
+    missing). Missing media refuse the file (ValueError) unless --skip-missing-media; any
+    other problem raises RecordError."""
+    from video_r1.data import RecordError, read_records
+    from video_r1.data.parse import read_raw_records
+
+    records, problems = read_records(args.data, args.media_root)
+    missing = {p.line: p for p in problems if p.field == "path" and "not found" in p.reason}
+    fatal = [p for p in problems if p.line not in missing or p.field != "path"]
+    if fatal:
+        raise RecordError(fatal)
+    if missing and not args.skip_missing_media:
+        first = next(iter(missing.values()))
+        raise ValueError(
+            f"{len(missing)} record(s) have no media file (first: {first}); fix --media-root, "
+            "or pass --skip-missing-media to record them as dropped"
+        )
+    entries = [(int(r.source.rsplit(":", 1)[1]), r, None) for r in records]
+    for raw in read_raw_records(args.data)[0] if missing else []:
+        if raw.line in missing:
+            line = {"problem_id": raw.value.get("problem_id"), "kept": False}
+            line.update(reason="media error", error=f"MediaError: {missing[raw.line]}")
+            entries.append((raw.line, None, line))
+    entries.sort(key=lambda entry: entry[0])
+    if args.limit:
+        entries = entries[: args.limit]
+    ids = [str(r.problem_id if r else line["problem_id"]) for _, r, line in entries]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"{args.data}: repeated problem_ids (they key the resume)")
+    return [r for _, r, _ in entries if r], [line for _, _, line in entries if line]
+
+
+def _run_description(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
+    """What the progress lines depend on (OUT.run.json; a resume must match it)."""
+    from video_r1.evaluation.results import file_sha256
+
+    return {
+        "teacher": str(Path(args.teacher).resolve()),
+        "data": file_sha256(args.data),
+        "settings": settings.to_json(),
+        "samples": args.samples,
+        "threshold": args.threshold,
+        "keep_rule": args.keep_rule,
+        "dtype": args.dtype,
+        "attn": args.attn,
+    }
 
 
 def run(args: argparse.Namespace) -> int:
-    from video_r1.data import RecordError, load_records
+    from video_r1.data import RecordError
+    from video_r1.evaluation.lock import LockHeld, hold_lock
+    from video_r1.evaluation.results import check_run_description
     from video_r1.evaluation.settings import describe_settings, settings_from_args
 
     out = Path(args.out)
@@ -104,97 +198,114 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError("--samples and --batch-size must be >= 1")
         if out.suffix not in (".jsonl", ".json"):
             raise ValueError(f"--out {out}: use a .jsonl or .json file name")
-        records = load_records(args.data, args.media_root)
+        records, missing = load_annotation_records(args)
     except (ValueError, RecordError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    if args.limit:
-        records = records[: args.limit]
-    ids = [str(r.problem_id) for r in records]
-    if len(set(ids)) != len(ids):
-        print(f"error: {args.data}: repeated problem_ids (they key the resume)", file=sys.stderr)
-        return 2
     print(f"annotation settings:\n{describe_settings(settings)}")
-    print(f"  samples per record: {args.samples}\n  threshold: {args.threshold}")
+    print(
+        f"  samples per record: {args.samples}\n  keep: accuracy {args.keep_rule} {args.threshold}"
+    )
     if args.samples > 1 and (args.greedy or settings.temperature < 0.5):
         print("warning: K > 1 with (near-)greedy decoding gives near-identical answers")
-    summary = annotate(args, records, settings, out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with hold_lock(_path(out, ".lock")):
+            if _path(out, ".progress.jsonl").exists() and not _path(out, ".run.json").exists():
+                raise ValueError(
+                    f"{_path(out, '.progress.jsonl')} has no saved settings (an older version "
+                    "made it); use another --out"
+                )
+            check_run_description(_path(out, ".run.json"), _run_description(args, settings))
+            summary = annotate(args, records, missing, settings, out)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except LockHeld as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     print(f"kept {summary['kept']} of {summary['records']}; dropped: {summary['dropped']}")
-    print(f"wrote {out}, {_progress_path(out)} and {out.with_suffix('.summary.json')}")
+    print(f"wrote {out}, {_path(out, '.progress.jsonl')} and {out.with_suffix('.summary.json')}")
     return 0
 
 
-def annotate(args: argparse.Namespace, records: list, settings: Any, out: Path) -> dict:
+def _judged_line(record: Any, answers: Any, error: str | None, args: argparse.Namespace) -> dict:
+    """The progress line of one answered record: kept (with the COT record) or why not."""
+    import dataclasses
+
+    if error is not None:
+        return {"problem_id": record.problem_id, "kept": False, "reason": "generation error",
+                "error": error}  # fmt: skip
+    texts = [a.text for a in answers]
+    best, reason, checks = judge_answers(
+        texts, record.answer, record.problem_type, args.threshold, args.keep_rule
+    )
+    line = {"problem_id": record.problem_id, "kept": best is not None, "reason": reason,
+            "outputs": texts, "checks": checks}  # fmt: skip
+    if best is not None:
+        line["record"] = dataclasses.replace(record, process=think_block(texts[best])).to_json()
+    return line
+
+
+def _annotate_batch(teacher, batch: list, settings: Any, args: argparse.Namespace) -> list[dict]:
+    """Progress lines for one batch of records (media errors and generation errors per record)."""
+    from video_r1.evaluation.generate import answer_each, load_media, stable_seed
+    from video_r1.media import MediaError
+
+    model, processor, factor = teacher
+    lines, ready = [], []
+    for record in batch:
+        try:
+            ready.append((record, load_media(record, settings, factor)))
+        except MediaError as err:
+            lines.append({"problem_id": record.problem_id, "kept": False,
+                          "reason": "media error", "error": str(err)})  # fmt: skip
+    if ready:
+        results = answer_each(
+            model,
+            processor,
+            [r for r, _ in ready],
+            [m for _, m in ready],
+            settings,
+            [stable_seed(settings.seed, r.problem_id) for r, _ in ready],
+            samples_per_record=args.samples,
+        )
+        for (record, _), (answers, error) in zip(ready, results, strict=True):
+            lines.append(_judged_line(record, answers, error, args))
+    return lines
+
+
+def annotate(
+    args: argparse.Namespace, records: list, missing: list[dict], settings: Any, out: Path
+) -> dict:
     """Annotate (resuming from the progress file), then write OUT and its summary."""
     import dataclasses
 
     from tqdm import tqdm
 
     from video_r1.data import write_records
-    from video_r1.evaluation.generate import (
-        generate_answers,
-        load_media,
-        load_model_and_processor,
-        model_factor,
-        stable_seed,
-    )
+    from video_r1.evaluation.generate import load_model_and_processor, model_factor
     from video_r1.evaluation.results import drop_partial_last_line
-    from video_r1.media import MediaError
     from video_r1.utils.io import append_jsonl, atomic_write_json, read_jsonl
 
-    progress = _progress_path(out)
+    progress = _path(out, ".progress.jsonl")
     drop_partial_last_line(progress)
     done = {str(line["problem_id"]): line for line in read_jsonl(progress)}
+    for line in missing:
+        if str(line["problem_id"]) not in done:
+            append_jsonl(progress, line)
+            done[str(line["problem_id"])] = line
     todo = [r for r in records if str(r.problem_id) not in done]
     print(f"{len(records)} records: {len(records) - len(todo)} already done, {len(todo)} to run")
     if todo:
         model, processor = load_model_and_processor(
             args.teacher, dtype=args.dtype, device=args.device, attn=args.attn
         )
-        factor = model_factor(processor)
+        teacher = (model, processor, model_factor(processor))
         bar = tqdm(total=len(todo), desc="annotate", unit="record", disable=args.no_progress)
         kept = 0
         for start in range(0, len(todo), args.batch_size):
-            batch, lines = [], []
-            for record in todo[start : start + args.batch_size]:
-                try:
-                    batch.append((record, load_media(record, settings, factor)))
-                except MediaError as err:
-                    lines.append(
-                        {
-                            "problem_id": record.problem_id,
-                            "kept": False,
-                            "reason": "media error",
-                            "error": str(err),
-                        }
-                    )
-            if batch:
-                seed = stable_seed(settings.seed, *(r.problem_id for r, _ in batch))
-                answers = generate_answers(
-                    model,
-                    processor,
-                    [r for r, _ in batch],
-                    [m for _, m in batch],
-                    settings,
-                    samples_per_record=args.samples,
-                    seed=seed,
-                )
-                for (record, _), group in zip(batch, answers, strict=True):
-                    texts = [a.text for a in group]
-                    best, reason, checks = judge_answers(
-                        texts, record.answer, record.problem_type, args.threshold
-                    )
-                    line = {
-                        "problem_id": record.problem_id,
-                        "kept": best is not None,
-                        "reason": reason,
-                        "outputs": texts,
-                        "checks": checks,
-                    }
-                    if best is not None:
-                        cot = dataclasses.replace(record, process=think_block(texts[best]))
-                        line["record"] = cot.to_json()
-                    lines.append(line)
+            lines = _annotate_batch(teacher, todo[start : start + args.batch_size], settings, args)
             for line in lines:
                 append_jsonl(progress, line)
                 done[str(line["problem_id"])] = line
@@ -203,10 +314,10 @@ def annotate(args: argparse.Namespace, records: list, settings: Any, out: Path) 
             bar.set_postfix(kept=kept, dropped=bar.n - kept)
         bar.close()
 
-    finals = [done[str(r.problem_id)] for r in records]
+    finals = [done[str(r.problem_id)] for r in records] + missing
     kept_records = [
         dataclasses.replace(r, process=line["record"]["process"])
-        for r, line in zip(records, finals, strict=True)
+        for r, line in zip(records, finals, strict=False)
         if line["kept"]
     ]
     write_records(out, kept_records)
@@ -215,10 +326,11 @@ def annotate(args: argparse.Namespace, records: list, settings: Any, out: Path) 
         if not line["kept"]:
             dropped[line["reason"]] = dropped.get(line["reason"], 0) + 1
     summary = {
-        "records": len(records),
+        "records": len(finals),
         "kept": len(kept_records),
         "dropped": dropped,
         "threshold": args.threshold,
+        "keep_rule": args.keep_rule,
         "samples": args.samples,
         "teacher": str(Path(args.teacher).resolve()),
         "settings": settings.to_json(),

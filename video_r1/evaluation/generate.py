@@ -122,36 +122,87 @@ def generate_answers(
     settings: EvalSettings,
     *,
     samples_per_record: int = 1,
-    seed: int | None = None,
+    seeds: Sequence[int] | None = None,
     generation_config: Any = None,
 ) -> list[list[Answer]]:
-    """`samples_per_record` answers to each record, from one batched generate call.
+    """`samples_per_record` answers to each record (its K answers from one generate call).
 
-    Sampling is seeded with `seed` (default: settings.seed), so the same batch gives the same
-    answers on a rerun or a resume.
+    Greedy decoding answers every record in one batched call. Sampling answers each record in
+    its own call (its own padding), seeded with its seed (`seeds`, default settings.seed for
+    every record), so a record's answers do not depend on which records share its batch: a
+    resumed or re-batched run gives the same answers as an uninterrupted one. The price is
+    no batching across records when sampling (the default eval decoding, top_p 0.001, is
+    sampling in name only; use --greedy for batched greedy decoding).
     """
     from video_r1.models import stop_token_ids
     from video_r1.rollout import generate_rollouts
 
     if len(records) != len(media):
         raise ValueError(f"{len(records)} records but {len(media)} media")
+    seeds = [settings.seed] * len(records) if seeds is None else list(seeds)
+    if len(seeds) != len(records):
+        raise ValueError(f"{len(records)} records but {len(seeds)} seeds")
     config = generation_config or build_generation_config(model, processor, settings)
-    encoded = encode_batch(model, processor, records, media, settings.wording)
-    torch.manual_seed(settings.seed if seed is None else seed)
     eos = stop_token_ids(processor.tokenizer, model)
-    rollouts = generate_rollouts(model, encoded, [samples_per_record] * len(records), config, eos)
-    tokenizer = processor.tokenizer
+    if settings.greedy:
+        groups = [list(range(len(records)))]
+    else:  # one record per call, with its own padding and seed: nothing depends on the batch
+        groups = [[i] for i in range(len(records))]
     answers: list[list[Answer]] = [[] for _ in records]
-    for i, row in enumerate(rollouts.rows.tolist()):
-        ids = rollouts.completion_ids[i][rollouts.completion_mask[i].bool()]
-        answers[row].append(
-            Answer(
-                text=tokenizer.decode(ids, skip_special_tokens=True),
-                num_tokens=int(ids.numel()),
-                truncated=bool(rollouts.truncated[i]),
+    for group in groups:
+        encoded = encode_batch(
+            model, processor, [records[i] for i in group], [media[i] for i in group],
+            settings.wording,
+        )  # fmt: skip
+        if not settings.greedy:
+            torch.manual_seed(seeds[group[0]])
+        rollouts = generate_rollouts(model, encoded, [samples_per_record] * len(group), config, eos)
+        for k, row in enumerate(rollouts.rows.tolist()):
+            ids = rollouts.completion_ids[k][rollouts.completion_mask[k].bool()]
+            answers[group[row]].append(
+                Answer(
+                    text=processor.tokenizer.decode(ids, skip_special_tokens=True),
+                    num_tokens=int(ids.numel()),
+                    truncated=bool(rollouts.truncated[k]),
+                )
             )
-        )
     return answers
+
+
+def answer_each(
+    model: Any,
+    processor: Any,
+    records: Sequence[Record],
+    media: Sequence[Media],
+    settings: EvalSettings,
+    seeds: Sequence[int],
+    *,
+    samples_per_record: int = 1,
+    generation_config: Any = None,
+) -> list[tuple[list[Answer] | None, str | None]]:
+    """(answers, None) or (None, error) per record: a batch that fails to generate is retried
+    one record at a time, so a single bad record fails alone (its error recorded).
+
+    Example:
+        three records, the second too long for the model -> [(answers, None),
+        (None, "RuntimeError: ..."), (answers, None)]
+    """
+    try:
+        answers = generate_answers(
+            model, processor, records, media, settings, seeds=seeds,
+            samples_per_record=samples_per_record, generation_config=generation_config,
+        )  # fmt: skip
+        return [(a, None) for a in answers]
+    except Exception as err:  # noqa: BLE001 - recorded per record as its error
+        if len(records) == 1:
+            return [(None, f"{type(err).__name__}: {err}")]
+    return [
+        answer_each(
+            model, processor, [r], [m], settings, [seed],
+            samples_per_record=samples_per_record, generation_config=generation_config,
+        )[0]
+        for r, m, seed in zip(records, media, seeds, strict=True)
+    ]  # fmt: skip
 
 
 def load_model_and_processor(
@@ -166,9 +217,11 @@ def load_model_and_processor(
     return model, load_processor(path)
 
 
-def add_model_arguments(parser: Any, flag: str = "--model") -> None:
+def add_model_arguments(parser: Any, flag: str = "--model", required: bool = True) -> None:
     """--model/--teacher DIR, --dtype, --device, --attn: how the checkpoint is loaded."""
-    parser.add_argument(flag, required=True, metavar="DIR", help="local Qwen-VL checkpoint folder")
+    parser.add_argument(
+        flag, required=required, metavar="DIR", help="local Qwen-VL checkpoint folder"
+    )
     parser.add_argument(
         "--dtype",
         default="auto",

@@ -4,6 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
+HEADER = [
+    "Scores are percentages. Failed samples (a media file that could not be loaded, a "
+    "generation error) are excluded from every denominator and counted under `failed`; the "
+    "published eval script counted them as wrong answers. Rerun with `--retry-failed` to run "
+    "them again.",
+    "",
+    "- published %: the published eval script's scoring (`src/eval_bench.py`): multiple choice "
+    "and numerical by exact match, regression by MRA. That script scores OCR and free-form as "
+    "0 (it has no rule for them); here they are scored as in training: OCR by 1 - WER, "
+    "free-form by the mean of ROUGE-1/2/L F1.",
+    "- official %: the official VSI-Bench scorer's rules (lmms-eval): multiple choice by the "
+    "first word, case-insensitive; regression by MRA with <= thresholds. Numerical, OCR and "
+    "free-form as in the published column.",
+    "- VSI-Bench score: published = (multiple-choice accuracy + regression MRA) / 2, as "
+    "Video-R1 reports it; official = the mean over question types (`question_type` field), "
+    "with the three relative-direction levels merged, as the official scorer computes it.",
+]
+
 
 def _pct(value: float | None) -> str:
     """A score in [0, 1] as a percentage with one decimal; "-" when absent.
@@ -44,16 +62,19 @@ def _group_rows(name: str, summary: dict[str, Any]) -> list[list[str]]:
         )
     vsi = summary.get("vsibench")
     if vsi:
+        official = _pct(vsi["official"]) if vsi["official"] is not None else "n/a"
         rows.append(
             [
                 f"{name} / VSI-Bench score",
-                "(mc acc + MRA) / 2",
+                "published: (mc acc + MRA) / 2; official: mean over question types",
                 "",
                 "",
                 _pct(vsi["published"]),
-                _pct(vsi["official"]),
+                official,
             ]
         )
+        for category, value in vsi.get("categories", {}).items():
+            rows.append([f"{name} / VSI {category}", "", "", "", "", _pct(value)])
     for task, s in summary["by_task"].items():
         rows.append(
             [
@@ -68,13 +89,28 @@ def _group_rows(name: str, summary: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
+def _notes(result: dict[str, Any]) -> list[str]:
+    """The macro mean line, and why a VSI-Bench official overall is missing."""
+    macro = result["overall"]["macro"]
+    official = _pct(macro["official"]) if macro["official"] is not None else "n/a"
+    notes = [
+        "Macro mean over benchmarks (each benchmark's own figure, VSI-Bench's VSI score): "
+        f"published {_pct(macro['published'])}, official {official}"
+    ]
+    for bench, s in result["benchmarks"].items():
+        missing = s.get("vsibench", {}).get("official_missing")
+        if missing:
+            notes += ["", f"{bench}: {missing}."]
+    return notes
+
+
 def markdown_report(summary: dict[str, Any]) -> str:
     """Per frame order: a table per benchmark and overall; then the frame-order drop table.
 
     Scores are percentages; "published" follows the published eval script, "official" the
     VSI-Bench scorer (see video_r1.rewards.metrics).
     """
-    lines: list[str] = ["# Evaluation", ""]
+    lines: list[str] = ["# Evaluation", "", *HEADER, ""]
     header = ["benchmark / part", "metric", "n", "failed", "published %", "official %"]
     for order, result in summary["orders"].items():
         lines += [f"## Frame order: {order}", ""]
@@ -83,7 +119,7 @@ def markdown_report(summary: dict[str, Any]) -> str:
             rows += _group_rows(bench, s)
         rows += _group_rows("overall", result["overall"])
         lines += _table(header, rows)
-        lines += ["", f"Macro mean over benchmarks: {_pct(result['overall']['macro'])}", ""]
+        lines += ["", *_notes(result), ""]
     drops = summary.get("order_drop")
     if drops:
         orders = [k for k in drops[0] if k not in ("task", "n") and not k.startswith("drop_")]

@@ -7,6 +7,7 @@ before anything is appended, the done keys are read, and those samples are skipp
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -59,18 +60,46 @@ def drop_failed(path: str | os.PathLike) -> int:
     return len(lines) - len(kept)
 
 
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hash of a file's bytes (a benchmark file edited between runs must not be resumed)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def describe_differences(saved: Any, current: Any, prefix: str = "") -> list[str]:
+    """ "name: old -> new" for every setting that differs, nested keys joined by ".".
+
+    Example:
+        describe_differences({"dtype": "auto", "settings": {"frames": 4}},
+                             {"dtype": "float32", "settings": {"frames": 4}})
+        -> ["dtype: 'auto' -> 'float32'"]
+    """
+    if isinstance(saved, dict) and isinstance(current, dict):
+        out = []
+        for key in sorted(set(saved) | set(current), key=str):
+            out += describe_differences(
+                saved.get(key, "(not recorded)"),
+                current.get(key, "(not recorded)"),
+                f"{prefix}.{key}" if prefix else str(key),
+            )
+        return out
+    return [] if saved == current else [f"{prefix}: {saved!r} -> {current!r}"]
+
+
 def check_run_description(path: str | os.PathLike, description: dict[str, Any]) -> None:
-    """Save what the results depend on; on resume, refuse to mix in different settings."""
+    """Save what the results depend on; on resume, refuse to mix in different settings,
+    naming each setting that changed."""
     path = Path(path)
     if path.exists():
         saved = json.loads(path.read_text(encoding="utf-8"))
-        if saved != description:
-            changed = sorted(
-                k for k in set(saved) | set(description) if saved.get(k) != description.get(k)
-            )
+        changed = describe_differences(saved, description)
+        if changed:
             raise ValueError(
                 f"{path.parent}: existing results were made with different settings "
-                f"({', '.join(changed)}); use a new --out folder or the same settings"
+                f"({'; '.join(changed[:5])}); use a new output or the same settings"
             )
         return
     atomic_write_json(path, description)

@@ -1,8 +1,9 @@
 """The evaluation loop: benchmarks -> samples -> batched answers -> fsynced lines -> summary.
 
-Reads top to bottom: load the benchmarks, skip what the results file already holds, then per
-batch load media (a bad file fails that sample only), generate, score, append the lines; at the
-end summarise every line of this run's samples.
+Reads top to bottom: lock the output folder, load the benchmarks (this shard's records),
+check the saved run description, skip what the results file already holds, then per batch load
+media (a bad file fails that sample only), generate, score, append the lines; at the end
+summarise every line of this run's samples.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from video_r1.data import Record, RecordError
+from video_r1.evaluation.lock import hold_lock
 from video_r1.evaluation.results import (
     check_run_description,
     drop_failed,
     drop_partial_last_line,
+    file_sha256,
     read_results,
     sample_key,
 )
@@ -46,6 +49,23 @@ class EvalRun:
     max_consecutive_errors: int = 20
     limit: int = 0
     progress: bool = True
+    shard: tuple[int, int] | None = None  # (i, n), 1 <= i <= n: every n-th record from the i-th
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """What a finished run wrote: the summary (as in summary.json) and its Markdown."""
+
+    summary: dict[str, Any]
+    report: str
+
+    @property
+    def failed(self) -> int:
+        return len(self.summary["errors"])
+
+    @property
+    def total(self) -> int:
+        return sum(r["overall"]["n"] for r in self.summary["orders"].values())
 
 
 @dataclass(frozen=True)
@@ -72,18 +92,27 @@ def _fields(raw: dict[str, Any]) -> dict[str, Any]:
         "problem_id": raw["problem_id"],
         "data_source": raw.get("data_source") or "",
         "task": str(raw.get("task") or raw.get("data_source") or "(none)"),
+        # VSI-Bench question type: its official overall is a mean over these
+        "category": raw.get("question_type"),
         "problem_type": raw["problem_type"],
         "data_type": raw["data_type"],
         "ground_truth": extract_answer(raw["solution"]),
     }
 
 
-def load_samples(path: Path, media_root: Path, orders: list[str], limit: int = 0) -> list[Sample]:
+def load_samples(
+    path: Path,
+    media_root: Path,
+    orders: list[str],
+    limit: int = 0,
+    shard: tuple[int, int] | None = None,
+) -> list[Sample]:
     """The samples of one benchmark file in every order (images only in "ordered").
 
     A record whose media file is missing becomes a failed sample; any other schema problem
     raises RecordError (a broken benchmark file is not something to half-evaluate), and so
-    do repeated problem_ids (they key the results).
+    do repeated problem_ids (they key the results). `shard` (i, n) keeps the records at
+    positions i-1, i-1+n, ... (after `limit`), every frame order of a record in one shard.
     """
     from video_r1.data import read_records
     from video_r1.data.parse import read_raw_records
@@ -107,6 +136,8 @@ def load_samples(path: Path, media_root: Path, orders: list[str], limit: int = 0
     repeated = sorted({i for i in ids if ids.count(i) > 1})
     if repeated:
         raise ValueError(f"{path}: repeated problem_id(s) {repeated[:10]}; they key the results")
+    if shard is not None:
+        entries = entries[shard[0] - 1 :: shard[1]]
     samples = []
     for order in orders:
         for record, raw, error in entries:
@@ -118,7 +149,21 @@ def load_samples(path: Path, media_root: Path, orders: list[str], limit: int = 0
     return samples
 
 
-def _line(sample: Sample, settings: EvalSettings, **result: Any) -> dict[str, Any]:
+def line_settings(settings: EvalSettings) -> dict[str, Any]:
+    """The settings written into every per-sample line."""
+    return {
+        "frames": settings.frames,
+        "fps": settings.fps,
+        "video_pixels": [settings.video_min_pixels, settings.video_max_pixels],
+        "image_pixels": [settings.image_min_pixels, settings.image_max_pixels],
+        "decoding": settings.decoding(),
+        "wording": settings.wording,
+    }
+
+
+def make_line(sample: Sample, settings: EvalSettings | dict, **result: Any) -> dict[str, Any]:
+    """One samples.jsonl line: the sample's fields, the settings, and `result` (output,
+    answer, score, correct, ... or error)."""
     line = {
         "key": sample.key,
         "benchmark": sample.benchmark,
@@ -127,14 +172,7 @@ def _line(sample: Sample, settings: EvalSettings, **result: Any) -> dict[str, An
     line.update(sample.fields)
     line.update(
         frame_order=sample.order,
-        settings={
-            "frames": settings.frames,
-            "fps": settings.fps,
-            "video_pixels": [settings.video_min_pixels, settings.video_max_pixels],
-            "image_pixels": [settings.image_min_pixels, settings.image_max_pixels],
-            "decoding": settings.decoding(),
-            "wording": settings.wording,
-        },
+        settings=settings if isinstance(settings, dict) else line_settings(settings),
         num_frames=None,
         output=None,
         answer=None,
@@ -149,47 +187,68 @@ def _line(sample: Sample, settings: EvalSettings, **result: Any) -> dict[str, An
 
 
 def _answer_batch(model, processor, items, settings, config) -> list[tuple[Any, str | None]]:
-    """(answer, None) or (None, error) per item; a failing batch is retried one by one so a
-    single bad sample fails alone."""
-    from video_r1.evaluation.generate import generate_answers, stable_seed
+    """(answer, None) or (None, error) per item. Each sample's sampling is seeded from its
+    key, so its answer does not depend on the batch it shares (a resumed run equals an
+    uninterrupted one)."""
+    from video_r1.evaluation.generate import answer_each, stable_seed
 
-    records = [s.record for s, _ in items]
-    media = [m for _, m in items]
-    seed = stable_seed(settings.seed, *(s.key for s, _ in items))
-    try:
-        answers = generate_answers(
-            model, processor, records, media, settings, seed=seed, generation_config=config
-        )
-        return [(a[0], None) for a in answers]
-    except Exception as err:  # noqa: BLE001 - recorded per sample as its error
-        if len(items) == 1:
-            return [(None, f"{type(err).__name__}: {err}")]
-    return [_answer_batch(model, processor, [item], settings, config)[0] for item in items]
-
-
-def evaluate(run: EvalRun) -> str:
-    """Evaluate (or resume), write summary.json and summary.md; return the Markdown."""
-    from tqdm import tqdm
-
-    from video_r1.evaluation.generate import (
-        build_generation_config,
-        load_media,
-        load_model_and_processor,
-        model_factor,
-        stable_seed,
+    results = answer_each(
+        model,
+        processor,
+        [s.record for s, _ in items],
+        [m for _, m in items],
+        settings,
+        [stable_seed(settings.seed, s.key) for s, _ in items],
+        generation_config=config,
     )
+    return [(None, error) if error else (answers[0], None) for answers, error in results]
+
+
+def run_description(run: EvalRun) -> dict[str, Any]:
+    """What the results depend on, saved as run.json and compared on resume."""
+    return {
+        "model": os.path.abspath(run.model),
+        "settings": run.settings.to_json(),
+        "dtype": run.dtype,
+        "attn": run.attn,
+        "benchmarks": {b.name: file_sha256(b) for b in run.benchmarks},
+        "shard": None if run.shard is None else f"{run.shard[0]}/{run.shard[1]}",
+    }
+
+
+def write_summary(
+    out: Path, lines: list[dict], benchmarks: list[str], orders: list[str], **info: Any
+) -> EvalResult:
+    """Summarise `lines` (with `info` such as settings and model) into summary.json and
+    summary.md under `out`."""
     from video_r1.evaluation.report import markdown_report
-    from video_r1.evaluation.scoring import score_output, summarize_run
-    from video_r1.media import MediaError
+    from video_r1.evaluation.scoring import summarize_run
 
-    samples = [
-        s for b in run.benchmarks for s in load_samples(b, run.media_root, run.orders, run.limit)
+    summary = summarize_run(lines, benchmarks, orders)
+    summary.update(info)
+    summary["errors"] = [
+        {"key": line["key"], "error": line["error"]} for line in lines if line["error"] is not None
     ]
+    report = markdown_report(summary)
+    atomic_write_json(out / "summary.json", summary)
+    atomic_write_text(out / "summary.md", report)
+    return EvalResult(summary, report)
+
+
+def evaluate(run: EvalRun) -> EvalResult:
+    """Evaluate (or resume) under the output folder's lock; write summary.json and summary.md."""
     run.out.mkdir(parents=True, exist_ok=True)
-    check_run_description(
-        run.out / "run.json",
-        {"model": os.path.abspath(run.model), "settings": run.settings.to_json()},
-    )
+    with hold_lock(run.out / ".lock"):
+        return _evaluate_locked(run)
+
+
+def _evaluate_locked(run: EvalRun) -> EvalResult:
+    samples = [
+        s
+        for b in run.benchmarks
+        for s in load_samples(b, run.media_root, run.orders, run.limit, run.shard)
+    ]
+    check_run_description(run.out / "run.json", run_description(run))
     results_path = run.out / "samples.jsonl"
     if drop_partial_last_line(results_path):
         print(f"{results_path}: dropped a partial last line (an interrupted write)")
@@ -198,72 +257,94 @@ def evaluate(run: EvalRun) -> str:
     done = {line["key"] for line in read_results(results_path)}
     todo = [s for s in samples if s.key not in done]
     print(f"{len(samples)} samples: {len(samples) - len(todo)} already done, {len(todo)} to run")
-
-    failed = errors_in_row = 0
     if todo:
-        model, processor = load_model_and_processor(
-            run.model, dtype=run.dtype, device=run.device, attn=run.attn
-        )
-        factor = model_factor(processor)
-        config = build_generation_config(model, processor, run.settings)
-        bar = tqdm(total=len(todo), desc="eval", unit="sample", disable=not run.progress)
-        for start in range(0, len(todo), run.batch_size):
-            lines, ready = [], []
-            for sample in todo[start : start + run.batch_size]:
-                if sample.error is not None:
-                    lines.append(_line(sample, run.settings, error=sample.error))
-                    continue
-                seed = stable_seed(run.settings.seed, sample.benchmark, sample.fields["problem_id"])
-                try:
-                    media = load_media(sample.record, run.settings, factor, sample.order, seed)
-                except MediaError as err:
-                    lines.append(_line(sample, run.settings, error=f"MediaError: {err}"))
-                    continue
-                ready.append((sample, media))
-            results = _answer_batch(model, processor, ready, run.settings, config) if ready else []
-            for (sample, media), (answer, error) in zip(ready, results, strict=True):
-                frames = media.num_frames if sample.fields["data_type"] == "video" else None
-                if error is not None:
-                    lines.append(_line(sample, run.settings, num_frames=frames, error=error))
-                    errors_in_row += 1
-                    continue
-                errors_in_row = 0
-                scored = score_output(
-                    answer.text, sample.fields["ground_truth"], sample.fields["problem_type"]
-                )
-                lines.append(
-                    _line(
-                        sample,
-                        run.settings,
-                        num_frames=frames,
-                        output=answer.text,
-                        num_tokens=answer.num_tokens,
-                        truncated=answer.truncated,
-                        **scored,
-                    )
-                )
-            for line in lines:
-                append_jsonl(results_path, line)
-                failed += line["error"] is not None
-            bar.update(len(lines))
-            bar.set_postfix(done=bar.n, failed=failed)
-            if run.max_consecutive_errors and errors_in_row >= run.max_consecutive_errors:
-                bar.close()
-                raise EvalAborted(
-                    f"{errors_in_row} samples in a row failed to generate; last error: "
-                    f"{lines[-1]['error']} (results so far are kept; rerun to resume)"
-                )
-        bar.close()
-
+        _run_samples(run, todo, results_path)
     keys = {s.key for s in samples}
     lines = [line for line in read_results(results_path) if line["key"] in keys]
-    summary = summarize_run(lines, [b.name for b in run.benchmarks], run.orders)
-    summary["settings"] = run.settings.to_json()
-    summary["model"] = os.path.abspath(run.model)
-    summary["errors"] = [
-        {"key": line["key"], "error": line["error"]} for line in lines if line["error"] is not None
-    ]
-    report = markdown_report(summary)
-    atomic_write_json(run.out / "summary.json", summary)
-    atomic_write_text(run.out / "summary.md", report)
-    return report
+    return write_summary(
+        run.out,
+        lines,
+        [b.name for b in run.benchmarks],
+        run.orders,
+        settings=run.settings.to_json(),
+        model=os.path.abspath(run.model),
+    )
+
+
+def _batch_lines(run, model, processor, batch, factor, config) -> tuple[list[dict], list[bool]]:
+    """The result lines of one batch of samples, and whether each generation succeeded."""
+    from video_r1.evaluation.generate import load_media, stable_seed
+    from video_r1.evaluation.scoring import score_output
+    from video_r1.media import MediaError
+
+    lines, ready = [], []
+    for sample in batch:
+        if sample.error is not None:
+            lines.append(make_line(sample, run.settings, error=sample.error))
+            continue
+        seed = stable_seed(run.settings.seed, sample.benchmark, sample.fields["problem_id"])
+        try:
+            media = load_media(sample.record, run.settings, factor, sample.order, seed)
+        except MediaError as err:
+            lines.append(make_line(sample, run.settings, error=f"MediaError: {err}"))
+            continue
+        ready.append((sample, media))
+    results = _answer_batch(model, processor, ready, run.settings, config) if ready else []
+    generated = [error is None for _, error in results]
+    for (sample, media), (answer, error) in zip(ready, results, strict=True):
+        frames = media.num_frames if sample.fields["data_type"] == "video" else None
+        if error is not None:
+            lines.append(make_line(sample, run.settings, num_frames=frames, error=error))
+            continue
+        scored = score_output(
+            answer.text, sample.fields["ground_truth"], sample.fields["problem_type"]
+        )
+        lines.append(
+            make_line(
+                sample,
+                run.settings,
+                num_frames=frames,
+                output=answer.text,
+                num_tokens=answer.num_tokens,
+                truncated=answer.truncated,
+                **scored,
+            )
+        )
+    return lines, generated
+
+
+def _run_samples(run: EvalRun, todo: list[Sample], results_path: Path) -> None:
+    """Answer `todo` batch by batch, appending (fsynced) each batch's lines."""
+    from tqdm import tqdm
+
+    from video_r1.evaluation.generate import (
+        build_generation_config,
+        load_model_and_processor,
+        model_factor,
+    )
+
+    model, processor = load_model_and_processor(
+        run.model, dtype=run.dtype, device=run.device, attn=run.attn
+    )
+    factor = model_factor(processor)
+    config = build_generation_config(model, processor, run.settings)
+    bar = tqdm(total=len(todo), desc="eval", unit="sample", disable=not run.progress)
+    failed = errors_in_row = 0
+    for start in range(0, len(todo), run.batch_size):
+        batch = todo[start : start + run.batch_size]
+        lines, generated = _batch_lines(run, model, processor, batch, factor, config)
+        for ok in generated:
+            errors_in_row = 0 if ok else errors_in_row + 1
+        for line in lines:
+            append_jsonl(results_path, line)
+            failed += line["error"] is not None
+        bar.update(len(lines))
+        bar.set_postfix(done=bar.n, failed=failed)
+        if run.max_consecutive_errors and errors_in_row >= run.max_consecutive_errors:
+            bar.close()
+            last = [line["error"] for line in lines if line["error"] is not None][-1]
+            raise EvalAborted(
+                f"{errors_in_row} samples in a row failed to generate; last error: "
+                f"{last} (results so far are kept; rerun to resume)"
+            )
+    bar.close()

@@ -12,8 +12,7 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from video_r1.rewards.metrics import score_evaluation
-from video_r1.rewards.parsing import extract_answer
+from video_r1.rewards.metrics import score_evaluation, scored_answer, vsibench_official_score
 
 SEMANTICS = ("published", "official")
 # What the mean score of each problem type is called (docs/spec.md#rewards).
@@ -27,7 +26,8 @@ METRIC_NAMES = {
 
 
 def score_output(output: str, ground_truth: str, problem_type: str) -> dict[str, Any]:
-    """Extracted answer, scores under both semantics, and whether it is fully correct.
+    """The answer scored (the <answer> tag's content, or the whole output without one), scores
+    under both semantics, and whether it is fully correct.
 
     `correct` means a published score of 1 (for regression: within 5% of the truth).
     Example:
@@ -35,7 +35,7 @@ def score_output(output: str, ground_truth: str, problem_type: str) -> dict[str,
         -> {"answer": "B", "score": {"published": 1.0, "official": 1.0}, "correct": True}
     """
     score = {s: score_evaluation(output, ground_truth, problem_type, s) for s in SEMANTICS}
-    return {"answer": extract_answer(output), "score": score, "correct": score["published"] >= 1}
+    return {"answer": scored_answer(output), "score": score, "correct": score["published"] >= 1}
 
 
 def _mean(values: Sequence[float]) -> float | None:
@@ -76,23 +76,50 @@ def summarize_lines(lines: Sequence[dict], vsibench: bool = False) -> dict[str, 
         ok = [line for line in group if line.get("error") is None]
         summary["by_task"][task] = {"n": len(group), "failed": len(group) - len(ok), **_means(ok)}
     if vsibench:
-        summary["vsibench"] = vsibench_scores(summary["by_type"])
+        summary["vsibench"] = vsibench_scores(summary["by_type"], scored)
     return summary
 
 
-def vsibench_scores(by_type: dict[str, dict]) -> dict[str, float | None]:
-    """The VSI-Bench figure per semantics: mean of multiple-choice accuracy and regression MRA
-    (None where either kind of question has no scored sample).
+def vsibench_scores(by_type: dict[str, dict], scored: Sequence[dict]) -> dict[str, Any]:
+    """The VSI-Bench figure per semantics. "published": the mean of multiple-choice accuracy
+    and regression MRA, as Video-R1 reports it (None where either kind has no scored sample).
+    "official": the official overall, the mean over question-type categories (relative
+    direction levels merged; video_r1.rewards.metrics.vsibench_official_score) of the official
+    scores; None, with `official_missing` saying why, when a scored line has no `category`
+    (the record's `question_type`).
 
     Example:
-        vsibench_scores({"multiple choice": {"published": 0.6, "official": 0.6},
-                         "regression": {"published": 0.2, "official": 0.3}})
-        -> {"published": 0.4, "official": 0.45}
+        by_type {"multiple choice": {"published": 0.6, ...}, "regression": {"published": 0.2,
+        ...}} and lines of categories "object_counting" (official 0.5) and "route_planning"
+        (official 1.0) -> {"published": 0.4, "official": 0.75, "categories": {...}}
     """
     mc, reg = by_type.get("multiple choice"), by_type.get("regression")
-    if not mc or not reg:
-        return {s: None for s in SEMANTICS}
-    return {s: (mc[s] + reg[s]) / 2 for s in SEMANTICS}
+    out: dict[str, Any] = {
+        "published": (mc["published"] + reg["published"]) / 2 if mc and reg else None
+    }
+    uncategorised = sum(1 for line in scored if not line.get("category"))
+    if uncategorised or not scored:
+        out["official"] = None
+        out["official_missing"] = (
+            f"{uncategorised} scored sample(s) have no question_type: the official overall "
+            "(a mean over question types) cannot be computed"
+            if uncategorised
+            else "no scored sample"
+        )
+        return out
+    overall, categories = vsibench_official_score(
+        [line["category"] for line in scored], [float(line["score"]["official"]) for line in scored]
+    )
+    out.update(official=overall, categories=categories)
+    return out
+
+
+def benchmark_figure(summary: dict[str, Any], semantics: str) -> float | None:
+    """A benchmark's own headline figure: VSI-Bench's figure for a VSI-Bench file, else the
+    mean score over its scored samples."""
+    if "vsibench" in summary:
+        return summary["vsibench"][semantics]
+    return summary["score"][semantics] if summary["scored"] else None
 
 
 def is_vsibench(benchmark: str) -> bool:
@@ -109,8 +136,8 @@ def summarize_run(
 ) -> dict[str, Any]:
     """The whole summary: for each frame order, each benchmark's summary and the overall one.
 
-    "overall" pools every sample of every benchmark; "macro" is the mean of the benchmarks'
-    published scores. With more than one order, `order_drop` holds the per-task drop table.
+    "overall" pools every sample of every benchmark; "macro" is, per semantics, the mean of the
+    benchmarks' own figures (`benchmark_figure`; None if one of them cannot be computed). With more than one order, `order_drop` holds the per-task drop table.
     """
     lines = list(lines)
     out: dict[str, Any] = {"orders": {}}
@@ -121,12 +148,16 @@ def summarize_run(
             for b in benchmarks
         }
         overall = summarize_lines(mine)
-        bench_scores = [s["score"]["published"] for s in per_bench.values() if s["scored"]]
-        overall["macro"] = _mean(bench_scores)
+        overall["macro"] = {sem: _macro(per_bench.values(), sem) for sem in SEMANTICS}
         out["orders"][order] = {"benchmarks": per_bench, "overall": overall}
     if len(orders) > 1 and "ordered" in orders:
         out["order_drop"] = order_drop_table(lines, orders)
     return out
+
+
+def _macro(summaries: Iterable[dict[str, Any]], semantics: str) -> float | None:
+    figures = [benchmark_figure(s, semantics) for s in summaries if s["scored"]]
+    return None if not figures or None in figures else _mean(figures)
 
 
 def order_drop_table(lines: Sequence[dict], orders: Sequence[str]) -> list[dict[str, Any]]:

@@ -98,10 +98,18 @@ class EvalSettings:
         return replace(self, **changes)
 
 
-def add_settings_arguments(parser: argparse.ArgumentParser, *, max_new_tokens: int = 1024) -> None:
-    """The frame, pixel and decoding flags shared by eval, annotate and infer."""
+def add_settings_arguments(
+    parser: argparse.ArgumentParser,
+    *,
+    max_new_tokens: int = 1024,
+    temperature: float = 0.01,
+    top_p: float = 0.001,
+    source: str = "published eval defaults",
+) -> None:
+    """The frame, pixel and decoding flags shared by eval, annotate and infer; the decoding
+    defaults are the command's own published ones (`source` names them in --help)."""
     d = EvalSettings()
-    group = parser.add_argument_group("frames, pixels and decoding (published eval defaults)")
+    group = parser.add_argument_group(f"frames, pixels and decoding ({source})")
     group.add_argument(
         "--frames",
         type=int,
@@ -136,10 +144,12 @@ def add_settings_arguments(parser: argparse.ArgumentParser, *, max_new_tokens: i
     group.add_argument(
         "--temperature",
         type=float,
-        default=d.temperature,
-        help="sampling temperature (paper 0.01, published code 0.1; default 0.01)",
+        default=temperature,
+        help=f"sampling temperature (eval: paper 0.01, published code 0.1; default {temperature})",
     )
-    group.add_argument("--top-p", type=float, default=d.top_p, help="nucleus top_p (0.001)")
+    group.add_argument(
+        "--top-p", type=float, default=top_p, help=f"nucleus top_p (default {top_p})"
+    )
     group.add_argument(
         "--max-new-tokens",
         type=int,

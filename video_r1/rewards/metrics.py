@@ -1,5 +1,6 @@
 """Evaluation metrics: per-sample scores under the published or the official VSI-Bench
-semantics, mean relative accuracy (MRA), accuracy per type, the VSI-Bench combined score.
+semantics, mean relative accuracy (MRA), accuracy per type, the VSI-Bench figures (the
+pooled one Video-R1 reports and the official per-category mean).
 
 Per-sample semantics (the answer is the first <answer> tag, or the whole output if none, as
 the published eval script does):
@@ -84,9 +85,7 @@ def score_evaluation(
         0.9
     """
     check_problem_type(problem_type)
-    answer = extract_answer(output) if isinstance(output, str) else ""
-    if answer == "":
-        answer = output if isinstance(output, str) else ""
+    answer = scored_answer(output)
     if semantics == "published":
         if problem_type == "regression":
             pred, gt = parse_float(answer), parse_float(ground_truth)
@@ -102,6 +101,20 @@ def score_evaluation(
             )
         return score_answer(answer, ground_truth, problem_type)
     raise ValueError(f"semantics must be 'published' or 'official', got {semantics!r}")
+
+
+def scored_answer(output: str) -> str:
+    """The text an evaluation scores: the first <answer> tag's content, or the whole output
+    when it has none (as the published eval script does).
+
+    Example:
+        >>> scored_answer("<think>..</think><answer> B </answer>"), scored_answer("B")
+        ('B', 'B')
+    """
+    if not isinstance(output, str):
+        return ""
+    answer = extract_answer(output)
+    return answer if answer != "" else output
 
 
 def _first_word(text: str) -> str:
@@ -148,3 +161,37 @@ def vsibench_score(problem_types: Sequence[str], scores: Sequence[float]) -> flo
     if missing:
         raise ValueError(f"VSI-Bench score needs both question kinds; no {' or '.join(missing)}")
     return (by_type["multiple choice"] + by_type["regression"]) / 2
+
+
+# VSI-Bench's three relative-direction levels form one category in its official overall.
+VSI_DIRECTION_LEVELS = (
+    "object_rel_direction_easy",
+    "object_rel_direction_medium",
+    "object_rel_direction_hard",
+)
+VSI_DIRECTION = "object_rel_direction"
+
+
+def vsibench_official_score(
+    categories: Sequence[str], scores: Sequence[float]
+) -> tuple[float, dict[str, float]]:
+    """The official VSI-Bench overall (thinking-in-space `vsibench_aggregate_results`): the mean
+    over question-type categories of each category's mean score, after the easy/medium/hard
+    relative-direction categories are merged into one (the mean of their means). Returns
+    (overall, mean per category). The official code counts an absent direction level as 0;
+    here the merged category is the mean of the levels present (the same on the full set).
+
+    Example:
+        >>> vsibench_official_score(["object_counting", "object_rel_direction_easy",
+        ...                          "object_rel_direction_hard"], [1, 1, 0])
+        (0.75, {'object_counting': 1.0, 'object_rel_direction': 0.5})
+    """
+    if not scores:
+        raise ValueError("VSI-Bench official score needs at least one scored sample")
+    by_category = accuracy_by_type(categories, scores)
+    by_category.pop("overall")
+    levels = [by_category.pop(level) for level in VSI_DIRECTION_LEVELS if level in by_category]
+    if levels:
+        by_category[VSI_DIRECTION] = math.fsum(levels) / len(levels)
+    by_category = dict(sorted(by_category.items()))
+    return math.fsum(by_category.values()) / len(by_category), by_category

@@ -1,0 +1,160 @@
+"""`video-r1 eval` run twice, resumed, sharded, or fed outputs made elsewhere."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import SMALL
+
+import video_r1  # noqa: F401
+from video_r1.cli import main
+from video_r1.utils.io import read_jsonl
+
+
+def _eval_args(model: Path, bench: Path, out: Path, *extra: str) -> list[str]:
+    return ["eval", "--model", str(model), "--bench", str(bench), "--media-root",
+            str(bench.parent), "--out", str(out), "--no-progress", *SMALL, *extra]  # fmt: skip
+
+
+def test_locked_folder_names_its_holder_and_a_dead_holder_is_taken_over(
+    parrot_dir: Path, bench: Path, tmp_path: Path, capsys
+) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        lock = {"pid": holder.pid, "host": socket.gethostname(), "started": "2026-01-01 10:00"}
+        (out / ".lock").write_text(json.dumps(lock))
+        assert main(_eval_args(parrot_dir, bench, out, "--limit", "2")) == 1
+        err = capsys.readouterr().err
+        assert f"pid {holder.pid} on host {socket.gethostname()} since 2026-01-01 10:00" in err
+        assert not (out / "samples.jsonl").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    # the holder is dead: its lock is stale and taken over; the run releases it at the end
+    assert main(_eval_args(parrot_dir, bench, out, "--limit", "2")) == 0
+    assert "took over a stale lock of pid" in capsys.readouterr().out
+    assert not (out / ".lock").exists() and len(read_jsonl(out / "samples.jsonl")) == 2
+
+
+def test_resume_refuses_other_dtype_attention_or_bench_content(
+    parrot_dir: Path, bench: Path, tmp_path: Path, capsys
+) -> None:
+    copy = bench.parent / "bench_copy.jsonl"
+    shutil.copyfile(bench, copy)
+    out = tmp_path / "run"
+    assert main(_eval_args(parrot_dir, copy, out, "--limit", "1")) == 0
+    assert main(_eval_args(parrot_dir, copy, out, "--limit", "1", "--dtype", "float32")) == 2
+    assert "dtype: 'auto' -> 'float32'" in capsys.readouterr().err
+    assert main(_eval_args(parrot_dir, copy, out, "--limit", "1", "--attn", "eager")) == 2
+    assert "attn: None -> 'eager'" in capsys.readouterr().err
+    copy.write_text("\n".join(reversed(copy.read_text().splitlines())))  # an edited file
+    assert main(_eval_args(parrot_dir, copy, out, "--limit", "1")) == 2
+    assert "benchmarks.bench_copy.jsonl" in capsys.readouterr().err
+
+
+def test_sampled_run_resumed_in_other_batches_equals_uninterrupted(
+    tiny_model_factory, bench: Path, tmp_path: Path
+) -> None:
+    model = tiny_model_factory("qwen2.5-vl")  # random weights: sampling really varies
+    sampling = ["--temperature", "1.0", "--top-p", "1.0", "--max-new-tokens", "6"]
+    whole = tmp_path / "whole"
+    assert main(_eval_args(model, bench, whole, "--limit", "5", "--batch-size", "3",
+                           *sampling)) == 0  # fmt: skip
+    parts = tmp_path / "parts"  # 2 samples, then the rest in batches of another size
+    assert main(_eval_args(model, bench, parts, "--limit", "2", "--batch-size", "2",
+                           *sampling)) == 0  # fmt: skip
+    assert main(_eval_args(model, bench, parts, "--limit", "5", "--batch-size", "4",
+                           *sampling)) == 0  # fmt: skip
+    outputs = {x["key"]: x["output"] for x in read_jsonl(whole / "samples.jsonl")}
+    resumed = {x["key"]: x["output"] for x in read_jsonl(parts / "samples.jsonl")}
+    assert resumed == outputs
+    assert len(set(outputs.values())) > 1  # the outputs are sampled, not one fixed string
+
+
+def test_every_sample_failed_is_an_error_and_some_failed_a_warning(
+    parrot_dir: Path, bench: Path, tmp_path: Path, capsys
+) -> None:
+    wrong_root = tmp_path / "nothing-here"
+    wrong_root.mkdir()
+    args = _eval_args(parrot_dir, bench, tmp_path / "all", "--limit", "3")
+    args[args.index("--media-root") + 1] = str(wrong_root)
+    assert main(args) == 1
+    assert "error: all 3 samples failed" in capsys.readouterr().err
+    # the 6th record is the broken video
+    assert main(_eval_args(parrot_dir, bench, tmp_path / "some", "--limit", "6")) == 0
+    err = capsys.readouterr().err
+    assert "warning: 1 of 6 samples failed" in err and "--retry-failed" in err
+
+
+def _predictions(bench: Path, path: Path) -> None:
+    """The parrot's answer to every record of `bench`, as another tool would write it."""
+    rows = [{"problem_id": json.loads(x)["problem_id"], "output": "<answer>A</answer>"}
+            for x in bench.read_text().splitlines()]  # fmt: skip
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_predictions_are_scored_like_a_model_run(
+    parrot_dir: Path, bench: Path, tmp_path: Path, capsys
+) -> None:
+    model_run = tmp_path / "model"
+    assert main(_eval_args(parrot_dir, bench, model_run)) == 0
+    preds = tmp_path / "preds.jsonl"
+    _predictions(bench, preds)
+    out = tmp_path / "scored"
+    assert (
+        main(["eval", "--predictions", str(preds), "--bench", str(bench), "--out", str(out)]) == 0
+    )
+    by_key = {x["key"]: x for x in read_jsonl(out / "samples.jsonl")}
+    for line in read_jsonl(model_run / "samples.jsonl"):
+        if line["error"] is None:  # the broken video is scored here: no media needed
+            assert by_key[line["key"]]["score"] == line["score"]
+            assert by_key[line["key"]]["answer"] == "A"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["orders"]["ordered"]["overall"]["n"] == 11
+    assert summary["orders"]["ordered"]["overall"]["failed"] == 0
+    assert "# Evaluation" in (out / "summary.md").read_text()
+
+    lines = preds.read_text().splitlines()
+    preds.write_text("\n".join([*lines[1:], json.dumps({"problem_id": "nope", "output": ""})]))
+    assert main(["eval", "--predictions", str(preds), "--bench", str(bench), "--out",
+                 str(tmp_path / "bad")]) == 2  # fmt: skip
+    assert "preds.jsonl:11: unknown problem_id 'nope'" in capsys.readouterr().err
+    preds.write_text("\n".join(lines[1:]))
+    assert main(["eval", "--predictions", str(preds), "--bench", str(bench), "--out",
+                 str(tmp_path / "bad")]) == 2  # fmt: skip
+    assert "no prediction for 1 of 11 samples" in capsys.readouterr().err
+
+
+def test_shards_merge_into_the_whole_run(
+    parrot_dir: Path, bench: Path, tmp_path: Path, capsys
+) -> None:
+    shards = [tmp_path / "s1", tmp_path / "s2"]
+    for i, folder in enumerate(shards, start=1):
+        assert main(_eval_args(parrot_dir, bench, folder, "--shard", f"{i}/2")) == 0
+    keys = [{x["key"] for x in read_jsonl(f / "samples.jsonl")} for f in shards]
+    assert len(keys[0]) == 6 and len(keys[1]) == 5 and not keys[0] & keys[1]
+    assert main(["eval", "--merge", str(shards[0]), "--out", str(tmp_path / "m")]) == 2
+    assert "need each of 1..2 exactly once" in capsys.readouterr().err
+    merged = tmp_path / "merged"
+    assert main(["eval", "--merge", *map(str, shards), "--out", str(merged)]) == 0
+    whole = tmp_path / "whole"
+    assert main(_eval_args(parrot_dir, bench, whole)) == 0
+    got = json.loads((merged / "summary.json").read_text())
+    expected = json.loads((whole / "summary.json").read_text())
+    assert got["orders"] == expected["orders"]
+    assert got["settings"] == expected["settings"]
+
+
+def test_shard_flag_is_checked(parrot_dir: Path, bench: Path, tmp_path: Path, capsys) -> None:
+    assert main(_eval_args(parrot_dir, bench, tmp_path / "x", "--shard", "3/2")) == 2
+    assert "--shard '3/2'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["eval", "--predictions", "p.jsonl", "--merge", "a", "--out", str(tmp_path)])
