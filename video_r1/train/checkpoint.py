@@ -162,7 +162,7 @@ def save_checkpoint(
         else:
             os.replace(tmp, final)
         _fsync_dir(final.parent)
-        prune_checkpoints(output_dir, keep_last)
+        prune_checkpoints(output_dir, keep_last, newest=step)
     accelerator.wait_for_everyone()
     return final
 
@@ -175,12 +175,19 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def prune_checkpoints(output_dir: str | Path, keep_last: int) -> list[Path]:
-    """Delete all but the newest `keep_last` complete checkpoints (0 keeps all)."""
+def prune_checkpoints(
+    output_dir: str | Path, keep_last: int, newest: int | None = None
+) -> list[Path]:
+    """Delete all but the newest `keep_last` complete checkpoints (0 keeps all).
+
+    With `newest` (the step just saved), only checkpoints up to that step count: one of a
+    higher step (left by another run) can never push the one just written out.
+    """
     if keep_last <= 0:
         return []
+    found = [(s, p) for s, p in list_checkpoints(output_dir) if newest is None or s <= newest]
     removed = []
-    for _, path in list_checkpoints(output_dir)[:-keep_last]:
+    for _, path in found[:-keep_last]:
         shutil.rmtree(path)
         removed.append(path)
     return removed
