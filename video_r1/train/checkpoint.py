@@ -35,7 +35,7 @@ from typing import Any
 
 from video_r1.train.config import LoraConfig
 from video_r1.train.setup import is_deepspeed, is_fsdp
-from video_r1.utils.io import atomic_write_json, atomic_write_text
+from video_r1.utils.io import apply_umask, atomic_write_json, atomic_write_text
 
 PREFIX = "checkpoint-"
 STATE_FILE = "trainer_state.json"
@@ -120,6 +120,7 @@ def save_model_files(accelerator: Any, model: Any, processor: Any, out_dir: str 
             processor.save_pretrained(out_dir)
         if hasattr(unwrapped, "peft_config"):
             atomic_write_text(Path(out_dir) / "README.md", LORA_NOTE)
+        apply_umask(out_dir)
 
 
 def save_checkpoint(
@@ -152,6 +153,7 @@ def save_checkpoint(
     if accelerator.is_main_process:
         atomic_write_text(tmp / CONFIG_FILE, config_yaml)
         state = {**trainer_state, "step": step, "world_size": accelerator.num_processes}
+        apply_umask(tmp / "state")  # optimizer/RNG files too, whoever wrote them
         atomic_write_json(tmp / STATE_FILE, state)  # last: marks the folder complete
         if final.exists():  # re-saving a step (e.g. after a resume): replace it whole
             old = final.with_name(f".old-{final.name}")

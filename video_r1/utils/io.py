@@ -38,6 +38,18 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         raise
 
 
+def apply_umask(folder: str | os.PathLike) -> None:
+    """Give every file under `folder` the mode a plain open() would (0666 minus the umask).
+
+    For files written by libraries through private temporary files (transformers writes
+    model.safetensors with mode 0600), which colleagues sharing the run could not read.
+    """
+    mode = 0o666 & ~_current_umask()
+    for path in Path(folder).rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            os.chmod(path, mode)
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
