@@ -54,3 +54,13 @@ def test_published_global_batch_is_8() -> None:
     processes = int(launch.group(1))
     assert (processes, cfg.optim.per_device_batch_size, cfg.optim.grad_accum) == (4, 1, 2)
     assert processes * cfg.optim.per_device_batch_size * cfg.optim.grad_accum == 8
+
+
+def test_deepspeed_is_an_install_extra() -> None:
+    import tomllib
+
+    extras = tomllib.loads((CONFIGS.parent / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    for name in ("deepspeed", "gpu", "dev"):  # `pip install video-r1[gpu]` for the ZeRO configs
+        assert any(r.startswith("deepspeed") for r in extras[name]), name
