@@ -61,3 +61,9 @@ def test_debug_shows_the_traceback(capsys) -> None:
 
     with pytest.raises(ConfigError, match="did you mean"):
         main(["sft", "--config", SFT_TINY, "optim.lrr=1", "--debug"])
+
+
+def test_tiny_model_into_an_existing_folder_is_one_error_line(tmp_path, capsys) -> None:
+    line = _one_error_line(capsys, main(["tiny-model", str(tmp_path)]))
+    assert line == f"error: {tmp_path}: already exists; remove it or choose another folder"
+    assert list(tmp_path.iterdir()) == []

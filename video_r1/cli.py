@@ -92,7 +92,9 @@ def error_line(error: BaseException) -> str:
     first = lines[0]
     if first.endswith(":") and len(lines) > 1:  # "3 problem(s) in dataset:" + the first one
         first = f"{first} {lines[1]}" + (" ..." if len(lines) > 2 else "")
-    if type(error).__name__ in _ACTIONABLE or isinstance(error, FileNotFoundError):
+    if type(error).__name__ in _ACTIONABLE or isinstance(
+        error, FileNotFoundError | FileExistsError
+    ):
         return first
     return f"{type(error).__name__}: {first} (rerun with --debug for the traceback)"
 
