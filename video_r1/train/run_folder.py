@@ -25,15 +25,12 @@ REFUSED_ON_RESUME: dict[str, str] = {
     "seed": "the RNG states",
     "optim.per_device_batch_size": "the batch layout",
     "optim.grad_accum": "the batch layout",
-    "optim.epochs": "the planned steps the lr schedule was built for",
-    "optim.max_steps": "the planned steps the lr schedule was built for",
 }
 # Keys a resume cannot apply: their values live in the restored optimizer/scheduler/weights.
+# (The schedule's shape is applied: the scheduler's lambda is rebuilt from the current
+# schedule, warm-up and planned steps, so a longer max_steps continues the curve.)
 IGNORED_ON_RESUME: dict[str, str] = {
     "optim.lr": "the lr comes from the checkpoint's scheduler",
-    "optim.schedule": "the checkpoint's scheduler is restored",
-    "optim.warmup_ratio": "the checkpoint's scheduler is restored",
-    "optim.warmup_steps": "the checkpoint's scheduler is restored",
     "optim.weight_decay": "the checkpoint's optimizer settings are restored",
     "optim.adam_beta1": "the checkpoint's optimizer settings are restored",
     "optim.adam_beta2": "the checkpoint's optimizer settings are restored",
@@ -116,7 +113,7 @@ def check_resume_config(
     """Compare a checkpoint's saved config with the current one before resuming.
 
     Raises CheckpointError naming every changed key the resume cannot honour (data, batch
-    layout, seeds, planned steps); returns one line per other change: ignored ones (the
+    layout, seeds); returns one line per other change: ignored ones (the
     restored optimizer/scheduler/weights win) and applied ones.
     """
     saved_file = Path(checkpoint) / CONFIG_FILE
