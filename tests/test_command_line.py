@@ -1,5 +1,7 @@
 """The `video-r1` command: every subcommand has a working --help; bad usage exits 2."""
 
+import importlib.util
+
 import pytest
 
 from video_r1.cli import COMMANDS, main
@@ -61,3 +63,42 @@ def test_recipe_help_lists_every_config_key_with_its_default(name, config_class,
     # Defaults shown are the recipe's own: GRPO's optim is the published one (clip 5, SFT 1).
     clip = OmegaConf.select(config, "optim.max_grad_norm")
     assert any(line.startswith(f"optim.max_grad_norm ({clip}): ") for line in lines)
+SFT_TINY = "configs/sft_tiny.yaml"
+
+
+def _one_error_line(capsys, code: int) -> str:
+    """The test of every mistake: one `error: ...` line on stderr, no traceback, exit != 0."""
+    err = capsys.readouterr().err
+    assert code != 0 and "Traceback" not in err, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["sft", "--config", "nope.yaml"], "error: nope.yaml: config file not found"),
+        (["sft", "--config", SFT_TINY, "optim.lrr=1"], "did you mean 'optim.lr'?"),
+        (["sft", "--config", SFT_TINY, "optim.lr=fast"], "key 'optim.lr': Value 'fast'"),
+        (["sft", "--config", SFT_TINY, "optim"], "override 'optim' is not key=value"),
+        (["sft", "--config", SFT_TINY, "logging.trackers=[wandb]"], "wandb not installed"),
+    ],
+)
+def test_config_mistakes_end_in_one_error_line(argv, says, capsys) -> None:
+    if "wandb" in says and importlib.util.find_spec("wandb") is not None:
+        pytest.skip("wandb is installed here")
+    assert says in _one_error_line(capsys, main(argv))
+
+
+def test_debug_shows_the_traceback(capsys) -> None:
+    from video_r1.train.config import ConfigError
+
+    with pytest.raises(ConfigError, match="did you mean"):
+        main(["sft", "--config", SFT_TINY, "optim.lrr=1", "--debug"])
+
+
+def test_tiny_model_into_an_existing_folder_is_one_error_line(tmp_path, capsys) -> None:
+    line = _one_error_line(capsys, main(["tiny-model", str(tmp_path)]))
+    assert line == f"error: {tmp_path}: already exists; remove it or choose another folder"
+    assert list(tmp_path.iterdir()) == []

@@ -56,7 +56,11 @@ def command_parser(name: str) -> tuple[argparse.ArgumentParser, object]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand. A mistake ends in one `error: ...` line on stderr and a non-zero
+    exit status; `--debug` (anywhere on the line) shows the Python traceback instead."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
     if not argv or argv[0] not in COMMANDS:
         build_parser().parse_args(argv)  # prints help or the error, and exits
         return 2
@@ -65,7 +69,44 @@ def main(argv: list[str] | None = None) -> int:
     ensure_torchvision_importable()  # before any subcommand imports transformers
     parser, module = command_parser(argv[0])
     args = parser.parse_args(argv[1:])
-    return int(module.run(args) or 0)
+    try:
+        return int(module.run(args) or 0)
+    except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM during training
+        if debug:
+            raise
+        print(f"error: {interrupt or 'interrupted'}", file=sys.stderr, flush=True)
+        return 130
+    except Exception as error:
+        if debug:
+            raise
+        print(f"error: {error_line(error)}", file=sys.stderr, flush=True)
+        return 1
+
+
+def error_line(error: BaseException) -> str:
+    """The one-line message of an error: the project's own errors say what to do already;
+    anything else is named by its type, with the hint to rerun with --debug.
+
+    Example:
+        >>> error_line(ValueError("a\nb"))
+        'ValueError: a (rerun with --debug for the traceback)'
+    """
+    lines = str(error).strip().splitlines() or [""]
+    first = lines[0]
+    if first.endswith(":") and len(lines) > 1:  # "3 problem(s) in dataset:" + the first one
+        first = f"{first} {lines[1]}" + (" ..." if len(lines) > 2 else "")
+    if type(error).__name__ in _ACTIONABLE or isinstance(
+        error, FileNotFoundError | FileExistsError
+    ):
+        return first
+    return f"{type(error).__name__}: {first} (rerun with --debug for the traceback)"
+
+
+# Errors whose message names the file/key and what to do (checked by name: no imports here).
+_ACTIONABLE = {
+    "ConfigError", "CheckpointError", "BadSampleError", "RecordError", "MediaError",
+    "RewardSpecError", "ModelPathError", "EvalAborted", "DemoSettingsChanged",
+}  # fmt: skip
 
 
 if __name__ == "__main__":

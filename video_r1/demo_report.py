@@ -108,16 +108,29 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     return head + "\n".join(lines) + "\n"
 
 
-def plot_curves(sft: list[dict], grpo: list[dict], path: Path) -> None:
-    """SFT loss, and GRPO reward and accuracy per step, side by side."""
+def _pyplot() -> Any:
     import matplotlib
 
-    matplotlib.use("Agg")
+    matplotlib.use("Agg")  # no display on training machines
     import matplotlib.pyplot as plt
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    return plt
+
+
+def _whole_steps(ax: Any) -> None:
+    """Ticks on whole optimizer steps only (a 4-step run is not labelled 0.5, 1.5, ...)."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def curves_figure(sft: list[dict], grpo: list[dict], loss_scale: str = "log") -> Any:
+    """SFT loss (log or linear axis), and GRPO reward and accuracy per step, side by side."""
+    if loss_scale not in ("log", "linear"):
+        raise ValueError(f"loss_scale must be 'log' or 'linear', got {loss_scale!r}")
+    fig, (left, right) = _pyplot().subplots(1, 2, figsize=(10, 3.6))
     left.plot([m["step"] for m in sft], [m["train/loss"] for m in sft], color="tab:blue")
-    left.set(title="SFT", xlabel="step", ylabel="loss per target token", yscale="log")
+    left.set(title="SFT", xlabel="step", ylabel="loss per target token", yscale=loss_scale)
     for key, label in (("train/reward/total", "total reward"),
                        ("train/reward/accuracy", "accuracy reward"),
                        ("train/temporal/passed", "groups passing the temporal rule")):  # fmt: skip
@@ -126,18 +139,22 @@ def plot_curves(sft: list[dict], grpo: list[dict], path: Path) -> None:
             right.plot(*zip(*points, strict=True), marker=".", label=label)
     right.set(title="T-GRPO", xlabel="step", ylabel="mean over rollouts / groups")
     right.legend(fontsize=8)
+    _whole_steps(left)
+    _whole_steps(right)
     fig.tight_layout()
+    return fig
+
+
+def plot_curves(sft: list[dict], grpo: list[dict], path: Path, loss_scale: str = "log") -> None:
+    """Write `curves_figure` to `path`."""
+    fig = curves_figure(sft, grpo, loss_scale)
     fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _pyplot().close(fig)
 
 
 def plot_lengths(grpo: list[dict], path: Path) -> None:
     """Mean (and max) completion length per GRPO step."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     for key, label in (("train/completion/length_mean", "mean"),
                        ("train/completion/length_max", "max")):  # fmt: skip
@@ -146,21 +163,18 @@ def plot_lengths(grpo: list[dict], path: Path) -> None:
             ax.plot(*zip(*points, strict=True), marker=".", label=label)
     ax.set(title="T-GRPO completion length", xlabel="step", ylabel="tokens")
     ax.legend(fontsize=8)
+    _whole_steps(ax)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
-def plot_task_accuracy(rows: list[dict[str, Any]], path: Path) -> None:
-    """Bars per task: each model on ordered and shuffled frames, with chance marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def task_accuracy_figure(rows: list[dict[str, Any]]) -> Any:
+    """Bars per task (n test samples under its name): each model on ordered and shuffled
+    frames, chance marked; the legend sits right of the axes, never over a bar."""
     series = [(f"{m}_{o}", f"{MODEL_NAMES[m]}, {o}") for m in MODELS for o in ORDERS]
     width = 0.8 / len(series)
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(rows)), 3.8))
+    fig, ax = _pyplot().subplots(figsize=(max(6.0, 1.6 * len(rows)) + 2.5, 3.8))
     for i, (key, label) in enumerate(series):
         xs = [t + (i - (len(series) - 1) / 2) * width for t in range(len(rows))]
         ys = [100 * (r[key] or 0.0) for r in rows]
@@ -168,12 +182,18 @@ def plot_task_accuracy(rows: list[dict[str, Any]], path: Path) -> None:
     for t, r in enumerate(rows):
         ax.hlines(100 * r["chance"], t - 0.45, t + 0.45, colors="black", linestyles="dashed",
                   label="chance" if t == 0 else None)  # fmt: skip
-    ax.set_xticks(range(len(rows)), [r["task"] for r in rows])
+    ax.set_xticks(range(len(rows)), [f"{r['task']}\n(n={r['n']})" for r in rows])
     ax.set(ylabel="test accuracy (%)", ylim=(0, 105), title="Per-task accuracy")
-    ax.legend(fontsize=7, ncol=3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     fig.tight_layout()
+    return fig
+
+
+def plot_task_accuracy(rows: list[dict[str, Any]], path: Path) -> None:
+    """Write `task_accuracy_figure` to `path`."""
+    fig = task_accuracy_figure(rows)
     fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _pyplot().close(fig)
 
 
 def write_report(out: Path, timings: dict[str, float]) -> Path:
@@ -193,8 +213,29 @@ def write_report(out: Path, timings: dict[str, float]) -> Path:
     plot_curves(sft, grpo, plots / "training_curves.png")
     plot_lengths(grpo, plots / "completion_length.png")
     plot_task_accuracy(rows, plots / "task_accuracy.png")
-    atomic_write_text(out / "report.md", render_report(rows, summaries, grpo, timings))
+    report = render_report(rows, summaries, grpo, timings, smoke=is_smoke_run(out))
+    atomic_write_text(out / "report.md", report)
     return out / "report.md"
+
+
+def is_smoke_run(out: Path) -> bool:
+    """Whether OUT/demo.json records the `quick` scale (every stage, too small to learn)."""
+    from dataclasses import asdict
+
+    from video_r1.demo import SCALES
+
+    path = out / "demo.json"
+    if not path.exists():
+        return False
+    scale = json.loads(path.read_text()).get("scale")
+    return scale == json.loads(json.dumps(asdict(SCALES["quick"])))
+
+
+SMOKE_NOTICE = """**This is a smoke run (`--scale quick`)**: every stage ran end to end, but on too
+few records and steps for the model to learn; the accuracies below are noise, not results.
+Run `video-r1 demo` (the full scale) for the demo proper.
+
+"""
 
 
 def _overall_sentence(model: str, summary: dict) -> str:
@@ -211,8 +252,8 @@ def _overall_sentence(model: str, summary: dict) -> str:
 
 
 def render_report(rows: list[dict], summaries: dict[str, dict], grpo: list[dict],
-                  timings: dict[str, float]) -> str:  # fmt: skip
-    """The Markdown of the report."""
+                  timings: dict[str, float], smoke: bool = False) -> str:  # fmt: skip
+    """The Markdown of the report (opening with a warning for a smoke run)."""
     above = [r["task"] for r in rows if r["p_value"] is not None and r["p_value"] < 0.05]
     chance = math.fsum(r["chance"] for r in rows) / max(len(rows), 1)
     overall = " ".join(_overall_sentence(m, s) for m, s in summaries.items())
@@ -220,7 +261,7 @@ def render_report(rows: list[dict], summaries: dict[str, dict], grpo: list[dict]
     stage_times = ", ".join(f"{k} {v:.0f} s" for k, v in timings.items())
     return f"""# video-r1 demo report
 
-A tiny randomly initialised Qwen2.5-VL, trained from scratch on the synthetic benchmark:
+{SMOKE_NOTICE if smoke else ""}A tiny randomly initialised Qwen2.5-VL, trained from scratch on the synthetic benchmark:
 SFT on the rationales, then T-GRPO (published rule: alpha 0.3, mu 0.8, group std scaling),
 then greedy evaluation on the test split with the frames in order and shuffled in time.
 

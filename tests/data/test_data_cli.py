@@ -89,3 +89,19 @@ def test_check_decode_reports_media_that_fail_to_open(tmp_path, media_root, caps
     assert [line.split(": ")[0] for line in out[:2]] == [f"{data}:2 (2)", f"{data}:4 (4)"]
     assert all(": path: decode: " in line for line in out[:2])
     assert out[-1] == f"{data}: 4 record(s), 2 good, 2 bad, 2 problem(s) (media decoded)"
+
+
+def test_check_empty_dataset_is_an_error(tmp_path, media_root, capsys):
+    for name, text in (("empty.jsonl", ""), ("empty.json", "[]\n")):
+        (tmp_path / name).write_text(text)
+        assert main(["data", "check", str(tmp_path / name), "--media-root", str(media_root)]) == 1
+        err = capsys.readouterr().err
+        assert err == f"error: {tmp_path / name}: no records (an empty dataset)\n"
+
+
+def test_check_utf8_bom_at_start_is_fine(tmp_path, media_root, capsys):
+    rows = [json.dumps(good_video(problem_id=1)), json.dumps(good_image(problem_id=2))]
+    for name, text in (("bom.jsonl", "\n".join(rows)), ("bom.json", f"[{','.join(rows)}]")):
+        (tmp_path / name).write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+        assert main(["data", "check", str(tmp_path / name), "--media-root", str(media_root)]) == 0
+        assert "2 record(s), 2 good, 0 bad" in capsys.readouterr().out

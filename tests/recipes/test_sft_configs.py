@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 import pytest
@@ -43,3 +44,23 @@ def test_help_lists_every_key() -> None:
     text = parser.format_help()
     assert "--resume" in text and "optim.grad_accum (1):" in text
     assert "sft.max_seq_len (0):" in text and "data.on_bad_sample (error):" in text
+
+
+def test_published_global_batch_is_8() -> None:
+    # run_sft_video.sh: 4 GPUs x 1 record x grad accumulation 2
+    cfg = load_config(SFTConfig, CONFIGS / "sft.yaml")
+    launch = re.search(r"--num_processes (\d+)", (CONFIGS / "sft.yaml").read_text())
+    assert launch is not None, "configs/sft.yaml must name the published number of processes"
+    processes = int(launch.group(1))
+    assert (processes, cfg.optim.per_device_batch_size, cfg.optim.grad_accum) == (4, 1, 2)
+    assert processes * cfg.optim.per_device_batch_size * cfg.optim.grad_accum == 8
+
+
+def test_deepspeed_is_an_install_extra() -> None:
+    import tomllib
+
+    extras = tomllib.loads((CONFIGS.parent / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    for name in ("deepspeed", "gpu", "dev"):  # `pip install video-r1[gpu]` for the ZeRO configs
+        assert any(r.startswith("deepspeed") for r in extras[name]), name

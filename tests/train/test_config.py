@@ -66,3 +66,36 @@ def test_every_field_has_help() -> None:
     assert any(line.startswith("optim.lr (1e-06): ") for line in lines)
     assert any(line.startswith("model.lora.r (64): ") for line in lines)
     assert all(line.split(": ", 1)[1].strip() for line in lines), "a field has no help text"
+
+
+@pytest.mark.parametrize(
+    ("override", "suggestion"),
+    [
+        ("optim.lrr=1", "did you mean 'optim.lr'?"),
+        ("chekpoint.output_dir=x", "did you mean 'checkpoint'?"),
+        ("model.lora.rr=8", "did you mean 'model.lora.r'?"),
+    ],
+)
+def test_unknown_key_suggests_the_closest(override: str, suggestion: str) -> None:
+    with pytest.raises(ConfigError, match=suggestion.replace("?", r"\?")):
+        load_config(TrainConfig, None, [*REQUIRED, override])
+
+
+def test_wrong_type_names_the_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"command line \(optim.lr=abc\): key 'optim.lr'"):
+        load_config(TrainConfig, None, [*REQUIRED, "optim.lr=abc"])
+    yaml = tmp_path / "c.yaml"
+    yaml.write_text("optim:\n  grad_accum: two\n")
+    with pytest.raises(ConfigError, match=rf"{yaml.name}: key 'optim.grad_accum'"):
+        load_config(TrainConfig, yaml, REQUIRED)
+
+
+def test_words_yaml_reads_as_booleans_stay_strings_for_string_keys(tmp_path: Path) -> None:
+    cfg = load_config(TrainConfig, None, [*REQUIRED, "mixed_precision=no"])
+    assert cfg.mixed_precision == "no"
+    cfg = load_config(TrainConfig, None, [*REQUIRED, "data.shuffle=no"])  # a bool key: a bool
+    assert cfg.data.shuffle is False
+    yaml = tmp_path / "c.yaml"
+    yaml.write_text("mixed_precision: no\n")  # in a file YAML 1.1 reads it as False
+    with pytest.raises(ConfigError, match=r'write mixed_precision: "no"'):
+        load_config(TrainConfig, yaml, REQUIRED)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from video_r1.train.sampler import RecordSampler
+from video_r1.train.sampler import RecordSampler, epoch_order
 
 
 def _sampler(rank: int, world: int = 2, n: int = 23, batch: int = 2, accum: int = 3):
@@ -33,3 +33,13 @@ def test_epochs_are_new_permutations_and_deterministic() -> None:
 def test_too_few_records_is_an_error() -> None:
     with pytest.raises(ValueError, match="do not fill one optimizer step"):
         RecordSampler(3, 2, 0, 1, 2, seed=0)
+
+
+def test_filler_order_starts_after_the_step_and_covers_the_epoch() -> None:
+    sampler = RecordSampler(10, world_size=2, rank=1, per_device_batch_size=1, grad_accum=2,
+                            seed=3)  # fmt: skip
+    order = epoch_order(10, seed=3, epoch=0)
+    # step 1 takes order[4:8]; the filler candidates are order[8:] then order[:8]
+    assert sampler.filler_order(1) == order[8:] + order[:8]
+    assert sampler.filler_order(1) == sampler.filler_order(1)  # the same on every resume
+    assert sampler.filler_order(0) == order[4:] + order[:4]

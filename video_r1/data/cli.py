@@ -5,7 +5,7 @@ video-r1 data check FILE --media-root DIR [--decode] [--workers N]
     options and answer letter, <answer> tag, media path under the root and present).
     Prints each problem as `file:line (problem_id): field: reason`, then a summary.
     With --decode, also opens every media file in parallel. Exit status 1 if any record
-    is bad, 0 if all are good.
+    is bad or the file holds no record, 0 if all are good.
 
 video-r1 data stats FILE [--plot out.png]
     Counts by data_type, problem_type and data_source, and optionally a bar chart.
@@ -65,6 +65,9 @@ def _run_check(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     total = len(records) + len({p.line for p in problems})  # a bad record has >= 1 problem
+    if total == 0:
+        print(f"error: {args.file}: no records (an empty dataset)", file=sys.stderr)
+        return 1
     if args.decode:
         from video_r1.data.decode import decode_problems
 

@@ -41,7 +41,7 @@ def read_raw_records(path: str | os.PathLike) -> tuple[list[RawRecord], list[Pro
         ([RawRecord(2, {"a": 1}), RawRecord(3, {"a": 2})], [])
     """
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
+    text = path.read_text(encoding="utf-8-sig")  # a UTF-8 BOM (some Windows editors) is fine
     if text.lstrip(_WHITESPACE).startswith("["):
         return _read_json_list(text, str(path))
     return _read_jsonl(text, str(path))

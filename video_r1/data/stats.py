@@ -50,21 +50,28 @@ def format_table(counts: dict[str, Counter], total: int) -> str:
 
 
 def plot_counts(counts: dict[str, Counter], out: str | os.PathLike, title: str = "") -> Path:
-    """Bar charts of the counts, one panel per field (like the paper's dataset figure)."""
+    """Bar charts of the counts, one panel per field (like the paper's dataset figure).
+
+    The figure grows with the longest panel (about 0.25 inch per bar), so 30 data sources
+    stay legible instead of overlapping in a fixed-size panel.
+    """
     import matplotlib
 
     matplotlib.use("Agg")  # no display on training machines
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(counts), figsize=(5 * len(counts), 4), squeeze=False)
+    most = max((len(c) for c in counts.values()), default=1)
+    height = max(4.0, 1.5 + 0.25 * most)
+    fig, axes = plt.subplots(1, len(counts), figsize=(5 * len(counts), height), squeeze=False)
     for ax, (name, counter) in zip(axes[0], counts.items(), strict=True):
         items = sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))
         labels, values = [k for k, _ in items], [v for _, v in items]
         bars = ax.barh(labels[::-1], values[::-1], color="tab:blue")
         ax.bar_label(bars, padding=2, fontsize=8)
+        ax.tick_params(axis="y", labelsize=8)
         ax.set_title(name)
         ax.set_xlabel("records")
-        ax.margins(x=0.15)
+        ax.margins(x=0.15, y=0.01)
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -32,7 +32,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from video_r1.models.tiny import build_tiny_model
+
+    if Path(args.out).exists():  # before minutes of building, not after
+        raise FileExistsError(f"{args.out}: already exists; remove it or choose another folder")
 
     out = build_tiny_model(
         args.out,

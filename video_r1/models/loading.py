@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +19,43 @@ VISION_TOKENS: tuple[str, ...] = (
     "<|video_pad|>",
 )
 _DTYPES = ("bfloat16", "float16", "float32")
+SUPPORTED_MODEL_TYPES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")  # "name" or "org/name"
+
+
+class ModelPathError(ValueError):
+    """A model path that does not exist or is not a supported Qwen-VL checkpoint."""
+
+
+def check_model_path(path: str | Path) -> None:
+    """Fail at once for a local model path that cannot work; Hub ids pass through.
+
+    A string that cannot be a Hub id ("org/name") is a local path: if it does not exist the
+    error comes now, not after transformers has waited for the Hub. A local folder must hold
+    a config.json of a supported Qwen-VL (or a LoRA adapter_config.json).
+
+    Example:
+        check_model_path("Qwen/Qwen2.5-VL-7B-Instruct")  # a Hub id: not checked here
+        check_model_path("runs/nope/model")  # ModelPathError: runs/nope/model: no such folder
+    """
+    text = str(path)
+    local = isinstance(path, Path) or not _HUB_ID.match(text) or os.path.exists(text)
+    if not local:
+        return
+    folder = Path(os.path.expanduser(text))
+    if not folder.is_dir():
+        raise ModelPathError(f"model path {text}: no such folder (a Hub id looks like org/name)")
+    config = folder / "config.json"
+    if not config.is_file():
+        if (folder / "adapter_config.json").is_file():
+            return
+        raise ModelPathError(f"model path {text}: no config.json, not a Hugging Face model folder")
+    model_type = json.loads(config.read_text()).get("model_type")
+    if model_type not in SUPPORTED_MODEL_TYPES:
+        raise ModelPathError(
+            f"model path {text}: model_type {model_type!r} is not supported; "
+            f"supported: {', '.join(SUPPORTED_MODEL_TYPES)} (Qwen2-VL, Qwen2.5-VL, Qwen3-VL)"
+        )
 
 
 def _resolve_dtype(dtype: Any) -> Any:
@@ -38,6 +78,7 @@ def load_model(
     ensure_torchvision_importable()
     from transformers import AutoConfig, AutoModelForImageTextToText
 
+    check_model_path(path)
     config = AutoConfig.from_pretrained(path)
     if config.model_type not in ("qwen2_vl", "qwen2_5_vl", "qwen3_vl"):
         raise ValueError(f"{path}: model_type {config.model_type!r} is not a supported Qwen-VL")
@@ -63,6 +104,7 @@ def load_processor(
     ensure_torchvision_importable()
     from transformers import AutoProcessor
 
+    check_model_path(path)
     processor = AutoProcessor.from_pretrained(path)
     processor.tokenizer.padding_side = "left"
     _set_pixels(processor.image_processor, image_min_pixels, image_max_pixels)

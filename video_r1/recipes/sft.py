@@ -126,55 +126,89 @@ class SFTResult:
 
 
 def train(cfg: SFTConfig, resume: str | None = None) -> SFTResult:
-    """Run SFT as configured (on every process of the launch)."""
+    """Run SFT as configured (on every process of the launch).
+
+    Example (a notebook; `cfg` from `load_config(SFTConfig, "configs/sft_tiny.yaml", [...])`):
+        result = train(cfg)          # result.model, result.output_dir / "final"
+    """
     from video_r1.models import load_processor
-    from video_r1.train.checkpoint import save_checkpoint, write_final
-    from video_r1.train.metrics import StepTimer, peak_memory_gb, reduce_max, reduce_sums
     from video_r1.train.model import (
         build_optimizer,
         build_scheduler,
         count_parameters,
         prepare_model,
     )
-    from video_r1.train.run import grad_norm_value, open_logger, resume_state, run_state, start_run
+    from video_r1.train.run import finish_run, open_logger, resume_state, start_run, stop_on_signals
     from video_r1.train.samples import make_frame_cache
-    from video_r1.utils.io import append_jsonl
 
     run = start_run(cfg, "sft", resume)
-    accelerator, out, records, bad, sampler = (
-        run.accelerator, run.out, run.records, run.bad, run.sampler
-    )  # fmt: skip
-    rank, world, total_steps = run.rank, run.world, run.total_steps
-
-    # --- model, optimizer, resume --------------------------------------------------------
     processor = load_processor(cfg.model.path)
     model = prepare_model(cfg.model, checkpoint=run.resume_path)
     trainable, total = count_parameters(model)
     optimizer = build_optimizer(model, cfg.optim)
-    scheduler = build_scheduler(optimizer, cfg.optim, total_steps)
-    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    scheduler = build_scheduler(optimizer, cfg.optim, run.total_steps)
+    model, optimizer, scheduler = run.accelerator.prepare(model, optimizer, scheduler)
     start_step = resume_state(run, f"{trainable:,} of {total:,} parameters trainable")
     logger = open_logger(run, start_step)
-    cache = make_frame_cache(cfg.media)
-    filler = None  # a real micro-batch run with weight 0 when all of a rank's samples are bad
-
-    # --- loop -----------------------------------------------------------------------------
+    loop = _Loop(run, cfg, processor, model, optimizer, scheduler, make_frame_cache(cfg.media))
     model.train()
-    bad_total = {"seen": bad.seen, "bad": bad.bad}
-    for step in range(start_step, total_steps):
-        timer = StepTimer()
+    bad_totals = {"seen": run.bad.seen, "bad": run.bad.bad}
+    with stop_on_signals(run):
+        for step in range(start_step, run.total_steps):
+            bad_totals = loop.step(step, logger)
+    logger.close()
+    finish_run(run, model, processor, bad_totals)
+    return SFTResult(run.out, run.total_steps, run.accelerator.unwrap_model(model))
+
+
+@dataclass
+class _Loop:
+    """One optimizer step of SFT: encode, accumulate, clip, step, log, checkpoint."""
+
+    run: Any  # video_r1.train.run.Run
+    cfg: SFTConfig
+    processor: Any
+    model: Any
+    optimizer: Any
+    scheduler: Any
+    cache: Any
+
+    def encode_step(self, step: int) -> list[tuple[dict, Any] | None]:
+        """This rank's micro-batches of `step` (None: all its records bad), order logged."""
+        from video_r1.utils.io import append_jsonl
+
+        run, records = self.run, self.run.records
         micro_batches = []
-        for indices in sampler.step_batches(step):
+        for indices in run.sampler.step_batches(step):
             examples = []
             for i in indices:
                 try:
-                    examples.append(encode_record(records[i], processor, cfg, cache))
-                    bad.count_good()
+                    examples.append(encode_record(records[i], self.processor, self.cfg, self.cache))
+                    run.bad.count_good()
                 except Exception as e:  # any failure of this record is a bad sample
-                    bad.report(records[i], f"{type(e).__name__}: {e}", step=step, rank=rank)
-            micro_batches.append(collate(examples, processor) if examples else None)
-        step_ids = [records[i].problem_id for micro in sampler.step_batches(step) for i in micro]
-        append_jsonl(run.order_log, {"step": step + 1, "rank": rank, "problem_ids": step_ids})
+                    run.bad.report(records[i], f"{type(e).__name__}: {e}", step=step + 1,
+                                   rank=run.rank)  # fmt: skip
+            micro_batches.append(collate(examples, self.processor) if examples else None)
+        step_ids = [records[i].problem_id for mb in run.sampler.step_batches(step) for i in mb]
+        append_jsonl(run.order_log, {"step": step + 1, "rank": run.rank, "problem_ids": step_ids})
+        return micro_batches
+
+    def filler(self, step: int) -> tuple[dict, Any]:
+        """A real micro-batch to run with weight 0 where all of this rank's records are bad."""
+        from video_r1.train.bad_samples import find_filler
+
+        def encode(i: int) -> tuple[dict, Any]:
+            return encode_record(self.run.records[i], self.processor, self.cfg, self.cache)
+
+        return find_filler(self.run.sampler.filler_order(step), encode)
+
+    def step(self, step: int, logger: Any) -> dict[str, float]:
+        """Train optimizer step `step` (0-based); returns the bad-sample totals of all ranks."""
+        from video_r1.train.metrics import StepTimer, peak_memory_gb, reduce_max, reduce_sums
+
+        run, cfg, bad = self.run, self.cfg, self.run.bad
+        timer = StepTimer()
+        micro_batches = self.encode_step(step)
         local = {
             "tokens": sum(int((mb[1] != IGNORE_INDEX).sum()) for mb in micro_batches if mb),
             "padded_tokens": sum(mb[1].numel() for mb in micro_batches if mb),
@@ -182,22 +216,49 @@ def train(cfg: SFTConfig, resume: str | None = None) -> SFTResult:
             "seen": bad.seen,
             "bad": bad.bad,
         }
-        counts = reduce_sums(accelerator, local)
-        bad_total = {"seen": counts["seen"], "bad": counts["bad"]}
+        counts = reduce_sums(run.accelerator, local)
         # Same numbers on every rank, so all ranks stop together.
-        bad.check(int(counts["bad"]), total_steps * sampler.records_per_step)
-        lr = scheduler.get_last_lr()[0]
+        bad.check(int(counts["bad"]), run.total_steps * run.sampler.records_per_step)
+        lr = self.scheduler.get_last_lr()[0]
+        loss_sum, grad_norm = self.accumulate(step, micro_batches, counts["tokens"])
+        done = step + 1
+        sums = reduce_sums(run.accelerator, {"loss_sum": loss_sum})
+        peaks = reduce_max(run.accelerator, {"time": timer.elapsed(), "mem": peak_memory_gb()})
+        logger.advance()
+        if done % cfg.logging.log_every == 0 or done == run.total_steps:
+            tokens, seconds = counts["tokens"], peaks["time"]
+            logger.log(done, {
+                "train/loss": sums["loss_sum"] / tokens if tokens else float("nan"),
+                "train/lr": lr,
+                "train/grad_norm": grad_norm,
+                "train/tokens_per_s": counts["padded_tokens"] / seconds,
+                "train/target_tokens_per_s": tokens / seconds,
+                "train/samples_per_s": counts["samples"] / seconds,
+                "train/step_time_s": seconds,
+                "train/memory_gb": peaks["mem"],
+                "train/bad_samples": counts["bad"],
+                "train/epoch": done / run.sampler.steps_per_epoch,
+            })  # fmt: skip
+        bad_totals = {"seen": counts["seen"], "bad": counts["bad"]}
+        self.maybe_save(done, bad_totals)
+        return bad_totals
+
+    def accumulate(self, step: int, micro_batches: list, tokens: float) -> tuple[float, float]:
+        """Forward/backward every micro-batch and step the optimizer; (loss sum, grad norm)."""
+        from video_r1.train.run import grad_norm_value
+
+        accelerator, cfg, model = self.run.accelerator, self.cfg, self.model
         loss_sum, grad_norm = 0.0, float("nan")
-        if counts["tokens"] == 0:  # every sample of the step was bad: no update, same clock
-            micro_batches = []
-            scheduler.step()
+        if tokens == 0:  # every sample of the step, on every rank, was bad: no update
+            self.scheduler.step()  # the same clock
+            return loss_sum, grad_norm
+        filler = None
         for mb in micro_batches:
             weight = 1.0
-            if mb is None:
-                if filler is None:
-                    raise RuntimeError(f"step {step}: all samples of rank {rank} bad, no filler")
+            if mb is None:  # keep this rank in step with the others' collectives
+                if filler is None:  # a good micro-batch of this step, else the next record
+                    filler = next((m for m in micro_batches if m), None) or self.filler(step)
                 mb, weight = filler, 0.0
-            filler = mb
             inputs = {k: v.to(accelerator.device) for k, v in mb[0].items()}
             with accelerator.accumulate(model):
                 logits = model(**inputs).logits  # [B, L, V]
@@ -205,7 +266,7 @@ def train(cfg: SFTConfig, resume: str | None = None) -> SFTResult:
                 # DDP/DeepSpeed average gradients over processes and accelerator.backward
                 # divides by grad_accum; undo both so the step's gradient is that of
                 # (sum of token losses of all micro-batches and processes) / (their tokens).
-                scale = weight * world * cfg.optim.grad_accum / counts["tokens"]
+                scale = weight * self.run.world * cfg.optim.grad_accum / tokens
                 accelerator.backward(summed * scale)
                 loss_sum += weight * float(summed.detach())
                 if accelerator.sync_gradients:
@@ -214,38 +275,19 @@ def train(cfg: SFTConfig, resume: str | None = None) -> SFTResult:
                         norm = accelerator.clip_grad_norm_(
                             model.parameters(), cfg.optim.max_grad_norm
                         )
-                    optimizer.step()
-                    scheduler.step()
-                    optimizer.zero_grad(set_to_none=True)
+                    self.optimizer.step()
+                    self.scheduler.step()
+                    self.optimizer.zero_grad(set_to_none=True)
                     grad_norm = grad_norm_value(norm, model)
-        done = step + 1
-        sums = reduce_sums(accelerator, {"loss_sum": loss_sum})
-        peaks = reduce_max(accelerator, {"time": timer.elapsed(), "mem": peak_memory_gb()})
-        logger.advance()
-        if done % cfg.logging.log_every == 0 or done == total_steps:
-            logger.log(
-                done,
-                {
-                    "train/loss": (
-                        sums["loss_sum"] / counts["tokens"] if counts["tokens"] else float("nan")
-                    ),
-                    "train/lr": lr,
-                    "train/grad_norm": grad_norm,
-                    "train/tokens_per_s": counts["padded_tokens"] / peaks["time"],
-                    "train/target_tokens_per_s": counts["tokens"] / peaks["time"],
-                    "train/samples_per_s": counts["samples"] / peaks["time"],
-                    "train/step_time_s": peaks["time"],
-                    "train/memory_gb": peaks["mem"],
-                    "train/bad_samples": counts["bad"],
-                    "train/epoch": done / sampler.steps_per_epoch,
-                },
-            )
-        every = cfg.checkpoint.save_every
-        if (every and done % every == 0) or done == total_steps:
+        return loss_sum, grad_norm
+
+    def maybe_save(self, done: int, bad_totals: dict[str, float]) -> None:
+        from video_r1.train.checkpoint import save_checkpoint
+        from video_r1.train.run import run_state
+
+        run, every = self.run, self.cfg.checkpoint.save_every
+        if (every and done % every == 0) or done == run.total_steps:
             save_checkpoint(
-                accelerator, model, processor, out, done, run_state(run, done, bad_total),
-                run.config_yaml, cfg.checkpoint.keep_last,
+                run.accelerator, self.model, self.processor, run.out, done,
+                run_state(run, done, bad_totals), run.config_yaml, self.cfg.checkpoint.keep_last,
             )  # fmt: skip
-    logger.close()
-    write_final(accelerator, model, processor, out, total_steps, cfg.model.lora.enabled)
-    return SFTResult(out, total_steps, accelerator.unwrap_model(model))

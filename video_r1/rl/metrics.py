@@ -1,11 +1,13 @@
 """Per-step GRPO metrics as sums and counts, so they reduce exactly across ranks.
 
 `group_sums` turns one micro-batch's scored groups into additive sums; `finalize` turns the
-sums (after `reduce_sums` over ranks) into the logged means. Pure: no model, no accelerator.
+sums (after `reduce_sums` over ranks) into the logged means; `no_signal_warning` says when a
+step had no group with reward variance. Pure: no model, no accelerator.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from video_r1.rl.scoring import GroupScores
@@ -25,8 +27,9 @@ def group_sums(
     for name in groups[0].terms if groups else ():
         sums[f"term/{name}"] = 0.0
     for key in ("total", "total_sq", "accuracy", "all_correct", "all_wrong", "temporal_groups",
-                "temporal_passed", "p", "p_shuffled", "video_groups", "temporal_bonus",
-                "length_bonus", "length", "truncated"):  # fmt: skip
+                "temporal_passed", "temporal_any_correct", "temporal_passed_any_correct", "p",
+                "p_shuffled", "video_groups", "temporal_bonus", "length_bonus", "length",
+                "truncated", "zero_variance"):  # fmt: skip
         sums[key] = 0.0
     sums["length_max"] = 0.0
     for group, video in zip(groups, is_video, strict=True):
@@ -44,9 +47,16 @@ def group_sums(
         correct = [a > 0.5 for a in group.accuracy]
         sums["all_correct"] += float(all(correct))
         sums["all_wrong"] += float(not any(correct))
+        # equal rewards give zero advantages: the group teaches nothing this step
+        sums["zero_variance"] += float(max(group.total) == min(group.total))
         if group.temporal_passed is not None:
             sums["temporal_groups"] += 1
             sums["temporal_passed"] += float(group.temporal_passed)
+            # All-wrong groups (p = p~ = 0) pass the published rule p >= mu p~ trivially;
+            # the pass rate over groups with a correct ordered rollout is the informative one.
+            if any(correct):
+                sums["temporal_any_correct"] += 1
+                sums["temporal_passed_any_correct"] += float(group.temporal_passed)
             sums["p"] += group.p
             sums["p_shuffled"] += group.p_shuffled or 0.0
     sums["length"] = float(sum(lengths))
@@ -65,6 +75,7 @@ def finalize(sums: dict[str, float], prefix: str = "train") -> dict[str, float]:
         ...     "truncated": 0, "temporal_bonus": 0, "length_bonus": 0})["train/reward/total"]
         0.5
     """
+    nan = math.nan
     n = max(sums.get("rollouts", 0.0), 1.0)
     groups = max(sums.get("groups", 0.0), 1.0)
     mean_total = sums["total"] / n
@@ -77,6 +88,7 @@ def finalize(sums: dict[str, float], prefix: str = "train") -> dict[str, float]:
         f"{prefix}/reward/length_bonus": sums["length_bonus"] / n,
         f"{prefix}/groups/all_correct": sums["all_correct"] / groups,
         f"{prefix}/groups/all_wrong": sums["all_wrong"] / groups,
+        f"{prefix}/groups/zero_variance_count": sums.get("zero_variance", 0.0),
         f"{prefix}/completion/length_mean": sums["length"] / n,
         f"{prefix}/completion/truncated": sums["truncated"] / n,
     }
@@ -88,6 +100,29 @@ def finalize(sums: dict[str, float], prefix: str = "train") -> dict[str, float]:
     if sums.get("temporal_groups", 0.0) > 0:
         t = sums["temporal_groups"]
         out[f"{prefix}/temporal/passed"] = sums["temporal_passed"] / t
+        informative = sums.get("temporal_any_correct", 0.0)
+        out[f"{prefix}/temporal/passed_any_correct"] = (
+            sums.get("temporal_passed_any_correct", 0.0) / informative if informative else nan
+        )
         out[f"{prefix}/temporal/p"] = sums["p"] / t
         out[f"{prefix}/temporal/p_shuffled"] = sums["p_shuffled"] / t
     return out
+
+
+def no_signal_warning(sums: dict[str, float], step: int) -> str | None:
+    """A warning line when every group of the step (summed over ranks) has zero reward
+    variance: all advantages are 0 and the step trains nothing (only the KL term acts).
+
+    Example:
+        >>> no_signal_warning({"groups": 4, "zero_variance": 4}, step=7)
+        '# step 7: all 4 groups have zero reward variance (every rollout scored the same): no learning signal'
+        >>> no_signal_warning({"groups": 4, "zero_variance": 3}, step=7) is None
+        True
+    """
+    groups = sums.get("groups", 0.0)
+    if groups > 0 and sums.get("zero_variance", 0.0) >= groups:
+        return (
+            f"# step {step}: all {int(groups)} groups have zero reward variance (every rollout "
+            "scored the same): no learning signal"
+        )
+    return None

@@ -17,6 +17,7 @@ checkpoint (`state_dict`), so the fraction survives a resume.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,20 @@ from video_r1.utils.io import append_jsonl, atomic_write_jsonl, read_jsonl
 
 class BadSampleError(RuntimeError):
     """A sample failed under `on_bad_sample: error`, or too many samples failed under skip."""
+
+
+def find_filler(candidates: Iterable[int], encode: Callable[[int], Any]) -> Any:
+    """`encode(i)` of the first candidate record index that encodes (a filler micro-batch).
+
+    A filler trains with weight 0, so its failures are not bad samples and are not logged.
+    Candidates come from `RecordSampler.filler_order(step)`: the same on every resume.
+    """
+    for index in candidates:
+        try:
+            return encode(index)
+        except Exception:  # a bad record cannot be a filler: try the next one
+            continue
+    raise BadSampleError("no record of the dataset encodes, so there is nothing to train on")
 
 
 class BadSamples:

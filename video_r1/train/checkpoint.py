@@ -35,7 +35,7 @@ from typing import Any
 
 from video_r1.train.config import LoraConfig
 from video_r1.train.setup import is_deepspeed, is_fsdp
-from video_r1.utils.io import atomic_write_json, atomic_write_text
+from video_r1.utils.io import apply_umask, atomic_write_json, atomic_write_text
 
 PREFIX = "checkpoint-"
 STATE_FILE = "trainer_state.json"
@@ -120,6 +120,7 @@ def save_model_files(accelerator: Any, model: Any, processor: Any, out_dir: str 
             processor.save_pretrained(out_dir)
         if hasattr(unwrapped, "peft_config"):
             atomic_write_text(Path(out_dir) / "README.md", LORA_NOTE)
+        apply_umask(out_dir)
 
 
 def save_checkpoint(
@@ -152,6 +153,7 @@ def save_checkpoint(
     if accelerator.is_main_process:
         atomic_write_text(tmp / CONFIG_FILE, config_yaml)
         state = {**trainer_state, "step": step, "world_size": accelerator.num_processes}
+        apply_umask(tmp / "state")  # optimizer/RNG files too, whoever wrote them
         atomic_write_json(tmp / STATE_FILE, state)  # last: marks the folder complete
         if final.exists():  # re-saving a step (e.g. after a resume): replace it whole
             old = final.with_name(f".old-{final.name}")
@@ -162,7 +164,7 @@ def save_checkpoint(
         else:
             os.replace(tmp, final)
         _fsync_dir(final.parent)
-        prune_checkpoints(output_dir, keep_last)
+        prune_checkpoints(output_dir, keep_last, newest=step)
     accelerator.wait_for_everyone()
     return final
 
@@ -175,12 +177,19 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def prune_checkpoints(output_dir: str | Path, keep_last: int) -> list[Path]:
-    """Delete all but the newest `keep_last` complete checkpoints (0 keeps all)."""
+def prune_checkpoints(
+    output_dir: str | Path, keep_last: int, newest: int | None = None
+) -> list[Path]:
+    """Delete all but the newest `keep_last` complete checkpoints (0 keeps all).
+
+    With `newest` (the step just saved), only checkpoints up to that step count: one of a
+    higher step (left by another run) can never push the one just written out.
+    """
     if keep_last <= 0:
         return []
+    found = [(s, p) for s, p in list_checkpoints(output_dir) if newest is None or s <= newest]
     removed = []
-    for _, path in list_checkpoints(output_dir)[:-keep_last]:
+    for _, path in found[:-keep_last]:
         shutil.rmtree(path)
         removed.append(path)
     return removed

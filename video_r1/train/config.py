@@ -201,6 +201,11 @@ class CheckpointConfig:
         "save a checkpoint every N optimizer steps (0: only at the end)", default=500
     )
     keep_last: int = _help("keep only the newest K checkpoints (0: keep all)", default=2)
+    overwrite: bool = _help(
+        "start fresh in an output_dir that holds a run (checkpoints or final): delete that "
+        "run's files first. Without it such a fresh start is refused (use --resume instead)",
+        default=False,
+    )
 
     def __post_init__(self) -> None:
         if self.save_every < 0 or self.keep_last < 0:
@@ -245,8 +250,12 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.mixed_precision not in MIXED_PRECISIONS:
+            hint = ""
+            if self.mixed_precision in ("True", "False"):  # YAML 1.1 reads a bare no as False
+                hint = ' (write mixed_precision: "no" in YAML: a bare no is a boolean there)'
             raise ConfigError(
-                f"mixed_precision must be one of {MIXED_PRECISIONS}, got {self.mixed_precision!r}"
+                f"mixed_precision must be one of {MIXED_PRECISIONS}, "
+                f"got {self.mixed_precision!r}{hint}"
             )
 
 
@@ -266,8 +275,8 @@ def _missing_keys(cfg: Any, prefix: str = "") -> list[str]:
 def load_config(cls: type[C], yaml_path: str | Path | None = None, overrides: list[str] = ()) -> C:
     """Build `cls` from its defaults, then the YAML file, then `key=value` overrides.
 
-    Raises ConfigError naming the source and the key for unknown keys, wrong types, missing
-    required values (`???`) and failed `__post_init__` checks.
+    Raises ConfigError naming the source and the key for unknown keys (with the closest valid
+    key), wrong types, missing required values (`???`) and failed `__post_init__` checks.
 
     Example:
         >>> cfg = load_config(TrainConfig, None, ["model.path=m", "data.train_file=t",
@@ -279,31 +288,11 @@ def load_config(cls: type[C], yaml_path: str | Path | None = None, overrides: li
     from omegaconf.errors import OmegaConfBaseException
 
     merged = OmegaConf.structured(cls)
-    sources: list[tuple[str, Any]] = []
-    if yaml_path is not None:
-        path = Path(yaml_path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: config file not found")
-        try:
-            sources.append((str(path), OmegaConf.load(path)))
-        except Exception as e:  # yaml syntax errors
-            raise ConfigError(f"{path}: not valid YAML: {e}") from e
-    for item in overrides:
-        if "=" not in item:
-            raise ConfigError(f"command line: override {item!r} is not key=value")
-        try:
-            sources.append((f"command line ({item})", OmegaConf.from_dotlist([item])))
-        except OmegaConfBaseException as e:
-            raise ConfigError(f"command line: bad override {item!r}: {e}") from e
-    for source, conf in sources:
+    for source, conf in _config_sources(cls, yaml_path, overrides):
         try:
             merged = OmegaConf.merge(merged, conf)
         except OmegaConfBaseException as e:
-            key = getattr(e, "full_key", None) or "?"
-            reason = str(e).splitlines()[0]
-            if "not in" in reason or "Key" in type(e).__name__:
-                reason = f"unknown key {key!r} (see --help for the valid keys)"
-            raise ConfigError(f"{source}: {reason}") from e
+            raise ConfigError(f"{source}: {_merge_reason(e, cls)}") from e
     missing = _missing_keys(merged)
     if missing:
         raise ConfigError(f"required config value(s) not set: {', '.join(missing)}")
@@ -316,6 +305,94 @@ def load_config(cls: type[C], yaml_path: str | Path | None = None, overrides: li
         if cause is not None:
             raise cause from None
         raise ConfigError(str(e).splitlines()[0]) from e
+
+
+def _config_sources(
+    cls: type, yaml_path: str | Path | None, overrides: list[str]
+) -> list[tuple[str, Any]]:
+    """(source name, OmegaConf) of the YAML file and of each override, in merge order."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    sources: list[tuple[str, Any]] = []
+    if yaml_path is not None:
+        path = Path(yaml_path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found")
+        try:
+            sources.append((str(path), OmegaConf.load(path)))
+        except Exception as e:  # yaml syntax errors
+            raise ConfigError(f"{path}: not valid YAML: {str(e).splitlines()[0]}") from e
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"command line: override {item!r} is not key=value")
+        try:
+            conf = OmegaConf.from_dotlist([_quote_word_for_str_field(cls, item)])
+        except OmegaConfBaseException as e:
+            raise ConfigError(f"command line: bad override {item!r}: {e}") from e
+        sources.append((f"command line ({item})", conf))
+    return sources
+
+
+# Words YAML 1.1 reads as booleans: `mixed_precision=no` must stay the string "no".
+_YAML_BOOL_WORDS = {"yes", "no", "on", "off", "y", "n", "true", "false"}
+
+
+def _quote_word_for_str_field(cls: type, item: str) -> str:
+    """`key=no` -> `key="no"` when `key` is a string field; any other override unchanged.
+
+    Example:
+        >>> _quote_word_for_str_field(TrainConfig, "mixed_precision=no")
+        'mixed_precision="no"'
+    """
+    key, value = item.split("=", 1)
+    if value.strip().lower() in _YAML_BOOL_WORDS and _field_type(cls, key) is str:
+        return f'{key}="{value.strip()}"'
+    return item
+
+
+def _field_type(cls: type, dotted: str) -> Any:
+    """The annotated type of `dotted` (e.g. "optim.lr") in dataclass `cls`; None if unknown."""
+    import typing
+
+    current: Any = cls
+    for name in dotted.split("."):
+        if not dataclasses.is_dataclass(current):
+            return None
+        current = typing.get_type_hints(current).get(name)
+    return current
+
+
+def config_keys(cls: type, prefix: str = "") -> list[str]:
+    """Every leaf key of config class `cls`, dotted.
+
+    Example:
+        >>> config_keys(CheckpointConfig)[:2]
+        ['output_dir', 'save_every']
+    """
+    keys = []
+    for f in dataclasses.fields(cls):
+        factory = f.default_factory
+        if isinstance(factory, type) and dataclasses.is_dataclass(factory):
+            keys += config_keys(factory, f"{prefix}{f.name}.")
+        else:
+            keys.append(f"{prefix}{f.name}")
+    return keys
+
+
+def _merge_reason(error: Exception, cls: type) -> str:
+    """One line for an OmegaConf merge error: the key, what is wrong, the closest valid key."""
+    import difflib
+
+    key = getattr(error, "full_key", None) or "?"
+    reason = str(error).splitlines()[0]
+    if "not in" in reason or "Key" in type(error).__name__:
+        depth = key.count(".")  # a section name is compared with sections, a key with keys
+        names = {".".join(k.split(".")[: depth + 1]) for k in config_keys(cls)}
+        close = difflib.get_close_matches(key, sorted(names), n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        return f"unknown key {key!r} ({hint}see --help for the valid keys)"
+    return f"key {key!r}: {reason}"
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:

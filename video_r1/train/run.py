@@ -4,14 +4,23 @@ run = start_run(cfg, "grpo")                     # accelerator, records, sampler
 ... load processor and model (prepare_model(cfg.model, checkpoint=run.resume_path)) ...
 start_step = resume_state(run, model_description)  # after accelerator.prepare
 logger = open_logger(run, start_step)
-for step in range(start_step, run.total_steps):
-    ...
-    save_checkpoint(..., run_state(run, done, bad_totals), ...)
-write_final(accelerator, model, processor, run.out, ...)  # video_r1.train.checkpoint
+with stop_on_signals(run):                       # Ctrl-C / SIGTERM: say how to resume
+    for step in range(start_step, run.total_steps):
+        ... bad.report(record, reason, step=step + 1, rank=run.rank) ...
+        ... a rank whose micro-batch is all bad trains a filler with weight 0:
+            find_filler(run.sampler.filler_order(step), encode_index) ...
+        save_checkpoint(..., run_state(run, done, bad_totals), ...)
+finish_run(run, model, processor, bad_totals)    # final + how many samples were skipped
 """
 
 from __future__ import annotations
 
+import shlex
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,37 +53,97 @@ class Run:
 
 
 def start_run(cfg: TrainConfig, recipe: str, resume: str | None = None) -> Run:
-    """Accelerator, output folder, printed config, seed, records, sampler, bad-sample policy."""
+    """Accelerator, output folder, printed config, seed, records, sampler, bad-sample policy.
+
+    A fresh start over a folder holding a run is refused (or, with checkpoint.overwrite, that
+    run is deleted first); a resume is refused when the data, batch layout or seeds changed.
+    """
     from accelerate.utils import set_seed
 
-    from video_r1.data import read_records
     from video_r1.train.bad_samples import BadSamples
     from video_r1.train.checkpoint import resolve_resume
-    from video_r1.train.sampler import RecordSampler
+    from video_r1.train.run_folder import check_resume_config, claim_output_dir
     from video_r1.train.setup import setup_accelerator
 
+    check_trackers(cfg.logging.trackers)
     out = Path(cfg.checkpoint.output_dir)
-    accelerator = setup_accelerator(cfg, out)
     config_yaml = format_config(cfg)
+    resume_path = resolve_resume(resume, out)
+    changes = check_resume_config(resume_path, config_yaml) if resume_path else []
+    if resume_path is None and not cfg.checkpoint.overwrite:
+        claim_output_dir(out, overwrite=False)  # every rank refuses alike: none waits forever
+    accelerator = setup_accelerator(cfg, out)
+    if resume_path is None and cfg.checkpoint.overwrite:
+        if accelerator.is_main_process:
+            claim_output_dir(out, overwrite=True)
+        accelerator.wait_for_everyone()  # no rank writes before the old run is gone
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
         print(f"# video-r1 {recipe}: resolved config\n{config_yaml}", flush=True)
+        for line in changes:
+            print(line, flush=True)
     set_seed(cfg.seed)
-    records, problems = read_records(cfg.data.train_file, cfg.data.media_root)
+    records, problems = _read_training_records(cfg, accelerator.is_main_process)
+    sampler = _make_sampler(cfg, accelerator, records, problems)
     bad = BadSamples(cfg.data.on_bad_sample, cfg.data.max_bad_fraction, out / "bad_samples.jsonl")
-    sampler = RecordSampler(
-        len(records), accelerator.num_processes, accelerator.process_index,
-        cfg.optim.per_device_batch_size, cfg.optim.grad_accum, cfg.data.seed, cfg.data.shuffle,
-    )  # fmt: skip
-    if accelerator.is_main_process and sampler.dropped_per_epoch:
-        print(f"# {sampler.dropped_per_epoch} records per epoch do not fill a step", flush=True)
     return Run(
         cfg=cfg, recipe=recipe, accelerator=accelerator, out=out, config_yaml=config_yaml,
         records=records, problems=problems, bad=bad, sampler=sampler,
         total_steps=sampler.total_steps(cfg.optim.epochs, cfg.optim.max_steps),
-        resume_path=resolve_resume(resume, out),
+        resume_path=resume_path,
         order_log=out / "data_order" / f"rank{accelerator.process_index}.jsonl",
     )  # fmt: skip
+
+
+def check_trackers(names: list[str]) -> None:
+    """Fail at start for a requested tracker that is not installed (accelerate drops it)."""
+    from accelerate.tracking import get_available_trackers
+
+    available = {str(getattr(t, "value", t)) for t in get_available_trackers()}
+    missing = [n for n in names if n != "all" and n not in available]
+    if missing:
+        from video_r1.train.config import ConfigError
+
+        raise ConfigError(
+            f"logging.trackers: {', '.join(missing)} not installed (pip install "
+            f"{' '.join(missing)}), or leave it out (logging.trackers=[])"
+        )
+
+
+def _read_training_records(cfg: TrainConfig, main: bool) -> tuple[list, list]:
+    """The good records and the problems of the others; the main process reports how many
+    records fail and the first reasons, before anything else can fail on their absence."""
+    from video_r1.data import read_records
+
+    records, problems = read_records(cfg.data.train_file, cfg.data.media_root)
+    if problems and main:
+        bad = len({p.line for p in problems})
+        first = "; ".join(str(p) for p in problems[:3])
+        print(f"# {cfg.data.train_file}: {bad} bad record(s), first: {first}", flush=True)
+    return records, problems
+
+
+def _make_sampler(cfg: TrainConfig, accelerator: Any, records: list, problems: list) -> Any:
+    from video_r1.train.config import ConfigError
+    from video_r1.train.sampler import RecordSampler
+
+    try:
+        sampler = RecordSampler(
+            len(records), accelerator.num_processes, accelerator.process_index,
+            cfg.optim.per_device_batch_size, cfg.optim.grad_accum, cfg.data.seed,
+            cfg.data.shuffle,
+        )  # fmt: skip
+    except ValueError as e:
+        if not problems:
+            raise ConfigError(f"{cfg.data.train_file}: {e}") from e
+        bad = len({p.line for p in problems})
+        raise ConfigError(
+            f"{cfg.data.train_file}: {bad} bad record(s) (first: {problems[0]}; check "
+            f"data.media_root {cfg.data.media_root}), so {e}"
+        ) from e
+    if accelerator.is_main_process and sampler.dropped_per_epoch:
+        print(f"# {sampler.dropped_per_epoch} records per epoch do not fill a step", flush=True)
+    return sampler
 
 
 def resume_state(run: Run, description: str, extra_logs: tuple[str, ...] = ()) -> int:
@@ -142,3 +211,73 @@ def grad_norm_value(norm: Any, model: Any) -> float:
     if norm is None and hasattr(model, "get_global_grad_norm"):
         norm = model.get_global_grad_norm()
     return float(norm) if norm is not None else float("nan")
+
+
+def finish_run(run: Run, model: Any, processor: Any, bad_totals: dict[str, float]) -> None:
+    """Write OUTPUT/final and say how many samples were skipped and where they are logged."""
+    from video_r1.train.checkpoint import write_final
+
+    write_final(
+        run.accelerator, model, processor, run.out, run.total_steps, run.cfg.model.lora.enabled
+    )
+    bad = int(bad_totals["bad"])
+    if run.accelerator.is_main_process and bad:
+        print(
+            f"# {bad} of {int(bad_totals['seen'])} samples were skipped "
+            f"(data.on_bad_sample=skip); see {run.bad.log_path}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM during training; the message names the last checkpoint and the
+    command that resumes from it."""
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+@contextmanager
+def stop_on_signals(run: Run) -> Iterator[None]:
+    """Treat SIGTERM (a scheduler's preemption) like Ctrl-C; either ends the run with a
+    RunInterrupted whose message says where to resume from."""
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    except KeyboardInterrupt as interrupt:
+        raise RunInterrupted(interrupted_message(run, str(interrupt) or "SIGINT")) from None
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def interrupted_message(run: Run, why: str) -> str:
+    """One line: what stopped the run, its last checkpoint, how to continue."""
+    from video_r1.train.checkpoint import find_latest_checkpoint
+
+    latest = find_latest_checkpoint(run.out)
+    where = f"last checkpoint {latest}" if latest else "no checkpoint yet"
+    return f"{run.recipe} stopped by {why}; {where}; continue with: {resume_command(run.recipe)}"
+
+
+def resume_command(recipe: str, argv: list[str] | None = None) -> str:
+    """The command line that resumes this run: the same one with `--resume`.
+
+    Example:
+        >>> resume_command("sft", ["video-r1", "sft", "--config", "c.yaml", "optim.lr=1"])
+        'video-r1 sft --config c.yaml optim.lr=1 --resume'
+    """
+    args = list(sys.argv if argv is None else argv)[1:]
+    if not args or args[0] != recipe:  # not our command line (a notebook, a test)
+        return f"{recipe}.train(cfg, resume='latest')"
+    kept = []
+    for i, arg in enumerate(args):
+        after_resume = i > 0 and args[i - 1] == "--resume"
+        if arg == "--resume" or (after_resume and "=" not in arg and not arg.startswith("-")):
+            continue
+        kept.append(arg)
+    return shlex.join(["video-r1", *kept, "--resume"])

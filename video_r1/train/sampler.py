@@ -102,3 +102,22 @@ class RecordSampler:
             order[start + (a * self.world_size + self.rank) * b :][:b]
             for a in range(self.grad_accum)
         ]
+
+    def filler_order(self, step: int) -> list[int]:
+        """Records to try, in order, when every record of this rank's micro-batch is bad:
+        the epoch's order from just after this rank's records of `step`, wrapping around.
+
+        A filler is trained with weight 0 (no gradient) so that every rank still runs a
+        forward and backward (collectives) and its result is the same on every resume.
+
+        Example:
+            >>> s = RecordSampler(6, world_size=1, rank=0, per_device_batch_size=1,
+            ...                   grad_accum=2, seed=0, shuffle=False)
+            >>> s.filler_order(1)
+            [4, 5, 0, 1, 2, 3]
+        """
+        epoch, within = divmod(step, self.steps_per_epoch)
+        order = epoch_order(self.num_records, self.seed, epoch, self.shuffle)
+        start = (within + 1) * self.records_per_step
+        start = start % self.num_records
+        return order[start:] + order[:start]

@@ -10,12 +10,23 @@ from pathlib import Path
 from typing import Any
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)  # the only way to read the umask is to set it
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write `data` to `path` via a temporary file in the same folder and an atomic rename."""
+    """Write `data` to `path` via a temporary file in the same folder and an atomic rename.
+
+    The file gets the mode a plain `open(path, "w")` would (0666 minus the umask):
+    mkstemp creates 0600, which colleagues on a shared cluster could not read.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_current_umask())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -25,6 +36,18 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def apply_umask(folder: str | os.PathLike) -> None:
+    """Give every file under `folder` the mode a plain open() would (0666 minus the umask).
+
+    For files written by libraries through private temporary files (transformers writes
+    model.safetensors with mode 0600), which colleagues sharing the run could not read.
+    """
+    mode = 0o666 & ~_current_umask()
+    for path in Path(folder).rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            os.chmod(path, mode)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

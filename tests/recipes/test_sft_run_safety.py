@@ -1,0 +1,200 @@
+"""A researcher's SFT run around mistakes: a trained model is never lost, a resume is honest,
+an all-bad micro-batch does not crash, and every mistake ends in one `error:` line."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from _launch import REPO, run_driver, torchrun
+from _sft_data import write_cot_records
+
+import video_r1  # noqa: F401
+from video_r1.cli import main
+from video_r1.recipes.sft import SFTConfig, train
+from video_r1.train.config import load_config
+from video_r1.utils.io import read_jsonl
+
+TINY_YAML = REPO / "configs" / "sft_tiny.yaml"
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def tiny_qwen25(tiny_model_factory) -> Path:
+    return tiny_model_factory("qwen2.5-vl")
+
+
+@pytest.fixture(scope="module")
+def sft_data(tmp_path_factory) -> Path:
+    return write_cot_records(tmp_path_factory.mktemp("cot_safety"), n=8)
+
+
+def _overrides(model: Path | str, data: Path, out: Path, *extra: str) -> list[str]:
+    return [f"model.path={model}", f"data.train_file={data}", f"data.media_root={data.parent}",
+            f"checkpoint.output_dir={out}", "logging.progress_bar=false", *extra]  # fmt: skip
+
+
+def _cfg(model: Path | str, data: Path, out: Path, *extra: str) -> SFTConfig:
+    return load_config(SFTConfig, TINY_YAML, _overrides(model, data, out, *extra))
+
+
+def _one_error_line(capsys, code: int) -> str:
+    err = capsys.readouterr().err
+    assert code != 0 and "Traceback" not in err, err
+    lines = [line for line in err.splitlines() if line.startswith("error")]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    return lines[0]
+
+
+def test_fresh_start_over_a_run_is_refused_and_overwrite_is_explicit(
+    tiny_qwen25: Path, sft_data: Path, tmp_path, capsys
+) -> None:
+    out = tmp_path / "run"
+    argv = ["sft", "--config", str(TINY_YAML),
+            *_overrides(tiny_qwen25, sft_data, out, "optim.max_steps=4", "checkpoint.save_every=2",
+                        "checkpoint.keep_last=1")]  # fmt: skip
+    previous = os.umask(0o022)
+    try:
+        assert main(argv) == 0
+    finally:
+        os.umask(previous)
+    for name in ("model.safetensors", "config.yaml", "trainer_state.json", "config.json"):
+        assert stat.S_IMODE((out / "final" / name).stat().st_mode) == 0o644, name  # was 0600
+    modes = {stat.S_IMODE(p.stat().st_mode) for p in (out / "final").rglob("*") if p.is_file()}
+    assert modes == {0o644}  # the optimizer and RNG states too
+    capsys.readouterr()
+    first = (out / "final" / "model.safetensors").read_bytes()
+    # The same command again, a shorter run: refused, the finished run untouched.
+    line = _one_error_line(capsys, main([*argv, "optim.max_steps=2"]))
+    assert f"{out} holds a run" in line and "--resume" in line and "overwrite=true" in line
+    assert (out / "final" / "model.safetensors").read_bytes() == first
+    # With the explicit setting the old run is deleted first: final is the new run's
+    assert main([*argv, "optim.max_steps=2", "checkpoint.overwrite=true"]) == 0
+    assert os.readlink(out / "final") == "checkpoint-2" and (out / "final").is_dir()
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-2"]
+    assert [r["step"] for r in read_jsonl(out / "metrics.jsonl")] == [1, 2]
+
+
+def test_resume_refuses_a_changed_batch_and_says_what_it_ignores(
+    tiny_qwen25: Path, sft_data: Path, tmp_path, capsys
+) -> None:
+    out = tmp_path / "run"
+    base = ["sft", "--config", str(TINY_YAML),
+            *_overrides(tiny_qwen25, sft_data, out, "optim.max_steps=2",
+                        "checkpoint.save_every=1")]  # fmt: skip
+    assert main(base) == 0
+    shutil.rmtree(out / "checkpoint-2")
+    capsys.readouterr()
+    line = _one_error_line(capsys, main([*base, "optim.grad_accum=1", "--resume"]))
+    assert "resume must keep optim.grad_accum 2 -> 1 (the batch layout)" in line
+    assert main([*base, "optim.lr=0.5", "--resume"]) == 0
+    out_text = capsys.readouterr().out
+    assert "# resume ignores optim.lr 0.5 (keeps 0.001: the lr comes from the checkpoint's" in (
+        out_text
+    )
+
+
+def test_all_bad_first_micro_batch_uses_a_filler_and_resume_is_exact(
+    tiny_qwen25: Path, tmp_path, capsys
+) -> None:
+    # Records 0 and 4 are bad: step 1's first micro-batch (before any good one: no filler
+    # yet) and step 3's first micro-batch, the first thing a resume from checkpoint-2 trains.
+    data = write_cot_records(tmp_path / "data", n=8, bad_paths=(0, 4))
+    settings = ("data.shuffle=false", "optim.max_steps=4", "checkpoint.save_every=2",
+                "checkpoint.keep_last=0", "data.max_bad_fraction=0.3")  # fmt: skip
+    straight = tmp_path / "straight"
+    full = train(_cfg(tiny_qwen25, data, straight, *settings))
+    rows = read_jsonl(straight / "bad_samples.jsonl")
+    assert [(r["problem_id"], r["step"]) for r in rows] == [(0, 1), (4, 3)]  # metrics' steps
+    assert [r["train/bad_samples"] for r in read_jsonl(straight / "metrics.jsonl")] == [1, 1, 2, 2]
+    assert f"# 2 of 8 samples were skipped (data.on_bad_sample=skip); see {straight}" in (
+        capsys.readouterr().err
+    )
+    # A crash after step 3: its bad-sample row and metrics are on disk, checkpoint-4 is not.
+    resumed = tmp_path / "resumed"
+    resumed.mkdir()
+    shutil.copytree(straight / "checkpoint-2", resumed / "checkpoint-2")
+    for name in ("metrics.jsonl", "bad_samples.jsonl"):
+        shutil.copy(straight / name, resumed / name)
+    again = train(_cfg(tiny_qwen25, data, resumed, *settings), resume="latest")
+    a, b = full.model.state_dict(), again.model.state_dict()
+    assert max((a[k] - b[k]).abs().max().item() for k in a) <= 1e-6
+    assert read_jsonl(resumed / "bad_samples.jsonl") == rows  # no row repeated
+
+
+def test_two_processes_one_rank_all_bad_trains_a_filler(tiny_qwen25: Path, tmp_path) -> None:
+    # grad_accum 2 on 2 processes without shuffle: rank 0 trains records 0 and 2 at step 1,
+    # both bad; rank 1 trains 1 and 3. Rank 0 used to raise and rank 1 to hang.
+    data = write_cot_records(tmp_path / "data", n=8, bad_paths=(0, 2))
+    out = tmp_path / "run"
+    args = [str(TINY_YAML), *_overrides(tiny_qwen25, data, out, "data.shuffle=false",
+            "optim.max_steps=2", "data.max_bad_fraction=0.3")]  # fmt: skip
+    run_driver(torchrun(), Path(__file__).with_name("_sft_dist_driver.py"), args, timeout=200)
+    p0, p1 = torch.load(out / "params_rank0.pt"), torch.load(out / "params_rank1.pt")
+    assert all(torch.equal(p0[k], p1[k]) for k in p0)
+    assert [(r["problem_id"], r["step"], r["rank"]) for r in read_jsonl(out / "bad_samples.jsonl")
+            ] == [(0, 1, 0), (2, 1, 0)]  # fmt: skip
+    assert [r["train/bad_samples"] for r in read_jsonl(out / "metrics.jsonl")] == [2, 2]
+
+
+def test_wrong_media_root_names_the_bad_records(
+    tiny_qwen25: Path, sft_data: Path, tmp_path, capsys
+) -> None:
+    argv = [
+        "sft",
+        "--config",
+        str(TINY_YAML),
+        *_overrides(tiny_qwen25, sft_data, tmp_path / "run", f"data.media_root={tmp_path}"),
+    ]
+    line = _one_error_line(capsys, main(argv))
+    assert line.index("8 bad record(s) (first: ") < line.index("do not fill one optimizer step")
+    assert "train.jsonl:1 (0): path:" in line and f"data.media_root {tmp_path}" in line
+
+
+def test_model_path_mistakes_fail_at_once(sft_data: Path, tmp_path, capsys) -> None:
+    not_qwen = tmp_path / "llama"
+    not_qwen.mkdir()
+    (not_qwen / "config.json").write_text(json.dumps({"model_type": "llama"}))
+    for model, says in (
+        (tmp_path / "nope" / "model", "no such folder"),
+        ("./typo-model", "no such folder"),
+        (not_qwen, "model_type 'llama' is not supported; supported: qwen2_vl, qwen2_5_vl"),
+    ):
+        argv = ["sft", "--config", str(TINY_YAML),
+                *_overrides(model, sft_data, tmp_path / "run")]  # fmt: skip
+        assert says in _one_error_line(capsys, main(argv))
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_during_training_names_the_checkpoint_and_resume_command(
+    tiny_qwen25: Path, sft_data: Path, tmp_path, sig: signal.Signals
+) -> None:
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "video_r1.cli", "sft", "--config", str(TINY_YAML),
+               *_overrides(tiny_qwen25, sft_data, out, "optim.max_steps=200",
+                           "checkpoint.save_every=1", "checkpoint.keep_last=1")]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)  # fmt: skip
+    try:
+        while not (out / "checkpoint-1" / "trainer_state.json").exists():
+            assert proc.poll() is None, proc.stderr.read()
+            time.sleep(0.2)
+        proc.send_signal(sig)
+        err = proc.communicate(timeout=120)[1]
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    [line] = [x for x in err.splitlines() if x.startswith("error")]
+    assert line.startswith(f"error: sft stopped by {sig.name}; last checkpoint {out}/checkpoint-")
+    assert line.endswith(" checkpoint.save_every=1 checkpoint.keep_last=1 --resume")
+    assert f"continue with: video-r1 sft --config {TINY_YAML} model.path=" in line

@@ -1,0 +1,138 @@
+"""The run folder's guards: a fresh start never lands on a finished run, and a resume never
+silently changes what the checkpoint was trained with.
+
+    claim_output_dir(out, overwrite)          # fresh start: refuse (or clear) an old run
+    check_resume_config(saved_yaml, new_yaml)  # resume: refuse changed data/batch/seed keys,
+                                               # return the lines to print for the others
+
+GRPO adds its own keys (e.g. `grpo.num_generations` changes what a step is) through the
+`refused` and `ignored` arguments.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+from video_r1.train.checkpoint import CONFIG_FILE, CheckpointError
+
+# Keys whose change breaks the "no record lost or repeated" guarantee or the schedule.
+REFUSED_ON_RESUME: dict[str, str] = {
+    "data.train_file": "the records",
+    "data.shuffle": "the record order",
+    "data.seed": "the record order",
+    "seed": "the RNG states",
+    "optim.per_device_batch_size": "the batch layout",
+    "optim.grad_accum": "the batch layout",
+}
+# Keys a resume cannot apply: their values live in the restored optimizer/scheduler/weights.
+# (The schedule's shape is applied: the scheduler's lambda is rebuilt from the current
+# schedule, warm-up and planned steps, so a longer max_steps continues the curve.)
+IGNORED_ON_RESUME: dict[str, str] = {
+    "optim.lr": "the lr comes from the checkpoint's scheduler",
+    "optim.weight_decay": "the checkpoint's optimizer settings are restored",
+    "optim.adam_beta1": "the checkpoint's optimizer settings are restored",
+    "optim.adam_beta2": "the checkpoint's optimizer settings are restored",
+    "optim.adam_eps": "the checkpoint's optimizer settings are restored",
+    "model.path": "the weights come from the checkpoint",
+}
+# What a finished or started run leaves in its folder (removed by checkpoint.overwrite=true).
+_CHECKPOINT_NAME = re.compile(r"^(\.tmp-|\.old-)?checkpoint-\d+$")  # with a crash's debris
+RUN_FILES = ("final", "metrics.jsonl", "bad_samples.jsonl", "data_order", "logs")
+
+
+def old_run_files(out: Path) -> list[Path]:
+    """The checkpoints (complete or not) and the `final` of a run already in `out`."""
+    if not out.is_dir():
+        return []
+    found = [p for p in out.iterdir() if _CHECKPOINT_NAME.match(p.name)]
+    if (out / "final").exists() or (out / "final").is_symlink():
+        found.append(out / "final")
+    return sorted(set(found))
+
+
+def claim_output_dir(out: str | Path, overwrite: bool, extra_files: tuple[str, ...] = ()) -> None:
+    """Before a fresh start (main process): refuse a folder holding a run, or with
+    `overwrite` delete that run's checkpoints, final, logs and metrics (`extra_files` too).
+
+    Without this a fresh start over a finished run pruned its own new checkpoints against
+    the old run's higher step numbers and left `final` pointing at a deleted one.
+    """
+    out = Path(out)
+    old = old_run_files(out)
+    if not [p for p in old if not p.name.startswith(".")]:  # debris alone is no run
+        for path in old:
+            shutil.rmtree(path, ignore_errors=True)
+        return
+    if not overwrite:
+        old = [p for p in old if not p.name.startswith(".")]
+        names = ", ".join(p.name for p in old[:3]) + (" ..." if len(old) > 3 else "")
+        raise CheckpointError(
+            f"{out} holds a run ({names}); continue it with --resume, choose another "
+            "checkpoint.output_dir, or set checkpoint.overwrite=true to delete it first"
+        )
+    for path in old + [out / name for name in (*RUN_FILES, *extra_files)]:
+        if path.is_symlink() or path.is_file():
+            path.unlink()
+        elif path.is_dir():
+            shutil.rmtree(path)
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict[str, object]:
+    flat: dict[str, object] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def changed_keys(saved_yaml: str, current_yaml: str) -> dict[str, tuple[object, object]]:
+    """key -> (saved value, current value) for every leaf that differs.
+
+    Example:
+        >>> changed_keys("optim:\\n  lr: 1.0\\n", "optim:\\n  lr: 2.0\\n")
+        {'optim.lr': (1.0, 2.0)}
+    """
+    import yaml
+
+    saved = _flatten(yaml.safe_load(saved_yaml) or {})
+    current = _flatten(yaml.safe_load(current_yaml) or {})
+    keys = sorted(set(saved) | set(current))
+    return {k: (saved.get(k), current.get(k)) for k in keys if saved.get(k) != current.get(k)}
+
+
+def check_resume_config(
+    checkpoint: str | Path,
+    current_yaml: str,
+    refused: dict[str, str] | None = None,
+    ignored: dict[str, str] | None = None,
+) -> list[str]:
+    """Compare a checkpoint's saved config with the current one before resuming.
+
+    Raises CheckpointError naming every changed key the resume cannot honour (data, batch
+    layout, seeds); returns one line per other change: ignored ones (the
+    restored optimizer/scheduler/weights win) and applied ones.
+    """
+    saved_file = Path(checkpoint) / CONFIG_FILE
+    if not saved_file.is_file():
+        return [f"# {checkpoint}: no {CONFIG_FILE}; the config cannot be compared"]
+    refused = {**REFUSED_ON_RESUME, **(refused or {})}
+    ignored = {**IGNORED_ON_RESUME, **(ignored or {})}
+    changes = changed_keys(saved_file.read_text(), current_yaml)
+    bad = [f"{k} {old!r} -> {new!r} ({refused[k]})" for k, (old, new) in changes.items()
+           if k in refused]  # fmt: skip
+    if bad:
+        raise CheckpointError(
+            f"{checkpoint}: resume must keep " + "; ".join(bad) + "; restore these settings "
+            "or start a fresh run in another checkpoint.output_dir"
+        )
+    lines = []
+    for key, (old, new) in changes.items():
+        if key in ignored:
+            lines.append(f"# resume ignores {key} {new!r} (keeps {old!r}: {ignored[key]})")
+        else:
+            lines.append(f"# resume applies {key} {old!r} -> {new!r}")
+    return lines
