@@ -1,6 +1,8 @@
 """Vision features computed once per (prompt, frame order) give the same log-probs, loss and
 gradients as the published path, which repeats the pixels for every rollout."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -173,3 +175,59 @@ def test_grad_rows_keep_a_graph_only_for_the_rows_that_train(setup):
         single.features["video"].pooler_output, split.features["video"].pooler_output, strict=True
     ):
         assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_shared_prefix_logprobs_with_a_single_completion_token(setup):
+    """Every rollout ending at its first token (or rl.max_completion_length 1) gives a
+    completion width of 1: the shared-prefix pass has no completion token left to feed."""
+    model, processor, batch = setup
+    config = generation_config(model, processor, max_new_tokens=1, do_sample=False)
+    eos = stop_token_ids(processor.tokenizer)
+    with torch.no_grad():
+        encoded = encode_vision(model, batch.model_inputs)
+        rollouts = generate_rollouts(model, encoded, [2, 1], config, eos)
+        assert rollouts.completion_ids.shape == (3, 1)
+        shared = completion_logprobs(model, encoded, rollouts, share_prefix=True)
+        plain = completion_logprobs(model, encoded, rollouts, share_prefix=False)
+    assert shared.shape == (3, 1)
+    assert torch.allclose(shared, plain, atol=1e-5)
+
+
+def _varied_records(path) -> list[Record]:
+    """A short and a long video question and an image question: three prompt lengths."""
+    short = _record(path)
+    long = dataclasses.replace(
+        short, problem_id=2, problem="Watch the whole clip carefully. " * 6 + "Where does it go?"
+    )
+    image = Record(
+        problem_id=3, problem="What colour dominates?", data_type="image",
+        problem_type="free-form", solution="<answer>red</answer>", path="i.png", media_path=path,
+    )  # fmt: skip
+    return [short, long, image]
+
+
+def test_shared_prefix_equals_plain_path_with_left_padding_and_an_image(tiny_model_dir, make_clip):
+    """Rows of different prompt lengths (left-padded) and an image row: shared-prefix greedy
+    generation and log-probs equal the plain path, on every architecture (a position bug
+    that ignores padding would shift the padded rows' positions)."""
+    torch.manual_seed(0)
+    model = load_model(tiny_model_dir, dtype="float32")
+    processor = load_processor(tiny_model_dir)
+    clip = make_clip(model.config.vision_config.patch_size)
+    records = _varied_records(clip.path)
+    batch = encode_prompts(
+        processor, [build_messages(r) for r in records], [clip, clip, clip.frames[0]]
+    )
+    padding = (batch.model_inputs["attention_mask"] == 0).sum(dim=1)
+    assert padding.tolist()[1] == 0 and padding[0] > 0 and padding[2] > 0  # left padding is used
+    config = generation_config(model, processor, max_new_tokens=8, do_sample=False)
+    eos = stop_token_ids(processor.tokenizer)
+    with torch.no_grad():
+        encoded = encode_vision(model, batch.model_inputs)
+        plain = generate_rollouts(model, encoded, [2, 1, 2], config, eos, share_prefix=False)
+        shared = generate_rollouts(model, encoded, [2, 1, 2], config, eos, share_prefix=True)
+        assert torch.equal(plain.completion_ids, shared.completion_ids)
+        lp_plain = completion_logprobs(model, encoded, plain, share_prefix=False)
+        lp_shared = completion_logprobs(model, encoded, plain, share_prefix=True)
+    mask = plain.completion_mask.bool()
+    assert torch.allclose(lp_plain[mask], lp_shared[mask], atol=1e-5)

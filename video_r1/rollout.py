@@ -400,13 +400,17 @@ def completion_logprobs(
         prompt_len = rollouts.prompt_ids.shape[1]
         # text after the vision tokens: the same 3D position on all axes, shifted by delta
         positions = (attention.long().cumsum(-1) - 1)[:, prompt_len:] + deltas  # [n, Lc]
+        # Tokens 0..Lc-2 predict tokens 1..Lc-1. With Lc = 1 nothing is left to predict, yet
+        # the token is still fed (its logits dropped): a zero-length forward fails, and
+        # skipping the call would desynchronise ZeRO-3's per-forward parameter gathers.
+        fed = max(completion_len - 1, 1)
         rest = model(
-            input_ids=completion_ids[:, :-1],
-            attention_mask=attention[:, :-1],
-            position_ids=positions[:, :-1],
+            input_ids=completion_ids[:, :fed],
+            attention_mask=attention[:, : prompt_len + fed],
+            position_ids=positions[:, :fed],
             past_key_values=cache,
             use_cache=True,
-        ).logits  # [n, Lc - 1, V]: predictions of completion tokens 1..Lc-1
+        ).logits[:, : completion_len - 1]  # [n, Lc - 1, V]
         logits = torch.cat([first_logits.unsqueeze(1), rest], dim=1)  # [n, Lc, V]
     else:
         kwargs = rows_inputs(encoded, rows)
