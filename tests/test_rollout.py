@@ -16,6 +16,7 @@ from video_r1.rollout import (
     encode_vision,
     generate_rollouts,
     rows_inputs,
+    selective_log_softmax,
 )
 
 
@@ -231,3 +232,16 @@ def test_shared_prefix_equals_plain_path_with_left_padding_and_an_image(tiny_mod
         lp_shared = completion_logprobs(model, encoded, plain, share_prefix=True)
     mask = plain.completion_mask.bool()
     assert torch.allclose(lp_plain[mask], lp_shared[mask], atol=1e-5)
+
+
+def test_log_probs_of_bf16_logits_are_float32_exact():
+    """bf16 logits, a Qwen-size vocabulary: log-probs near -12 must not be rounded to bf16's
+    0.06 steps (the KL term would get ~0.03 nats of noise)."""
+    generator = torch.Generator().manual_seed(0)
+    logits = (3 * torch.randn(2, 5, 151_936, generator=generator)).to(torch.bfloat16)
+    token_ids = torch.randint(0, 151_936, (2, 5), generator=generator)
+    reference = torch.log_softmax(logits.double() / 0.7, -1).gather(-1, token_ids[..., None])
+    logprobs = selective_log_softmax(logits, token_ids, temperature=0.7)
+    assert logprobs.dtype == torch.float32
+    assert reference.abs().mean() > 8  # the regime where bf16 rounding is ~0.03
+    assert torch.allclose(logprobs.double(), reference.squeeze(-1), atol=1e-4, rtol=0)

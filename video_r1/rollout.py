@@ -354,13 +354,29 @@ def generate_rollouts(
     )
 
 
-def selective_log_softmax(logits: torch.Tensor, token_ids: torch.Tensor) -> torch.Tensor:
-    """log_softmax(logits)[..., token_ids] without materialising the full log-softmax.
+def selective_log_softmax(
+    logits: torch.Tensor, token_ids: torch.Tensor, temperature: float = 1.0
+) -> torch.Tensor:
+    """log_softmax(logits / temperature)[..., token_ids] in float32, whatever the logits' dtype.
 
-    logits: [N, L, V]; token_ids: [N, L] -> [N, L].
+    logits: [N, L, V]; token_ids: [N, L] -> float32 [N, L]. Under bf16 a log-prob near -12
+    has a rounding step of 0.06: kept in bf16, the KL term and the ratio would carry ~0.03
+    nats of noise. Rows are upcast one at a time, so the float32 copy is one row's [L, V].
+
+    Example:
+        >>> selective_log_softmax(torch.zeros(1, 1, 4, dtype=torch.bfloat16), torch.tensor([[2]]))
+        tensor([[-1.3863]])
     """
-    picked = torch.gather(logits, -1, token_ids.unsqueeze(-1)).squeeze(-1)
-    return picked - torch.logsumexp(logits.float(), dim=-1).to(picked.dtype)
+    rows = []
+    for row_logits, row_ids in zip(logits, token_ids, strict=True):  # [L, V], [L]
+        row = row_logits.float()
+        if temperature != 1.0:
+            row = row / temperature
+        picked = torch.gather(row, -1, row_ids.unsqueeze(-1)).squeeze(-1)  # [L]
+        rows.append(picked - torch.logsumexp(row, dim=-1))
+    if not rows:
+        return torch.zeros(token_ids.shape, dtype=torch.float32, device=logits.device)
+    return torch.stack(rows)  # [N, L]
 
 
 def completion_logprobs(
@@ -371,7 +387,8 @@ def completion_logprobs(
     temperature: float = 1.0,
     share_prefix: bool = True,
 ) -> torch.Tensor:
-    """Log-probs [n, Lc] of the sampled completion tokens of rollouts `index` (default: all).
+    """Log-probs [n, Lc] (float32) of the sampled completion tokens of rollouts `index`
+    (default: all).
 
     The vision features come from `encoded` (computed once; with grad if it was encoded with
     grad). With share_prefix, each prompt row runs once and its cache serves all its rollouts
@@ -422,6 +439,4 @@ def completion_logprobs(
         )
         # logits of the last prompt token predict the first completion token
         logits = model(**kwargs, logits_to_keep=completion_len + 1, use_cache=False).logits[:, :-1]
-    if temperature != 1.0:
-        logits = logits / temperature
-    return selective_log_softmax(logits, completion_ids)  # [n, Lc]
+    return selective_log_softmax(logits, completion_ids, temperature)  # [n, Lc] float32
