@@ -245,3 +245,32 @@ def test_log_probs_of_bf16_logits_are_float32_exact():
     assert logprobs.dtype == torch.float32
     assert reference.abs().mean() > 8  # the regime where bf16 rounding is ~0.03
     assert torch.allclose(logprobs.double(), reference.squeeze(-1), atol=1e-4, rtol=0)
+
+
+def test_completion_mask_ends_where_generation_stopped(setup):
+    """One stop list: a checkpoint whose generation config names an extra stop token stops
+    there, and the completion mask and `truncated` agree (the mask's list is the generation
+    config's); a caller's list that differs from it is refused."""
+    model, processor, batch = setup
+    tokenizer = processor.tokenizer
+    extra = tokenizer.convert_tokens_to_ids("<|im_start|>")
+    saved = model.generation_config.eos_token_id
+    model.generation_config.eos_token_id = [*saved, extra]
+    bias = torch.zeros(model.get_output_embeddings().weight.shape[0])
+    bias[extra] = 50.0  # the extra stop token is always the greedy choice
+    hook = model.get_output_embeddings().register_forward_hook(lambda m, i, out: out + bias)
+    try:
+        config = generation_config(model, processor, max_new_tokens=4, do_sample=False)
+        assert config.eos_token_id == stop_token_ids(tokenizer, model)
+        assert extra in config.eos_token_id
+        with torch.no_grad():
+            encoded = encode_vision(model, batch.model_inputs)
+            rollouts = generate_rollouts(model, encoded, [2, 1], config)
+            assert rollouts.completion_ids.tolist() == [[extra]] * 3
+            assert rollouts.completion_mask.tolist() == [[1]] * 3
+            assert not rollouts.truncated.any()
+            with pytest.raises(ValueError, match="differ from the generation config"):
+                generate_rollouts(model, encoded, [2, 1], config, stop_token_ids(tokenizer))
+    finally:
+        hook.remove()
+        model.generation_config.eos_token_id = saved

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import torch
 
+from video_r1.models.loading import generation_stop_ids
+
 # model-call keys: pixels (replaced by features), per-media tensors, per-row tensors.
 _PIXEL_KEYS = {
     "image": ("pixel_values", "image_grid_thw"),
@@ -307,7 +309,7 @@ def generate_rollouts(
     encoded: EncodedPrompts,
     rollouts_per_row: Sequence[int],
     generation_config,
-    eos_token_ids: Sequence[int],
+    eos_token_ids: Sequence[int] | None = None,
     synced_gpus: bool = False,
     share_prefix: bool = True,
 ) -> Rollouts:
@@ -315,11 +317,15 @@ def generate_rollouts(
 
     rollouts_per_row: how many completions to sample from each prompt row (e.g. 8 for an
     ordered row, 4 for its shuffled row, 8 for an image row).
+    eos_token_ids: the completion mask ends at the first token generation stopped at, i.e.
+    at `generation_config.eos_token_id` (the one list; None uses it). A list given here that
+    differs is refused: the mask would end elsewhere than generation did.
     synced_gpus: keep every process generating until all are done (needed under ZeRO-3,
     where each forward gathers parameters collectively).
     share_prefix: prefill each prompt row once and share its cache (`prefill_prompts`);
     False runs every rollout's prompt through the model (for comparison).
     """
+    stops = generation_stop_ids(generation_config, eos_token_ids)
     rows = [r for r, n in enumerate(rollouts_per_row) for _ in range(n)]
     if share_prefix:
         cache, deltas, _ = prefill_prompts(model, encoded, rows, keep_last=False)
@@ -340,10 +346,8 @@ def generate_rollouts(
     )
     prompt_len = kwargs["input_ids"].shape[1]
     completion_ids = sequences[:, prompt_len:]
-    mask = completion_mask(completion_ids, eos_token_ids)
-    is_eos = torch.isin(
-        completion_ids, torch.as_tensor(list(eos_token_ids), device=completion_ids.device)
-    )
+    mask = completion_mask(completion_ids, stops)
+    is_eos = torch.isin(completion_ids, torch.as_tensor(stops, device=completion_ids.device))
     return Rollouts(
         rows=torch.as_tensor(rows, dtype=torch.long),
         prompt_ids=kwargs["input_ids"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -136,3 +137,27 @@ def generation_config(
         suppress_tokens=suppress,
         **kwargs,
     )
+
+
+def generation_stop_ids(
+    generation_config: Any, eos_token_ids: Sequence[int] | None = None
+) -> list[int]:
+    """The ids generation stops at (`generation_config.eos_token_id`), checked against a
+    caller's list of the same.
+
+    Example:
+        >>> from transformers import GenerationConfig
+        >>> generation_stop_ids(GenerationConfig(eos_token_id=[7, 9]), [9, 7])
+        [7, 9]
+    """
+    configured = generation_config.eos_token_id
+    if configured is None:
+        raise ValueError("the generation config has no eos_token_id: generation would never stop")
+    stops = [int(i) for i in (configured if isinstance(configured, list) else [configured])]
+    if eos_token_ids is not None and set(map(int, eos_token_ids)) != set(stops):
+        raise ValueError(
+            f"stop tokens {sorted(set(map(int, eos_token_ids)))} differ from the generation "
+            f"config's eos_token_id {sorted(set(stops))}; build both with "
+            "video_r1.models.stop_token_ids(tokenizer, model), or pass no list"
+        )
+    return stops
