@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+logger = logging.getLogger(__name__)
 
 # Vision special tokens of every Qwen-VL tokenizer: never to be generated.
 VISION_TOKENS: tuple[str, ...] = (
@@ -41,8 +44,30 @@ def load_model(
         raise ValueError(f"{path}: model_type {config.model_type!r} is not a supported Qwen-VL")
     kwargs: dict[str, Any] = {"dtype": _resolve_dtype(dtype)}
     if attn_implementation is not None:
-        kwargs["attn_implementation"] = attn_implementation
+        kwargs["attn_implementation"] = usable_attn_implementation(attn_implementation)
     return AutoModelForImageTextToText.from_pretrained(path, **kwargs)
+
+
+def usable_attn_implementation(requested: str) -> str:
+    """`requested`, or sdpa where flash_attention_2 cannot run (flash-attn not installed, or no
+    CUDA device), with one log line naming both: the published configs ask for flash
+    attention, which no install step provides and no CPU runs.
+
+    Example (on a machine without flash-attn):
+        >>> usable_attn_implementation("eager")
+        'eager'
+    """
+    if requested != "flash_attention_2":
+        return requested
+    from transformers.utils import is_flash_attn_2_available
+
+    if is_flash_attn_2_available():
+        return requested
+    logger.warning(
+        "attention: flash_attention_2 requested, using sdpa (flash-attn is not importable "
+        "or there is no CUDA device)"
+    )
+    return "sdpa"
 
 
 def load_processor(
