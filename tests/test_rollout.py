@@ -1,6 +1,8 @@
 """Vision features computed once per (prompt, frame order) give the same log-probs, loss and
 gradients as the published path, which repeats the pixels for every rollout."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -14,6 +16,7 @@ from video_r1.rollout import (
     encode_vision,
     generate_rollouts,
     rows_inputs,
+    selective_log_softmax,
 )
 
 
@@ -173,3 +176,101 @@ def test_grad_rows_keep_a_graph_only_for_the_rows_that_train(setup):
         single.features["video"].pooler_output, split.features["video"].pooler_output, strict=True
     ):
         assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_shared_prefix_logprobs_with_a_single_completion_token(setup):
+    """Every rollout ending at its first token (or rl.max_completion_length 1) gives a
+    completion width of 1: the shared-prefix pass has no completion token left to feed."""
+    model, processor, batch = setup
+    config = generation_config(model, processor, max_new_tokens=1, do_sample=False)
+    eos = stop_token_ids(processor.tokenizer)
+    with torch.no_grad():
+        encoded = encode_vision(model, batch.model_inputs)
+        rollouts = generate_rollouts(model, encoded, [2, 1], config, eos)
+        assert rollouts.completion_ids.shape == (3, 1)
+        shared = completion_logprobs(model, encoded, rollouts, share_prefix=True)
+        plain = completion_logprobs(model, encoded, rollouts, share_prefix=False)
+    assert shared.shape == (3, 1)
+    assert torch.allclose(shared, plain, atol=1e-5)
+
+
+def _varied_records(path) -> list[Record]:
+    """A short and a long video question and an image question: three prompt lengths."""
+    short = _record(path)
+    long = dataclasses.replace(
+        short, problem_id=2, problem="Watch the whole clip carefully. " * 6 + "Where does it go?"
+    )
+    image = Record(
+        problem_id=3, problem="What colour dominates?", data_type="image",
+        problem_type="free-form", solution="<answer>red</answer>", path="i.png", media_path=path,
+    )  # fmt: skip
+    return [short, long, image]
+
+
+def test_shared_prefix_equals_plain_path_with_left_padding_and_an_image(tiny_model_dir, make_clip):
+    """Rows of different prompt lengths (left-padded) and an image row: shared-prefix greedy
+    generation and log-probs equal the plain path, on every architecture (a position bug
+    that ignores padding would shift the padded rows' positions)."""
+    torch.manual_seed(0)
+    model = load_model(tiny_model_dir, dtype="float32")
+    processor = load_processor(tiny_model_dir)
+    clip = make_clip(model.config.vision_config.patch_size)
+    records = _varied_records(clip.path)
+    batch = encode_prompts(
+        processor, [build_messages(r) for r in records], [clip, clip, clip.frames[0]]
+    )
+    padding = (batch.model_inputs["attention_mask"] == 0).sum(dim=1)
+    assert padding.tolist()[1] == 0 and padding[0] > 0 and padding[2] > 0  # left padding is used
+    config = generation_config(model, processor, max_new_tokens=8, do_sample=False)
+    eos = stop_token_ids(processor.tokenizer)
+    with torch.no_grad():
+        encoded = encode_vision(model, batch.model_inputs)
+        plain = generate_rollouts(model, encoded, [2, 1, 2], config, eos, share_prefix=False)
+        shared = generate_rollouts(model, encoded, [2, 1, 2], config, eos, share_prefix=True)
+        assert torch.equal(plain.completion_ids, shared.completion_ids)
+        lp_plain = completion_logprobs(model, encoded, plain, share_prefix=False)
+        lp_shared = completion_logprobs(model, encoded, plain, share_prefix=True)
+    mask = plain.completion_mask.bool()
+    assert torch.allclose(lp_plain[mask], lp_shared[mask], atol=1e-5)
+
+
+def test_log_probs_of_bf16_logits_are_float32_exact():
+    """bf16 logits, a Qwen-size vocabulary: log-probs near -12 must not be rounded to bf16's
+    0.06 steps (the KL term would get ~0.03 nats of noise)."""
+    generator = torch.Generator().manual_seed(0)
+    logits = (3 * torch.randn(2, 5, 151_936, generator=generator)).to(torch.bfloat16)
+    token_ids = torch.randint(0, 151_936, (2, 5), generator=generator)
+    reference = torch.log_softmax(logits.double() / 0.7, -1).gather(-1, token_ids[..., None])
+    logprobs = selective_log_softmax(logits, token_ids, temperature=0.7)
+    assert logprobs.dtype == torch.float32
+    assert reference.abs().mean() > 8  # the regime where bf16 rounding is ~0.03
+    assert torch.allclose(logprobs.double(), reference.squeeze(-1), atol=1e-4, rtol=0)
+
+
+def test_completion_mask_ends_where_generation_stopped(setup):
+    """One stop list: a checkpoint whose generation config names an extra stop token stops
+    there, and the completion mask and `truncated` agree (the mask's list is the generation
+    config's); a caller's list that differs from it is refused."""
+    model, processor, batch = setup
+    tokenizer = processor.tokenizer
+    extra = tokenizer.convert_tokens_to_ids("<|im_start|>")
+    saved = model.generation_config.eos_token_id
+    model.generation_config.eos_token_id = [*saved, extra]
+    bias = torch.zeros(model.get_output_embeddings().weight.shape[0])
+    bias[extra] = 50.0  # the extra stop token is always the greedy choice
+    hook = model.get_output_embeddings().register_forward_hook(lambda m, i, out: out + bias)
+    try:
+        config = generation_config(model, processor, max_new_tokens=4, do_sample=False)
+        assert config.eos_token_id == stop_token_ids(tokenizer, model)
+        assert extra in config.eos_token_id
+        with torch.no_grad():
+            encoded = encode_vision(model, batch.model_inputs)
+            rollouts = generate_rollouts(model, encoded, [2, 1], config)
+            assert rollouts.completion_ids.tolist() == [[extra]] * 3
+            assert rollouts.completion_mask.tolist() == [[1]] * 3
+            assert not rollouts.truncated.any()
+            with pytest.raises(ValueError, match="differ from the generation config"):
+                generate_rollouts(model, encoded, [2, 1], config, stop_token_ids(tokenizer))
+    finally:
+        hook.remove()
+        model.generation_config.eos_token_id = saved

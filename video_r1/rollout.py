@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import torch
 
+from video_r1.models.loading import generation_stop_ids
+
 # model-call keys: pixels (replaced by features), per-media tensors, per-row tensors.
 _PIXEL_KEYS = {
     "image": ("pixel_values", "image_grid_thw"),
@@ -307,7 +309,7 @@ def generate_rollouts(
     encoded: EncodedPrompts,
     rollouts_per_row: Sequence[int],
     generation_config,
-    eos_token_ids: Sequence[int],
+    eos_token_ids: Sequence[int] | None = None,
     synced_gpus: bool = False,
     share_prefix: bool = True,
 ) -> Rollouts:
@@ -315,11 +317,15 @@ def generate_rollouts(
 
     rollouts_per_row: how many completions to sample from each prompt row (e.g. 8 for an
     ordered row, 4 for its shuffled row, 8 for an image row).
+    eos_token_ids: the completion mask ends at the first token generation stopped at, i.e.
+    at `generation_config.eos_token_id` (the one list; None uses it). A list given here that
+    differs is refused: the mask would end elsewhere than generation did.
     synced_gpus: keep every process generating until all are done (needed under ZeRO-3,
     where each forward gathers parameters collectively).
     share_prefix: prefill each prompt row once and share its cache (`prefill_prompts`);
     False runs every rollout's prompt through the model (for comparison).
     """
+    stops = generation_stop_ids(generation_config, eos_token_ids)
     rows = [r for r, n in enumerate(rollouts_per_row) for _ in range(n)]
     if share_prefix:
         cache, deltas, _ = prefill_prompts(model, encoded, rows, keep_last=False)
@@ -340,10 +346,8 @@ def generate_rollouts(
     )
     prompt_len = kwargs["input_ids"].shape[1]
     completion_ids = sequences[:, prompt_len:]
-    mask = completion_mask(completion_ids, eos_token_ids)
-    is_eos = torch.isin(
-        completion_ids, torch.as_tensor(list(eos_token_ids), device=completion_ids.device)
-    )
+    mask = completion_mask(completion_ids, stops)
+    is_eos = torch.isin(completion_ids, torch.as_tensor(stops, device=completion_ids.device))
     return Rollouts(
         rows=torch.as_tensor(rows, dtype=torch.long),
         prompt_ids=kwargs["input_ids"],
@@ -354,13 +358,29 @@ def generate_rollouts(
     )
 
 
-def selective_log_softmax(logits: torch.Tensor, token_ids: torch.Tensor) -> torch.Tensor:
-    """log_softmax(logits)[..., token_ids] without materialising the full log-softmax.
+def selective_log_softmax(
+    logits: torch.Tensor, token_ids: torch.Tensor, temperature: float = 1.0
+) -> torch.Tensor:
+    """log_softmax(logits / temperature)[..., token_ids] in float32, whatever the logits' dtype.
 
-    logits: [N, L, V]; token_ids: [N, L] -> [N, L].
+    logits: [N, L, V]; token_ids: [N, L] -> float32 [N, L]. Under bf16 a log-prob near -12
+    has a rounding step of 0.06: kept in bf16, the KL term and the ratio would carry ~0.03
+    nats of noise. Rows are upcast one at a time, so the float32 copy is one row's [L, V].
+
+    Example:
+        >>> selective_log_softmax(torch.zeros(1, 1, 4, dtype=torch.bfloat16), torch.tensor([[2]]))
+        tensor([[-1.3863]])
     """
-    picked = torch.gather(logits, -1, token_ids.unsqueeze(-1)).squeeze(-1)
-    return picked - torch.logsumexp(logits.float(), dim=-1).to(picked.dtype)
+    rows = []
+    for row_logits, row_ids in zip(logits, token_ids, strict=True):  # [L, V], [L]
+        row = row_logits.float()
+        if temperature != 1.0:
+            row = row / temperature
+        picked = torch.gather(row, -1, row_ids.unsqueeze(-1)).squeeze(-1)  # [L]
+        rows.append(picked - torch.logsumexp(row, dim=-1))
+    if not rows:
+        return torch.zeros(token_ids.shape, dtype=torch.float32, device=logits.device)
+    return torch.stack(rows)  # [N, L]
 
 
 def completion_logprobs(
@@ -371,7 +391,8 @@ def completion_logprobs(
     temperature: float = 1.0,
     share_prefix: bool = True,
 ) -> torch.Tensor:
-    """Log-probs [n, Lc] of the sampled completion tokens of rollouts `index` (default: all).
+    """Log-probs [n, Lc] (float32) of the sampled completion tokens of rollouts `index`
+    (default: all).
 
     The vision features come from `encoded` (computed once; with grad if it was encoded with
     grad). With share_prefix, each prompt row runs once and its cache serves all its rollouts
@@ -400,13 +421,17 @@ def completion_logprobs(
         prompt_len = rollouts.prompt_ids.shape[1]
         # text after the vision tokens: the same 3D position on all axes, shifted by delta
         positions = (attention.long().cumsum(-1) - 1)[:, prompt_len:] + deltas  # [n, Lc]
+        # Tokens 0..Lc-2 predict tokens 1..Lc-1. With Lc = 1 nothing is left to predict, yet
+        # the token is still fed (its logits dropped): a zero-length forward fails, and
+        # skipping the call would desynchronise ZeRO-3's per-forward parameter gathers.
+        fed = max(completion_len - 1, 1)
         rest = model(
-            input_ids=completion_ids[:, :-1],
-            attention_mask=attention[:, :-1],
-            position_ids=positions[:, :-1],
+            input_ids=completion_ids[:, :fed],
+            attention_mask=attention[:, : prompt_len + fed],
+            position_ids=positions[:, :fed],
             past_key_values=cache,
             use_cache=True,
-        ).logits  # [n, Lc - 1, V]: predictions of completion tokens 1..Lc-1
+        ).logits[:, : completion_len - 1]  # [n, Lc - 1, V]
         logits = torch.cat([first_logits.unsqueeze(1), rest], dim=1)  # [n, Lc, V]
     else:
         kwargs = rows_inputs(encoded, rows)
@@ -418,6 +443,4 @@ def completion_logprobs(
         )
         # logits of the last prompt token predict the first completion token
         logits = model(**kwargs, logits_to_keep=completion_len + 1, use_cache=False).logits[:, :-1]
-    if temperature != 1.0:
-        logits = logits / temperature
-    return selective_log_softmax(logits, completion_ids)  # [n, Lc]
+    return selective_log_softmax(logits, completion_ids, temperature)  # [n, Lc] float32

@@ -140,3 +140,21 @@ def test_load_processor_pixel_settings(tiny_model_factory):
     assert processor.tokenizer.padding_side == "left"
     with pytest.raises(ValueError, match="min_pixels"):
         load_processor(tiny_model_factory("qwen2.5-vl"), video_min_pixels=10, video_max_pixels=5)
+
+
+def test_flash_attention_falls_back_to_sdpa_without_flash_attn(tiny_model_factory, caplog):
+    """configs/grpo.yaml and sft.yaml ask for flash_attention_2; where flash-attn is not
+    installed or there is no CUDA device (this machine), sdpa is used and the log says so."""
+    from transformers.utils import is_flash_attn_2_available
+
+    if is_flash_attn_2_available():
+        pytest.skip("flash-attn runs here: nothing to fall back from")
+    with caplog.at_level("WARNING", logger="video_r1.models.loading"):
+        model = load_model(
+            tiny_model_factory("qwen2.5-vl"), attn_implementation="flash_attention_2"
+        )
+    assert model.config._attn_implementation == "sdpa"
+    lines = [r.getMessage() for r in caplog.records if "attention:" in r.getMessage()]
+    assert len(lines) == 1 and "flash_attention_2 requested, using sdpa" in lines[0]
+    eager = load_model(tiny_model_factory("qwen2.5-vl"), attn_implementation="eager")
+    assert eager.config._attn_implementation == "eager"  # other requests are kept

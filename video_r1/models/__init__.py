@@ -1,12 +1,14 @@
 """Qwen-VL models: loading, generation settings, tiny random checkpoints.
 
-`load_model`, `load_processor`, `vision_token_ids`, `generation_config` (video_r1.models.loading)
+`load_model`, `load_processor`, `vision_token_ids`, `stop_token_ids`, `generation_config`,
+`generation_stop_ids` (video_r1.models.loading)
 and `build_tiny_model` (video_r1.models.tiny). Importing this package does not import
 transformers; the functions do.
 """
 
 from video_r1.models.loading import (
     generation_config,
+    generation_stop_ids,
     load_model,
     load_processor,
     stop_token_ids,
@@ -18,6 +20,7 @@ __all__ = [
     "ARCHES",
     "build_tiny_model",
     "generation_config",
+    "generation_stop_ids",
     "load_model",
     "load_processor",
     "stop_token_ids",

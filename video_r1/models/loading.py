@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from video_r1.compat import ensure_torchvision_importable
+
+logger = logging.getLogger(__name__)
 
 # Vision special tokens of every Qwen-VL tokenizer: never to be generated.
 VISION_TOKENS: tuple[str, ...] = (
@@ -84,8 +88,30 @@ def load_model(
         raise ValueError(f"{path}: model_type {config.model_type!r} is not a supported Qwen-VL")
     kwargs: dict[str, Any] = {"dtype": _resolve_dtype(dtype)}
     if attn_implementation is not None:
-        kwargs["attn_implementation"] = attn_implementation
+        kwargs["attn_implementation"] = usable_attn_implementation(attn_implementation)
     return AutoModelForImageTextToText.from_pretrained(path, **kwargs)
+
+
+def usable_attn_implementation(requested: str) -> str:
+    """`requested`, or sdpa where flash_attention_2 cannot run (flash-attn not installed, or no
+    CUDA device), with one log line naming both: the published configs ask for flash
+    attention, which no install step provides and no CPU runs.
+
+    Example (on a machine without flash-attn):
+        >>> usable_attn_implementation("eager")
+        'eager'
+    """
+    if requested != "flash_attention_2":
+        return requested
+    from transformers.utils import is_flash_attn_2_available
+
+    if is_flash_attn_2_available():
+        return requested
+    logger.warning(
+        "attention: flash_attention_2 requested, using sdpa (flash-attn is not importable "
+        "or there is no CUDA device)"
+    )
+    return "sdpa"
 
 
 def load_processor(
@@ -182,3 +208,27 @@ def generation_config(
         suppress_tokens=suppress,
         **kwargs,
     )
+
+
+def generation_stop_ids(
+    generation_config: Any, eos_token_ids: Sequence[int] | None = None
+) -> list[int]:
+    """The ids generation stops at (`generation_config.eos_token_id`), checked against a
+    caller's list of the same.
+
+    Example:
+        >>> from transformers import GenerationConfig
+        >>> generation_stop_ids(GenerationConfig(eos_token_id=[7, 9]), [9, 7])
+        [7, 9]
+    """
+    configured = generation_config.eos_token_id
+    if configured is None:
+        raise ValueError("the generation config has no eos_token_id: generation would never stop")
+    stops = [int(i) for i in (configured if isinstance(configured, list) else [configured])]
+    if eos_token_ids is not None and set(map(int, eos_token_ids)) != set(stops):
+        raise ValueError(
+            f"stop tokens {sorted(set(map(int, eos_token_ids)))} differ from the generation "
+            f"config's eos_token_id {sorted(set(stops))}; build both with "
+            "video_r1.models.stop_token_ids(tokenizer, model), or pass no list"
+        )
+    return stops

@@ -89,8 +89,8 @@ def length_reward(
     Inputs, all one per completion:
     - accuracy: the raw accuracy rewards; if absent they are computed with `accuracy_reward`
       from the `solution` and `problem_type` columns (so it works as a plain TRL reward).
-    - completion_length (tokens, counting the first EOS), or completion_ids (TRL passes
-      these, cut after the first EOS) whose lengths are used.
+    - completion_length (tokens, counting the first EOS; video-r1's GRPO passes it), or
+      completion_ids (TRL passes these, cut after the first EOS) whose lengths are used.
     - group_size: completions per prompt (consecutive). None treats the whole batch as one
       group, which is what the published code does (it runs 1 prompt per device).
 

@@ -58,14 +58,29 @@ class GroupScores:
     length_bonus: list[float]
 
 
-def _call(term: RewardTerm, completions: Sequence[str], columns: dict[str, Any]) -> list[float]:
+def _call(
+    term: RewardTerm,
+    completions: Sequence[str],
+    lengths: Sequence[int] | None,
+    columns: dict[str, Any],
+) -> list[float]:
+    """Call a reward function as TRL does: each column repeated per completion, and the
+    completions' token lengths as `completion_length` (when known)."""
     n = len(completions)
-    values = term.fn(list(completions), **{k: [v] * n for k, v in columns.items()})
+    kwargs = {k: [v] * n for k, v in columns.items()}
+    if lengths is not None:
+        kwargs["completion_length"] = [int(x) for x in lengths]
+    values = term.fn(list(completions), **kwargs)
     if len(values) != n:
         raise ValueError(
             f"reward function {term.name!r} returned {len(values)} values for {n} completions"
         )
     return [float(v) for v in values]
+
+
+def _check_lengths(which: str, completions: Sequence[str], lengths: Sequence[int] | None) -> None:
+    if lengths is not None and len(lengths) != len(completions):
+        raise ValueError(f"{len(completions)} {which} completions but {len(lengths)} lengths")
 
 
 def score_group(
@@ -75,14 +90,17 @@ def score_group(
     shuffled: Sequence[str],
     terms: Sequence[RewardTerm],
     settings: ScoringSettings,
+    shuffled_lengths: Sequence[int] | None = None,
 ) -> GroupScores:
     """Score one prompt group.
 
     columns: the record's dataset columns (solution, problem_type, ...), passed to every reward
-        function as TRL does (one value per completion).
+        function as TRL does (one value per completion), with `completion_length`.
     ordered / ordered_lengths: the trained rollouts' texts and token lengths (incl. first EOS).
     shuffled: rollouts of the same prompt on time-shuffled frames (empty for images or when the
         temporal rule is off); only their accuracy is computed.
+    shuffled_lengths: their token lengths (None: the accuracy function gets no
+        `completion_length` for them).
 
     Example (published settings; accuracy and format terms; no shuffled rollouts):
         >>> from video_r1.rewards import accuracy_reward, format_reward
@@ -99,7 +117,9 @@ def score_group(
             f"the accuracy term {settings.accuracy_term!r} is not among the reward functions "
             f"{sorted(by_name)}; the temporal and length rules need it"
         )
-    values = {t.name: _call(t, ordered, columns) for t in terms}
+    _check_lengths("ordered", ordered, ordered_lengths)
+    _check_lengths("shuffled", shuffled, shuffled_lengths)
+    values = {t.name: _call(t, ordered, ordered_lengths, columns) for t in terms}
     accuracy = values[settings.accuracy_term]
     total = [sum(t.weight * values[t.name][i] for t in terms) for i in range(len(ordered))]
 
@@ -109,7 +129,9 @@ def score_group(
     p = sum(accuracy) / max(1, len(accuracy))
     p_shuffled: float | None = None
     if settings.temporal and shuffled:
-        shuffled_accuracy = _call(by_name[settings.accuracy_term], shuffled, columns)
+        shuffled_accuracy = _call(
+            by_name[settings.accuracy_term], shuffled, shuffled_lengths, columns
+        )
         result = temporal_bonus(
             accuracy,
             shuffled_accuracy,
@@ -131,7 +153,7 @@ def score_group(
                 correct_threshold=settings.correct_threshold,
             )
         )
-    total = [t + b + lb for t, b, lb in zip(total, bonus, lengths_bonus, strict=False)]
+    total = [t + b + lb for t, b, lb in zip(total, bonus, lengths_bonus, strict=True)]
     return GroupScores(
         total=total,
         terms=values,

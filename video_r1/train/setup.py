@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from video_r1.train.config import TrainConfig
+from video_r1.train.config import ConfigError, TrainConfig
 
 
 def resolve_mixed_precision(setting: str) -> str:
@@ -63,7 +63,11 @@ def setup_accelerator(cfg: TrainConfig, output_dir: str | Path) -> Any:
             project_dir=str(output_dir), logging_dir=str(output_dir / "logs")
         ),
     )
-    if accelerator.distributed_type == DistributedType.DEEPSPEED:
+    is_ds = accelerator.distributed_type == DistributedType.DEEPSPEED
+    check_launch_settings(
+        cfg, accelerator.state.deepspeed_plugin.deepspeed_config if is_ds else None
+    )
+    if is_ds:
         # DeepSpeed clips inside its step and accumulates itself: give it our settings, so
         # that no value in the accelerate config file shadows the run config.
         ds = accelerator.state.deepspeed_plugin.deepspeed_config
@@ -74,6 +78,45 @@ def setup_accelerator(cfg: TrainConfig, output_dir: str | Path) -> Any:
             cfg.optim.per_device_batch_size * cfg.optim.grad_accum * accelerator.num_processes
         )
     return accelerator
+
+
+# Settings an accelerate launch (config file, flags) or a DeepSpeed JSON can also set: where
+# they are set to another value than the run config's, accelerate or DeepSpeed silently uses
+# one of the two (the env var beats Accelerator(gradient_accumulation_steps=...), the
+# DeepSpeed config beats accelerator.clip_grad_norm_). The run config is the one source.
+_LAUNCH_SETTINGS = {  # DeepSpeed key -> (accelerate env var, run config key)
+    "gradient_clipping": ("ACCELERATE_GRADIENT_CLIPPING", "optim.max_grad_norm"),
+    "gradient_accumulation_steps": (
+        "ACCELERATE_GRADIENT_ACCUMULATION_STEPS",
+        "optim.grad_accum",
+    ),
+}
+
+
+def check_launch_settings(cfg: TrainConfig, ds_config: dict | None = None) -> None:
+    """Raise ConfigError where the launch config sets gradient clipping or accumulation to
+    another value than the run config (`optim.max_grad_norm`, `optim.grad_accum`).
+
+    ds_config: the DeepSpeed config of the run (from the accelerate config or a JSON), if any.
+    Unset and "auto" values agree with anything.
+    """
+    ours = {
+        "gradient_clipping": cfg.optim.max_grad_norm,
+        "gradient_accumulation_steps": cfg.optim.grad_accum,
+    }
+    for key, (env_var, run_key) in _LAUNCH_SETTINGS.items():
+        sources = [(f"the accelerate launch config ({env_var})", os.environ.get(env_var))]
+        if ds_config is not None:
+            sources.append(("the DeepSpeed config", ds_config.get(key)))
+        for source, value in sources:
+            if value is None or str(value).lower() in ("auto", "none"):
+                continue
+            if float(value) != float(ours[key]):
+                raise ConfigError(
+                    f"{source} sets {key} = {value} but the run config has {run_key} = "
+                    f"{ours[key]}; the run config is the one source of this setting: remove "
+                    f"{key} from the accelerate config file / DeepSpeed JSON (or make it 'auto')"
+                )
 
 
 FSDP_NEEDS_DEVICE = (
