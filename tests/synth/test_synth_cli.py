@@ -40,7 +40,8 @@ def test_benchmark_is_valid_complete_and_deterministic(tmp_path, capsys):
     assert tasks["direction"]["order_dependent"] is True
     assert tasks["direction"]["chance_accuracy"] == 0.25
     assert tasks["direction"]["order_blind_accuracy"] == 0.75
-    assert tasks["event_order"]["order_blind_accuracy"] == 0.5
+    assert tasks["event_order"]["order_blind_accuracy"] == 0.75  # the lit colour, 3 in 4
+    assert tasks["appear"]["order_dependent"] is True and tasks["appear"]["chance_accuracy"] == 0.5
     assert tasks["count_video"]["order_dependent"] is False
     assert tasks["count_video"]["order_blind_accuracy"] == 1.0
     assert set(tasks["ocr_image"]) >= {"description", "problem_type", "data_type"}

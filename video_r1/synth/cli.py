@@ -7,7 +7,7 @@ data type, whether the answer depends on frame order, chance accuracy, and the b
 accuracy reachable from the frames in random order. The same seed gives identical files.
 
 Tasks (default mix weighted towards multiple-choice video):
-  direction*, event_order*, reverse* (need the frame order; * = order-dependent),
+  direction*, event_order*, reverse*, appear* (need the frame order; * = order-dependent),
   shape_video, count_video, light_fraction (video, order-independent),
   color_image, ocr_image, shape_image (image).
 """

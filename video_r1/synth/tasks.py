@@ -112,6 +112,17 @@ def best_accuracy(joint: list[tuple[Hashable, str, float]]) -> float:
     return round(sum(max(by_answer.values()) for by_answer in mass.values()) / total, 6)
 
 
+def cue_agrees(slot: int, n_classes: int) -> bool:
+    """Whether a shortcut task's static cue gives the answer in this slot: the slot cycles
+    through the answer classes first, then through CUE_SLOTS agreement slots (3 of 4 agree).
+
+    Example:
+        >>> [cue_agrees(s, 2) for s in range(8)]
+        [True, True, True, True, True, True, False, False]
+    """
+    return (slot // n_classes) % CUE_SLOTS < round(CUE_RATE * CUE_SLOTS)
+
+
 def lettered(choices: list[str] | tuple[str, ...]) -> tuple[str, ...]:
     """Options in the dataset's format.
 
