@@ -149,3 +149,13 @@ def test_temporal_groups_from_scored_groups_and_bad_input():
         temporal_advantages(t, "sometimes")
     with pytest.raises(ValueError, match="one value per group"):
         temporal_advantages(t._replace(passed=torch.tensor([True])))
+
+
+def test_temporal_variant_setting_is_checked():
+    from video_r1.recipes.grpo_config import RLConfig
+    from video_r1.train.config import ConfigError
+
+    assert RLConfig().temporal_variant == "published"  # the paper's rule by default
+    assert RLConfig(temporal_variant="margin").temporal_variant == "margin"
+    with pytest.raises(ConfigError, match="rl.temporal_variant must be one of"):
+        RLConfig(temporal_variant="after")

@@ -3,6 +3,8 @@
 Per variant, per task (video tasks) and overall: ordered accuracy, shuffled accuracy, their
 gap (ordered - shuffled), as mean and standard deviation over seeds; and the fraction of
 prompt groups that passed the temporal rule during training (mean over steps, then seeds).
+`write_results` adds the paired differences to GRPO (temporal_paired.py) and the channel of
+the published bonus (channel.py).
 """
 
 from __future__ import annotations
