@@ -13,7 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 # 97.5% quantile of Student's t by degrees of freedom (standard tables, 4 decimals); between
-# tabulated values above 30 the next smaller df is used, which widens the interval slightly.
+# tabulated values above 30, and beyond 120, the next smaller df is used: a slightly wider,
+# never narrower, interval.
 T975 = {
     1: 12.7062, 2: 4.3027, 3: 3.1824, 4: 2.7764, 5: 2.5706, 6: 2.4469, 7: 2.3646, 8: 2.3060,
     9: 2.2622, 10: 2.2281, 11: 2.2010, 12: 2.1788, 13: 2.1604, 14: 2.1448, 15: 2.1314,
@@ -39,7 +40,7 @@ def t_quantile(df: int, level: float = 0.95) -> float:
             raise ValueError(
                 f"without scipy only the 95% interval is tabulated, not {level}"
             ) from None
-        return T975[max(d for d in (*T975, 1) if d <= df)] if df <= 120 else 1.9600
+        return T975[max(d for d in T975 if d <= df)]
     return round(float(student_t.ppf(0.5 + level / 2, df)), 4)
 
 
