@@ -49,9 +49,11 @@ def order_blind_features(task: str, frames: np.ndarray, options: tuple) -> tuple
     if task == "direction":
         spread = np.ptp(np.stack([centroid(f) for f in frames]), axis=0)
         return (colour_of(frames[0]), "h" if spread[0] > spread[1] else "v")
-    if task == "event_order":
-        dx, dy = np.abs(lit_offset(frames[0]))
-        return (lit_colour(frames), "h" if dx > dy else "v")
+    if task == "event_order":  # the layout: along which axis, and is red left/top?
+        dx, dy = lit_offset(frames[0])
+        along = dx if abs(dx) > abs(dy) else dy
+        red_first_side = (along < 0) == (lit_colour(frames[:1]) == "red")
+        return ("h" if abs(dx) > abs(dy) else "v", red_first_side)
     # reverse, appear: the colour of what is there
     return (lit_colour(frames),)
 
@@ -64,9 +66,8 @@ def order_aware_answer(task: str, frames: np.ndarray, options: tuple) -> str:
         return "D" if dy > 0 else "C"
     if task == "reverse":
         return "A" if object_mask(frames[-1]).sum() > object_mask(frames[0]).sum() else "B"
-    if task == "event_order":  # option A is the left or top lamp
-        dx, dy = lit_offset(frames[0])
-        return "A" if (dx if abs(dx) > abs(dy) else dy) < 0 else "B"
+    if task == "event_order":  # option A is the red lamp
+        return "A" if lit_colour(frames[:1]) == "red" else "B"
     return "A" if not object_mask(frames[0]).any() else "B"  # appear: empty first frame
 
 

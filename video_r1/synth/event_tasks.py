@@ -6,11 +6,13 @@ which temporal patch, and how much of it, but not which shape or colour it is (t
 and colour tasks stay at chance). So these events are big, last half the clip (one temporal
 patch each), differ by place or presence rather than identity, and have two options.
 
-- event_order: two lamps (left/right or top/bottom) light one after the other; which first?
+- event_order: a red and a blue lamp (left/right or top/bottom) light one after the other;
+  which first? Shortcut: the lamp that lights first sits on the left (top) in 75% of records.
 - appear: one big shape is absent in the first half and present in the second, or the reverse.
+  Shortcut: a green shape appears and a red one disappears in 75% of records.
 
-Each carries a planted single-frame shortcut, as `direction` and `reverse` do: the colour of
-what lights up agrees with the answer in 75% of records.
+Each shortcut is a single-frame cue, as in `direction` and `reverse`: an order-blind viewer
+reaches 75%, and only the frame order gives the rest.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from video_r1.synth.render import COLOURS, LAMP_OFF, SHAPES, blank, draw
 from video_r1.synth.tasks import CUE_RATE, LETTERS, Sample, SynthConfig, cue_agrees, lettered
 
 LAMP_SIDES = {"horizontal": ("left", "right"), "vertical": ("top", "bottom")}
-# the lamps' lit colour usually (CUE_RATE) says which option lights first: the shortcut
-FIRST_CUE = ("green", "red")  # option A first, option B first
+# Fixed lamp colours, so the options never change: reading the answer is "which colour is lit
+# in the first half", with no binding of an option's words to what is seen (the old
+# event_order named random shapes and colours in its options and stayed at chance).
+LAMP_COLOURS = ("red", "blue")
 APPEAR = ("appears", "disappears")
 APPEAR_CUE = {"appears": "green", "disappears": "red"}
 
@@ -46,23 +50,25 @@ def lamp_box(size: int, side: str, margin: int) -> tuple[slice, slice]:
 
 
 def make_event_order(rng: np.random.Generator, slot: int, cfg: SynthConfig) -> Sample:
-    first = slot % 2  # option index of the lamp that lights first
-    axis = ("horizontal", "vertical")[(slot // 2) % 2]
+    first = slot % 2  # index in LAMP_COLOURS (= option) of the lamp that lights first
+    sides = LAMP_SIDES[("horizontal", "vertical")[(slot // 2) % 2]]
     agrees = cue_agrees(slot, 4)  # 4 classes: (first, axis)
-    colour = COLOURS[FIRST_CUE[first if agrees else 1 - first]]
-    sides = LAMP_SIDES[axis]
+    # the shortcut: the lamp that lights first usually sits on the left (or top)
+    first_side = 0 if agrees else 1
+    colour_at = {first_side: LAMP_COLOURS[first], 1 - first_side: LAMP_COLOURS[1 - first]}
     # lamp sizes vary per record, so no two records share a clip
     margins = [int(m) for m in rng.integers(2, cfg.size // 7 + 1, size=2)]
     video = blank(cfg.size, cfg.frames)
     half = cfg.frames // 2
     for t in range(cfg.frames):
-        lit = first if t < half else 1 - first
+        lit = LAMP_COLOURS[first if t < half else 1 - first]
         for i, (side, margin) in enumerate(zip(sides, margins, strict=True)):
-            video[(t, *lamp_box(cfg.size, side, margin))] = colour if i == lit else LAMP_OFF
-    names = [f"the {s} lamp" for s in sides]
+            box = lamp_box(cfg.size, side, margin)
+            video[(t, *box)] = COLOURS[lit] if colour_at[i] == lit else LAMP_OFF
+    names = [f"the {c} lamp" for c in LAMP_COLOURS]
     return Sample(
-        problem=f"Two lamps, one on the {sides[0]} and one on the {sides[1]}, light up one "
-        "after the other. Which lamp lights up first?",
+        problem=f"A {LAMP_COLOURS[0]} lamp and a {LAMP_COLOURS[1]} lamp light up one after the "
+        "other. Which lamp lights up first?",
         answer=LETTERS[first],
         rationale=f"In the first half of the video {names[first]} is lit and in the second half "
         f"{names[1 - first]}, so {names[first]} lights up first.",
@@ -73,13 +79,15 @@ def make_event_order(rng: np.random.Generator, slot: int, cfg: SynthConfig) -> S
 
 
 def joint_event_order() -> list:
-    # every clip shows each lamp lit once: only the lit colour (and the visible axis) remain
+    # every clip shows each lamp lit once: only the layout (which side the red lamp is on,
+    # along which axis) remains, and it agrees with the answer 3 times in 4
     rows = []
     for axis in LAMP_SIDES:
         for first in (0, 1):
             for agrees, p in ((True, CUE_RATE), (False, 1 - CUE_RATE)):
-                colour = FIRST_CUE[first if agrees else 1 - first]
-                rows.append(((axis, colour), LETTERS[first], 0.25 * p))
+                first_side = 0 if agrees else 1
+                red_side = first_side if first == 0 else 1 - first_side
+                rows.append(((axis, red_side), LETTERS[first], 0.25 * p))
     return rows
 
 

@@ -212,7 +212,7 @@ VIDEO_TASKS: tuple[Task, ...] = (
     ),
     Task(
         "event_order",
-        "Two lamps (left/right or top/bottom) light up one after the other; which first?",
+        "A red and a blue lamp (side by side or stacked) light up in turn; which first?",
         "multiple choice",
         "video",
         True,
@@ -220,8 +220,7 @@ VIDEO_TASKS: tuple[Task, ...] = (
         4 * CUE_SLOTS,
         make_event_order,
         joint_event_order,
-        shortcut="the lamps light green when the first option lights first and red when the "
-        "second does, in 75% of records",
+        shortcut="the lamp that lights first sits on the left (or top) in 75% of records",
     ),
     Task(
         "reverse",
