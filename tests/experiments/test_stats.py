@@ -124,6 +124,10 @@ def test_run_channel_reads_rollouts_jsonl(tmp_path):
                       "bonus_groups": 2, "bonus_effective": 1}  # fmt: skip
     fractions = channel_fractions([counts, counts])
     assert fractions["varying_any"] == 0.5 and fractions["bonus_effective"] == 0.5
+    # a Dr. GRPO run (its saved config says so): the bonus scales both groups by 1.3
+    (tmp_path / "final").mkdir()
+    (tmp_path / "final" / "config.yaml").write_text("rl:\n  scale_rewards: none\n")
+    assert run_channel(tmp_path)["bonus_effective"] == 2
     assert run_channel(tmp_path / "missing") is None
 
 

@@ -35,8 +35,11 @@ def group_rows(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     return list(groups.values())
 
 
-def group_channel(group: list[dict[str, Any]], accuracy_term: str = "accuracy") -> dict[str, bool]:
-    """What one group's ordered rollouts allow the published bonus (see the module docstring).
+def group_channel(
+    group: list[dict[str, Any]], accuracy_term: str = "accuracy", scale_rewards: str = "group"
+) -> dict[str, bool]:
+    """What one group's ordered rollouts allow the published bonus (see the module docstring);
+    `scale_rewards` is the run's advantage scaling (with "none" any bonus changes them).
 
     Example (format varies, bonus on the first; group std scaling then sees the bonus):
         >>> g = [{"terms": {"accuracy": 1.0, "format": 1.0}, "length_bonus": 0.0,
@@ -62,7 +65,8 @@ def group_channel(group: list[dict[str, Any]], accuracy_term: str = "accuracy") 
         base = total - torch.tensor([[float(row["temporal_bonus"]) for row in group]],
                                     dtype=torch.float64)  # fmt: skip
         # differences beyond the std epsilon's effect (~1e-4 relative) count
-        effective = bool((group_advantages(total) - group_advantages(base)).abs().max() > 1e-3)
+        change = group_advantages(total, scale_rewards) - group_advantages(base, scale_rewards)
+        effective = bool(change.abs().max() > 1e-3)
     return {
         "groups": True,
         "varying_terms": varying_terms,
@@ -73,17 +77,31 @@ def group_channel(group: list[dict[str, Any]], accuracy_term: str = "accuracy") 
     }
 
 
-def run_channel(run_dir: Path, accuracy_term: str = "accuracy") -> dict[str, float] | None:
-    """Counts of CHANNEL_KEYS over a run's logged groups; None without rollouts.jsonl."""
+def run_channel(run_dir: Path) -> dict[str, float] | None:
+    """Counts of CHANNEL_KEYS over a run's logged groups; None without rollouts.jsonl. The
+    accuracy term and the advantage scaling come from the run's saved config (final/)."""
     path = run_dir / "rollouts.jsonl"
     if not path.exists():
         return None
+    rl = _run_rl_settings(run_dir)
+    accuracy_term = rl.get("accuracy_reward", "accuracy").rsplit(":", 1)[-1]
+    scale_rewards = rl.get("scale_rewards", "group")
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     counts = dict.fromkeys(CHANNEL_KEYS, 0.0)
     for group in group_rows(rows):
-        for key, value in group_channel(group, accuracy_term).items():
+        for key, value in group_channel(group, accuracy_term, scale_rewards).items():
             counts[key] += float(value)
     return counts
+
+
+def _run_rl_settings(run_dir: Path) -> dict[str, Any]:
+    # the resolved config the recipe saves with the final model; defaults if absent
+    path = run_dir / "final" / "config.yaml"
+    if not path.exists():
+        return {}
+    import yaml
+
+    return (yaml.safe_load(path.read_text()) or {}).get("rl", {})
 
 
 def channel_fractions(counts: list[dict[str, float]]) -> dict[str, float | None]:

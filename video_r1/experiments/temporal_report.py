@@ -133,7 +133,7 @@ def channel_table(channels: dict[str, dict[str, float | None]]) -> str:
     can act (varying format / other terms, varying length bonus) and how often it did."""
     lines = [
         "| variant | groups | format etc. varies | length bonus varies | either | bonus given | "
-        "bonus changed the advantages (of bonus groups) |",
+        "bonus changed the advantages (of bonus groups, run's scaling) |",
         "|---|---|---|---|---|---|---|",
     ]
     for variant, c in channels.items():
