@@ -76,6 +76,9 @@ class Task:
     make: Callable[[np.random.Generator, int, SynthConfig], Sample]
     joint: Callable[[], list[tuple[Hashable, str, float]]]
     shortcut: str = ""  # the static cue, if the task has one
+    # in the default mix of `video-r1 synth`; an opt-in task is generated only when named, so
+    # adding one leaves the default benchmark (and everything built on it) unchanged
+    default: bool = True
     extras: dict = field(default_factory=dict)
 
     @property

@@ -245,6 +245,7 @@ VIDEO_TASKS: tuple[Task, ...] = (
         make_appear,
         joint_appear,
         shortcut="a green shape appears and a red one disappears in 75% of records",
+        default=False,  # opt-in: --tasks appear (the temporal experiment uses it)
     ),
     Task(
         "shape_video",
