@@ -7,6 +7,7 @@ import json
 import pytest
 
 from video_r1.cli import main
+from video_r1.experiments.temporal_paired import POOLED
 from video_r1.experiments.temporal_report import OVERALL, aggregate, mean_std, run_measures
 
 
@@ -35,6 +36,20 @@ def test_experiment_runs_every_variant_and_seed(tmp_path):
     table = (out / "results.md").read_text()
     assert f"| {OVERALL} | grpo |" in table and f"| {OVERALL} | tgrpo_nostd |" in table
     assert (out / "temporal.png").read_bytes()[:4] == b"\x89PNG"
+    # paired differences to GRPO over the 2 seeds, per order-dependent task and pooled
+    order_tasks = results["order_dependent_tasks"]
+    assert set(order_tasks) == {"direction", "event_order", "reverse", "appear"}
+    pooled = [r for r in results["paired"] if r["task"] == POOLED and r["measure"] == "ordered"]
+    assert len(pooled) == 1 and pooled[0]["variant"] == "tgrpo_nostd"
+    assert len(pooled[0]["differences"]) == 2 and pooled[0]["low"] <= pooled[0]["high"]
+    assert "Paired differences to GRPO" in table and f"| tgrpo_nostd | {POOLED} |" in table
+    assert (out / "paired.png").read_bytes()[:4] == b"\x89PNG"
+    # every ordered rollout was logged, so the channel analysis saw every group: 1 step x
+    # 2 prompts per run, 2 runs per variant
+    assert (out / "runs" / "grpo" / "seed0" / "rollouts.jsonl").exists()
+    assert results["channel"]["grpo"]["groups"] == 4
+    assert results["channel"]["grpo"]["bonus_groups"] == 0.0  # GRPO gives no bonus
+    assert "Where the published bonus can act" in table
     # a rerun finds everything done and rewrites the same table
     assert main(argv) == 0
     assert (out / "results.md").read_text() == table
@@ -49,9 +64,16 @@ def test_experiment_runs_every_variant_and_seed(tmp_path):
     assert "mu: 1.0" in config and str((out / "base" / "sft" / "final").resolve()) in config
 
 
-def test_experiment_rejects_unknown_variant_and_missing_demo(tmp_path):
+def test_experiment_rejects_unknown_variant_and_missing_demo(tmp_path, capsys):
+    from video_r1.experiments.temporal import recipe_applies_temporal_variant
+
     argv = ["experiment", "temporal", "--out", str(tmp_path), "--variants", "ppo"]
     assert main(argv) == 2
+    if not recipe_applies_temporal_variant():
+        # a variant the loop would silently train as published is refused, not run
+        argv = ["experiment", "temporal", "--out", str(tmp_path), "--variants", "after_norm"]
+        assert main(argv) == 2
+        assert "rl.temporal_variant" in capsys.readouterr().out
     argv = ["experiment", "temporal", "--out", str(tmp_path), "--from-demo", str(tmp_path / "x")]
     assert main(argv) == 2
 

@@ -26,7 +26,9 @@ def test_benchmark_is_valid_complete_and_deterministic(tmp_path, capsys):
     everything = train + test
     assert {r.problem_type for r in everything} == set(PROBLEM_TYPES)
     assert {r.data_type for r in everything} == set(DATA_TYPES)
-    assert {r.data_source for r in train} == set(TASKS)
+    # every task of the default mix; the opt-in appear only when named
+    assert {r.data_source for r in train} == {name for name, t in TASKS.items() if t.default}
+    assert "appear" not in {r.data_source for r in train}
     assert all(r.process.startswith("<think>") and r.process.endswith("</think>") for r in train)
     assert all(r.process is None for r in test)
     suffixes = {r.data_type: r.media_path.suffix for r in everything}
@@ -39,7 +41,7 @@ def test_benchmark_is_valid_complete_and_deterministic(tmp_path, capsys):
     assert tasks["direction"]["order_dependent"] is True
     assert tasks["direction"]["chance_accuracy"] == 0.25
     assert tasks["direction"]["order_blind_accuracy"] == 0.75
-    assert tasks["event_order"]["order_blind_accuracy"] == 0.5
+    assert tasks["event_order"]["order_blind_accuracy"] == 0.75  # the lit colour, 3 in 4
     assert tasks["count_video"]["order_dependent"] is False
     assert tasks["count_video"]["order_blind_accuracy"] == 1.0
     assert set(tasks["ocr_image"]) >= {"description", "problem_type", "data_type"}
@@ -52,6 +54,12 @@ def test_task_subset_and_bad_arguments(tmp_path, capsys):
     sources = Counter(json.loads(line)["data_source"] for line in lines)
     assert set(sources) == {"reverse", "light_fraction"}
     assert set(json.loads((out / "tasks.json").read_text())["tasks"]) == set(sources)
+    appear = tmp_path / "appear"
+    assert main(["synth", str(appear), "--n", "4", "--tasks", "appear,event_order"]) == 0
+    tasks = json.loads((appear / "tasks.json").read_text())["tasks"]
+    assert tasks["appear"]["order_dependent"] is True
+    assert tasks["appear"]["chance_accuracy"] == 0.5
+    assert tasks["appear"]["order_blind_accuracy"] == 0.75  # the shape's colour, 3 in 4
 
     capsys.readouterr()
     assert main(["synth", str(out), "--n", "10"]) == 2  # would overwrite

@@ -1,13 +1,17 @@
 """The temporal experiment: what the T-GRPO bonus does, against GRPO, over several seeds.
 
-One SFT checkpoint (the demo's data, model and SFT, under OUT/base), then for every variant
-and seed an RL run of the same budget from it (OUT/runs/VARIANT/seedS/) and a greedy
-evaluation on ordered and shuffled frames (OUT/runs/VARIANT/seedS/eval/). Every run and
-evaluation is skipped when its output exists, so a rerun resumes.
+One SFT checkpoint (the demo's model and SFT on the demo's tasks plus `appear`, under
+OUT/base), then for every variant and seed an RL run of the same budget from it
+(OUT/runs/VARIANT/seedS/, every rollout logged to rollouts.jsonl) and a greedy evaluation on
+ordered and shuffled frames (OUT/runs/VARIANT/seedS/eval/). Runs of the same seed pair up
+(same seed, same record order): the report gives per-seed differences to GRPO with 95%
+intervals (temporal_paired.py) and where the published bonus can act (channel.py). Every run
+and evaluation is skipped when its output exists, so a rerun resumes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -17,13 +21,37 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     "tgrpo": ("rl.mu=0.8", "rl.scale_rewards=group"),
     "tgrpo_mu1": ("rl.mu=1.0", "rl.scale_rewards=group"),
     "tgrpo_nostd": ("rl.mu=0.8", "rl.scale_rewards=none"),
+    "after_norm": ("rl.temporal_variant=after_norm",),
+    "group_weight": ("rl.temporal_variant=group_weight",),
+    "margin": ("rl.temporal_variant=margin",),
 }
 DESCRIPTIONS = {
     "grpo": "GRPO (no shuffled rollouts, no temporal bonus)",
     "tgrpo": "T-GRPO as published (mu 0.8, group std scaling)",
     "tgrpo_mu1": "T-GRPO with mu 1.0 (the paper's rule p >= p~)",
-    "tgrpo_nostd": "T-GRPO without group std scaling (scale_rewards none)",
+    "tgrpo_nostd": "T-GRPO without group std scaling (scale_rewards none, as Dr. GRPO)",
+    "after_norm": "T-GRPO, bonus added after the group normalisation",
+    "group_weight": "T-GRPO, advantages of passing groups x (1 + alpha)",
+    "margin": "T-GRPO, + alpha * max(0, p - p~) after the normalisation on correct rollouts",
 }
+# variants that exist only through rl.temporal_variant, which the recipe must apply
+LOOP_VARIANTS = ("after_norm", "group_weight", "margin")
+DEFAULT_VARIANTS = ("grpo", "tgrpo", "tgrpo_nostd", *LOOP_VARIANTS)
+QUICK_VARIANTS = ("grpo", "tgrpo", "tgrpo_nostd")
+# the demo's tasks plus `appear`: four order-dependent tasks and two controls
+EXPERIMENT_TASKS = ("direction", "event_order", "reverse", "appear", "shape_video", "color_image")
+# every ordered rollout of every step goes to rollouts.jsonl, for the channel analysis
+LOG_ROLLOUTS = "rl.debug_rollouts=1000000"
+
+
+def recipe_applies_temporal_variant() -> bool:
+    """Whether the GRPO loop reads rl.temporal_variant yet (issue 12, part B wires it).
+
+    Until it does, a run with temporal_variant=after_norm would silently train as published;
+    the experiment refuses those variants instead."""
+    import video_r1.recipes.grpo as recipe
+
+    return "temporal_variant" in Path(recipe.__file__).read_text()
 
 
 def run_rl(base: Path, run_dir: Path, variant: str, seed: int, steps: int, scale,
@@ -43,6 +71,7 @@ def run_rl(base: Path, run_dir: Path, variant: str, seed: int, steps: int, scale
         f"seed={seed}",
         f"data.seed={seed}",
         f"optim.max_steps={steps}",
+        LOG_ROLLOUTS,
         *scale.grpo_overrides,
         *VARIANTS[variant],
     ]
@@ -72,11 +101,11 @@ def run_temporal(
         make_model,
         run_sft,
     )
-    from video_r1.experiments.temporal_report import write_results
+    from video_r1.experiments.temporal_report import order_dependent_tasks, write_results
 
     if threads > 0:
         torch.set_num_threads(threads)
-    scale = SCALES[scale_name]
+    scale = dataclasses.replace(SCALES[scale_name], tasks=EXPERIMENT_TASKS)
     base = base or out / "base"  # a finished demo folder has the same layout
     if not (base / "synth" / "tasks.json").exists():
         banner("synth", f"{scale.records} records")
@@ -98,4 +127,5 @@ def run_temporal(
                 banner(f"{variant} seed {seed}", "evaluation, ordered and shuffled frames")
                 evaluate_model(run_dir / "final", base / "synth", run_dir / "eval", scale, progress)
             print(f"# {variant} seed {seed}: {time.perf_counter() - start:.0f} s", flush=True)
-    return write_results(out, variants, seeds, steps)
+    order_tasks = order_dependent_tasks(base / "synth" / "tasks.json")
+    return write_results(out, variants, seeds, steps, order_tasks)

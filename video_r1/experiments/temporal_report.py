@@ -3,6 +3,8 @@
 Per variant, per task (video tasks) and overall: ordered accuracy, shuffled accuracy, their
 gap (ordered - shuffled), as mean and standard deviation over seeds; and the fraction of
 prompt groups that passed the temporal rule during training (mean over steps, then seeds).
+`write_results` adds the paired differences to GRPO (temporal_paired.py) and the channel of
+the published bonus (channel.py).
 """
 
 from __future__ import annotations
@@ -120,28 +122,86 @@ def plot_results(results: dict[str, dict[str, dict]], path: Path) -> None:
     plt.close(fig)
 
 
-def write_results(out: Path, variants: list[str], seeds: list[int], steps: int) -> str:
-    """Read every run, write OUT/results.json, OUT/results.md, OUT/temporal.png; return the
-    Markdown. A run without an eval summary raises FileNotFoundError naming it."""
+def order_dependent_tasks(tasks_json: Path) -> list[str]:
+    """The video tasks whose answer needs the frame order, from a benchmark's tasks.json."""
+    tasks = json.loads(tasks_json.read_text())["tasks"]
+    return [name for name, info in tasks.items() if info["order_dependent"]]
+
+
+def channel_table(channels: dict[str, dict[str, float | None]]) -> str:
+    """Markdown: per variant, the share of logged groups through which the published bonus
+    can act (varying format / other terms, varying length bonus) and how often it did."""
+    lines = [
+        "| variant | groups | format etc. varies | length bonus varies | either | bonus given | "
+        "bonus changed the advantages (of bonus groups, run's scaling) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for variant, c in channels.items():
+        cells = [_share(c.get(k)) for k in ("varying_terms", "varying_length", "varying_any",
+                                            "bonus_groups", "bonus_effective")]  # fmt: skip
+        lines.append(f"| {variant} | {int(c['groups'] or 0)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def write_results(
+    out: Path, variants: list[str], seeds: list[int], steps: int, order_tasks: list[str]
+) -> str:
+    """Read every run, write OUT/results.json, OUT/results.md, OUT/temporal.png and
+    OUT/paired.png; return the Markdown. A run without an eval summary raises
+    FileNotFoundError naming it."""
+    from video_r1.experiments.channel import channel_fractions, run_channel
+    from video_r1.experiments.temporal_paired import (
+        paired_rows,
+        paired_table,
+        plot_paired,
+        rows_to_json,
+    )
     from video_r1.utils.io import atomic_write_json, atomic_write_text
 
-    results: dict[str, dict] = {}
+    runs: dict[str, dict[int, dict]] = {}
+    channels: dict[str, dict] = {}
     for variant in variants:
-        per_seed = []
+        runs[variant], counts = {}, []
         for seed in seeds:
             run_dir = out / "runs" / variant / f"seed{seed}"
             summary_path = run_dir / "eval" / "summary.json"
             if not summary_path.exists():
                 raise FileNotFoundError(f"{summary_path}: run {variant} seed {seed} not evaluated")
             summary = json.loads(summary_path.read_text())
-            per_seed.append(run_measures(summary, read_metrics(run_dir / "metrics.jsonl")))
-        results[variant] = aggregate(per_seed)
-    atomic_write_json(out / "results.json", {"seeds": seeds, "steps": steps, "results": results})
+            runs[variant][seed] = run_measures(summary, read_metrics(run_dir / "metrics.jsonl"))
+            counts.append(run_channel(run_dir))
+        if all(c is not None for c in counts):
+            channels[variant] = channel_fractions(counts)
+    results = {v: aggregate(list(per_seed.values())) for v, per_seed in runs.items()}
+    paired = paired_rows(runs, order_tasks)
+    atomic_write_json(out / "results.json", {
+        "seeds": seeds, "steps": steps, "order_dependent_tasks": order_tasks,
+        "results": results, "paired": rows_to_json(paired), "channel": channels,
+    })  # fmt: skip
     plot_results(results, out / "temporal.png")
     markdown = (
         f"# Temporal experiment: GRPO vs T-GRPO variants ({steps} RL steps per run)\n\n"
         + results_table(results, seeds)
         + "\n![overall](temporal.png)\n"
     )
+    if paired:
+        plot_paired(paired, out / "paired.png")
+        markdown += (
+            f"\n## Paired differences to GRPO (same seed), {len(seeds)} seeds\n\n"
+            "Mean [95% t-interval] over seeds of (variant - GRPO), in points; pooled = mean "
+            f"over the order-dependent tasks {order_tasks}.\n\n"
+            + paired_table(paired)
+            + "\n![paired](paired.png)\n"
+        )
+    if channels:
+        markdown += (
+            "\n## Where the published bonus can act (groups logged during training)\n\n"
+            "Under group std scaling the bonus cancels in groups with 0/1 accuracy and equal "
+            "format and length terms; it acts only where these vary.\n\n" + channel_table(channels)
+        )
     atomic_write_text(out / "results.md", markdown)
     return markdown

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from video_r1.rl.advantages import TEMPORAL_VARIANTS
 from video_r1.train.config import ConfigError, OptimConfig, TrainConfig, _help
 
 SCALE_REWARDS = ("group", "none")
@@ -81,6 +82,12 @@ class RLConfig:
     debug_rollouts: int = _help(
         "write this many sample rollouts per step to OUTPUT/rollouts.jsonl (0: none)", default=0
     )
+    temporal_variant: str = _help(
+        f"how the temporal rule shapes advantages, one of {TEMPORAL_VARIANTS}: published (bonus "
+        "before normalisation), after_norm (bonus added after it), group_weight (passing groups "
+        "x (1 + alpha)), margin (+alpha * max(0, p - p~) after it); docs/experiment_temporal.md",
+        default="published",
+    )
 
     def __post_init__(self) -> None:
         if self.num_generations < 2:
@@ -110,6 +117,8 @@ class RLConfig:
             raise ConfigError("rl.prompt_wording must be 'train' or 'eval'")
         if not 0 < self.top_p <= 1 or self.temperature <= 0:
             raise ConfigError("rl.top_p must be in (0, 1] and rl.temperature > 0")
+        if self.temporal_variant not in TEMPORAL_VARIANTS:
+            raise ConfigError(f"rl.temporal_variant must be one of {TEMPORAL_VARIANTS}")
 
 
 def _published_optim() -> OptimConfig:

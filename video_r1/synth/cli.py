@@ -9,7 +9,8 @@ accuracy reachable from the frames in random order. The same seed gives identica
 Tasks (default mix weighted towards multiple-choice video):
   direction*, event_order*, reverse* (need the frame order; * = order-dependent),
   shape_video, count_video, light_fraction (video, order-independent),
-  color_image, ocr_image, shape_image (image).
+  color_image, ocr_image, shape_image (image);
+  appear* only when named in --tasks.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n", type=int, default=1000, help="records in all (default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument(
-        "--tasks", help="comma-separated subset of tasks, e.g. direction,reverse (default: all)"
+        "--tasks",
+        help="comma-separated tasks, e.g. direction,reverse (default: all but the opt-in appear)",
     )
     parser.add_argument(
         "--test-fraction",

@@ -30,9 +30,10 @@ class BenchmarkSummary:
 
 
 def select_tasks(names: list[str] | None) -> list[Task]:
-    """The named tasks (all when None), in registry order; unknown names raise ValueError."""
+    """The named tasks (the default mix when None), in registry order; unknown names raise
+    ValueError."""
     if not names:
-        return list(TASKS.values())
+        return [t for t in TASKS.values() if t.default]
     unknown = [n for n in names if n not in TASKS]
     if unknown:
         raise ValueError(f"unknown task(s) {unknown}; choose from {list(TASKS)}")

@@ -76,6 +76,9 @@ class Task:
     make: Callable[[np.random.Generator, int, SynthConfig], Sample]
     joint: Callable[[], list[tuple[Hashable, str, float]]]
     shortcut: str = ""  # the static cue, if the task has one
+    # in the default mix of `video-r1 synth`; an opt-in task is generated only when named, so
+    # adding one leaves the default benchmark (and everything built on it) unchanged
+    default: bool = True
     extras: dict = field(default_factory=dict)
 
     @property
@@ -110,6 +113,17 @@ def best_accuracy(joint: list[tuple[Hashable, str, float]]) -> float:
         mass[observation][answer] += prob
     total = sum(prob for _, _, prob in joint)
     return round(sum(max(by_answer.values()) for by_answer in mass.values()) / total, 6)
+
+
+def cue_agrees(slot: int, n_classes: int) -> bool:
+    """Whether a shortcut task's static cue gives the answer in this slot: the slot cycles
+    through the answer classes first, then through CUE_SLOTS agreement slots (3 of 4 agree).
+
+    Example:
+        >>> [cue_agrees(s, 2) for s in range(8)]
+        [True, True, True, True, True, True, False, False]
+    """
+    return (slot // n_classes) % CUE_SLOTS < round(CUE_RATE * CUE_SLOTS)
 
 
 def lettered(choices: list[str] | tuple[str, ...]) -> tuple[str, ...]:

@@ -1,17 +1,33 @@
-"""Video tasks: three that depend on frame order and three that do not.
+"""Video tasks: four that depend on frame order and three that do not.
 
 Order-dependent tasks need the frame order to be answered beyond what a static cue gives;
 order-independent ones (shape, count, lamp fraction) can be answered from the frames in
-any order. `direction` and `reverse` carry a colour cue that agrees with the answer in 75%
+any order. Every order-dependent task carries a colour cue that agrees with the answer in 75%
 of records: a single-frame shortcut a model can learn instead of watching the order.
+`event_order` and `appear` live in event_tasks.py (built for what a tiny model can see).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from video_r1.synth.event_tasks import (
+    joint_appear,
+    joint_event_order,
+    make_appear,
+    make_event_order,
+)
 from video_r1.synth.render import COLOURS, LAMP_OFF, SHAPES, blank, draw
-from video_r1.synth.tasks import CUE_RATE, CUE_SLOTS, LETTERS, Sample, SynthConfig, Task, lettered
+from video_r1.synth.tasks import (
+    CUE_RATE,
+    CUE_SLOTS,
+    LETTERS,
+    Sample,
+    SynthConfig,
+    Task,
+    cue_agrees,
+    lettered,
+)
 
 DIRECTIONS = ("left", "right", "up", "down")
 OPPOSITE = {"left": "right", "right": "left", "up": "down", "down": "up"}
@@ -36,13 +52,9 @@ def _coordinate(rng: np.random.Generator, cfg: SynthConfig) -> float:
     return float(rng.uniform(margin, cfg.size - margin))
 
 
-def _cue_agrees(slot: int, n_classes: int) -> bool:
-    return (slot // n_classes) % CUE_SLOTS < round(CUE_RATE * CUE_SLOTS)
-
-
 def make_direction(rng: np.random.Generator, slot: int, cfg: SynthConfig) -> Sample:
     direction = DIRECTIONS[slot % 4]
-    agrees = _cue_agrees(slot, 4)
+    agrees = cue_agrees(slot, 4)
     colour = DIRECTION_CUE[direction if agrees else OPPOSITE[direction]]
     shape = SHAPES[int(rng.integers(len(SHAPES)))]
     radius, lo = _radius(cfg), _radius(cfg) + 2
@@ -76,35 +88,9 @@ def joint_direction() -> list:
     return rows
 
 
-def make_event_order(rng: np.random.Generator, slot: int, cfg: SynthConfig) -> Sample:
-    colours = rng.choice(list(COLOURS), size=2, replace=False)
-    shapes = rng.choice(SHAPES, size=2, replace=False)
-    names = [f"{c} {s}" for c, s in zip(colours, shapes, strict=True)]
-    first = slot % 2  # which option is shown first
-    video = blank(cfg.size, cfg.frames)
-    half = cfg.frames // 2
-    for which, frames in ((first, range(half)), (1 - first, range(half, cfg.frames))):
-        cx, cy = _coordinate(rng, cfg), _coordinate(rng, cfg)
-        for t in frames:
-            draw(video[t], str(shapes[which]), str(colours[which]), cx, cy, _radius(cfg))
-    return Sample(
-        problem="Two shapes are shown one after the other. Which one appears first?",
-        answer=LETTERS[first],
-        rationale=f"The {names[first]} is shown in the first half of the video and the "
-        f"{names[1 - first]} only in the second half, so the {names[first]} appears first.",
-        media=video,
-        options=lettered([f"the {n}" for n in names]),
-    )
-
-
-def joint_event_order() -> list:
-    # both shapes are in the frames either way; only their order tells which came first
-    return [((), "A", 0.5), ((), "B", 0.5)]
-
-
 def make_reverse(rng: np.random.Generator, slot: int, cfg: SynthConfig) -> Sample:
     playback = PLAYBACK[slot % 2]
-    agrees = _cue_agrees(slot, 2)
+    agrees = cue_agrees(slot, 2)
     colour = PLAYBACK_CUE[playback if agrees else PLAYBACK[1 - slot % 2]]
     block = cfg.size // 6  # 4 blocks stack to 2/3 of the frame height
     width = 2 * block
@@ -226,14 +212,15 @@ VIDEO_TASKS: tuple[Task, ...] = (
     ),
     Task(
         "event_order",
-        "Two shapes appear one after the other; which appears first?",
+        "A red and a blue lamp (side by side or stacked) light up in turn; which first?",
         "multiple choice",
         "video",
         True,
         2,
-        2,
+        4 * CUE_SLOTS,
         make_event_order,
         joint_event_order,
+        shortcut="the lamp that lights first sits on the left (or top) in 75% of records",
     ),
     Task(
         "reverse",
@@ -246,6 +233,19 @@ VIDEO_TASKS: tuple[Task, ...] = (
         make_reverse,
         joint_reverse,
         shortcut="green blocks mean forward and red blocks backward in 75% of records",
+    ),
+    Task(
+        "appear",
+        "One big shape is there in one half of the clip only; does it appear or disappear?",
+        "multiple choice",
+        "video",
+        True,
+        2,
+        2 * CUE_SLOTS,
+        make_appear,
+        joint_appear,
+        shortcut="a green shape appears and a red one disappears in 75% of records",
+        default=False,  # opt-in: --tasks appear (the temporal experiment uses it)
     ),
     Task(
         "shape_video",

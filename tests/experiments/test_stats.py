@@ -1,0 +1,141 @@
+"""The experiment's statistics, paired comparison and channel analysis on hand-computed inputs."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import json
+import math
+
+import pytest
+
+from video_r1.experiments.channel import channel_fractions, group_channel, run_channel
+from video_r1.experiments.stats import (
+    Interval,
+    paired_differences,
+    pooled,
+    t_interval,
+    t_quantile,
+)
+from video_r1.experiments.temporal_paired import POOLED, paired_rows, paired_table, verdict
+
+
+def test_t_quantiles_match_the_tables():
+    # Student t, 97.5% quantile: df 1 12.706, df 7 2.365 (8 seeds), df 30 2.042, df -> inf 1.96
+    assert t_quantile(1) == pytest.approx(12.7062, abs=1e-4)
+    assert t_quantile(7) == pytest.approx(2.3646, abs=1e-4)
+    assert t_quantile(30) == pytest.approx(2.0423, abs=1e-4)
+    assert 2.0301 <= t_quantile(35) <= 2.0423  # exact 2.0301 (scipy) or df 30's: not narrower
+    assert t_quantile(10_000) == pytest.approx(1.96, abs=0.02)  # 1.9799 (df 120) without scipy
+    with pytest.raises(ValueError, match="at least 2 values"):
+        t_quantile(0)
+
+
+def test_t_interval_by_hand():
+    # 8 paired differences (points/100): 0.10, 0.05, 0.00, 0.15, 0.10, 0.05, 0.10, 0.05
+    diffs = [0.10, 0.05, 0.00, 0.15, 0.10, 0.05, 0.10, 0.05]
+    # mean 0.6 / 8 = 0.075; squared deviations: .000625 .000625 .005625 .005625 .000625
+    #   .000625 .000625 .000625 = .015 -> sd sqrt(.015 / 7) = 0.046291
+    # half-width 2.3646 x 0.046291 / sqrt(8) = 0.038700
+    interval = t_interval(diffs)
+    assert interval.mean == pytest.approx(0.075)
+    assert interval.half_width == pytest.approx(2.3646 * math.sqrt(0.015 / 7) / math.sqrt(8))
+    assert interval.half_width == pytest.approx(0.0387, abs=1e-4)
+    assert interval.low == pytest.approx(0.0363, abs=1e-4) and interval.excludes_zero
+    assert interval.n == 8
+    with pytest.raises(ValueError, match="at least 2"):
+        t_interval([0.1])
+
+
+def test_paired_differences_and_pooling():
+    # seeds 0 and 2 in both: 0.7 - 0.5 = 0.2, 0.4 - 0.6 = -0.2; seed 1 unpaired is dropped
+    assert paired_differences({0: 0.7, 1: 0.9, 2: 0.4}, {0: 0.5, 2: 0.6}) == [0.2, -0.2]
+    assert pooled({"a": 0.5, "b": 1.0, "c": 0.0}, ["a", "b"]) == 0.75
+    assert pooled({"a": 0.5}, ["a", "b"]) is None
+
+
+def run(ordered: dict[str, float], gap: dict[str, float]) -> dict:
+    return {t: {"ordered": ordered[t], "shuffled": ordered[t] - gap[t], "gap": gap[t]}
+            for t in ordered}  # fmt: skip
+
+
+def test_paired_rows_per_task_and_pooled_by_hand():
+    runs = {
+        "grpo": {0: run({"a": 0.5, "b": 0.7}, {"a": 0.1, "b": 0.0}),
+                 1: run({"a": 0.6, "b": 0.6}, {"a": 0.0, "b": 0.1})},
+        "after_norm": {0: run({"a": 0.7, "b": 0.7}, {"a": 0.2, "b": 0.1}),
+                       1: run({"a": 0.7, "b": 0.8}, {"a": 0.2, "b": 0.1})},
+    }  # fmt: skip
+    rows = {(r["task"], r["measure"]): r for r in paired_rows(runs, ["a", "b"])}
+    # task a, ordered: seed 0 0.7 - 0.5 = 0.2, seed 1 0.7 - 0.6 = 0.1
+    assert rows[("a", "ordered")]["differences"] == [0.2, 0.1]
+    # pooled ordered: seed 0 (0.7 + 0.7) / 2 - (0.5 + 0.7) / 2 = 0.1; seed 1 0.75 - 0.6 = 0.15
+    pooled_ordered = rows[(POOLED, "ordered")]
+    assert pooled_ordered["differences"] == pytest.approx([0.1, 0.15])
+    # mean 0.125, sd sqrt(2 x 0.025^2 / 1) = 0.035355, half 12.7062 x 0.035355 / sqrt(2) = 0.3177
+    assert pooled_ordered["interval"].mean == pytest.approx(0.125)
+    assert pooled_ordered["interval"].half_width == pytest.approx(0.31766, abs=1e-4)
+    # pooled gap: seed 0 0.15 - 0.05 = 0.1; seed 1 0.15 - 0.05 = 0.1: sd 0, interval [0.1, 0.1]
+    assert rows[(POOLED, "gap")]["interval"].low == pytest.approx(0.1)
+    table = paired_table(list(rows.values()))
+    assert f"| after_norm | {POOLED} | +12.5 [-19.3, +44.3] | +10.0 [+10.0, +10.0] | 2 |" in table
+    assert "- after_norm: inconclusive: +12.5 points, half-width 31.8" in table
+    assert paired_rows({"after_norm": runs["after_norm"]}, ["a"]) == []  # no GRPO to pair with
+
+
+def test_verdicts():
+    assert verdict(Interval(0.06, 0.01, 0.11, 8), None).startswith("beats GRPO: +6.0 points")
+    # +4 points excluding 0 is below the bar; half-width 1.5 <= 2 is a powered (small) effect
+    assert verdict(Interval(0.04, 0.025, 0.055, 8), None).startswith("powered null: +4.0")
+    assert verdict(Interval(0.0, -0.03, 0.03, 8), None).startswith("inconclusive")
+
+
+def group(acc, fmt, length_bonus, bonus):
+    """rollouts.jsonl rows of one group's ordered rollouts (total = sum of the parts)."""
+    rows = zip(acc, fmt, length_bonus, bonus, strict=True)
+    return [{"terms": {"accuracy": a, "format": f}, "length_bonus": lb, "temporal_bonus": b,
+             "total": a + f + lb + b} for a, f, lb, b in rows]  # fmt: skip
+
+
+def test_channel_of_groups_by_hand():
+    # equal format and length, bonus on the correct ones: the bonus cancels
+    c = group_channel(group([1, 0, 1, 0], [1, 1, 1, 1], [0, 0, 0, 0], [0.3, 0, 0.3, 0]))
+    assert c == {"groups": True, "varying_terms": False, "varying_length": False,
+                 "varying_any": False, "bonus_groups": True, "bonus_effective": False}  # fmt: skip
+    # format varies: advantages [1.2247, 0, 0, -1.2247] vs [1.2145, -0.1584, 0.1584, -1.2145]
+    c = group_channel(group([1, 0, 1, 0], [1, 1, 0, 0], [0, 0, 0, 0], [0.3, 0, 0.3, 0]))
+    assert c["varying_terms"] and c["bonus_effective"]
+    # length bonus varies, no temporal bonus (a failing group): a channel, but nothing to act
+    c = group_channel(group([1, 0, 1, 0], [1, 1, 1, 1], [0.2, 0, 0, 0], [0, 0, 0, 0]))
+    assert c["varying_length"] and c["varying_any"] and not c["bonus_groups"]
+
+
+def test_run_channel_reads_rollouts_jsonl(tmp_path):
+    rows = []
+    # with 2 rollouts any reward is two-valued, so the bonus always cancels: 3 per group
+    for pid, fmt in (("p0", [1, 1, 1]), ("p1", [1, 1, 0])):
+        for r in group([1, 0, 0], fmt, [0, 0, 0], [0.3, 0, 0]):
+            rows.append({"step": 1, "rank": 0, "problem_id": pid, "order": "ordered", **r})
+        rows.append({"step": 1, "rank": 0, "problem_id": pid, "order": "shuffled", "accuracy": 0})
+    (tmp_path / "rollouts.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    counts = run_channel(tmp_path)
+    # p0: equal format, bonus cancels; p1: rewards [2, 1, 0] -> [2.3, 1, 0], three values: acts
+    assert counts == {"groups": 2, "varying_terms": 1, "varying_length": 0, "varying_any": 1,
+                      "bonus_groups": 2, "bonus_effective": 1}  # fmt: skip
+    fractions = channel_fractions([counts, counts])
+    assert fractions["varying_any"] == 0.5 and fractions["bonus_effective"] == 0.5
+    # a Dr. GRPO run (its saved config says so): the bonus scales both groups by 1.3
+    (tmp_path / "final").mkdir()
+    (tmp_path / "final" / "config.yaml").write_text("rl:\n  scale_rewards: none\n")
+    assert run_channel(tmp_path)["bonus_effective"] == 2
+    assert run_channel(tmp_path / "missing") is None
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["video_r1.experiments.stats", "video_r1.experiments.channel",
+     "video_r1.experiments.temporal_paired"],
+)  # fmt: skip
+def test_docstring_examples(name):
+    result = doctest.testmod(importlib.import_module(name))
+    assert result.attempted > 0 and result.failed == 0
