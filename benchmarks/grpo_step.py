@@ -60,12 +60,19 @@ def build_model(model_dir: str, preset: str, dtype: str, device: str):
 
     if preset == "tiny":
         return load_model(model_dir, dtype=dtype).to(device)
-    config = AutoConfig.from_pretrained(model_dir)
-    for key, value in PRESET_3B_TEXT.items():
-        setattr(config.text_config, key, value)
-    config.text_config.rope_parameters["mrope_section"] = [16, 24, 24]  # head_dim 128
-    for key, value in PRESET_3B_VISION.items():
-        setattr(config.vision_config, key, value)
+    tiny = AutoConfig.from_pretrained(model_dir)
+    text = {**tiny.text_config.to_dict(), **PRESET_3B_TEXT}
+    text.pop("layer_types", None)  # derived from the layer count
+    text["rope_parameters"] = {**text["rope_parameters"], "mrope_section": [16, 24, 24]}
+    vision = {**tiny.vision_config.to_dict(), **PRESET_3B_VISION}
+    config = type(tiny)(
+        **{
+            **tiny.to_dict(),
+            "text_config": text,
+            "vision_config": vision,
+            "tie_word_embeddings": True,
+        }
+    )  # as the 3B checkpoint
     torch.manual_seed(0)
     with torch.device(device):
         model = Qwen2_5_VLForConditionalGeneration._from_config(config, dtype=getattr(torch, dtype))
