@@ -1,21 +1,25 @@
-"""One T-GRPO step, video-r1's optimised path vs the same step with reuse and batching off.
+"""One T-GRPO step, the recipe's own experience + update helpers vs the published structure.
 
 Setting (REFERENCE.md's baseline): a tiny random Qwen2.5-VL (text hidden 128, 2 layers, vision
-depth 2), /work/shared/media/video1.mp4 at training settings (16 frames, 128x28x28 pixels per
-frame), G = 8 ordered + 4 shuffled rollouts of exactly 64 new tokens, beta 0.04, fp32, one
-prompt per step, CPU.
+depth 2), ../shared/media/video1.mp4 at training settings (16 frames, 128x28x28 pixels per
+frame), G = 8 ordered + 4 shuffled rollouts of exactly 64 new tokens, beta 0.04, fp32, CPU;
+`--prompts N` prompts per step, each its own micro-batch (micro-batch 1 with gradient
+accumulation, as memory-limited real runs are), one optimizer step per step.
 
-- optimised: the vision tower once per (prompt, frame order); one generate call for all 12
-  rollouts; features shared by the policy and (frozen-tower-free) reference passes.
-- off: the published structure: pixels repeated once per rollout, ordered and shuffled
-  generated in two sequential calls, policy and reference forwards on repeated pixels.
+- optimised: `video_r1.recipes.grpo_step.collect_experience` then `update`, as the recipe
+  runs them: vision tower once per (prompt, frame order), the rollouts of all N prompts in
+  one generate call, prompt prefixes shared, features shared by the policy and reference.
+- off: the published structure, per prompt: pixels repeated once per rollout, ordered and
+  shuffled generated in two sequential calls, policy and reference forwards on repeated
+  pixels, backward; the optimizer steps after the last prompt.
 
 Each mode runs in its own processes (for its own peak RSS), the two modes alternating for
 `--rounds` rounds so that a change in machine load hits both alike; prints the median step
-time over all timed steps, the per-phase breakdown (other = time outside the phases, mostly
-freeing the step's tensors), peak RSS, and the ratio.
+time over all timed steps, the per-phase breakdown (other = time outside the phases), peak
+RSS, and the ratio. `--preset 3b` builds a random-init model at Qwen2.5-VL-3B size from a
+config (no download) for a GPU: `--device cuda --dtype bfloat16 --modes optimised`.
 
-    .venv/bin/python benchmarks/grpo_step.py [--steps 3] [--rounds 3]
+    .venv/bin/python benchmarks/grpo_step.py [--prompts 4] [--steps 3] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -28,17 +32,117 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import defaultdict
-from contextlib import contextmanager
 from pathlib import Path
 
-VIDEO = "/work/shared/media/video1.mp4"
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_VIDEO = REPO.parent / "shared" / "media" / "video1.mp4"
 G, G_SHUFFLED, NEW_TOKENS, BETA = 8, 4, 64, 0.04
+# Qwen2.5-VL-3B-Instruct's sizes (its config.json); the tokenizer stays the tiny one
+PRESET_3B_TEXT = {
+    "hidden_size": 2048,
+    "intermediate_size": 11008,
+    "num_hidden_layers": 36,
+    "num_attention_heads": 16,
+    "num_key_value_heads": 2,
+    "vocab_size": 151936,
+}
+PRESET_3B_VISION = {"depth": 32, "hidden_size": 1280, "intermediate_size": 3420, "num_heads": 16,
+                    "out_hidden_size": 2048, "fullatt_block_indexes": [7, 15, 23, 31],
+                    "window_size": 112}  # fmt: skip
 
 
-def _step(
-    mode: str, model, reference, processor, record, settings, optimizer, gen_config, eos, seed
-):
+def build_model(model_dir: str, preset: str, dtype: str, device: str):
+    """The tiny checkpoint, or a random-init model of the preset's size (no weights read)."""
+    import torch
+    from transformers import AutoConfig, Qwen2_5_VLForConditionalGeneration
+
+    from video_r1.models import load_model
+
+    if preset == "tiny":
+        return load_model(model_dir, dtype=dtype).to(device)
+    tiny = AutoConfig.from_pretrained(model_dir)
+    text = {**tiny.text_config.to_dict(), **PRESET_3B_TEXT}
+    text.pop("layer_types", None)  # derived from the layer count
+    text["rope_parameters"] = {**text["rope_parameters"], "mrope_section": [16, 24, 24]}
+    vision = {**tiny.vision_config.to_dict(), **PRESET_3B_VISION}
+    config = type(tiny)(
+        **{
+            **tiny.to_dict(),
+            "text_config": text,
+            "vision_config": vision,
+            "tie_word_embeddings": True,
+        }
+    )  # as the 3B checkpoint
+    torch.manual_seed(0)
+    with torch.device(device):
+        model = Qwen2_5_VLForConditionalGeneration._from_config(config, dtype=getattr(torch, dtype))
+    return model
+
+
+def index_reward(completions, **columns):
+    """0.01 x position: a random model scores 0 everywhere; keep the advantages non-zero."""
+    return [0.01 * i for i in range(len(completions))]
+
+
+def recipe_context(model_dir: str, preset: str, dtype: str, device: str, prompts: int):
+    """The recipe's StepContext for this setting (one process, no checkpoint)."""
+    import copy
+
+    from accelerate import Accelerator
+
+    from video_r1.models import generation_config, load_processor, stop_token_ids
+    from video_r1.recipes.grpo_config import GRPOConfig
+    from video_r1.recipes.grpo_step import StepContext
+    from video_r1.rewards import accuracy_reward, format_reward
+    from video_r1.rl.scoring import RewardTerm, ScoringSettings
+    from video_r1.train.config import load_config
+    from video_r1.train.model import build_optimizer, build_scheduler
+
+    cfg = load_config(GRPOConfig, None, [
+        f"model.path={model_dir}", "data.train_file=unused", "data.media_root=.",
+        "checkpoint.output_dir=unused", "optim.per_device_batch_size=1", f"optim.grad_accum={prompts}",
+        f"rl.num_generations={G}", f"rl.num_shuffled_generations={G_SHUFFLED}", f"rl.beta={BETA}",
+        f"rl.max_completion_length={NEW_TOKENS}", f"rl.min_completion_length={NEW_TOKENS}",
+    ])  # fmt: skip
+    accelerator = Accelerator(cpu=device == "cpu", gradient_accumulation_steps=prompts,
+                              step_scheduler_with_optimizer=False)  # fmt: skip
+    policy = build_model(model_dir, preset, dtype, device)
+    reference = copy.deepcopy(policy).eval().requires_grad_(False)
+    optimizer = build_optimizer(policy, cfg.optim)
+    scheduler = build_scheduler(optimizer, cfg.optim, 1000)
+    model, optimizer, scheduler = accelerator.prepare(policy, optimizer, scheduler)
+    processor = load_processor(model_dir)
+    gen_config = generation_config(model, processor, temperature=1.0, top_p=0.95,
+                                   max_new_tokens=NEW_TOKENS, do_sample=True)  # fmt: skip
+    gen_config.min_new_tokens = NEW_TOKENS  # fixed-length completions
+    terms = [RewardTerm("accuracy", accuracy_reward), RewardTerm("format", format_reward),
+             RewardTerm("index", index_reward)]  # fmt: skip
+    return StepContext(
+        cfg=cfg, accelerator=accelerator, model=model, policy=accelerator.unwrap_model(model),
+        reference=reference, processor=processor, optimizer=optimizer, scheduler=scheduler,
+        gen_config=gen_config, eos_ids=stop_token_ids(processor.tokenizer), terms=terms,
+        scoring=ScoringSettings(len_control=False), vision_trainable=True, zero3=False,
+    )  # fmt: skip
+
+
+def optimised_step(ctx, video: Path, records: list, settings, seed: int, timer) -> int:
+    """One step through the recipe's helpers; returns the number of generated tokens."""
+    import torch
+
+    from video_r1.media import load_video
+    from video_r1.recipes.grpo_step import PromptBatch, collect_experience, update
+
+    with timer("media"):
+        batches = [PromptBatch([r], [load_video(video, settings)]) for r in records]
+    experience = collect_experience(ctx, batches, torch.Generator().manual_seed(seed), timer)
+    update(ctx, experience, timer)
+    chunks = {id(micro.chunk): micro.chunk for micro in experience}.values()
+    return int(sum(float(chunk.rollouts.completion_mask.sum()) for chunk in chunks))
+
+
+def off_prompt(model, reference, processor, record, video, settings, gen_config, eos, seed, timer,
+               scale: float) -> int:  # fmt: skip
+    """One prompt the published way, its loss scaled by `scale`; returns generated tokens."""
     import torch
 
     from video_r1.media import load_video
@@ -46,142 +150,116 @@ def _step(
     from video_r1.rewards import accuracy_reward, format_reward
     from video_r1.rl import group_advantages, policy_loss
     from video_r1.rl.frame_order import time_shuffle
-    from video_r1.rollout import (
-        Rollouts,
-        completion_logprobs,
-        completion_mask,
-        detach_features,
-        encode_vision,
-        generate_rollouts,
-    )
+    from video_r1.rollout import Rollouts, completion_mask
 
-    times: dict[str, float] = defaultdict(float)
-
-    @contextmanager
-    def timer(phase):
-        start = time.perf_counter()
-        yield
-        times[phase] += time.perf_counter() - start
-
-    gen = torch.Generator().manual_seed(seed)
+    device = next(model.parameters()).device
     with timer("media"):
-        clip = load_video(VIDEO, settings)
-        shuffled = clip.reordered(time_shuffle(clip.num_frames, gen))
+        clip = load_video(video, settings)
+        shuffled = clip.reordered(
+            time_shuffle(clip.num_frames, torch.Generator().manual_seed(seed))
+        )
     with timer("prompt"):
         messages = build_messages(record)
         batch = encode_prompts(processor, [messages, messages], [clip, shuffled])
-        inputs = batch.model_inputs
-    tokenizer = processor.tokenizer
-    if mode == "optimised":
-        with timer("generate"):
-            encoded = encode_vision(model, inputs, grad_rows=[0])  # graph for the ordered row
-            rollouts = generate_rollouts(
-                model, detach_features(encoded), [G, G_SHUFFLED], gen_config, eos
-            )
-        ordered = torch.arange(G)
-        with timer("reference"), torch.no_grad():
-            ref_encoded = encode_vision(reference, select(inputs, [0]))
-            ref_logprobs = completion_logprobs(reference, ref_encoded, rollouts, ordered)
-        with timer("logprobs"):
-            logprobs = completion_logprobs(model, encoded, rollouts, ordered)
-    else:
-        with timer("generate"), torch.no_grad():
-            outs = []
-            for row, n in ((0, G), (1, G_SHUFFLED)):  # two sequential calls, pixels repeated
-                rep = repeat_batch(select(inputs, [row]), n)
-                outs.append(model.generate(**rep, generation_config=gen_config))
-            prompt_len = inputs["input_ids"].shape[1]
-            completions = torch.cat([o[:, prompt_len:] for o in outs])
-            rows = torch.tensor([0] * G + [1] * G_SHUFFLED)
-            rollouts = Rollouts(
-                rows=rows, prompt_ids=inputs["input_ids"][rows], prompt_mask=inputs["attention_mask"][rows],
-                completion_ids=completions, completion_mask=completion_mask(completions, eos),
-                truncated=torch.ones(len(rows), dtype=torch.bool),
-            )  # fmt: skip
+        inputs = {k: v.to(device) for k, v in batch.model_inputs.items()}
+    with timer("generate"), torch.no_grad():
+        outs = []
+        for row, n in ((0, G), (1, G_SHUFFLED)):  # two sequential calls, pixels repeated
+            rep = repeat_batch(select(inputs, [row]), n)
+            outs.append(model.generate(**rep, generation_config=gen_config))
+        prompt_len = inputs["input_ids"].shape[1]
+        completions = torch.cat([o[:, prompt_len:] for o in outs])
+        rows = torch.tensor([0] * G + [1] * G_SHUFFLED, device=device)
+        rollouts = Rollouts(
+            rows=rows, prompt_ids=inputs["input_ids"][rows], prompt_mask=inputs["attention_mask"][rows],
+            completion_ids=completions, completion_mask=completion_mask(completions, eos),
+            truncated=torch.ones(len(rows), dtype=torch.bool),
+        )  # fmt: skip
 
-        def repeated_logprobs(net):
-            rep = repeat_batch(select(inputs, [0]), G)
-            comp = rollouts.completion_ids[:G]
-            rep["input_ids"] = torch.cat([rep["input_ids"], comp], 1)
-            rep["attention_mask"] = torch.cat(
-                [rep["attention_mask"], rollouts.completion_mask[:G]], 1
-            )
-            types = rep["mm_token_type_ids"]
-            rep["mm_token_type_ids"] = torch.cat(
-                [types, torch.zeros_like(comp, dtype=types.dtype)], 1
-            )
-            logits = net(**rep, logits_to_keep=comp.shape[1] + 1).logits[:, :-1]
-            return torch.log_softmax(logits, -1).gather(-1, comp.unsqueeze(-1)).squeeze(-1)
+    def repeated_logprobs(net):
+        rep = repeat_batch(select(inputs, [0]), G)
+        comp = rollouts.completion_ids[:G]
+        rep["input_ids"] = torch.cat([rep["input_ids"], comp], 1)
+        rep["attention_mask"] = torch.cat([rep["attention_mask"], rollouts.completion_mask[:G]], 1)
+        types = rep["mm_token_type_ids"]
+        rep["mm_token_type_ids"] = torch.cat([types, torch.zeros_like(comp, dtype=types.dtype)], 1)
+        logits = net(**rep, logits_to_keep=comp.shape[1] + 1).logits[:, :-1]
+        return torch.log_softmax(logits.float(), -1).gather(-1, comp.unsqueeze(-1)).squeeze(-1)
 
-        with timer("reference"), torch.no_grad():
-            ref_logprobs = repeated_logprobs(reference)
-        with timer("logprobs"):
-            logprobs = repeated_logprobs(model)
+    with timer("reference"), torch.no_grad():
+        ref_logprobs = repeated_logprobs(reference)
+    with timer("policy"):
+        logprobs = repeated_logprobs(model)
     with timer("rewards"):
-        texts = tokenizer.batch_decode(rollouts.completion_ids, skip_special_tokens=True)
-        columns = {
-            "solution": [record.solution] * len(texts),
-            "problem_type": [record.problem_type] * len(texts),
-        }
-        acc = accuracy_reward(texts, **columns)
-        fmt = format_reward(texts)
-        # + 0.01 i: a random model scores 0 everywhere; keep the advantages non-zero
+        texts = processor.tokenizer.batch_decode(rollouts.completion_ids, skip_special_tokens=True)
+        columns = {"solution": [record.solution] * len(texts),
+                   "problem_type": [record.problem_type] * len(texts)}  # fmt: skip
+        acc, fmt = accuracy_reward(texts, **columns), format_reward(texts)
         rewards = torch.tensor(
             [a + f + 0.01 * i for i, (a, f) in enumerate(zip(acc, fmt, strict=True))]
-        )[:G]
-        advantages = group_advantages(rewards.view(1, G)).view(-1)
+        )
+        advantages = group_advantages(rewards[:G].view(1, G)).view(-1).to(device)
     with timer("backward"):
         loss, _ = policy_loss(logprobs, advantages, rollouts.completion_mask[:G].float(),
                               ref_logprobs=ref_logprobs, beta=BETA)  # fmt: skip
-        loss.backward()
-    with timer("optimizer"):
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-    return dict(times)
+        (loss * scale).backward()
+    return int(rollouts.completion_mask.sum())
 
 
-def run_mode(mode: str, steps: int, model_dir: str) -> dict:
+def run_mode(args: argparse.Namespace) -> dict:
     import torch
 
     import video_r1  # noqa: F401
     from video_r1.data.records import Record
     from video_r1.media.types import VideoSettings
-    from video_r1.models import generation_config, load_model, load_processor, stop_token_ids
+    from video_r1.recipes.grpo import PhaseTimer
 
     torch.manual_seed(0)
-    model = load_model(model_dir, dtype="float32")
-    reference = load_model(model_dir, dtype="float32").eval().requires_grad_(False)
-    processor = load_processor(model_dir)
-    gen_config = generation_config(
-        model, processor, temperature=1.0, top_p=0.95, max_new_tokens=NEW_TOKENS
-    )
-    gen_config.min_new_tokens = NEW_TOKENS  # fixed-length completions
-    eos = stop_token_ids(processor.tokenizer)
-    record = Record(
-        problem_id=0, problem="What happens in the video?", data_type="video",
-        problem_type="multiple choice", solution="<answer>A</answer>", path="video1.mp4",
-        media_path=Path(VIDEO), options=("A. something", "B. nothing"),
-    )  # fmt: skip
+    video = Path(args.video)
+    records = [
+        Record(problem_id=i, problem="What happens in the video?", data_type="video",
+               problem_type="multiple choice", solution="<answer>A</answer>", path=video.name,
+               media_path=video, options=("A. something", "B. nothing"))
+        for i in range(args.prompts)
+    ]  # fmt: skip
     settings = VideoSettings()  # training: 16 frames, 128x28x28
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-6)
+    ctx = recipe_context(args.model_dir, args.preset, args.dtype, args.device, args.prompts)
+    if args.device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
     runs = []
-    for i in range(steps + 1):  # the first step warms up
+    for i in range(args.steps + 1):  # the first step warms up
+        timer = PhaseTimer()
         start = time.perf_counter()
-        phases = _step(
-            mode, model, reference, processor, record, settings, optimizer, gen_config, eos, i
-        )
+        if args.mode == "optimised":
+            tokens = optimised_step(ctx, video, records, settings, i, timer)
+        else:
+            tokens = sum(
+                off_prompt(ctx.policy, ctx.reference, ctx.processor, r, video, settings,
+                           ctx.gen_config, ctx.eos_ids, i, timer, 1.0 / len(records))
+                for r in records
+            )  # fmt: skip
+            with timer("optimizer"):
+                torch.nn.utils.clip_grad_norm_(ctx.policy.parameters(), ctx.cfg.optim.max_grad_norm)
+                ctx.optimizer.step()
+                ctx.optimizer.zero_grad(set_to_none=True)
+        if args.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        phases = dict(timer.seconds)
         phases["total"] = time.perf_counter() - start
         phases["other"] = phases["total"] - sum(v for k, v in phases.items() if k != "total")
+        phases["tokens_per_s"] = tokens / phases["generate"]
         if i:
             runs.append(phases)
-    return {
-        "mode": mode,
-        "steps": runs,
-        "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
-    }
+    gpu = torch.cuda.max_memory_allocated() / 2**30 if args.device.startswith("cuda") else 0.0
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    return {"mode": args.mode, "steps": runs, "peak_rss_gib": rss, "peak_gpu_gib": gpu}
 
 
-def main() -> None:
+PHASES = ["media", "prompt", "generate", "rewards", "reference", "policy", "backward",
+          "optimizer", "other", "total", "tokens_per_s"]  # fmt: skip
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -189,62 +267,71 @@ def main() -> None:
         "--steps", type=int, default=3, help="timed steps per round (after 1 warm-up)"
     )
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per mode")
+    parser.add_argument("--prompts", type=int, default=1, help="prompts per step (micro-batch 1)")
+    parser.add_argument(
+        "--video",
+        default=str(DEFAULT_VIDEO),
+        help="the clip (default: ../shared/media/video1.mp4 from the repository root)",
+    )
+    parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, ...")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    parser.add_argument(
+        "--preset",
+        default="tiny",
+        choices=["tiny", "3b"],
+        help="tiny random Qwen2.5-VL, or random init at Qwen2.5-VL-3B size",
+    )
+    parser.add_argument("--modes", default="optimised,off", help="comma-separated modes to run")
     parser.add_argument("--mode", choices=["optimised", "off"], help=argparse.SUPPRESS)
     parser.add_argument("--model-dir", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args()  # fmt: skip
+    if not Path(args.video).is_file():
+        parser.error(f"--video {args.video}: no such file")
+    return args
+
+
+def main() -> None:
+    args = parse_args()
     if args.mode:
-        print(json.dumps(run_mode(args.mode, args.steps, args.model_dir)))
+        print(json.dumps(run_mode(args)))
         return
     import video_r1  # noqa: F401
     from video_r1.models import build_tiny_model
 
+    modes = args.modes.split(",")
+    steps: dict[str, list] = {mode: [] for mode in modes}
+    peaks: dict[str, dict] = {mode: {"peak_rss_gib": 0.0, "peak_gpu_gib": 0.0} for mode in modes}
+    passed = ["--steps", str(args.steps), "--prompts", str(args.prompts), "--video", args.video,
+              "--device", args.device, "--dtype", args.dtype, "--preset", args.preset]  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = build_tiny_model(Path(tmp) / "tiny", "qwen2.5-vl")
-        steps: dict[str, list] = {"optimised": [], "off": []}
-        rss: dict[str, float] = {"optimised": 0.0, "off": 0.0}
         for _ in range(args.rounds):
-            for mode in ("optimised", "off"):
+            for mode in modes:
                 proc = subprocess.run(
-                    [sys.executable, __file__, "--mode", mode, "--steps", str(args.steps), "--model-dir", str(model_dir)],
+                    [sys.executable, __file__, "--mode", mode, "--model-dir", str(model_dir), *passed],
                     capture_output=True, text=True, check=True,
                 )  # fmt: skip
                 result = json.loads(proc.stdout.strip().splitlines()[-1])
                 steps[mode] += result["steps"]
-                rss[mode] = max(rss[mode], result["peak_rss_gib"])
-    results = {
-        mode: {
-            "median": {k: statistics.median(s[k] for s in runs) for k in runs[0]},
-            "peak_rss_gib": rss[mode],
-        }
-        for mode, runs in steps.items()
-    }
-    phases = [
-        "media",
-        "prompt",
-        "generate",
-        "rewards",
-        "reference",
-        "logprobs",
-        "backward",
-        "optimizer",
-        "other",
-        "total",
-    ]
-    n = args.steps * args.rounds
-    print(f"T-GRPO step, tiny Qwen2.5-VL, video1.mp4 16 frames, G={G}+{G_SHUFFLED}, {NEW_TOKENS} tokens; "
-          f"median of {n} steps per mode, {args.rounds} alternating rounds (s)")  # fmt: skip
-    print(f"{'phase':<10} {'optimised':>10} {'off':>10}")
-    for phase in phases:
-        a, b = (
-            results["optimised"]["median"].get(phase, 0.0),
-            results["off"]["median"].get(phase, 0.0),
+                for key in peaks[mode]:
+                    peaks[mode][key] = max(peaks[mode][key], result[key])
+    medians = {m: {k: statistics.median(s.get(k, 0.0) for s in runs) for k in PHASES}
+               for m, runs in steps.items()}  # fmt: skip
+    print(f"T-GRPO step, {args.preset} Qwen2.5-VL, {Path(args.video).name} 16 frames, "
+          f"{args.prompts} prompt(s)/step, G={G}+{G_SHUFFLED}, {NEW_TOKENS} tokens, {args.dtype} on "
+          f"{args.device}; median of {args.steps * args.rounds} steps per mode, "
+          f"{args.rounds} alternating rounds (s)")  # fmt: skip
+    print(f"{'phase':<13}" + "".join(f"{m:>11}" for m in modes))
+    for phase in PHASES:
+        print(f"{phase:<13}" + "".join(f"{medians[m][phase]:>11.3f}" for m in modes))
+    print(f"{'peak RSS':<13}" + "".join(f"{peaks[m]['peak_rss_gib']:>10.2f}G" for m in modes))
+    if args.device.startswith("cuda"):
+        print(
+            f"{'peak GPU mem':<13}" + "".join(f"{peaks[m]['peak_gpu_gib']:>10.2f}G" for m in modes)
         )
-        print(f"{phase:<10} {a:>10.3f} {b:>10.3f}")
-    print(
-        f"{'peak RSS':<10} {results['optimised']['peak_rss_gib']:>9.2f}G {results['off']['peak_rss_gib']:>9.2f}G"
-    )
-    ratio = results["off"]["median"]["total"] / results["optimised"]["median"]["total"]
-    print(f"speed-up (off / optimised): {ratio:.2f}x")
+    if set(modes) == {"optimised", "off"}:
+        ratio = medians["off"]["total"] / medians["optimised"]["total"]
+        print(f"speed-up (off / optimised): {ratio:.2f}x")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ MODULES = [
     "video_r1.rl.scoring",
     "video_r1.rollout",
     "video_r1.recipes.grpo",
+    "video_r1.recipes.grpo_step",
     "video_r1.train.config",
     "video_r1.train.sampler",
     "video_r1.train.model",

@@ -1,7 +1,9 @@
-"""Entry point of the multi-process GRPO tests: train, then dump this rank's parameters."""
+"""Entry point of the multi-process GRPO tests: train, then dump this rank's parameters and
+the optimizer and schedule step counts."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -17,3 +19,5 @@ if __name__ == "__main__":
     rank = int(torch.distributed.get_rank()) if torch.distributed.is_initialized() else 0
     params = {k: v.detach().float().cpu() for k, v in result.model.state_dict().items()}
     torch.save(params, Path(result.output_dir) / f"params_rank{rank}.pt")
+    counts = {"optimizer": result.optimizer_steps, "scheduler": result.scheduler_steps}
+    (Path(result.output_dir) / f"steps_rank{rank}.json").write_text(json.dumps(counts))

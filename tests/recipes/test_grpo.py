@@ -175,3 +175,27 @@ def test_bad_record_is_skipped_logged_and_never_replaced(tiny_qwen25, tmp_path):
     assert rows[2]["train/reward/total"] == 0.0 and rows[2]["train/bad_samples"] == 1
     trained = {r["problem_id"] for r in read_jsonl(out / "rollouts.jsonl")}
     assert trained == {0, 1, 3}  # record 2 was never replaced by another one
+
+
+def test_two_iterations_clip_against_the_generating_policy_one_step_per_pass(
+    tiny_qwen25, rl_data, tmp_path
+):
+    """rl.num_iterations=2 with a high lr: pass 1 is on-policy (ratio 1, nothing clipped); the
+    optimizer steps after it, so pass 2 sees a changed policy: ratio != 1 and clipping acts.
+    With grad_accum 2 each pass still ends in exactly one optimizer and one schedule step, and
+    rollout_batch_size 1 generates the two micro-batches in two calls."""
+    steps, iterations = 2, 2
+    result = train(_cfg(tiny_qwen25, rl_data, tmp_path / "run", f"optim.max_steps={steps}",
+                        f"rl.num_iterations={iterations}", "rl.epsilon=0.05", "optim.lr=1e-2",
+                        "optim.grad_accum=2", "optim.per_device_batch_size=1",
+                        "rl.rollout_batch_size=1", "optim.weight_decay=0.0",
+                        USER_REWARD))  # fmt: skip
+    rows = read_jsonl(tmp_path / "run" / "metrics.jsonl")
+    for row in rows:
+        assert row["train/pass1/ratio_mean"] == pytest.approx(1.0, abs=1e-4)
+        assert row["train/pass1/clip_fraction"] == 0.0
+        assert abs(row["train/pass2/ratio_mean"] - 1.0) > 1e-3  # the policy moved in between
+        assert row["train/pass2/clip_fraction"] > 0.0
+        assert row["train/clip_fraction"] > 0.0  # the Done-when line: it visibly clips
+        assert row["train/pass1/grad_norm"] > 0 and row["train/pass2/grad_norm"] > 0
+    assert (result.optimizer_steps, result.scheduler_steps) == (steps * iterations,) * 2

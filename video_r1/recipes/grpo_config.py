@@ -71,8 +71,15 @@ class RLConfig:
         default="sequence",
     )
     num_iterations: int = _help(
-        "policy updates per batch of rollouts (1 = on-policy as published; > 1 enables clipping)",
+        "optimizer steps per step's rollouts: passes over the experience, each walking every "
+        "micro-batch and ending in one optimizer and one scheduler step (1 = on-policy as "
+        "published; from the second pass on, epsilon clips the ratio to the generating policy)",
         default=1,
+    )
+    rollout_batch_size: int = _help(
+        "prompts per generate call, independent of the training micro-batch (0: every prompt "
+        "of the step on this process in one call); a multiple of optim.per_device_batch_size",
+        default=0,
     )
     epsilon: float | None = _help(
         "PPO clip range (ratio in [1-eps, 1+eps_high]); none = no clipping", default=None
@@ -111,6 +118,8 @@ class RLConfig:
             )
         if self.num_iterations < 1:
             raise ConfigError("rl.num_iterations must be >= 1")
+        if self.rollout_batch_size < 0:
+            raise ConfigError("rl.rollout_batch_size must be >= 0 (0: the whole step per call)")
         if self.num_iterations > 1 and self.epsilon is None:
             self.epsilon = 0.2  # several updates per batch without clipping would diverge
         if self.prompt_wording not in ("train", "eval"):
@@ -133,3 +142,12 @@ class GRPOConfig(TrainConfig):
         "optimizer, schedule and batch sizes", default_factory=_published_optim
     )
     rl: RLConfig = _help("GRPO / T-GRPO settings", default_factory=RLConfig)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        batch = self.optim.per_device_batch_size
+        if self.rl.rollout_batch_size % batch:
+            raise ConfigError(
+                f"rl.rollout_batch_size {self.rl.rollout_batch_size} must be a multiple of "
+                f"optim.per_device_batch_size {batch} (generate calls hold whole micro-batches)"
+            )

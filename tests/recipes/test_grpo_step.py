@@ -1,0 +1,101 @@
+"""The GRPO step's helpers: the bad-sample filler, generate-call sizes, the LoRA reference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from _sft_data import write_cot_records
+
+from video_r1.recipes.grpo_config import GRPOConfig
+from video_r1.recipes.grpo_step import (
+    PromptBatch,
+    RolloutChunk,
+    StepContext,
+    chunk_micro_batches,
+    fill_bad_batches,
+    reference_logprobs,
+)
+from video_r1.train.config import ConfigError, load_config
+
+REPO = Path(__file__).parents[2]
+REQUIRED = ["model.path=m", "data.train_file=t", "data.media_root=.", "checkpoint.output_dir=o"]
+
+
+def test_filler_reruns_the_last_good_micro_batch_with_weight_zero():
+    good, later = PromptBatch(["r0"], ["m0"]), PromptBatch(["r2"], ["m2"])
+    batches, filler = fill_bad_batches([good, PromptBatch([], []), later], None, step=0, rank=0)
+    assert [(b.records, b.weight) for b in batches] == [(["r0"], 1.0), (["r0"], 0.0), (["r2"], 1.0)]
+    # the next step's all-bad micro-batch reruns this step's last good one
+    batches, _ = fill_bad_batches([PromptBatch([], [])], filler, step=1, rank=0)
+    assert [(b.records, b.weight) for b in batches] == [(["r2"], 0.0)]
+    with pytest.raises(
+        RuntimeError, match="step 0: every record of the first micro-batch on rank 1"
+    ):
+        fill_bad_batches([PromptBatch([], [])], None, step=0, rank=1)
+
+
+def test_rollout_batch_size_sets_generate_calls_in_whole_micro_batches():
+    cfg = load_config(GRPOConfig, None, [*REQUIRED, "optim.grad_accum=4"])
+    assert chunk_micro_batches(cfg) == 4  # default: the whole step in one call
+    cfg = load_config(
+        GRPOConfig, None, [*REQUIRED, "optim.grad_accum=4", "rl.rollout_batch_size=2"]
+    )
+    assert chunk_micro_batches(cfg) == 2
+    with pytest.raises(ConfigError, match="rollout_batch_size 3 must be a multiple of optim.per"):
+        load_config(GRPOConfig, None, [*REQUIRED, "optim.per_device_batch_size=2",
+                                       "rl.rollout_batch_size=3"])  # fmt: skip
+
+
+# adapters on the vision tower (attention and MLP of its blocks) and on the language model
+VISION_LORA = (
+    r".*visual.*\.(qkv|proj|gate_proj|up_proj|down_proj)$|.*language_model.*\.(q_proj|v_proj)$"
+)
+
+
+@pytest.mark.slow
+def test_lora_on_the_vision_tower_gives_the_reference_base_model_features(
+    tiny_model_factory, tmp_path
+):
+    from video_r1.data import load_records
+    from video_r1.models import generation_config, load_model, load_processor, stop_token_ids
+    from video_r1.prompts import build_messages, encode_prompts
+    from video_r1.rollout import completion_logprobs, encode_vision, generate_rollouts
+    from video_r1.train.model import prepare_model
+    from video_r1.train.samples import load_record_media
+
+    model_dir = tiny_model_factory("qwen2.5-vl")
+    data = write_cot_records(tmp_path / "data", n=2)
+    cfg = load_config(GRPOConfig, REPO / "configs" / "grpo_tiny.yaml", [
+        f"model.path={model_dir}", f"data.train_file={data}", f"data.media_root={data.parent}",
+        "model.lora.enabled=true", "model.lora.dropout=0.0", f"model.lora.target_modules='{VISION_LORA}'",
+    ])  # fmt: skip
+    torch.manual_seed(0)
+    policy = prepare_model(cfg.model)
+    for name, param in policy.named_parameters():
+        if ".lora_B." in name:  # lora_B starts at 0 (adapters = identity): move them
+            param.data.normal_(0.0, 0.5)
+    assert any("visual" in n and ".lora_" in n for n, _ in policy.named_parameters())
+    processor = load_processor(model_dir)
+    record = load_records(data, data.parent)[0]  # the video record
+    media = load_record_media(record, cfg.media)
+    inputs = encode_prompts(processor, [build_messages(record)], [media]).model_inputs
+    gen = generation_config(policy, processor, temperature=1.0, top_p=1.0, max_new_tokens=6)
+    with torch.no_grad():
+        encoded = encode_vision(policy, inputs)  # the adapted tower's features
+        rollouts = generate_rollouts(policy, encoded, [3], gen, stop_token_ids(processor.tokenizer))
+        ctx = StepContext(cfg=cfg, accelerator=None, model=policy, policy=policy, reference=None,
+                          processor=processor, optimizer=None, scheduler=None, gen_config=gen,
+                          eos_ids=[], terms=[], scoring=None, vision_trainable=True,
+                          zero3=False)  # fmt: skip
+        chunk = RolloutChunk(inputs, encoded, rollouts, texts=[])
+        index = torch.arange(3)
+        ref = reference_logprobs(ctx, chunk, rows=[0], index=index)
+        base = load_model(model_dir, dtype="float32").eval()
+        expected = completion_logprobs(base, encode_vision(base, inputs), rollouts, index)
+        with policy.disable_adapter():  # what the reference used before: adapted features
+            adapted = completion_logprobs(policy, encoded, rollouts, index)
+    mask = rollouts.completion_mask.bool()
+    assert torch.allclose(ref[mask], expected[mask], atol=1e-5)
+    assert (adapted[mask] - expected[mask]).abs().max() > 1e-3  # the test can tell them apart

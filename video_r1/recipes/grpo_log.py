@@ -1,0 +1,117 @@
+"""The GRPO step's metrics: sums over the experience and the update passes, reduced over
+ranks, then logged (`train/...`), and the debug rollouts (rollouts.jsonl)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from video_r1.media.types import Clip
+from video_r1.recipes.grpo_step import MicroExperience
+from video_r1.rl.metrics import finalize, group_sums
+from video_r1.train.metrics import peak_memory_gb, reduce_max, reduce_sums
+from video_r1.train.run import Run
+from video_r1.utils.io import append_jsonl
+
+
+def log_step(
+    run: Run, logger: Any, step: int, experience: list[MicroExperience],
+    passes: list[dict[str, float]], timer: Any, clock: Any, lr: float,
+) -> dict[str, float]:  # fmt: skip
+    """Reduce the step's sums over ranks, check the bad-sample budget, log metrics and debug
+    rollouts; returns the bad-sample totals for the checkpoint."""
+    cfg, accelerator = run.cfg, run.accelerator
+    sums = experience_sums(experience)
+    length_max = sums.pop("length_max")
+    for k, pass_sums in enumerate(passes, start=1):
+        sums.update({f"pass{k}/{key}": v for key, v in pass_sums.items() if key != "grad_norm"})
+    sums.update({f"time/{phase}": seconds for phase, seconds in timer.seconds.items()})
+    sums["seen"], sums["bad"] = run.bad.seen, run.bad.bad
+    reduced = reduce_sums(accelerator, sums)
+    peaks = reduce_max(accelerator, {"time": clock.elapsed(), "mem": peak_memory_gb(),
+                                     "length_max": length_max})  # fmt: skip
+    run.bad.check(int(reduced["bad"]), run.total_steps * run.sampler.records_per_step)
+    logger.advance()
+    done = step + 1
+    if done % cfg.logging.log_every == 0 or done == run.total_steps:
+        metrics = step_metrics(reduced, peaks, [p["grad_norm"] for p in passes], run.world)
+        metrics.update({"train/lr": lr, "train/epoch": done / run.sampler.steps_per_epoch})
+        logger.log(done, metrics)
+    rows = debug_rows(done, run.rank, experience, cfg.rl.debug_rollouts)
+    if rows and accelerator.is_main_process:
+        for row in rows:
+            append_jsonl(run.out / "rollouts.jsonl", row)
+    return {"seen": reduced["seen"], "bad": reduced["bad"]}
+
+
+LOSS_KEYS = ("loss", "kl", "clip_fraction", "ratio_mean")
+
+
+def step_metrics(
+    reduced: dict[str, float], peaks: dict[str, float], grad_norms: list[float], world: int
+) -> dict[str, float]:
+    """Logged metrics from sums reduced over ranks: rewards and groups (`finalize`), the loss
+    terms averaged over passes and micro-batches, and per pass with several passes."""
+    metrics = finalize({**reduced, "length_max": peaks["length_max"]})
+    passes = len(grad_norms)
+    micro = [max(reduced[f"pass{k}/micro_batches"], 1.0) for k in range(1, passes + 1)]
+    for key in LOSS_KEYS:
+        values = [reduced[f"pass{k}/{key}"] / micro[k - 1] for k in range(1, passes + 1)]
+        metrics[f"train/{key}"] = sum(values) / passes
+        if passes > 1:
+            metrics.update({f"train/pass{k}/{key}": v for k, v in enumerate(values, start=1)})
+    if passes > 1:
+        metrics.update({f"train/pass{k}/grad_norm": g for k, g in enumerate(grad_norms, start=1)})
+    times = {k[5:]: v / world for k, v in reduced.items() if k.startswith("time/")}
+    metrics.update({
+        "train/grad_norm": grad_norms[-1],
+        "train/step_time_s": peaks["time"],
+        "train/tokens_per_s": reduced["generated_tokens"] / peaks["time"],
+        "train/memory_gb": peaks["mem"],
+        "train/bad_samples": reduced["bad"],
+        **{f"train/time/{k}": v for k, v in times.items()},
+    })  # fmt: skip
+    return metrics
+
+
+def experience_sums(experience: list[MicroExperience]) -> dict[str, float]:
+    """Weighted reward, group and length sums of the step's experience (zeros for fillers)."""
+    sums: dict[str, float] = defaultdict(float)
+    length_max = 0.0
+    for micro in experience:
+        weight, rollouts = micro.batch.weight, micro.chunk.rollouts
+        lengths, ordered = rollouts.lengths.tolist(), micro.index.tolist()
+        is_video = [isinstance(m, Clip) for m in micro.batch.media]
+        truncated = [bool(rollouts.truncated[k]) for k in ordered]
+        micro_sums = group_sums(micro.groups, is_video, [lengths[k] for k in ordered], truncated)
+        length_max = max(length_max, weight * micro_sums.pop("length_max"))
+        for key, value in micro_sums.items():  # the same keys on every rank
+            sums[key] += weight * value
+        every = [k for ordered_k, shuffled_k in micro.members for k in ordered_k + shuffled_k]
+        sums["generated_tokens"] += weight * sum(lengths[k] for k in every)
+    return {**sums, "length_max": length_max}
+
+
+def debug_rows(step: int, rank: int, experience: list[MicroExperience], limit: int) -> list[dict]:
+    """Sample rollouts for rollouts.jsonl: prompt id, frame order, completion, rewards."""
+    rows: list[dict] = []
+    for micro in experience:
+        if not micro.batch.weight:
+            continue
+        texts = micro.chunk.texts
+        for record, group, (ordered, shuffled) in zip(
+            micro.batch.records, micro.groups, micro.members, strict=True
+        ):
+            for j, k in enumerate(ordered):
+                rows.append({
+                    "step": step, "rank": rank, "problem_id": record.problem_id,
+                    "order": "ordered", "completion": texts[k], "total": group.total[j],
+                    "terms": {n: v[j] for n, v in group.terms.items()},
+                    "temporal_bonus": group.temporal_bonus[j],
+                    "length_bonus": group.length_bonus[j],
+                })  # fmt: skip
+            for j, k in enumerate(shuffled):
+                rows.append({"step": step, "rank": rank, "problem_id": record.problem_id,
+                             "order": "shuffled", "completion": texts[k],
+                             "accuracy": group.shuffled_accuracy[j]})  # fmt: skip
+    return rows[:limit]

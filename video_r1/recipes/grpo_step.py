@@ -1,0 +1,399 @@
+"""One GRPO / T-GRPO step as PPO-style trainers shape it: collect experience, then update.
+
+    batches, filler = load_prompt_batches(ctx, micro_batches, step, filler, timer)
+    experience = collect_experience(ctx, batches, shuffle_generator, timer)  # no grad
+    passes = update(ctx, experience, timer)         # rl.num_iterations optimizer steps
+
+Experience: for every prompt of the step on this process, the ordered and (T-GRPO) shuffled
+prompt rows are encoded (vision tower once per row), generated in calls of
+`rl.rollout_batch_size` prompts, decoded, scored, turned into advantages, and given reference
+(and, with several iterations, old) log-probs. Update: `rl.num_iterations` passes over that
+experience; each pass walks the training micro-batches (gradient accumulation) and ends in
+exactly one optimizer step and one scheduler step, so from the second pass on the policy differs
+from the one that generated and the clipped ratio against the old log-probs acts.
+
+Every process makes the same calls in the same order (ZeRO-3 gathers parameters on each forward,
+DDP reduces on each synced backward): `grad_accum` micro-batches, none of them empty (a bad
+micro-batch is replaced by a zero-weight rerun, `fill_bad_batches`), in generate calls whose
+number depends only on the configuration.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from video_r1.media.types import Clip
+from video_r1.prompts import build_messages, encode_prompts, select
+from video_r1.recipes.grpo_config import GRPOConfig
+from video_r1.rl import group_advantages, policy_loss
+from video_r1.rl.frame_order import time_shuffle
+from video_r1.rl.scoring import GroupScores, ScoringSettings, score_group
+from video_r1.rollout import (
+    EncodedPrompts,
+    Rollouts,
+    completion_logprobs,
+    encode_vision,
+    generate_rollouts,
+)
+from video_r1.train.run import grad_norm_value
+from video_r1.train.samples import load_record_media
+
+
+@dataclass
+class StepContext:
+    """What the step helpers use, built once per run (`grpo.setup_step`)."""
+
+    cfg: GRPOConfig
+    accelerator: Any
+    model: Any  # as prepared by accelerate (DDP / DeepSpeed wrapper, or the model itself)
+    policy: Any  # the unwrapped policy (peft model with LoRA)
+    reference: Any  # frozen reference model, None with beta 0 or LoRA (adapters off instead)
+    processor: Any
+    optimizer: Any
+    scheduler: Any
+    gen_config: Any
+    eos_ids: list[int]
+    terms: list  # RewardTerm
+    scoring: ScoringSettings
+    vision_trainable: bool  # some vision-tower parameter (or LoRA adapter on it) trains
+    zero3: bool
+    cache: Any = None  # FrameCache or None
+
+
+@dataclass
+class PromptBatch:
+    """The prompts of one training micro-batch: records whose media loaded, and its weight
+    (0 for a filler that only keeps the processes' collective calls in step)."""
+
+    records: list
+    media: list  # Clip or uint8 [3, H, W] per record
+    weight: float = 1.0
+
+
+@dataclass
+class RolloutChunk:
+    """The prompts of one generate call.
+
+    inputs: model inputs with pixels, P prompt rows (kept to re-run the vision tower with grad);
+    encoded: their vision features, computed without grad; rollouts: N rollouts of the rows;
+    texts: [N] decoded completions.
+    """
+
+    inputs: dict[str, torch.Tensor]
+    encoded: EncodedPrompts
+    rollouts: Rollouts
+    texts: list[str]
+
+
+@dataclass
+class MicroExperience:
+    """What the update needs of one micro-batch (n = its ordered rollouts, Lc = completion len).
+
+    rows: chunk prompt rows of its records (ordered frames), in record order.
+    index: [n] chunk rollouts trained on; advantages: [n]; mask: [n, Lc];
+    ref_logprobs / old_logprobs: [n, Lc] or None (beta 0 / one iteration).
+    members: per record, (chunk indices of its ordered rollouts, of its shuffled ones).
+    """
+
+    batch: PromptBatch
+    chunk: RolloutChunk
+    rows: list[int]
+    index: torch.Tensor
+    advantages: torch.Tensor
+    mask: torch.Tensor
+    ref_logprobs: torch.Tensor | None
+    old_logprobs: torch.Tensor | None
+    groups: list[GroupScores]
+    members: list[tuple[list[int], list[int]]]
+
+
+# --- experience ----------------------------------------------------------------------------
+
+
+def load_prompt_batches(
+    ctx: StepContext, micro_batches: list[list[int]], records: list, bad: Any, step: int,
+    filler: PromptBatch | None, timer: Any,
+) -> tuple[list[PromptBatch], PromptBatch | None]:  # fmt: skip
+    """Media of the step's micro-batches (bad records reported and dropped, never replaced);
+    returns the batches and the filler for the next micro-batch that has no good record."""
+    rank, batches = ctx.accelerator.process_index, []
+    with timer("media"):
+        for indices in micro_batches:
+            batch = PromptBatch([], [])
+            for i in indices:
+                try:
+                    batch.media.append(load_record_media(records[i], ctx.cfg.media, ctx.cache))
+                    batch.records.append(records[i])
+                    bad.count_good()
+                except Exception as e:  # any failure of this record is a bad sample
+                    bad.report(records[i], f"{type(e).__name__}: {e}", step=step, rank=rank)
+            batches.append(batch)
+    return fill_bad_batches(batches, filler, step, rank)
+
+
+def fill_bad_batches(
+    batches: list[PromptBatch], filler: PromptBatch | None, step: int, rank: int
+) -> tuple[list[PromptBatch], PromptBatch | None]:
+    """Replace each micro-batch without a good record by the last good one with weight 0.
+
+    Every process must make the same collective calls (DDP all-reduce, ZeRO-3 gathers), so a
+    rank whose micro-batch is all bad reruns good data that is neither learned nor logged; no
+    other record is substituted for the bad ones.
+    """
+    filled = []
+    for batch in batches:
+        if batch.records:
+            filler = PromptBatch(batch.records, batch.media, weight=0.0)
+        elif filler is None:
+            raise RuntimeError(
+                f"step {step}: every record of the first micro-batch on rank {rank} is bad "
+                "(see bad_samples.jsonl); fix the data or use a larger batch"
+            )
+        filled.append(batch if batch.records else filler)
+    return filled, filler
+
+
+def chunk_micro_batches(cfg: GRPOConfig) -> int:
+    """Micro-batches per generate call: rl.rollout_batch_size prompts (0: the whole step).
+
+    Example:
+        >>> cfg = GRPOConfig(); cfg.optim.grad_accum = 4; chunk_micro_batches(cfg)
+        4
+    """
+    if not cfg.rl.rollout_batch_size:
+        return cfg.optim.grad_accum
+    return max(1, cfg.rl.rollout_batch_size // cfg.optim.per_device_batch_size)
+
+
+def collect_experience(
+    ctx: StepContext, batches: list[PromptBatch], shuffle_gen: torch.Generator, timer: Any
+) -> list[MicroExperience]:
+    """Rollouts, rewards, advantages and fixed log-probs of every micro-batch of the step."""
+    per_call = chunk_micro_batches(ctx.cfg)
+    experience: list[MicroExperience] = []
+    for start in range(0, len(batches), per_call):
+        experience += _chunk_experience(ctx, batches[start : start + per_call], shuffle_gen, timer)
+    return experience
+
+
+def build_prompt_rows(
+    media: list, cfg: GRPOConfig, generator: torch.Generator
+) -> tuple[list[int], list, list[int]]:
+    """Prompt rows of a generate call: every record ordered, then each video time-shuffled.
+
+    Returns (record index of each row, media of each row, rollouts per row); rows
+    0..len(media)-1 are the ordered ones, in record order.
+    """
+    sources, rows_m = list(range(len(media))), list(media)
+    counts = [cfg.rl.num_generations] * len(media)
+    if cfg.rl.temporal:
+        for b, item in enumerate(media):
+            if isinstance(item, Clip) and item.num_frames >= 2:
+                sources.append(b)
+                rows_m.append(item.reordered(time_shuffle(item.num_frames, generator)))
+                counts.append(cfg.rl.num_shuffled_generations)
+    return sources, rows_m, counts
+
+
+def rollout_groups(
+    rows: list[int], sources: list[int], num_records: int
+) -> list[tuple[list[int], list[int]]]:
+    """For each record of a generate call: (indices of its ordered rollouts, of its shuffled ones).
+
+    rows: prompt row of each rollout; sources: record of each prompt row (ordered rows first).
+
+    Example:
+        >>> rollout_groups([0, 0, 1, 1, 2], sources=[0, 1, 0], num_records=2)
+        [([0, 1], [4]), ([2, 3], [])]
+    """
+    by_row: dict[int, list[int]] = defaultdict(list)
+    for k, r in enumerate(rows):
+        by_row[r].append(k)
+    shuffled_row = {b: r for r, b in enumerate(sources) if r >= num_records}
+    return [
+        (by_row[b], by_row[shuffled_row[b]] if b in shuffled_row else [])
+        for b in range(num_records)
+    ]
+
+
+def _chunk_experience(
+    ctx: StepContext, batches: list[PromptBatch], shuffle_gen: torch.Generator, timer: Any
+) -> list[MicroExperience]:
+    rl, records = ctx.cfg.rl, [r for b in batches for r in b.records]
+    with timer("prompt"):
+        media = [m for b in batches for m in b.media]
+        sources, row_media, counts = build_prompt_rows(media, ctx.cfg, shuffle_gen)
+        messages = [build_messages(records[b], wording=rl.prompt_wording) for b in sources]
+        prompts = encode_prompts(ctx.processor, messages, row_media)
+        inputs = {k: v.to(ctx.accelerator.device) for k, v in prompts.model_inputs.items()}
+    with timer("generate"), torch.no_grad():  # one tower call for every row (ZeRO-3 safe)
+        encoded = encode_vision(ctx.policy, inputs)
+        rollouts = generate_rollouts(
+            ctx.policy, encoded, counts, ctx.gen_config, ctx.eos_ids, synced_gpus=ctx.zero3
+        )
+    with timer("rewards"):
+        lengths = rollouts.lengths.tolist()
+        texts = [
+            ctx.processor.tokenizer.decode(ids[:n], skip_special_tokens=True)
+            for ids, n in zip(rollouts.completion_ids.tolist(), lengths, strict=True)
+        ]
+        members = rollout_groups(rollouts.rows.tolist(), sources, len(records))
+        groups = [
+            score_group(record.to_json(), [texts[k] for k in ordered],
+                        [lengths[k] for k in ordered], [texts[k] for k in shuffled],
+                        ctx.terms, ctx.scoring)
+            for record, (ordered, shuffled) in zip(records, members, strict=True)
+        ]  # fmt: skip
+    chunk, out, first = RolloutChunk(inputs, encoded, rollouts, texts), [], 0
+    for batch in batches:
+        mine = slice(first, first + len(batch.records))
+        rows = list(range(first, first + len(batch.records)))
+        out.append(_micro_experience(ctx, chunk, batch, rows, members[mine], groups[mine], timer))
+        first += len(batch.records)
+    return out
+
+
+def _micro_experience(
+    ctx: StepContext, chunk: RolloutChunk, batch: PromptBatch, rows: list[int],
+    members: list, groups: list[GroupScores], timer: Any,
+) -> MicroExperience:  # fmt: skip
+    rl = ctx.cfg.rl
+    index = torch.tensor([k for ordered, _ in members for k in ordered])  # [n]
+    totals = torch.tensor([g.total for g in groups], dtype=torch.float32)  # [B, G]
+    advantages = group_advantages(totals, rl.scale_rewards).reshape(-1)  # [B*G]
+    mask = chunk.rollouts.completion_mask[index].to(ctx.accelerator.device)  # [n, Lc]
+    with timer("reference"), torch.no_grad():
+        ref_logprobs = reference_logprobs(ctx, chunk, rows, index)
+        old_logprobs = None
+        if rl.num_iterations > 1:  # the policy that generated, before any update of this step
+            old_logprobs = completion_logprobs(
+                ctx.policy, chunk.encoded, chunk.rollouts, index, rl.temperature
+            )
+    return MicroExperience(batch, chunk, rows, index, advantages, mask, ref_logprobs,
+                           old_logprobs, groups, members)  # fmt: skip
+
+
+def rollouts_of_rows(rollouts: Rollouts, index: torch.Tensor, rows: list[int]) -> Rollouts:
+    """Rollouts `index` as a batch of their own, prompt rows renumbered to positions in `rows`
+    (for features encoded from `select(inputs, rows)`).
+
+    Example:
+        >>> r = Rollouts(rows=torch.tensor([0, 0, 1, 1]), prompt_ids=torch.zeros(4, 2),
+        ...     prompt_mask=torch.ones(4, 2), completion_ids=torch.zeros(4, 3),
+        ...     completion_mask=torch.ones(4, 3), truncated=torch.zeros(4, dtype=torch.bool))
+        >>> rollouts_of_rows(r, torch.tensor([2, 3]), rows=[1]).rows
+        tensor([0, 0])
+    """
+    position = {row: i for i, row in enumerate(rows)}
+    return Rollouts(
+        rows=torch.tensor([position[r] for r in rollouts.rows[index].tolist()]),
+        prompt_ids=rollouts.prompt_ids[index],
+        prompt_mask=rollouts.prompt_mask[index],
+        completion_ids=rollouts.completion_ids[index],
+        completion_mask=rollouts.completion_mask[index],
+        truncated=rollouts.truncated[index],
+    )
+
+
+def reference_logprobs(
+    ctx: StepContext, chunk: RolloutChunk, rows: list[int], index: torch.Tensor
+) -> torch.Tensor | None:
+    """Reference log-probs [n, Lc] of chunk rollouts `index` (None with beta 0).
+
+    The reference is the frozen model, or with LoRA the policy with its adapters switched off.
+    It sees base-model vision features: when the policy's tower trains (its weights, or LoRA
+    adapters on it) the reference runs its own tower; a frozen tower's features are shared.
+    """
+    rl = ctx.cfg.rl
+    if rl.beta == 0.0:
+        return None
+    lora = ctx.cfg.model.lora.enabled
+    model = ctx.policy if lora else ctx.reference
+    with ctx.policy.disable_adapter() if lora else nullcontext():
+        if not ctx.vision_trainable:
+            return completion_logprobs(model, chunk.encoded, chunk.rollouts, index, rl.temperature)
+        encoded = encode_vision(model, select(chunk.inputs, rows))
+        subset = rollouts_of_rows(chunk.rollouts, index, rows)
+        return completion_logprobs(model, encoded, subset, None, rl.temperature)
+
+
+# --- update --------------------------------------------------------------------------------
+
+
+def update(
+    ctx: StepContext, experience: list[MicroExperience], timer: Any
+) -> list[dict[str, float]]:
+    """`rl.num_iterations` passes over the experience, each ending in one optimizer step.
+
+    Returns per pass the weighted sums of loss, kl, clip_fraction, ratio_mean, the number of
+    micro-batches trained on, and the pass's gradient norm.
+    """
+    return [_update_pass(ctx, experience, timer) for _ in range(ctx.cfg.rl.num_iterations)]
+
+
+def _policy_logprobs(ctx: StepContext, micro: MicroExperience) -> torch.Tensor:
+    """Policy log-probs [n, Lc] with grad. A trainable tower runs again for this micro-batch
+    (backward consumes the graph); a frozen tower's features are reused across passes."""
+    chunk, temperature = micro.chunk, ctx.cfg.rl.temperature
+    if not ctx.vision_trainable:
+        return completion_logprobs(
+            ctx.model, chunk.encoded, chunk.rollouts, micro.index, temperature
+        )
+    encoded = encode_vision(ctx.policy, select(chunk.inputs, micro.rows))
+    subset = rollouts_of_rows(chunk.rollouts, micro.index, micro.rows)
+    return completion_logprobs(ctx.model, encoded, subset, None, temperature)
+
+
+def _update_pass(
+    ctx: StepContext, experience: list[MicroExperience], timer: Any
+) -> dict[str, float]:
+    rl, accelerator = ctx.cfg.rl, ctx.accelerator
+    sums: dict[str, float] = defaultdict(float)
+    for micro in experience:
+        weight = micro.batch.weight
+        # accumulate() counts micro-batches: `grad_accum` per pass, so the last one of the pass
+        # syncs gradients (DDP all-reduce; DeepSpeed's engine steps at this boundary)
+        with accelerator.accumulate(ctx.model):
+            with timer("policy"):
+                logprobs = _policy_logprobs(ctx, micro)
+                loss, stats = policy_loss(
+                    logprobs, micro.advantages.to(logprobs.device), micro.mask,
+                    old_logprobs=micro.old_logprobs, ref_logprobs=micro.ref_logprobs,
+                    beta=rl.beta, epsilon=rl.epsilon, epsilon_high=rl.epsilon_high,
+                    loss_type=rl.loss_type, max_length=rl.max_completion_length,
+                )  # fmt: skip
+            with timer("backward"):
+                accelerator.backward(weight * loss)  # divided by grad_accum by accelerate
+        sums["loss"] += weight * float(loss.detach())
+        sums["kl"] += weight * stats.kl
+        sums["clip_fraction"] += weight * stats.clip_fraction
+        sums["ratio_mean"] += weight * stats.ratio_mean
+        sums["micro_batches"] += weight
+    if not accelerator.sync_gradients:
+        raise RuntimeError(
+            f"{len(experience)} micro-batches in a pass did not end at the gradient accumulation "
+            f"boundary of optim.grad_accum={ctx.cfg.optim.grad_accum}"
+        )
+    with timer("optimizer"):
+        sums["grad_norm"] = optimizer_step(ctx)
+    return dict(sums)
+
+
+def optimizer_step(ctx: StepContext) -> float:
+    """Clip, step the optimizer and the schedule, zero the gradients; the gradient norm.
+
+    Under DeepSpeed the engine already stepped (and clipped) in backward at the boundary;
+    the optimizer calls are no-ops there and the schedule steps here all the same.
+    """
+    norm = None
+    if ctx.cfg.optim.max_grad_norm > 0:
+        norm = ctx.accelerator.clip_grad_norm_(ctx.model.parameters(), ctx.cfg.optim.max_grad_norm)
+    ctx.optimizer.step()
+    ctx.scheduler.step()
+    ctx.optimizer.zero_grad(set_to_none=True)
+    return grad_norm_value(norm, ctx.model)
