@@ -169,6 +169,7 @@ def train(cfg: GRPOConfig, resume: str | None = None) -> GRPOResult:  # noqa: C9
     from video_r1.train.run import grad_norm_value, open_logger, resume_state, run_state, start_run
     from video_r1.train.samples import load_record_media, make_frame_cache
     from video_r1.train.setup import is_deepspeed
+    from video_r1.train.zero3 import gathered_weights
     from video_r1.utils.io import append_jsonl
 
     rl = cfg.rl
@@ -263,9 +264,12 @@ def train(cfg: GRPOConfig, resume: str | None = None) -> GRPOResult:  # noqa: C9
                 with grad_ctx:  # a graph only for the ordered rows (ZeRO-3: one tower call)
                     ordered_rows = None if zero3 else range(len(batch_records))
                     encoded = encode_vision(policy, inputs, grad_rows=ordered_rows)
-                rollouts = generate_rollouts(
-                    policy, detach_features(encoded), counts, gen_config, eos_ids, synced_gpus=zero3
-                )
+                # ZeRO-3: whole weights for the call, else every token gathers them (zero3.py)
+                with gathered_weights(model, rl.gather_for_generation) as gathered:
+                    rollouts = generate_rollouts(
+                        policy, detach_features(encoded), counts, gen_config, eos_ids,
+                        synced_gpus=zero3 and not gathered,
+                    )  # fmt: skip
             # 4. rewards (pure functions) and advantages
             with timer("rewards"):
                 lengths = rollouts.lengths.tolist()
@@ -290,7 +294,12 @@ def train(cfg: GRPOConfig, resume: str | None = None) -> GRPOResult:  # noqa: C9
                 ordered_index = torch.tensor([k for ordered, _ in members for k in ordered])
                 mask = rollouts.completion_mask[ordered_index].to(accelerator.device)  # [B*G, Lc]
             # 5. reference and (for several iterations) old log-probs: no grad, features reused
-            with timer("reference"), torch.no_grad():
+            ref_engine = model if reference is None else reference  # LoRA: the adapters off
+            with (
+                timer("reference"),
+                torch.no_grad(),
+                gathered_weights(ref_engine, rl.gather_for_generation and rl.beta != 0.0),
+            ):
                 ref_logprobs = None
                 if rl.beta != 0.0:
                     ordered_rows = list(range(len(batch_records)))
