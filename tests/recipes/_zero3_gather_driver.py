@@ -80,6 +80,10 @@ def main(out: Path, config: str, overrides: list[str]) -> None:
     cfg = load_config(GRPOConfig, config, overrides)
     accelerator = setup_accelerator(cfg, out)
     rank = accelerator.process_index
+    # partition every weight (by default DeepSpeed keeps those under 1e5 elements whole, which
+    # in the tiny model is all but the embeddings), as in a real-size model
+    zero = accelerator.state.deepspeed_plugin.deepspeed_config["zero_optimization"]
+    zero["stage3_param_persistence_threshold"] = 0
     processor = load_processor(cfg.model.path)
     model = prepare_model(cfg.model)
     optimizer = build_optimizer(model, cfg.optim)
