@@ -29,7 +29,7 @@ from video_r1.train.config import load_config
 from video_r1.train.model import build_optimizer, prepare_model
 from video_r1.train.samples import load_record_media
 from video_r1.train.setup import setup_accelerator
-from video_r1.train.zero3 import _parameter_offload, gathered_weights
+from video_r1.train.zero3 import gathered_weights, parameter_offload
 
 NEW_TOKENS = (12, 5)  # per rank
 
@@ -52,7 +52,7 @@ class ForwardProbe:
 def rollout(model, policy, reference, inputs, counts, gen_config, eos_ids, gather: bool) -> dict:
     with torch.no_grad():
         encoded = encode_vision(policy, inputs)
-    offload = _parameter_offload(model)
+    offload = parameter_offload(model)
     hooks_before = len(offload.forward_hooks)
     probe = ForwardProbe(policy)
     with gathered_weights(model, gather) as gathered:

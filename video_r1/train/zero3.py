@@ -28,18 +28,13 @@ from contextlib import contextmanager
 from typing import Any
 
 
-def _parameter_offload(engine: Any) -> Any | None:
+def parameter_offload(engine: Any) -> Any | None:
     """The holder of the ZeRO-3 module hooks (DeepSpeedZeRoOffload), or None if `engine` is not
     a ZeRO-3 DeepSpeed engine: a training engine keeps it as `optimizer.parameter_offload`, an
     engine made without an optimizer (the reference model) as `optimizer` itself."""
     optimizer = getattr(engine, "optimizer", None)
     offload = getattr(optimizer, "parameter_offload", optimizer)
     return offload if hasattr(offload, "forward_hooks") else None
-
-
-def is_zero3_engine(model: Any) -> bool:
-    """True for a DeepSpeed engine whose parameters are partitioned (ZeRO stage 3)."""
-    return _parameter_offload(model) is not None
 
 
 def _remove_hooks(offload: Any, params: list) -> Any | None:
@@ -78,7 +73,7 @@ def gathered_weights(engine: Any, enabled: bool = True) -> Iterator[bool]:
     Every process must enter and leave together (gathering and re-partitioning are collective).
     Nothing inside may change the weights or build a graph that a later backward needs.
     """
-    offload = _parameter_offload(engine) if enabled else None
+    offload = parameter_offload(engine) if enabled else None
     if offload is None:
         yield False
         return
