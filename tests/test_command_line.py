@@ -63,6 +63,8 @@ def test_recipe_help_lists_every_config_key_with_its_default(name, config_class,
     # Defaults shown are the recipe's own: GRPO's optim is the published one (clip 5, SFT 1).
     clip = OmegaConf.select(config, "optim.max_grad_norm")
     assert any(line.startswith(f"optim.max_grad_norm ({clip}): ") for line in lines)
+
+
 SFT_TINY = "configs/sft_tiny.yaml"
 
 

@@ -116,12 +116,6 @@ def test_sft_step_in_bf16(tiny_qwen25, data, tmp_path, precision):
     assert len(changed) > len(before) // 2, f"only {len(changed)} of {len(before)} changed"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="recipe change pending (recipes/grpo.py is another branch's): load_reference must "
-    "return accelerator.prepare_model(ref, evaluation_mode=True), not ref.to(device), so that "
-    "the reference runs under the same autocast as the policy; then remove this marker",
-)
 def test_reference_runs_in_the_policys_precision(sharp_qwen25, data, tmp_path):
     """Under mixed_precision=bf16 the policy computes in bf16 (autocast); a reference run in
     float32 differs from it by bf16 rounding alone, a KL floor that no training removes.

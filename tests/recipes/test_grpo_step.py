@@ -23,17 +23,24 @@ REPO = Path(__file__).parents[2]
 REQUIRED = ["model.path=m", "data.train_file=t", "data.media_root=.", "checkpoint.output_dir=o"]
 
 
-def test_filler_reruns_the_last_good_micro_batch_with_weight_zero():
+def test_filler_is_loaded_once_per_step_and_trains_with_weight_zero():
     good, later = PromptBatch(["r0"], ["m0"]), PromptBatch(["r2"], ["m2"])
-    batches, filler = fill_bad_batches([good, PromptBatch([], []), later], None, step=0, rank=0)
-    assert [(b.records, b.weight) for b in batches] == [(["r0"], 1.0), (["r0"], 0.0), (["r2"], 1.0)]
-    # the next step's all-bad micro-batch reruns this step's last good one
-    batches, _ = fill_bad_batches([PromptBatch([], [])], filler, step=1, rank=0)
-    assert [(b.records, b.weight) for b in batches] == [(["r2"], 0.0)]
-    with pytest.raises(
-        RuntimeError, match="step 0: every record of the first micro-batch on rank 1"
-    ):
-        fill_bad_batches([PromptBatch([], [])], None, step=0, rank=1)
+    loads = []
+
+    def load_filler():  # the next good record of the epoch order (find_filler)
+        loads.append(1)
+        return PromptBatch(["r5"], ["m5"])
+
+    batches = fill_bad_batches([good, PromptBatch([], []), later, PromptBatch([], [])], load_filler)
+    assert [(b.records, b.weight) for b in batches] == [
+        (["r0"], 1.0), (["r5"], 0.0), (["r2"], 1.0), (["r5"], 0.0)
+    ]  # fmt: skip
+    assert len(loads) == 1
+    # the first micro-batch of a rank may be all bad: no crash, the filler stands in
+    batches = fill_bad_batches([PromptBatch([], []), good], load_filler)
+    assert [(b.records, b.weight) for b in batches] == [(["r5"], 0.0), (["r0"], 1.0)]
+    # a step without bad micro-batches loads no filler
+    fill_bad_batches([good], lambda: pytest.fail("no filler needed"))
 
 
 def test_rollout_batch_size_sets_generate_calls_in_whole_micro_batches():

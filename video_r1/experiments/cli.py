@@ -56,27 +56,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from video_r1.experiments.temporal import (
         DEFAULT_VARIANTS,
-        LOOP_VARIANTS,
         QUICK_VARIANTS,
         VARIANTS,
-        recipe_applies_temporal_variant,
         run_temporal,
     )
 
-    wired = recipe_applies_temporal_variant()
-    defaults = QUICK_VARIANTS if args.quick else DEFAULT_VARIANTS
-    variants = args.variants or [v for v in defaults if wired or v not in LOOP_VARIANTS]
+    variants = args.variants or list(QUICK_VARIANTS if args.quick else DEFAULT_VARIANTS)
     seeds = args.seeds or ([0, 1, 2] if args.quick else list(range(8)))
     steps = args.steps or (10 if args.quick else 30)
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown or steps < 1:
         print(f"error: unknown variant(s) {unknown}; choose from {list(VARIANTS)}, "
               "with --steps >= 1")  # fmt: skip
-        return 2
-    unwired = [v for v in variants if v in LOOP_VARIANTS and not wired]
-    if unwired:
-        print(f"error: variant(s) {unwired} need rl.temporal_variant, which "
-              "video_r1/recipes/grpo.py does not apply yet (they would train as published)")  # fmt: skip
         return 2
     from pathlib import Path
 

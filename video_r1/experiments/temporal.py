@@ -34,7 +34,7 @@ DESCRIPTIONS = {
     "group_weight": "T-GRPO, advantages of passing groups x (1 + alpha)",
     "margin": "T-GRPO, + alpha * max(0, p - p~) after the normalisation on correct rollouts",
 }
-# variants that exist only through rl.temporal_variant, which the recipe must apply
+# variants that exist only through rl.temporal_variant (video_r1.rl.advantages)
 LOOP_VARIANTS = ("after_norm", "group_weight", "margin")
 DEFAULT_VARIANTS = ("grpo", "tgrpo", "tgrpo_nostd", *LOOP_VARIANTS)
 QUICK_VARIANTS = ("grpo", "tgrpo", "tgrpo_nostd")
@@ -42,16 +42,6 @@ QUICK_VARIANTS = ("grpo", "tgrpo", "tgrpo_nostd")
 EXPERIMENT_TASKS = ("direction", "event_order", "reverse", "appear", "shape_video", "color_image")
 # every ordered rollout of every step goes to rollouts.jsonl, for the channel analysis
 LOG_ROLLOUTS = "rl.debug_rollouts=1000000"
-
-
-def recipe_applies_temporal_variant() -> bool:
-    """Whether the GRPO loop reads rl.temporal_variant yet (issue 12, part B wires it).
-
-    Until it does, a run with temporal_variant=after_norm would silently train as published;
-    the experiment refuses those variants instead."""
-    import video_r1.recipes.grpo as recipe
-
-    return "temporal_variant" in Path(recipe.__file__).read_text()
 
 
 def run_rl(base: Path, run_dir: Path, variant: str, seed: int, steps: int, scale,

@@ -117,7 +117,8 @@ def load_reference(cfg: GRPOConfig, accelerator: Any) -> Any:
     )
     ref.eval().requires_grad_(False)
     if not is_deepspeed(accelerator):
-        return ref.to(accelerator.device)
+        # prepared like the policy, so it computes under the same autocast (bf16)
+        return accelerator.prepare_model(ref, evaluation_mode=True)
     import copy
 
     import deepspeed
@@ -137,7 +138,7 @@ def setup_step(cfg: GRPOConfig, run: Run) -> tuple[StepContext, int]:
 
     The schedule counts optimizer steps: rl.num_iterations per step.
     """
-    from video_r1.models import generation_config, load_processor, stop_token_ids
+    from video_r1.models import generation_config, load_processor
     from video_r1.recipes.grpo_step import StepContext
     from video_r1.rl.scoring import ScoringSettings
     from video_r1.train import model as model_setup
@@ -170,7 +171,7 @@ def setup_step(cfg: GRPOConfig, run: Run) -> tuple[StepContext, int]:
     ctx = StepContext(
         cfg=cfg, accelerator=accelerator, model=model, policy=policy,
         reference=load_reference(cfg, accelerator), processor=processor, optimizer=optimizer,
-        scheduler=scheduler, gen_config=gen_config, eos_ids=stop_token_ids(processor.tokenizer),
+        scheduler=scheduler, gen_config=gen_config, eos_ids=list(gen_config.eos_token_id),
         terms=load_reward_terms(cfg), scoring=scoring, vision_trainable=vision_trainable,
         zero3=is_deepspeed(accelerator) and accelerator.state.deepspeed_plugin.zero_stage == 3,
         cache=make_frame_cache(cfg.media),
@@ -193,37 +194,41 @@ def train(cfg: GRPOConfig, resume: str | None = None) -> GRPOResult:
     """Run GRPO / T-GRPO as configured (on every process of the launch)."""
     from video_r1.recipes.grpo_log import log_step
     from video_r1.recipes.grpo_step import collect_experience, load_prompt_batches, update
-    from video_r1.train.checkpoint import save_checkpoint, write_final
+    from video_r1.train.checkpoint import save_checkpoint
     from video_r1.train.metrics import StepTimer
-    from video_r1.train.run import open_logger, run_state, start_run
+    from video_r1.train.run import finish_run, open_logger, run_state, start_run, stop_on_signals
     from video_r1.utils.io import append_jsonl
 
     run = start_run(cfg, "grpo", resume)
     ctx, start_step = setup_step(cfg, run)
     logger = open_logger(run, start_step)
-    filler = None  # the last good micro-batch, rerun with weight 0 (fill_bad_batches)
     bad_total = {"seen": run.bad.seen, "bad": run.bad.bad}
     ctx.model.train()
-    for step in range(start_step, run.total_steps):
-        timer, clock = PhaseTimer(), StepTimer()
-        lr = ctx.scheduler.get_last_lr()[0]
-        micro_batches = run.sampler.step_batches(step)
-        step_ids = [run.records[i].problem_id for micro in micro_batches for i in micro]
-        append_jsonl(run.order_log, {"step": step + 1, "rank": run.rank, "problem_ids": step_ids})
-        batches, filler = load_prompt_batches(
-            ctx, micro_batches, run.records, run.bad, step, filler, timer
-        )
-        experience = collect_experience(ctx, batches, shuffle_generator(cfg, step, run.rank), timer)
-        passes = update(ctx, experience, timer)
-        bad_total = log_step(run, logger, step, experience, passes, timer, clock, lr)
-        done, every = step + 1, cfg.checkpoint.save_every
-        if (every and done % every == 0) or done == run.total_steps:
-            save_checkpoint(run.accelerator, ctx.model, ctx.processor, run.out, done,
-                            run_state(run, done, bad_total), run.config_yaml,
-                            cfg.checkpoint.keep_last)  # fmt: skip
+    with stop_on_signals(run):  # Ctrl-C / SIGTERM: say how to resume
+        for step in range(start_step, run.total_steps):
+            timer, clock = PhaseTimer(), StepTimer()
+            lr = ctx.scheduler.get_last_lr()[0]
+            micro_batches = run.sampler.step_batches(step)
+            step_ids = [run.records[i].problem_id for micro in micro_batches for i in micro]
+            append_jsonl(
+                run.order_log, {"step": step + 1, "rank": run.rank, "problem_ids": step_ids}
+            )
+            batches = load_prompt_batches(
+                ctx, micro_batches, run.records, run.bad, step,
+                lambda step=step: run.sampler.filler_order(step), timer,
+            )  # fmt: skip
+            experience = collect_experience(
+                ctx, batches, shuffle_generator(cfg, step, run.rank), timer
+            )
+            passes = update(ctx, experience, timer)
+            bad_total = log_step(run, logger, step, experience, passes, timer, clock, lr)
+            done, every = step + 1, cfg.checkpoint.save_every
+            if (every and done % every == 0) or done == run.total_steps:
+                save_checkpoint(run.accelerator, ctx.model, ctx.processor, run.out, done,
+                                run_state(run, done, bad_total), run.config_yaml,
+                                cfg.checkpoint.keep_last)  # fmt: skip
     logger.close()
-    write_final(run.accelerator, ctx.model, ctx.processor, run.out, run.total_steps,
-                cfg.model.lora.enabled)  # fmt: skip
+    finish_run(run, ctx.model, ctx.processor, bad_total)
     model = run.accelerator.unwrap_model(ctx.model)
     return GRPOResult(run.out, run.total_steps, model, *step_counts(ctx))
 

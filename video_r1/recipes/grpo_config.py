@@ -85,6 +85,13 @@ class RLConfig:
         "PPO clip range (ratio in [1-eps, 1+eps_high]); none = no clipping", default=None
     )
     epsilon_high: float | None = _help("upper clip range (none: epsilon)", default=None)
+    gather_for_generation: bool = _help(
+        "under DeepSpeed ZeRO-3: gather the full weights once per generation call and once for "
+        "the reference log-prob pass instead of once per forward (per token); costs a full "
+        "model copy per GPU meanwhile (bf16 7B: about 15 GiB); false: per-token gathering, for "
+        "models that do not fit. No effect without ZeRO-3",
+        default=True,
+    )
     prompt_wording: str = _help("prompt template wording: train or eval", default="train")
     debug_rollouts: int = _help(
         "write this many sample rollouts per step to OUTPUT/rollouts.jsonl (0: none)", default=0

@@ -3,12 +3,13 @@ ranks, then logged (`train/...`), and the debug rollouts (rollouts.jsonl)."""
 
 from __future__ import annotations
 
+import sys
 from collections import defaultdict
 from typing import Any
 
 from video_r1.media.types import Clip
 from video_r1.recipes.grpo_step import MicroExperience
-from video_r1.rl.metrics import finalize, group_sums
+from video_r1.rl.metrics import finalize, group_sums, no_signal_warning
 from video_r1.train.metrics import peak_memory_gb, reduce_max, reduce_sums
 from video_r1.train.run import Run
 from video_r1.utils.io import append_jsonl
@@ -31,6 +32,9 @@ def log_step(
     peaks = reduce_max(accelerator, {"time": clock.elapsed(), "mem": peak_memory_gb(),
                                      "length_max": length_max})  # fmt: skip
     run.bad.check(int(reduced["bad"]), run.total_steps * run.sampler.records_per_step)
+    warning = no_signal_warning(reduced, step + 1)
+    if warning and accelerator.is_main_process:
+        print(warning, file=sys.stderr)
     logger.advance()
     done = step + 1
     if done % cfg.logging.log_every == 0 or done == run.total_steps:

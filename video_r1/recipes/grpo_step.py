@@ -1,6 +1,6 @@
 """One GRPO / T-GRPO step as PPO-style trainers shape it: collect experience, then update.
 
-    batches, filler = load_prompt_batches(ctx, micro_batches, step, filler, timer)
+    batches = load_prompt_batches(ctx, micro_batches, records, bad, step, filler_order, timer)
     experience = collect_experience(ctx, batches, shuffle_generator, timer)  # no grad
     passes = update(ctx, experience, timer)         # rl.num_iterations optimizer steps
 
@@ -14,13 +14,14 @@ from the one that generated and the clipped ratio against the old log-probs acts
 
 Every process makes the same calls in the same order (ZeRO-3 gathers parameters on each forward,
 DDP reduces on each synced backward): `grad_accum` micro-batches, none of them empty (a bad
-micro-batch is replaced by a zero-weight rerun, `fill_bad_batches`), in generate calls whose
+micro-batch is replaced by a zero-weight filler, `fill_bad_batches`), in generate calls whose
 number depends only on the configuration.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +31,8 @@ import torch
 from video_r1.media.types import Clip
 from video_r1.prompts import build_messages, encode_prompts, select
 from video_r1.recipes.grpo_config import GRPOConfig
-from video_r1.rl import group_advantages, policy_loss
+from video_r1.rl import policy_loss
+from video_r1.rl.advantages import temporal_advantages, temporal_groups
 from video_r1.rl.frame_order import time_shuffle
 from video_r1.rl.scoring import GroupScores, ScoringSettings, score_group
 from video_r1.rollout import (
@@ -40,8 +42,10 @@ from video_r1.rollout import (
     encode_vision,
     generate_rollouts,
 )
+from video_r1.train.bad_samples import find_filler
 from video_r1.train.run import grad_norm_value
 from video_r1.train.samples import load_record_media
+from video_r1.train.zero3 import gathered_weights
 
 
 @dataclass
@@ -117,10 +121,10 @@ class MicroExperience:
 
 def load_prompt_batches(
     ctx: StepContext, micro_batches: list[list[int]], records: list, bad: Any, step: int,
-    filler: PromptBatch | None, timer: Any,
-) -> tuple[list[PromptBatch], PromptBatch | None]:  # fmt: skip
+    filler_order: Callable[[], list[int]], timer: Any,
+) -> list[PromptBatch]:  # fmt: skip
     """Media of the step's micro-batches (bad records reported and dropped, never replaced);
-    returns the batches and the filler for the next micro-batch that has no good record."""
+    a micro-batch without a good record becomes a filler (`fill_bad_batches`)."""
     rank, batches = ctx.accelerator.process_index, []
     with timer("media"):
         for indices in micro_batches:
@@ -131,31 +135,35 @@ def load_prompt_batches(
                     batch.records.append(records[i])
                     bad.count_good()
                 except Exception as e:  # any failure of this record is a bad sample
-                    bad.report(records[i], f"{type(e).__name__}: {e}", step=step, rank=rank)
+                    bad.report(records[i], f"{type(e).__name__}: {e}", step=step + 1, rank=rank)
             batches.append(batch)
-    return fill_bad_batches(batches, filler, step, rank)
+
+        def load_filler(i: int) -> PromptBatch:
+            return PromptBatch(
+                [records[i]], [load_record_media(records[i], ctx.cfg.media, ctx.cache)]
+            )
+
+        return fill_bad_batches(batches, lambda: find_filler(filler_order(), load_filler))
 
 
 def fill_bad_batches(
-    batches: list[PromptBatch], filler: PromptBatch | None, step: int, rank: int
-) -> tuple[list[PromptBatch], PromptBatch | None]:
-    """Replace each micro-batch without a good record by the last good one with weight 0.
+    batches: list[PromptBatch], load_filler: Callable[[], PromptBatch]
+) -> list[PromptBatch]:
+    """Replace each micro-batch without a good record by a filler with weight 0.
 
     Every process must make the same collective calls (DDP all-reduce, ZeRO-3 gathers), so a
-    rank whose micro-batch is all bad reruns good data that is neither learned nor logged; no
-    other record is substituted for the bad ones.
+    rank whose micro-batch is all bad trains on the next good record of the epoch order
+    (`RecordSampler.filler_order`, the same on every resume) with weight 0: nothing of it is
+    learned or logged, and no record is substituted for the bad ones.
     """
+    filler = None
     filled = []
     for batch in batches:
-        if batch.records:
-            filler = PromptBatch(batch.records, batch.media, weight=0.0)
-        elif filler is None:
-            raise RuntimeError(
-                f"step {step}: every record of the first micro-batch on rank {rank} is bad "
-                "(see bad_samples.jsonl); fix the data or use a larger batch"
-            )
-        filled.append(batch if batch.records else filler)
-    return filled, filler
+        if not batch.records:
+            filler = filler or load_filler()
+            batch = PromptBatch(filler.records, filler.media, weight=0.0)
+        filled.append(batch)
+    return filled
 
 
 def chunk_micro_batches(cfg: GRPOConfig) -> int:
@@ -233,9 +241,12 @@ def _chunk_experience(
         inputs = {k: v.to(ctx.accelerator.device) for k, v in prompts.model_inputs.items()}
     with timer("generate"), torch.no_grad():  # one tower call for every row (ZeRO-3 safe)
         encoded = encode_vision(ctx.policy, inputs)
-        rollouts = generate_rollouts(
-            ctx.policy, encoded, counts, ctx.gen_config, ctx.eos_ids, synced_gpus=ctx.zero3
-        )
+        # ZeRO-3: the whole weights for the call, else every decode step gathers them (zero3.py)
+        with gathered_weights(ctx.model, rl.gather_for_generation) as gathered:
+            rollouts = generate_rollouts(
+                ctx.policy, encoded, counts, ctx.gen_config, ctx.eos_ids,
+                synced_gpus=ctx.zero3 and not gathered,
+            )  # fmt: skip
     with timer("rewards"):
         lengths = rollouts.lengths.tolist()
         texts = [
@@ -246,7 +257,7 @@ def _chunk_experience(
         groups = [
             score_group(record.to_json(), [texts[k] for k in ordered],
                         [lengths[k] for k in ordered], [texts[k] for k in shuffled],
-                        ctx.terms, ctx.scoring)
+                        ctx.terms, ctx.scoring, [lengths[k] for k in shuffled])
             for record, (ordered, shuffled) in zip(records, members, strict=True)
         ]  # fmt: skip
     chunk, out, first = RolloutChunk(inputs, encoded, rollouts, texts), [], 0
@@ -264,10 +275,19 @@ def _micro_experience(
 ) -> MicroExperience:  # fmt: skip
     rl = ctx.cfg.rl
     index = torch.tensor([k for ordered, _ in members for k in ordered])  # [n]
-    totals = torch.tensor([g.total for g in groups], dtype=torch.float32)  # [B, G]
-    advantages = group_advantages(totals, rl.scale_rewards).reshape(-1)  # [B*G]
+    advantages = temporal_advantages(  # [B*G]; the published variant is plain group scaling
+        temporal_groups(groups, rl.correct_threshold),
+        rl.temporal_variant,
+        alpha=rl.alpha,
+        scale_rewards=rl.scale_rewards,
+    ).reshape(-1)
     mask = chunk.rollouts.completion_mask[index].to(ctx.accelerator.device)  # [n, Lc]
-    with timer("reference"), torch.no_grad():
+    reference = ctx.model if ctx.reference is None else ctx.reference  # LoRA: adapters off
+    with (
+        timer("reference"),
+        torch.no_grad(),
+        gathered_weights(reference, rl.gather_for_generation and rl.beta != 0.0),
+    ):
         ref_logprobs = reference_logprobs(ctx, chunk, rows, index)
         old_logprobs = None
         if rl.num_iterations > 1:  # the policy that generated, before any update of this step

@@ -25,6 +25,9 @@ REFUSED_ON_RESUME: dict[str, str] = {
     "seed": "the RNG states",
     "optim.per_device_batch_size": "the batch layout",
     "optim.grad_accum": "the batch layout",
+    "rl.num_generations": "the rollout groups (GRPO)",
+    "rl.num_shuffled_generations": "the rollout groups (GRPO)",
+    "rl.num_iterations": "the optimizer steps per step, which the schedule counts (GRPO)",
 }
 # Keys a resume cannot apply: their values live in the restored optimizer/scheduler/weights.
 # (The schedule's shape is applied: the scheduler's lambda is rebuilt from the current
