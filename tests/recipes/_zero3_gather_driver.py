@@ -18,12 +18,12 @@ from pathlib import Path
 
 import torch
 
-import video_r1  # noqa: F401
 from video_r1.data import load_records
 from video_r1.models import generation_config, load_processor, stop_token_ids
 from video_r1.prompts import build_messages, encode_prompts
-from video_r1.recipes.grpo import build_prompt_rows, load_reference
+from video_r1.recipes.grpo import load_reference
 from video_r1.recipes.grpo_config import GRPOConfig
+from video_r1.recipes.grpo_step import build_prompt_rows
 from video_r1.rollout import completion_logprobs, encode_vision, generate_rollouts
 from video_r1.train.config import load_config
 from video_r1.train.model import build_optimizer, prepare_model
