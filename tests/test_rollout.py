@@ -234,6 +234,35 @@ def test_shared_prefix_equals_plain_path_with_left_padding_and_an_image(tiny_mod
     assert torch.allclose(lp_plain[mask], lp_shared[mask], atol=1e-5)
 
 
+def test_rows_of_one_modality_from_a_mixed_batch(tiny_model_dir, make_clip):
+    """Rollouts of only the video rows (or only the image row) of a mixed image/video batch
+    equal those rows' rollouts in the whole batch (a modality without items is left out)."""
+    torch.manual_seed(0)
+    model = load_model(tiny_model_dir, dtype="float32")
+    processor = load_processor(tiny_model_dir)
+    clip = make_clip(model.config.vision_config.patch_size)
+    records = _varied_records(clip.path)
+    batch = encode_prompts(
+        processor, [build_messages(r) for r in records], [clip, clip, clip.frames[0]]
+    )
+    config = generation_config(model, processor, max_new_tokens=6, do_sample=False)
+    with torch.no_grad():
+        encoded = encode_vision(model, batch.model_inputs)
+        whole = generate_rollouts(model, encoded, [1, 1, 1], config)
+        videos = generate_rollouts(model, encoded, [1, 1, 0], config)
+        image = generate_rollouts(model, encoded, [0, 0, 1], config)
+        lp_whole = completion_logprobs(model, encoded, whole)
+        lp_image = completion_logprobs(model, encoded, image)
+    width = videos.completion_ids.shape[1]
+    assert torch.equal(videos.completion_ids, whole.completion_ids[:2, :width])
+    assert torch.equal(
+        image.completion_ids, whole.completion_ids[2:, : image.completion_ids.shape[1]]
+    )
+    n = image.completion_ids.shape[1]
+    mask = image.completion_mask.bool()
+    assert torch.allclose(lp_image[mask], lp_whole[2:, :n][mask], atol=1e-5)
+
+
 def test_log_probs_of_bf16_logits_are_float32_exact():
     """bf16 logits, a Qwen-size vocabulary: log-probs near -12 must not be rounded to bf16's
     0.06 steps (the KL term would get ~0.03 nats of noise)."""

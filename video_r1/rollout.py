@@ -205,6 +205,8 @@ def rows_inputs(encoded: EncodedPrompts, rows: Sequence[int]) -> dict:
     mm_outputs = {}
     for modality, media_of_row in encoded.media_of_row.items():
         items = [i for r in rows for i in media_of_row[r]]
+        if not items:  # none of these rows holds this modality: pass neither features nor grids
+            continue
         mm_outputs[modality] = _select_features(encoded.features[modality], items)
         for key, key_modality in _PER_MEDIA_KEYS.items():
             if key_modality == modality and key in encoded.inputs:
