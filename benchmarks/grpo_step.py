@@ -209,7 +209,9 @@ def off_prompt(model, reference, processor, record, video, settings, gen_config,
 def run_mode(args: argparse.Namespace) -> dict:
     import torch
 
-    import video_r1  # noqa: F401
+    from video_r1.compat import ensure_torchvision_importable
+
+    ensure_torchvision_importable()  # before transformers
     from video_r1.data.records import Record
     from video_r1.media.types import VideoSettings
     from video_r1.recipes.grpo import PhaseTimer
@@ -295,7 +297,9 @@ def main() -> None:
     if args.mode:
         print(json.dumps(run_mode(args)))
         return
-    import video_r1  # noqa: F401
+    from video_r1.compat import ensure_torchvision_importable
+
+    ensure_torchvision_importable()  # before transformers
     from video_r1.models import build_tiny_model
 
     modes = args.modes.split(",")

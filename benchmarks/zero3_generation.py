@@ -101,7 +101,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3, help="timed steps per run (after 1)")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per mode")
     args = parser.parse_args()
-    import video_r1  # noqa: F401
+    from video_r1.compat import ensure_torchvision_importable
+
+    ensure_torchvision_importable()  # before transformers
     from video_r1.cli import main as cli
     from video_r1.models import build_tiny_model
 

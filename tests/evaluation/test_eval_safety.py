@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from conftest import SMALL
 
-import video_r1  # noqa: F401
 from video_r1.cli import main
 from video_r1.utils.io import read_jsonl
 

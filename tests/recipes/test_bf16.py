@@ -11,7 +11,6 @@ import pytest
 import torch
 from _sft_data import write_cot_records
 
-import video_r1  # noqa: F401
 from video_r1.recipes import grpo, sft
 from video_r1.recipes.grpo_config import GRPOConfig
 from video_r1.train.config import load_config

@@ -18,7 +18,6 @@ import torch
 from _launch import REPO, run_driver, torchrun
 from _sft_data import write_cot_records
 
-import video_r1  # noqa: F401
 from video_r1.cli import main
 from video_r1.recipes.sft import SFTConfig, train
 from video_r1.train.config import load_config

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import torch
 
-import video_r1  # noqa: F401
 from video_r1.train.config import OptimConfig, TrainConfig
 from video_r1.train.setup import setup_accelerator
 

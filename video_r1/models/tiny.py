@@ -153,6 +153,7 @@ def build_tiny_model(
 
     Loadable offline with `from_pretrained` / `AutoProcessor.from_pretrained`.
     """
+    ensure_torchvision_importable()  # transformers' Qwen-VL model classes import torchvision
     if arch not in ARCHES:
         raise ValueError(f"unknown arch {arch!r}; expected one of {ARCHES}")
     if hidden_size % heads or (hidden_size // heads) % 2:
