@@ -284,8 +284,9 @@ def annotate(
     from tqdm import tqdm
 
     from video_r1.data import write_records
-    from video_r1.evaluation.generate import load_model_and_processor, model_factor
+    from video_r1.evaluation.generate import load_model_and_processor
     from video_r1.evaluation.results import drop_partial_last_line
+    from video_r1.prompts import processor_factor
     from video_r1.utils.io import append_jsonl, atomic_write_json, read_jsonl
 
     progress = _path(out, ".progress.jsonl")
@@ -301,7 +302,7 @@ def annotate(
         model, processor = load_model_and_processor(
             args.teacher, dtype=args.dtype, device=args.device, attn=args.attn
         )
-        teacher = (model, processor, model_factor(processor))
+        teacher = (model, processor, processor_factor(processor))
         bar = tqdm(total=len(todo), desc="annotate", unit="record", disable=args.no_progress)
         kept = 0
         for start in range(0, len(todo), args.batch_size):

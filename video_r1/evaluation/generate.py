@@ -57,11 +57,6 @@ def frame_order_indices(order: str, num_frames: int, seed: int) -> list[int]:
     raise ValueError(f"unknown frame order {order!r}; expected one of {list(FRAME_ORDERS)}")
 
 
-def model_factor(processor: Any) -> int:
-    """Height/width multiple of the model's vision input: patch size x merge size (28 or 32)."""
-    return int(processor.image_processor.patch_size * processor.image_processor.merge_size)
-
-
 def load_media(
     record: Record, settings: EvalSettings, factor: int, order: str = "ordered", seed: int = 0
 ) -> Media:

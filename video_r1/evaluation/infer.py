@@ -72,10 +72,10 @@ def run(args: argparse.Namespace) -> int:
         encode_batch,
         load_media,
         load_model_and_processor,
-        model_factor,
     )
     from video_r1.evaluation.settings import describe_settings, settings_from_args
     from video_r1.media import MediaError
+    from video_r1.prompts import processor_factor
     from video_r1.rewards.parsing import extract_answer
     from video_r1.rollout import rows_inputs
 
@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         args.model, dtype=args.dtype, device=args.device, attn=args.attn
     )
     try:
-        media = load_media(record, settings, model_factor(processor))
+        media = load_media(record, settings, processor_factor(processor))
     except MediaError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

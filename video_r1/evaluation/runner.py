@@ -320,13 +320,13 @@ def _run_samples(run: EvalRun, todo: list[Sample], results_path: Path) -> None:
     from video_r1.evaluation.generate import (
         build_generation_config,
         load_model_and_processor,
-        model_factor,
     )
+    from video_r1.prompts import processor_factor
 
     model, processor = load_model_and_processor(
         run.model, dtype=run.dtype, device=run.device, attn=run.attn
     )
-    factor = model_factor(processor)
+    factor = processor_factor(processor)
     config = build_generation_config(model, processor, run.settings)
     bar = tqdm(total=len(todo), desc="eval", unit="sample", disable=not run.progress)
     failed = errors_in_row = 0
