@@ -94,7 +94,7 @@ def recipe_context(model_dir: str, preset: str, dtype: str, device: str, prompts
     from video_r1.recipes.grpo_config import GRPOConfig
     from video_r1.recipes.grpo_step import StepContext
     from video_r1.rewards import accuracy_reward, format_reward
-    from video_r1.rl.scoring import RewardTerm, ScoringSettings
+    from video_r1.rl.group_scores import RewardTerm, ScoringSettings
     from video_r1.train.config import load_config
     from video_r1.train.model import build_optimizer, build_scheduler
 
@@ -146,10 +146,10 @@ def off_prompt(model, reference, processor, record, video, settings, gen_config,
     import torch
 
     from video_r1.media import load_video
+    from video_r1.media.frame_order import time_shuffle
     from video_r1.prompts import build_messages, encode_prompts, repeat_batch, select
     from video_r1.rewards import accuracy_reward, format_reward
     from video_r1.rl import group_advantages, policy_loss
-    from video_r1.rl.frame_order import time_shuffle
     from video_r1.rollout import Rollouts, completion_mask
 
     device = next(model.parameters()).device

@@ -8,9 +8,9 @@ import pytest
 MODULES = [
     "video_r1.rl.advantages",
     "video_r1.rl.loss",
-    "video_r1.rl.frame_order",
-    "video_r1.rl.metrics",
-    "video_r1.rl.scoring",
+    "video_r1.media.frame_order",
+    "video_r1.rl.step_metrics",
+    "video_r1.rl.group_scores",
     "video_r1.rollout.generate",
     "video_r1.rollout.logprobs",
     "video_r1.recipes.grpo",
@@ -19,9 +19,9 @@ MODULES = [
     "video_r1.train.sampler",
     "video_r1.train.model",
     "video_r1.rewards.parsing",
-    "video_r1.rewards.scoring",
+    "video_r1.rewards.accuracy",
     "video_r1.rewards.group",
-    "video_r1.rewards.metrics",
+    "video_r1.evaluation.benchmark_metrics",
     "video_r1.rewards.lenient",
 ]
 

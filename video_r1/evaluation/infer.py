@@ -18,7 +18,7 @@ from video_r1.data import PROBLEM_TYPES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from video_r1.evaluation.generate import add_model_arguments
+    from video_r1.evaluation.answering import add_model_arguments
     from video_r1.evaluation.settings import add_settings_arguments
 
     add_model_arguments(parser)
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     from transformers import TextStreamer
 
     from video_r1.data import RecordError
-    from video_r1.evaluation.generate import (
+    from video_r1.evaluation.answering import (
         build_generation_config,
         encode_batch,
         load_media,

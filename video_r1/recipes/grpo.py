@@ -79,7 +79,7 @@ def load_reward_terms(cfg: GRPOConfig) -> list:
     import functools
 
     from video_r1.rewards import resolve_reward_function
-    from video_r1.rl.scoring import RewardTerm
+    from video_r1.rl.group_scores import RewardTerm
 
     weights = cfg.rl.reward_weights or [1.0] * len(cfg.rl.reward_funcs)
     terms = []
@@ -138,12 +138,12 @@ def setup_step(cfg: GRPOConfig, run: Run) -> tuple[StepContext, int]:
 
     The schedule counts optimizer steps: rl.num_iterations per step.
     """
+    from video_r1.media.record_media import make_frame_cache
     from video_r1.models import generation_config, load_processor
     from video_r1.recipes.grpo_step import StepContext
-    from video_r1.rl.scoring import ScoringSettings
+    from video_r1.rl.group_scores import ScoringSettings
     from video_r1.train import model as model_setup
     from video_r1.train.run import resume_state
-    from video_r1.train.samples import make_frame_cache
     from video_r1.train.setup import is_deepspeed
 
     rl, accelerator = cfg.rl, run.accelerator
@@ -195,7 +195,7 @@ def train(cfg: GRPOConfig, resume: str | None = None) -> GRPOResult:
     from video_r1.recipes.grpo_log import log_step
     from video_r1.recipes.grpo_step import collect_experience, load_prompt_batches, update
     from video_r1.train.checkpoint import save_checkpoint
-    from video_r1.train.metrics import StepTimer
+    from video_r1.train.metrics_logger import StepTimer
     from video_r1.train.run import finish_run, open_logger, run_state, start_run, stop_on_signals
     from video_r1.utils.io import append_jsonl
 

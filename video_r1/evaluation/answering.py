@@ -51,7 +51,7 @@ def frame_order_indices(order: str, num_frames: int, seed: int) -> list[int]:
     if order == "reversed":
         return list(range(num_frames))[::-1]
     if order == "shuffled":
-        from video_r1.rl.frame_order import time_shuffle
+        from video_r1.media.frame_order import time_shuffle
 
         return time_shuffle(num_frames, torch.Generator().manual_seed(seed))
     raise ValueError(f"unknown frame order {order!r}; expected one of {list(FRAME_ORDERS)}")
