@@ -51,8 +51,8 @@ def lenient_accuracy_reward(
     problem_type: Sequence[str] | str,
     **columns: Any,
 ) -> list[float]:
-    """`accuracy_reward` with `lenient=True` (normalised letters and numbers), for registries
-    that take a function by name.
+    """`accuracy_reward` with `lenient=True` (normalised letters and numbers): what
+    `rl.lenient_accuracy=true` trains with, and a function to hand to TRL-style registries.
 
     Example:
         >>> lenient_accuracy_reward(["<answer>42.0</answer>"], ["<answer>42</answer>"], "numerical")

@@ -25,14 +25,17 @@ class RewardTerm:
 
 @dataclass(frozen=True)
 class ScoringSettings:
+    """How a group's total reward is made; the defaults are the published run's
+    (docs/spec.md#t-grpo) and the one source of `RLConfig`'s defaults of the same names."""
+
     accuracy_term: str = "accuracy"  # the term whose values feed the temporal and length rules
-    temporal: bool = True
-    alpha: float = 0.3
-    mu: float = 0.8
-    correct_threshold: float = 0.1
-    len_control: bool = True
-    min_length: int = 320
-    max_length: int = 512
+    temporal: bool = True  # T-GRPO's temporal bonus (when shuffled rollouts are given)
+    alpha: float = 0.3  # temporal bonus of a correct ordered rollout in a passing group
+    mu: float = 0.8  # a group passes when p >= mu * p_shuffled
+    correct_threshold: float = 0.1  # accuracy above which a rollout counts as correct
+    len_control: bool = True  # the length bonus of the published code
+    length_bonus_min_tokens: int = 320  # length bonus window, tokens incl. EOS
+    length_bonus_max_tokens: int = 512
     length_bonus: float = 0.2
 
 
@@ -147,8 +150,8 @@ def score_group(
             length_bonus(
                 accuracy,
                 list(ordered_lengths),
-                l_min=settings.min_length,
-                l_max=settings.max_length,
+                l_min=settings.length_bonus_min_tokens,
+                l_max=settings.length_bonus_max_tokens,
                 bonus=settings.length_bonus,
                 correct_threshold=settings.correct_threshold,
             )

@@ -385,6 +385,9 @@ def _merge_reason(error: Exception, cls: type) -> str:
     import difflib
 
     key = getattr(error, "full_key", None) or "?"
+    renamed = getattr(cls, "RENAMED_KEYS", {})
+    if key in renamed:
+        return f"key {key!r} was renamed {renamed[key]!r}"
     reason = str(error).splitlines()[0]
     if "not in" in reason or "Key" in type(error).__name__:
         depth = key.count(".")  # a section name is compared with sections, a key with keys
