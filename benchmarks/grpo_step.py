@@ -297,6 +297,7 @@ def main() -> None:
         return
     import video_r1  # noqa: F401
     from video_r1.models import build_tiny_model
+    from video_r1.prompts import tokenizer_texts
 
     modes = args.modes.split(",")
     steps: dict[str, list] = {mode: [] for mode in modes}
@@ -304,7 +305,9 @@ def main() -> None:
     passed = ["--steps", str(args.steps), "--prompts", str(args.prompts), "--video", args.video,
               "--device", args.device, "--dtype", args.dtype, "--preset", args.preset]  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
-        model_dir = build_tiny_model(Path(tmp) / "tiny", "qwen2.5-vl")
+        model_dir = build_tiny_model(
+            Path(tmp) / "tiny", "qwen2.5-vl", prompt_texts=tokenizer_texts()
+        )
         for _ in range(args.rounds):
             for mode in modes:
                 proc = subprocess.run(

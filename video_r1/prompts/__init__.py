@@ -34,6 +34,7 @@ from video_r1.prompts.templates import (
     build_messages,
     build_prompt_text,
     format_question,
+    tokenizer_texts,
 )
 
 __all__ = [
@@ -62,4 +63,5 @@ __all__ = [
     "select",
     "select_rows",
     "sft_target",
+    "tokenizer_texts",
 ]

@@ -101,3 +101,13 @@ def build_messages(
     ]
     messages.append({"role": "user", "content": content})
     return messages
+
+
+def tokenizer_texts() -> list[str]:
+    """The prompt texts a tokenizer for these prompts should learn (the tiny models' BPE is
+    trained on them: `video_r1.models.build_tiny_model(prompt_texts=...)`).
+
+    The question and answer-type templates, and the default system turn of the Qwen chat
+    template, which, unlike the SFT system prompt, ends with a period.
+    """
+    return [*QUESTION_TEMPLATES.values(), *TYPE_TEMPLATES.values(), SFT_SYSTEM_PROMPT + "."]
