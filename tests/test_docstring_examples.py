@@ -15,7 +15,7 @@ MODULES = [
     "video_r1.rollout.logprobs",
     "video_r1.recipes.grpo",
     "video_r1.recipes.grpo_step",
-    "video_r1.train.config",
+    "video_r1.train.config_load",
     "video_r1.train.sampler",
     "video_r1.train.model",
     "video_r1.rewards.parsing",

@@ -165,7 +165,7 @@ class GRPOConfig(TrainConfig):
         "optimizer, schedule and batch sizes", default_factory=_published_optim
     )
     rl: RLConfig = _help("GRPO / T-GRPO settings", default_factory=RLConfig)
-    # keys of earlier versions: an error names the new key (video_r1.train.config._merge_reason)
+    # keys of earlier versions: an error names the new key (video_r1.train.config_load._merge_reason)
     RENAMED_KEYS: ClassVar[dict[str, str]] = {
         "rl.min_length": "rl.length_bonus_min_tokens",
         "rl.max_length": "rl.length_bonus_max_tokens",

@@ -86,6 +86,23 @@ def _check_lengths(which: str, completions: Sequence[str], lengths: Sequence[int
         raise ValueError(f"{len(completions)} {which} completions but {len(lengths)} lengths")
 
 
+def _temporal_rule(
+    settings: ScoringSettings, accuracy: list[float], shuffled_accuracy: list[float]
+) -> tuple[list[float], bool | None, float | None]:
+    """(bonus per ordered rollout, passed, p_shuffled); no bonus and None, None when the rule
+    does not apply (temporal off, or no shuffled rollouts)."""
+    if not (settings.temporal and shuffled_accuracy):
+        return [0.0] * len(accuracy), None, None
+    result = temporal_bonus(
+        accuracy,
+        shuffled_accuracy,
+        alpha=settings.alpha,
+        mu=settings.mu,
+        correct_threshold=settings.correct_threshold,
+    )
+    return list(result.bonus), result.passed, result.p_shuffled
+
+
 def score_group(
     columns: dict[str, Any],
     ordered: Sequence[str],
@@ -127,22 +144,12 @@ def score_group(
     total = [sum(t.weight * values[t.name][i] for t in terms) for i in range(len(ordered))]
 
     shuffled_accuracy: list[float] = []
-    bonus = [0.0] * len(ordered)
-    passed: bool | None = None
-    p = sum(accuracy) / max(1, len(accuracy))
-    p_shuffled: float | None = None
     if settings.temporal and shuffled:
         shuffled_accuracy = _call(
             by_name[settings.accuracy_term], shuffled, shuffled_lengths, columns
         )
-        result = temporal_bonus(
-            accuracy,
-            shuffled_accuracy,
-            alpha=settings.alpha,
-            mu=settings.mu,
-            correct_threshold=settings.correct_threshold,
-        )
-        bonus, passed, p_shuffled = list(result.bonus), result.passed, result.p_shuffled
+    bonus, passed, p_shuffled = _temporal_rule(settings, accuracy, shuffled_accuracy)
+    p = sum(accuracy) / max(1, len(accuracy))
 
     lengths_bonus = [0.0] * len(ordered)
     if settings.len_control:
