@@ -94,7 +94,7 @@ def recipe_context(model_dir: str, preset: str, dtype: str, device: str, prompts
     from video_r1.recipes.grpo_config import GRPOConfig
     from video_r1.recipes.grpo_step import StepContext
     from video_r1.rewards import accuracy_reward, format_reward
-    from video_r1.rl.scoring import RewardTerm, ScoringSettings
+    from video_r1.rl.group_scores import RewardTerm, ScoringSettings
     from video_r1.train.config import load_config
     from video_r1.train.model import build_optimizer, build_scheduler
 
@@ -146,10 +146,10 @@ def off_prompt(model, reference, processor, record, video, settings, gen_config,
     import torch
 
     from video_r1.media import load_video
+    from video_r1.media.frame_order import time_shuffle
     from video_r1.prompts import build_messages, encode_prompts, repeat_batch, select
     from video_r1.rewards import accuracy_reward, format_reward
     from video_r1.rl import group_advantages, policy_loss
-    from video_r1.rl.frame_order import time_shuffle
     from video_r1.rollout import Rollouts, completion_mask
 
     device = next(model.parameters()).device
@@ -301,6 +301,7 @@ def main() -> None:
 
     ensure_torchvision_importable()  # before transformers
     from video_r1.models import build_tiny_model
+    from video_r1.prompts import tokenizer_texts
 
     modes = args.modes.split(",")
     steps: dict[str, list] = {mode: [] for mode in modes}
@@ -308,7 +309,9 @@ def main() -> None:
     passed = ["--steps", str(args.steps), "--prompts", str(args.prompts), "--video", args.video,
               "--device", args.device, "--dtype", args.dtype, "--preset", args.preset]  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
-        model_dir = build_tiny_model(Path(tmp) / "tiny", "qwen2.5-vl")
+        model_dir = build_tiny_model(
+            Path(tmp) / "tiny", "qwen2.5-vl", prompt_texts=tokenizer_texts()
+        )
         for _ in range(args.rounds):
             for mode in modes:
                 proc = subprocess.run(

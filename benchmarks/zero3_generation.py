@@ -106,9 +106,12 @@ def main() -> None:
     ensure_torchvision_importable()  # before transformers
     from video_r1.cli import main as cli
     from video_r1.models import build_tiny_model
+    from video_r1.prompts import tokenizer_texts
 
     with tempfile.TemporaryDirectory() as tmp:
-        model_dir = build_tiny_model(Path(tmp) / "tiny", "qwen2.5-vl")
+        model_dir = build_tiny_model(
+            Path(tmp) / "tiny", "qwen2.5-vl", prompt_texts=tokenizer_texts()
+        )
         synth = Path(tmp) / "synth"
         assert cli(["synth", str(synth), "--n", "16", "--tasks", "direction", "--seed", "0"]) == 0
         results: dict[str, list[dict]] = {mode: [] for mode in MODES}

@@ -18,13 +18,14 @@ TINY_ARCHES = ("qwen2-vl", "qwen2.5-vl", "qwen3-vl")
 def tiny_model_factory(tmp_path_factory) -> Callable[[str], Path]:
     """arch -> folder of a tiny random checkpoint of that arch (default sizes), cached."""
     from video_r1.models import build_tiny_model
+    from video_r1.prompts import tokenizer_texts
 
     root = tmp_path_factory.mktemp("tiny_models")
     built: dict[str, Path] = {}
 
     def get(arch: str) -> Path:
         if arch not in built:
-            built[arch] = build_tiny_model(root / arch, arch)
+            built[arch] = build_tiny_model(root / arch, arch, prompt_texts=tokenizer_texts())
         return built[arch]
 
     return get

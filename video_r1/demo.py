@@ -221,9 +221,10 @@ def make_benchmark(synth_dir: Path, scale: DemoScale, seed: int, progress: bool)
 
 def make_model(model_dir: Path, scale: DemoScale, seed: int) -> None:
     from video_r1.models import build_tiny_model
+    from video_r1.prompts import tokenizer_texts
 
     build_tiny_model(
-        model_dir, "qwen2.5-vl", hidden_size=scale.hidden_size, layers=scale.layers, heads=4,
+        model_dir, "qwen2.5-vl", prompt_texts=tokenizer_texts(), hidden_size=scale.hidden_size, layers=scale.layers, heads=4,
         vision_depth=2, vision_hidden=64, seed=seed,
     )  # fmt: skip
 

@@ -97,7 +97,7 @@ def test_annotate_resume_refuses_other_settings(
 def test_annotate_generation_error_and_missing_media_drop_one_record(
     parrot_dir: Path, synth_root: Path, tmp_path: Path, capsys, monkeypatch
 ) -> None:
-    from video_r1.evaluation import generate
+    from video_r1.evaluation import answering as generate
 
     records = [json.loads(x) for x in (synth_root / "train.jsonl").read_text().splitlines()[:4]]
     records[3]["path"] = "media/gone.mp4"

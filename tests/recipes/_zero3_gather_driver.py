@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from video_r1.data import load_records
+from video_r1.media.record_media import load_record_media
 from video_r1.models import generation_config, load_processor, stop_token_ids
 from video_r1.prompts import build_messages, encode_prompts
 from video_r1.recipes.grpo import load_reference
@@ -27,7 +28,6 @@ from video_r1.recipes.grpo_step import build_prompt_rows
 from video_r1.rollout import completion_logprobs, encode_vision, generate_rollouts
 from video_r1.train.config import load_config
 from video_r1.train.model import build_optimizer, prepare_model
-from video_r1.train.samples import load_record_media
 from video_r1.train.setup import setup_accelerator
 from video_r1.train.zero3 import gathered_weights, parameter_offload
 

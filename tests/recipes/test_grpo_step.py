@@ -66,11 +66,11 @@ def test_lora_on_the_vision_tower_gives_the_reference_base_model_features(
     tiny_model_factory, tmp_path
 ):
     from video_r1.data import load_records
+    from video_r1.media.record_media import load_record_media
     from video_r1.models import generation_config, load_model, load_processor, stop_token_ids
     from video_r1.prompts import build_messages, encode_prompts
     from video_r1.rollout import completion_logprobs, encode_vision, generate_rollouts
     from video_r1.train.model import prepare_model
-    from video_r1.train.samples import load_record_media
 
     model_dir = tiny_model_factory("qwen2.5-vl")
     data = write_cot_records(tmp_path / "data", n=2)

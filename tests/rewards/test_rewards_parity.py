@@ -15,7 +15,7 @@ from rewards_published_reference import (
 
 from video_r1.data.records import PROBLEM_TYPES
 from video_r1.rewards import SCORERS, accuracy_reward, score_answer
-from video_r1.rewards.scoring import rouge_scorer, word_error_rate
+from video_r1.rewards.accuracy import rouge_scorer, word_error_rate
 
 # (problem type, prediction, ground truth, expected, how)
 TABLE = [

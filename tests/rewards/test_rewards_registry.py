@@ -16,7 +16,7 @@ from video_r1.rewards import (
 def test_registered_names():
     assert resolve_reward_function("accuracy") is accuracy_reward
     assert resolve_reward_function(" format ") is format_reward
-    assert {"accuracy", "accuracy_lenient", "format", "length"} <= set(REWARD_FUNCTIONS)
+    assert {"accuracy", "format", "length"} <= set(REWARD_FUNCTIONS)
     with pytest.raises(RewardSpecError, match="unknown reward function 'acc'.*accuracy, "):
         resolve_reward_function("acc")
 
@@ -71,3 +71,10 @@ def test_registered_functions_share_the_trl_signature():
         values = fn(comps, **cols)
         assert len(values) == 2 and all(isinstance(v, float) for v in values), name
     assert REWARD_FUNCTIONS["length"](comps, **cols) == [0.2, 0.2]
+
+
+def test_the_removed_lenient_name_points_at_the_one_switch():
+    # rl.lenient_accuracy and an `accuracy_lenient` reward were two switches for one thing
+    assert "accuracy_lenient" not in REWARD_FUNCTIONS
+    with pytest.raises(RewardSpecError, match="removed: use 'accuracy' with rl.lenient_accuracy"):
+        resolve_reward_function("accuracy_lenient")

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from video_r1.evaluation.benchmark_metrics import score_evaluation
 from video_r1.rewards import (
     SCORERS,
     accuracy_reward,
@@ -15,7 +16,6 @@ from video_r1.rewards import (
     length_reward,
     lenient_accuracy_reward,
     score_answer,
-    score_evaluation,
 )
 
 GROUND_TRUTH = {

@@ -131,7 +131,7 @@ def test_variants_survive_normalisation_where_published_does_not():
 
 
 def test_temporal_groups_from_scored_groups_and_bad_input():
-    from video_r1.rl.scoring import GroupScores
+    from video_r1.rl.group_scores import GroupScores
 
     def scored(total, bonus, acc, passed, p, p_shuffled):
         return GroupScores(total=total, terms={}, accuracy=acc, shuffled_accuracy=[],

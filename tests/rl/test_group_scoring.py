@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from video_r1.rewards import accuracy_reward, format_reward, resolve_reward_function
-from video_r1.rl.scoring import RewardTerm, ScoringSettings, score_group
+from video_r1.rl.group_scores import RewardTerm, ScoringSettings, score_group
 
 COLUMNS = {"solution": "<answer>B</answer>", "problem_type": "multiple choice"}
 TERMS = [RewardTerm("accuracy", accuracy_reward), RewardTerm("format", format_reward)]

@@ -56,8 +56,8 @@ def judge_answers(
                       0.6) -> (1, "kept", [{"format": False, "accuracy": 0.0},
                                            {"format": True, "accuracy": 1.0}])
     """
+    from video_r1.rewards.accuracy import score_answer
     from video_r1.rewards.parsing import extract_answer, has_think_answer_format
-    from video_r1.rewards.scoring import score_answer
 
     if keep_rule not in KEEP_RULES:
         raise ValueError(f"keep_rule must be one of {KEEP_RULES}, got {keep_rule!r}")
@@ -94,7 +94,7 @@ def think_block(text: str) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from video_r1.evaluation.generate import add_model_arguments
+    from video_r1.evaluation.answering import add_model_arguments
     from video_r1.evaluation.settings import add_settings_arguments
 
     add_model_arguments(parser, "--teacher")
@@ -249,7 +249,7 @@ def _judged_line(record: Any, answers: Any, error: str | None, args: argparse.Na
 
 def _annotate_batch(teacher, batch: list, settings: Any, args: argparse.Namespace) -> list[dict]:
     """Progress lines for one batch of records (media errors and generation errors per record)."""
-    from video_r1.evaluation.generate import answer_each, load_media, stable_seed
+    from video_r1.evaluation.answering import answer_each, load_media, stable_seed
     from video_r1.media import MediaError
 
     model, processor, factor = teacher
@@ -284,8 +284,9 @@ def annotate(
     from tqdm import tqdm
 
     from video_r1.data import write_records
-    from video_r1.evaluation.generate import load_model_and_processor, model_factor
+    from video_r1.evaluation.answering import load_model_and_processor
     from video_r1.evaluation.results import drop_partial_last_line
+    from video_r1.prompts import processor_factor
     from video_r1.utils.io import append_jsonl, atomic_write_json, read_jsonl
 
     progress = _path(out, ".progress.jsonl")
@@ -301,7 +302,7 @@ def annotate(
         model, processor = load_model_and_processor(
             args.teacher, dtype=args.dtype, device=args.device, attn=args.attn
         )
-        teacher = (model, processor, model_factor(processor))
+        teacher = (model, processor, processor_factor(processor))
         bar = tqdm(total=len(todo), desc="annotate", unit="record", disable=args.no_progress)
         kept = 0
         for start in range(0, len(todo), args.batch_size):

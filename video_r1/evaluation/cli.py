@@ -47,7 +47,7 @@ from video_r1.evaluation.settings import FRAME_ORDERS, add_settings_arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from video_r1.evaluation.generate import add_model_arguments
+    from video_r1.evaluation.answering import add_model_arguments
 
     add_model_arguments(parser, required=False)
     parser.add_argument(

@@ -18,7 +18,7 @@ from video_r1.data import PROBLEM_TYPES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from video_r1.evaluation.generate import add_model_arguments
+    from video_r1.evaluation.answering import add_model_arguments
     from video_r1.evaluation.settings import add_settings_arguments
 
     add_model_arguments(parser)
@@ -67,15 +67,15 @@ def run(args: argparse.Namespace) -> int:
     from transformers import TextStreamer
 
     from video_r1.data import RecordError
-    from video_r1.evaluation.generate import (
+    from video_r1.evaluation.answering import (
         build_generation_config,
         encode_batch,
         load_media,
         load_model_and_processor,
-        model_factor,
     )
     from video_r1.evaluation.settings import describe_settings, settings_from_args
     from video_r1.media import MediaError
+    from video_r1.prompts import processor_factor
     from video_r1.rewards.parsing import extract_answer
     from video_r1.rollout import rows_inputs
 
@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         args.model, dtype=args.dtype, device=args.device, attn=args.attn
     )
     try:
-        media = load_media(record, settings, model_factor(processor))
+        media = load_media(record, settings, processor_factor(processor))
     except MediaError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -80,7 +80,7 @@ def read_predictions(
 
 def score_predictions(predictions: Path, benchmarks: list[Path], out: Path) -> EvalResult:
     """Score `predictions` against `benchmarks` into `out` (samples.jsonl, summary.*)."""
-    from video_r1.evaluation.scoring import score_output
+    from video_r1.evaluation.summary import score_output
 
     predicted = read_jsonl(predictions)
     orders = {line.get("frame_order", "ordered") for line in predicted if isinstance(line, dict)}

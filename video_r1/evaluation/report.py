@@ -1,4 +1,4 @@
-"""Markdown tables of an evaluation summary (video_r1.evaluation.scoring.summarize_run)."""
+"""Markdown tables of an evaluation summary (video_r1.evaluation.summary.summarize_run)."""
 
 from __future__ import annotations
 
@@ -108,7 +108,7 @@ def markdown_report(summary: dict[str, Any]) -> str:
     """Per frame order: a table per benchmark and overall; then the frame-order drop table.
 
     Scores are percentages; "published" follows the published eval script, "official" the
-    VSI-Bench scorer (see video_r1.rewards.metrics).
+    VSI-Bench scorer (see video_r1.evaluation.benchmark_metrics).
     """
     lines: list[str] = ["# Evaluation", "", *HEADER, ""]
     header = ["benchmark / part", "metric", "n", "failed", "published %", "official %"]

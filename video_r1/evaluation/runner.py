@@ -190,7 +190,7 @@ def _answer_batch(model, processor, items, settings, config) -> list[tuple[Any, 
     """(answer, None) or (None, error) per item. Each sample's sampling is seeded from its
     key, so its answer does not depend on the batch it shares (a resumed run equals an
     uninterrupted one)."""
-    from video_r1.evaluation.generate import answer_each, stable_seed
+    from video_r1.evaluation.answering import answer_each, stable_seed
 
     results = answer_each(
         model,
@@ -222,7 +222,7 @@ def write_summary(
     """Summarise `lines` (with `info` such as settings and model) into summary.json and
     summary.md under `out`."""
     from video_r1.evaluation.report import markdown_report
-    from video_r1.evaluation.scoring import summarize_run
+    from video_r1.evaluation.summary import summarize_run
 
     summary = summarize_run(lines, benchmarks, orders)
     summary.update(info)
@@ -273,8 +273,8 @@ def _evaluate_locked(run: EvalRun) -> EvalResult:
 
 def _batch_lines(run, model, processor, batch, factor, config) -> tuple[list[dict], list[bool]]:
     """The result lines of one batch of samples, and whether each generation succeeded."""
-    from video_r1.evaluation.generate import load_media, stable_seed
-    from video_r1.evaluation.scoring import score_output
+    from video_r1.evaluation.answering import load_media, stable_seed
+    from video_r1.evaluation.summary import score_output
     from video_r1.media import MediaError
 
     lines, ready = [], []
@@ -317,16 +317,16 @@ def _run_samples(run: EvalRun, todo: list[Sample], results_path: Path) -> None:
     """Answer `todo` batch by batch, appending (fsynced) each batch's lines."""
     from tqdm import tqdm
 
-    from video_r1.evaluation.generate import (
+    from video_r1.evaluation.answering import (
         build_generation_config,
         load_model_and_processor,
-        model_factor,
     )
+    from video_r1.prompts import processor_factor
 
     model, processor = load_model_and_processor(
         run.model, dtype=run.dtype, device=run.device, attn=run.attn
     )
-    factor = model_factor(processor)
+    factor = processor_factor(processor)
     config = build_generation_config(model, processor, run.settings)
     bar = tqdm(total=len(todo), desc="eval", unit="sample", disable=not run.progress)
     failed = errors_in_row = 0

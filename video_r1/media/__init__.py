@@ -2,6 +2,7 @@
 
 Public API: load_video, load_image, probe_video, FrameCache, smart_nframes, smart_resize,
 sample_indices, and the types (VideoSettings, ImageSettings, Clip, VideoInfo, MediaError).
+`record_media`: a record's media at a run's settings; `frame_order`: T-GRPO's time shuffle.
 """
 
 from video_r1.media.cache import FrameCache

@@ -35,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from video_r1.models.tiny import build_tiny_model
+    from video_r1.prompts import tokenizer_texts  # an entry point: it may join the stages
 
     if Path(args.out).exists():  # before minutes of building, not after
         raise FileExistsError(f"{args.out}: already exists; remove it or choose another folder")
@@ -42,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     out = build_tiny_model(
         args.out,
         args.arch,
+        prompt_texts=tokenizer_texts(),
         hidden_size=args.hidden_size,
         layers=args.layers,
         heads=args.heads,

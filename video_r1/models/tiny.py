@@ -9,6 +9,7 @@ vocabulary are small.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +141,7 @@ def build_tiny_model(
     out_dir: str | os.PathLike,
     arch: str = "qwen2.5-vl",
     *,
+    prompt_texts: Sequence[str],
     hidden_size: int = 128,
     layers: int = 2,
     heads: int = 4,
@@ -150,6 +152,9 @@ def build_tiny_model(
     seed: int = 0,
 ) -> Path:
     """Write a tiny random `arch` checkpoint (model, processor, tokenizer) to out_dir.
+
+    prompt_texts: texts the tokenizer's BPE learns first, the prompts it will see
+    (`video_r1.prompts.tokenizer_texts()`); passed in, as models come before prompts.
 
     Loadable offline with `from_pretrained` / `AutoProcessor.from_pretrained`.
     """
@@ -168,6 +173,7 @@ def build_tiny_model(
 
     qwen3 = arch == "qwen3-vl"
     tokenizer = train_tokenizer(
+        prompt_texts=prompt_texts,
         vocab_size=vocab_size,
         added=QWEN_ADDED_TOKENS + (QWEN3_ADDED_TOKENS if qwen3 else ()),
         chat_template=QWEN3_VL_TEMPLATE if qwen3 else QWEN2_VL_TEMPLATE,

@@ -7,6 +7,7 @@ split the same way; only the learned vocabulary is small (~2k), which keeps tiny
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 # Special tokens in the order (and so the relative ids) of the real Qwen2/2.5-VL tokenizer.
@@ -74,13 +75,13 @@ _EXAMPLES = (
 )
 
 
-def build_corpus() -> list[str]:
-    """The training texts: prompt templates, digits, letters, common and benchmark words, tags."""
-    from video_r1.prompts import QUESTION_TEMPLATES, SFT_SYSTEM_PROMPT, TYPE_TEMPLATES
-
+def build_corpus(prompt_texts: Sequence[str]) -> list[str]:
+    """The training texts: the caller's prompt texts (the Video-R1 templates:
+    `video_r1.prompts.tokenizer_texts()`, passed in so that models need not import prompts),
+    then digits, letters, common and benchmark words, tags."""
     letters = "abcdefghijklmnopqrstuvwxyz"
-    texts = list(QUESTION_TEMPLATES.values()) + list(TYPE_TEMPLATES.values())
-    texts += [SFT_SYSTEM_PROMPT + ".", "system\n", "user\n", "assistant\n", "Picture 1: Video 1: "]
+    texts = list(prompt_texts)
+    texts += ["system\n", "user\n", "assistant\n", "Picture 1: Video 1: "]
     texts += [" ".join(letters), " ".join(letters.upper()), " ".join("0123456789")]
     texts += [f"{c}. " for c in letters.upper()] + [f"<{t:.1f} seconds>" for t in range(0, 60)]
     words = (_COMMON_WORDS + _BENCHMARK_WORDS).split()
@@ -91,9 +92,13 @@ def build_corpus() -> list[str]:
 
 
 def train_tokenizer(
-    *, vocab_size: int = 2000, added: tuple[str, ...] = QWEN_ADDED_TOKENS, chat_template: str
+    *,
+    prompt_texts: Sequence[str],
+    vocab_size: int = 2000,
+    added: tuple[str, ...] = QWEN_ADDED_TOKENS,
+    chat_template: str,
 ) -> Any:
-    """A transformers Qwen2Tokenizer whose BPE was learned on `build_corpus()`."""
+    """A transformers Qwen2Tokenizer whose BPE was learned on `build_corpus(prompt_texts)`."""
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
     from transformers import AddedToken
     from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX, Qwen2Tokenizer
@@ -112,7 +117,7 @@ def train_tokenizer(
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    bpe.train_from_iterator(build_corpus(), trainer=trainer)
+    bpe.train_from_iterator(build_corpus(prompt_texts), trainer=trainer)
     model = json.loads(bpe.to_str())["model"]
     merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in model["merges"]]
     vocab = dict(model["vocab"])

@@ -16,6 +16,7 @@ step), rollouts.jsonl (with rl.debug_rollouts), bad_samples.jsonl, logs/ (tracke
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from collections import defaultdict
 from contextlib import contextmanager
@@ -23,7 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from video_r1.recipes.grpo_config import GRPOConfig
+from video_r1.recipes.grpo_config import GRPOConfig, RLConfig
+from video_r1.rl.group_scores import ScoringSettings
 from video_r1.train.config import describe_config
 
 if TYPE_CHECKING:
@@ -76,17 +78,15 @@ class PhaseTimer:
 
 def load_reward_terms(cfg: GRPOConfig) -> list:
     """The configured reward functions with weights; `accuracy` honours rl.lenient_accuracy."""
-    import functools
-
-    from video_r1.rewards import resolve_reward_function
-    from video_r1.rl.scoring import RewardTerm
+    from video_r1.rewards import lenient_accuracy_reward, resolve_reward_function
+    from video_r1.rl.group_scores import RewardTerm
 
     weights = cfg.rl.reward_weights or [1.0] * len(cfg.rl.reward_funcs)
     terms = []
     for spec, weight in zip(cfg.rl.reward_funcs, weights, strict=True):
         fn = resolve_reward_function(spec)
         if spec == "accuracy" and cfg.rl.lenient_accuracy:
-            fn = functools.partial(fn, lenient=True)
+            fn = lenient_accuracy_reward
         terms.append(RewardTerm(name=reward_name(spec), fn=fn, weight=float(weight)))
     return terms
 
@@ -99,6 +99,17 @@ def reward_name(spec: str) -> str:
         ('accuracy', 'brevity')
     """
     return spec.rsplit(":", 1)[-1]
+
+
+def scoring_settings(rl: RLConfig) -> ScoringSettings:
+    """The group-scoring settings of `rl`: each ScoringSettings field but the accuracy term is
+    an RLConfig field of the same name (whose default it also provides)."""
+    shared = {
+        f.name: getattr(rl, f.name)
+        for f in dataclasses.fields(ScoringSettings)
+        if f.name != "accuracy_term"
+    }
+    return ScoringSettings(accuracy_term=reward_name(rl.accuracy_reward), **shared)
 
 
 def load_reference(cfg: GRPOConfig, accelerator: Any) -> Any:
@@ -138,12 +149,11 @@ def setup_step(cfg: GRPOConfig, run: Run) -> tuple[StepContext, int]:
 
     The schedule counts optimizer steps: rl.num_iterations per step.
     """
+    from video_r1.media.record_media import make_frame_cache
     from video_r1.models import generation_config, load_processor
     from video_r1.recipes.grpo_step import StepContext
-    from video_r1.rl.scoring import ScoringSettings
     from video_r1.train import model as model_setup
     from video_r1.train.run import resume_state
-    from video_r1.train.samples import make_frame_cache
     from video_r1.train.setup import is_deepspeed
 
     rl, accelerator = cfg.rl, run.accelerator
@@ -163,11 +173,7 @@ def setup_step(cfg: GRPOConfig, run: Run) -> tuple[StepContext, int]:
     )  # fmt: skip
     if rl.min_completion_length:
         gen_config.min_new_tokens = rl.min_completion_length
-    scoring = ScoringSettings(
-        accuracy_term=reward_name(rl.accuracy_reward), temporal=rl.temporal, alpha=rl.alpha, mu=rl.mu,
-        correct_threshold=rl.correct_threshold, len_control=rl.len_control,
-        min_length=rl.min_length, max_length=rl.max_length, length_bonus=rl.length_bonus,
-    )  # fmt: skip
+    scoring = scoring_settings(rl)
     ctx = StepContext(
         cfg=cfg, accelerator=accelerator, model=model, policy=policy,
         reference=load_reference(cfg, accelerator), processor=processor, optimizer=optimizer,
@@ -195,7 +201,7 @@ def train(cfg: GRPOConfig, resume: str | None = None) -> GRPOResult:
     from video_r1.recipes.grpo_log import log_step
     from video_r1.recipes.grpo_step import collect_experience, load_prompt_batches, update
     from video_r1.train.checkpoint import save_checkpoint
-    from video_r1.train.metrics import StepTimer
+    from video_r1.train.metrics_logger import StepTimer
     from video_r1.train.run import finish_run, open_logger, run_state, start_run, stop_on_signals
     from video_r1.utils.io import append_jsonl
 

@@ -7,38 +7,54 @@ opt-in and named.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from video_r1.rl.advantages import TEMPORAL_VARIANTS
+from video_r1.rl.group_scores import ScoringSettings
 from video_r1.train.config import ConfigError, OptimConfig, TrainConfig, _help
 
 SCALE_REWARDS = ("group", "none")
 LOSS_TYPES = ("sequence", "token", "dr_grpo")
+# the group-scoring constants live in ScoringSettings; RLConfig takes its defaults from there
+_PUBLISHED = ScoringSettings()
 
 
 @dataclass
 class RLConfig:
     temporal: bool = _help(
         "T-GRPO: also roll out on time-shuffled frames and add the temporal bonus (video prompts)",
-        default=True,
+        default=_PUBLISHED.temporal,
     )
     num_generations: int = _help("G: ordered rollouts per prompt", default=8)
     num_shuffled_generations: int = _help(
         "rollouts per video prompt on shuffled frames (-1: G/2, as published)", default=-1
     )
     alpha: float = _help(
-        "temporal bonus added to correct ordered rollouts of a passing group", default=0.3
+        "temporal bonus added to correct ordered rollouts of a passing group",
+        default=_PUBLISHED.alpha,
     )
     mu: float = _help(
         "a group passes when p >= mu * p_shuffled (published code 0.8; the paper's rule is 1.0)",
-        default=0.8,
+        default=_PUBLISHED.mu,
     )
     correct_threshold: float = _help(
-        "accuracy above which a rollout counts as correct", default=0.1
+        "accuracy above which a rollout counts as correct", default=_PUBLISHED.correct_threshold
     )
-    len_control: bool = _help("add the length bonus of the published code", default=True)
-    min_length: int = _help("length bonus lower bound (tokens, incl. EOS)", default=320)
-    max_length: int = _help("length bonus upper bound (tokens, incl. EOS)", default=512)
-    length_bonus: float = _help("the length bonus", default=0.2)
+    len_control: bool = _help(
+        "add the length bonus of the published code", default=_PUBLISHED.len_control
+    )
+    length_bonus_min_tokens: int = _help(
+        "length bonus window: lower bound (tokens, incl. EOS; not a completion limit)",
+        default=_PUBLISHED.length_bonus_min_tokens,
+    )
+    length_bonus_max_tokens: int = _help(
+        "length bonus window: upper bound (tokens, incl. EOS; not a completion limit)",
+        default=_PUBLISHED.length_bonus_max_tokens,
+    )
+    length_bonus: float = _help(
+        "the bonus for a correct rollout whose length is in the window",
+        default=_PUBLISHED.length_bonus,
+    )
     reward_funcs: list[str] = _help(
         "reward functions: registered names (accuracy, format, ...) or package.module:function or "
         "path/to/file.py:function, TRL signature",
@@ -149,6 +165,11 @@ class GRPOConfig(TrainConfig):
         "optimizer, schedule and batch sizes", default_factory=_published_optim
     )
     rl: RLConfig = _help("GRPO / T-GRPO settings", default_factory=RLConfig)
+    # keys of earlier versions: an error names the new key (video_r1.train.config_load._merge_reason)
+    RENAMED_KEYS: ClassVar[dict[str, str]] = {
+        "rl.min_length": "rl.length_bonus_min_tokens",
+        "rl.max_length": "rl.length_bonus_max_tokens",
+    }
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -28,13 +28,14 @@ from typing import Any
 
 import torch
 
+from video_r1.media.frame_order import time_shuffle
+from video_r1.media.record_media import load_record_media
 from video_r1.media.types import Clip
 from video_r1.prompts import build_messages, encode_prompts, select
 from video_r1.recipes.grpo_config import GRPOConfig
 from video_r1.rl import policy_loss
 from video_r1.rl.advantages import temporal_advantages, temporal_groups
-from video_r1.rl.frame_order import time_shuffle
-from video_r1.rl.scoring import GroupScores, ScoringSettings, score_group
+from video_r1.rl.group_scores import GroupScores, ScoringSettings, score_group
 from video_r1.rollout import (
     EncodedPrompts,
     Rollouts,
@@ -44,7 +45,6 @@ from video_r1.rollout import (
 )
 from video_r1.train.bad_samples import find_filler
 from video_r1.train.run import grad_norm_value
-from video_r1.train.samples import load_record_media
 from video_r1.train.zero3 import gathered_weights
 
 

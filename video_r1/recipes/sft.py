@@ -81,8 +81,8 @@ def run(args: argparse.Namespace) -> int:
 
 def encode_record(record: Any, processor: Any, cfg: SFTConfig, cache: Any) -> tuple[dict, Any]:
     """(model_inputs, labels [1, L]) of one record; raises on any problem with it."""
+    from video_r1.media.record_media import load_record_media
     from video_r1.prompts import encode_sft_example
-    from video_r1.train.samples import load_record_media
 
     if not record.process:
         raise ValueError("no 'process' rationale (SFT needs Video-R1-COT records)")
@@ -131,6 +131,7 @@ def train(cfg: SFTConfig, resume: str | None = None) -> SFTResult:
     Example (a notebook; `cfg` from `load_config(SFTConfig, "configs/sft_tiny.yaml", [...])`):
         result = train(cfg)          # result.model, result.output_dir / "final"
     """
+    from video_r1.media.record_media import make_frame_cache
     from video_r1.models import load_processor
     from video_r1.train.model import (
         build_optimizer,
@@ -139,7 +140,6 @@ def train(cfg: SFTConfig, resume: str | None = None) -> SFTResult:
         prepare_model,
     )
     from video_r1.train.run import finish_run, open_logger, resume_state, start_run, stop_on_signals
-    from video_r1.train.samples import make_frame_cache
 
     run = start_run(cfg, "sft", resume)
     processor = load_processor(cfg.model.path)
@@ -204,7 +204,7 @@ class _Loop:
 
     def step(self, step: int, logger: Any) -> dict[str, float]:
         """Train optimizer step `step` (0-based); returns the bad-sample totals of all ranks."""
-        from video_r1.train.metrics import StepTimer, peak_memory_gb, reduce_max, reduce_sums
+        from video_r1.train.metrics_logger import StepTimer, peak_memory_gb, reduce_max, reduce_sums
 
         run, cfg, bad = self.run, self.cfg, self.run.bad
         timer = StepTimer()

@@ -1,13 +1,13 @@
 """Rewards: pure scoring functions with the TRL reward signature, and the T-GRPO rule.
 
 - parsing: `extract_answer`, `completion_text`, `has_think_answer_format`
-- scoring: `score_answer(prediction, ground_truth, problem_type, lenient=False)` per type
+- accuracy: `score_answer(prediction, ground_truth, problem_type, lenient=False)` per type
 - functions: `accuracy_reward`, `lenient_accuracy_reward`, `format_reward`, `length_reward`
 - group: `length_bonus`, `temporal_bonus` -> `TemporalResult`
-- metrics: `score_evaluation`, `mean_relative_accuracy`, `accuracy_by_type`, `vsibench_score`
 - registry: `REWARD_FUNCTIONS`, `resolve_reward_function(spec)`
 """
 
+from video_r1.rewards.accuracy import SCORERS, check_problem_type, score_answer
 from video_r1.rewards.functions import (
     accuracy_reward,
     format_reward,
@@ -15,22 +15,14 @@ from video_r1.rewards.functions import (
     lenient_accuracy_reward,
 )
 from video_r1.rewards.group import TemporalResult, length_bonus, temporal_bonus
-from video_r1.rewards.metrics import (
-    accuracy_by_type,
-    mean_relative_accuracy,
-    score_evaluation,
-    vsibench_score,
-)
 from video_r1.rewards.parsing import completion_text, extract_answer, has_think_answer_format
 from video_r1.rewards.registry import REWARD_FUNCTIONS, RewardSpecError, resolve_reward_function
-from video_r1.rewards.scoring import SCORERS, check_problem_type, score_answer
 
 __all__ = [
     "REWARD_FUNCTIONS",
     "SCORERS",
     "RewardSpecError",
     "TemporalResult",
-    "accuracy_by_type",
     "accuracy_reward",
     "check_problem_type",
     "completion_text",
@@ -40,10 +32,7 @@ __all__ = [
     "length_bonus",
     "length_reward",
     "lenient_accuracy_reward",
-    "mean_relative_accuracy",
     "resolve_reward_function",
     "score_answer",
-    "score_evaluation",
     "temporal_bonus",
-    "vsibench_score",
 ]

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from video_r1.rewards.accuracy import check_problem_type, score_answer
 from video_r1.rewards.group import length_bonus
 from video_r1.rewards.parsing import completion_text, extract_answer, has_think_answer_format
-from video_r1.rewards.scoring import check_problem_type, score_answer
 
 
 def accuracy_reward(
@@ -26,7 +26,7 @@ def accuracy_reward(
     """Accuracy of each completion's <answer> against its solution's <answer>, in [0, 1].
 
     `problem_type` is one per completion (a batch may mix types) or one string for all.
-    Semantics per type: video_r1.rewards.scoring. Raises ValueError on mismatched lengths or
+    Semantics per type: video_r1.rewards.accuracy. Raises ValueError on mismatched lengths or
     an unknown problem type; never on what a completion says.
 
     Example:
@@ -51,8 +51,8 @@ def lenient_accuracy_reward(
     problem_type: Sequence[str] | str,
     **columns: Any,
 ) -> list[float]:
-    """`accuracy_reward` with `lenient=True` (normalised letters and numbers), for registries
-    that take a function by name.
+    """`accuracy_reward` with `lenient=True` (normalised letters and numbers): what
+    `rl.lenient_accuracy=true` trains with, and a function to hand to TRL-style registries.
 
     Example:
         >>> lenient_accuracy_reward(["<answer>42.0</answer>"], ["<answer>42</answer>"], "numerical")

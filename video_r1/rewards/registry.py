@@ -14,20 +14,19 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from video_r1.rewards.functions import (
-    accuracy_reward,
-    format_reward,
-    length_reward,
-    lenient_accuracy_reward,
-)
+from video_r1.rewards.functions import accuracy_reward, format_reward, length_reward
 
 RewardFunction = Callable[..., list[float]]
 
 REWARD_FUNCTIONS: dict[str, RewardFunction] = {
     "accuracy": accuracy_reward,
-    "accuracy_lenient": lenient_accuracy_reward,
     "format": format_reward,
     "length": length_reward,
+}
+
+# names of earlier versions -> what replaces them (one switch per behaviour)
+REMOVED_NAMES = {
+    "accuracy_lenient": "use 'accuracy' with rl.lenient_accuracy=true",
 }
 
 
@@ -51,6 +50,8 @@ def resolve_reward_function(spec: str) -> RewardFunction:
     if ":" not in spec:
         if spec in REWARD_FUNCTIONS:
             return REWARD_FUNCTIONS[spec]
+        if spec in REMOVED_NAMES:
+            raise RewardSpecError(f"reward function {spec!r} was removed: {REMOVED_NAMES[spec]}")
         known = ", ".join(sorted(REWARD_FUNCTIONS))
         raise RewardSpecError(
             f"unknown reward function {spec!r}; known names: {known} "

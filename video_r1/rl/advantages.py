@@ -113,7 +113,7 @@ def temporal_advantages(
 
 
 def temporal_groups(scored: Sequence[Any], correct_threshold: float = 0.1) -> TemporalGroups:
-    """TemporalGroups of a micro-batch from its scored groups (`rl.scoring.GroupScores`).
+    """TemporalGroups of a micro-batch from its scored groups (`rl.group_scores.GroupScores`).
 
     The base reward is the trained total minus the temporal bonus score_group added, so every
     variant starts from the same GRPO reward.

@@ -7,10 +7,11 @@ What a recipe calls, in order (see `video_r1.recipes.sft` for a complete loop):
 - `setup`: `setup_accelerator(cfg, output_dir)` (backend from the accelerate config file).
 - `model`: `prepare_model(cfg.model, checkpoint=None)`, `build_optimizer`, `build_scheduler`.
 - `sampler`: `RecordSampler` (deterministic, rank-sharded; resuming needs only the step).
-- `samples`: `load_record_media(record, cfg.media, cache)`, `make_frame_cache(cfg.media)`.
+- `video_r1.media.record_media`: `load_record_media(record, cfg.media, cache)`,
+  `make_frame_cache(cfg.media)`.
 - `bad_samples`: `BadSamples` (`on_bad_sample: error|skip`, max bad fraction).
 - `checkpoint`: `save_checkpoint`, `load_checkpoint`, `resolve_resume`, `find_latest_checkpoint`.
-- `metrics`: `MetricsLogger` (JSONL + trackers + progress bar), `reduce_sums`, `reduce_max`.
+- `metrics_logger`: `MetricsLogger` (JSONL + trackers + progress bar), `reduce_sums`, `reduce_max`.
 - `run`: `start_run` / `resume_state` / `open_logger` / `stop_on_signals` / `finish_run`, the
   frame around a recipe's loop; `run_folder`: no fresh start over a run, config checks on resume.
 

@@ -26,8 +26,8 @@ from typing import Literal
 
 import numpy as np
 
+from video_r1.rewards.accuracy import check_problem_type, score_answer
 from video_r1.rewards.parsing import extract_answer, parse_float
-from video_r1.rewards.scoring import check_problem_type, score_answer
 
 Semantics = Literal["published", "official"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from video_r1.rl.scoring import GroupScores
+from video_r1.rl.group_scores import GroupScores
 
 
 def group_sums(

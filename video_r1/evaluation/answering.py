@@ -51,15 +51,10 @@ def frame_order_indices(order: str, num_frames: int, seed: int) -> list[int]:
     if order == "reversed":
         return list(range(num_frames))[::-1]
     if order == "shuffled":
-        from video_r1.rl.frame_order import time_shuffle
+        from video_r1.media.frame_order import time_shuffle
 
         return time_shuffle(num_frames, torch.Generator().manual_seed(seed))
     raise ValueError(f"unknown frame order {order!r}; expected one of {list(FRAME_ORDERS)}")
-
-
-def model_factor(processor: Any) -> int:
-    """Height/width multiple of the model's vision input: patch size x merge size (28 or 32)."""
-    return int(processor.image_processor.patch_size * processor.image_processor.merge_size)
 
 
 def load_media(

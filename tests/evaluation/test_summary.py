@@ -5,16 +5,16 @@ from __future__ import annotations
 import pytest
 
 from video_r1.evaluation.annotate import judge_answers, think_block
-from video_r1.evaluation.generate import frame_order_indices
+from video_r1.evaluation.answering import frame_order_indices
 from video_r1.evaluation.results import drop_partial_last_line, read_results, sample_key
-from video_r1.evaluation.scoring import (
+from video_r1.evaluation.settings import EvalSettings
+from video_r1.evaluation.summary import (
     order_drop_table,
     score_output,
     summarize_lines,
     summarize_run,
     vsibench_scores,
 )
-from video_r1.evaluation.settings import EvalSettings
 
 
 def _line(task, problem_type, published, official=None, order="ordered", pid=0, error=None,

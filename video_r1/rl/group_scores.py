@@ -25,14 +25,17 @@ class RewardTerm:
 
 @dataclass(frozen=True)
 class ScoringSettings:
+    """How a group's total reward is made; the defaults are the published run's
+    (docs/spec.md#t-grpo) and the one source of `RLConfig`'s defaults of the same names."""
+
     accuracy_term: str = "accuracy"  # the term whose values feed the temporal and length rules
-    temporal: bool = True
-    alpha: float = 0.3
-    mu: float = 0.8
-    correct_threshold: float = 0.1
-    len_control: bool = True
-    min_length: int = 320
-    max_length: int = 512
+    temporal: bool = True  # T-GRPO's temporal bonus (when shuffled rollouts are given)
+    alpha: float = 0.3  # temporal bonus of a correct ordered rollout in a passing group
+    mu: float = 0.8  # a group passes when p >= mu * p_shuffled
+    correct_threshold: float = 0.1  # accuracy above which a rollout counts as correct
+    len_control: bool = True  # the length bonus of the published code
+    length_bonus_min_tokens: int = 320  # length bonus window, tokens incl. EOS
+    length_bonus_max_tokens: int = 512
     length_bonus: float = 0.2
 
 
@@ -83,6 +86,23 @@ def _check_lengths(which: str, completions: Sequence[str], lengths: Sequence[int
         raise ValueError(f"{len(completions)} {which} completions but {len(lengths)} lengths")
 
 
+def _temporal_rule(
+    settings: ScoringSettings, accuracy: list[float], shuffled_accuracy: list[float]
+) -> tuple[list[float], bool | None, float | None]:
+    """(bonus per ordered rollout, passed, p_shuffled); no bonus and None, None when the rule
+    does not apply (temporal off, or no shuffled rollouts)."""
+    if not (settings.temporal and shuffled_accuracy):
+        return [0.0] * len(accuracy), None, None
+    result = temporal_bonus(
+        accuracy,
+        shuffled_accuracy,
+        alpha=settings.alpha,
+        mu=settings.mu,
+        correct_threshold=settings.correct_threshold,
+    )
+    return list(result.bonus), result.passed, result.p_shuffled
+
+
 def score_group(
     columns: dict[str, Any],
     ordered: Sequence[str],
@@ -124,22 +144,12 @@ def score_group(
     total = [sum(t.weight * values[t.name][i] for t in terms) for i in range(len(ordered))]
 
     shuffled_accuracy: list[float] = []
-    bonus = [0.0] * len(ordered)
-    passed: bool | None = None
-    p = sum(accuracy) / max(1, len(accuracy))
-    p_shuffled: float | None = None
     if settings.temporal and shuffled:
         shuffled_accuracy = _call(
             by_name[settings.accuracy_term], shuffled, shuffled_lengths, columns
         )
-        result = temporal_bonus(
-            accuracy,
-            shuffled_accuracy,
-            alpha=settings.alpha,
-            mu=settings.mu,
-            correct_threshold=settings.correct_threshold,
-        )
-        bonus, passed, p_shuffled = list(result.bonus), result.passed, result.p_shuffled
+    bonus, passed, p_shuffled = _temporal_rule(settings, accuracy, shuffled_accuracy)
+    p = sum(accuracy) / max(1, len(accuracy))
 
     lengths_bonus = [0.0] * len(ordered)
     if settings.len_control:
@@ -147,8 +157,8 @@ def score_group(
             length_bonus(
                 accuracy,
                 list(ordered_lengths),
-                l_min=settings.min_length,
-                l_max=settings.max_length,
+                l_min=settings.length_bonus_min_tokens,
+                l_max=settings.length_bonus_max_tokens,
                 bonus=settings.length_bonus,
                 correct_threshold=settings.correct_threshold,
             )

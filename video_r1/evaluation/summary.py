@@ -12,7 +12,11 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from video_r1.rewards.metrics import score_evaluation, scored_answer, vsibench_official_score
+from video_r1.evaluation.benchmark_metrics import (
+    score_evaluation,
+    scored_answer,
+    vsibench_official_score,
+)
 
 SEMANTICS = ("published", "official")
 # What the mean score of each problem type is called (docs/spec.md#rewards).
@@ -84,7 +88,7 @@ def vsibench_scores(by_type: dict[str, dict], scored: Sequence[dict]) -> dict[st
     """The VSI-Bench figure per semantics. "published": the mean of multiple-choice accuracy
     and regression MRA, as Video-R1 reports it (None where either kind has no scored sample).
     "official": the official overall, the mean over question-type categories (relative
-    direction levels merged; video_r1.rewards.metrics.vsibench_official_score) of the official
+    direction levels merged; video_r1.evaluation.benchmark_metrics.vsibench_official_score) of the official
     scores; None, with `official_missing` saying why, when a scored line has no `category`
     (the record's `question_type`).
 

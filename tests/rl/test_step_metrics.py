@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from video_r1.rl.metrics import finalize, group_sums, no_signal_warning
-from video_r1.rl.scoring import GroupScores
+from video_r1.rl.group_scores import GroupScores
+from video_r1.rl.step_metrics import finalize, group_sums, no_signal_warning
 
 
 def _group(accuracy: list[float], shuffled: list[float] | None, passed: bool | None):

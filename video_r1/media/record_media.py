@@ -9,16 +9,17 @@ decides what happens next.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from video_r1.train.config import MediaConfig
+if TYPE_CHECKING:  # media comes before training in the data flow: no runtime import of train
+    from video_r1.train.config import MediaConfig
 
 
 def make_frame_cache(cfg: MediaConfig) -> Any:
     """A FrameCache in `cfg.cache_dir`, or None when no cache folder is set."""
     if not cfg.cache_dir:
         return None
-    from video_r1.media import FrameCache
+    from video_r1.media.cache import FrameCache
 
     return FrameCache(cfg.cache_dir)
 

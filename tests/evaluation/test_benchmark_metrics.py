@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from video_r1.rewards import (
+from video_r1.evaluation.benchmark_metrics import (
     accuracy_by_type,
     mean_relative_accuracy,
     score_evaluation,

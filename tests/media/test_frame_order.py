@@ -1,6 +1,6 @@
 import torch
 
-from video_r1.rl.frame_order import time_shuffle
+from video_r1.media.frame_order import time_shuffle
 
 
 def test_shuffles_are_permutations_fresh_and_never_keep_patch_order():

@@ -1,0 +1,29 @@
+"""Rollouts: the vision tower once per (prompt, frame order), one batched generation call.
+
+`vision`: encode a prompt batch's media once (`encode_vision`) and hand later forwards
+references to the features (`rows_inputs`). `generate`: prefill each prompt row once and
+share its KV cache with its rollouts (`prefill_prompts`, `generate_rollouts`). `logprobs`:
+log-probs of the sampled tokens (`completion_logprobs`).
+"""
+
+from video_r1.rollout.generate import (
+    Rollouts,
+    completion_mask,
+    generate_rollouts,
+    prefill_prompts,
+)
+from video_r1.rollout.logprobs import completion_logprobs, selective_log_softmax
+from video_r1.rollout.vision import EncodedPrompts, detach_features, encode_vision, rows_inputs
+
+__all__ = [
+    "EncodedPrompts",
+    "Rollouts",
+    "completion_logprobs",
+    "completion_mask",
+    "detach_features",
+    "encode_vision",
+    "generate_rollouts",
+    "prefill_prompts",
+    "rows_inputs",
+    "selective_log_softmax",
+]
