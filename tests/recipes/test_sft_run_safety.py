@@ -179,15 +179,16 @@ def test_signal_during_training_names_the_checkpoint_and_resume_command(
 ) -> None:
     out = tmp_path / "run"
     command = [sys.executable, "-m", "video_r1.cli", "sft", "--config", str(TINY_YAML),
-               *_overrides(tiny_qwen25, sft_data, out, "optim.max_steps=200",
+               *_overrides(tiny_qwen25, sft_data, out, "optim.max_steps=5000",
                            "checkpoint.save_every=1", "checkpoint.keep_last=1")]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True)  # fmt: skip
     try:
-        while not (out / "checkpoint-1" / "trainer_state.json").exists():
+        # any saved checkpoint (keep_last=1 prunes checkpoint-1 as soon as checkpoint-2 lands)
+        while not list(out.glob("checkpoint-*/trainer_state.json")):
             assert proc.poll() is None, proc.stderr.read()
-            time.sleep(0.2)
+            time.sleep(0.05)
         proc.send_signal(sig)
         err = proc.communicate(timeout=120)[1]
     finally:
