@@ -42,6 +42,9 @@ QUICK_VARIANTS = ("grpo", "tgrpo", "tgrpo_nostd")
 EXPERIMENT_TASKS = ("direction", "event_order", "reverse", "appear", "shape_video", "color_image")
 # every ordered rollout of every step goes to rollouts.jsonl, for the channel analysis
 LOG_ROLLOUTS = "rl.debug_rollouts=1000000"
+# common random numbers: the runs of one seed draw the same ordered rollouts while their
+# policies agree, so a paired difference is caused by the temporal rule (grpo_sampling.py)
+PAIRED = "rl.paired_sampling=true"
 
 
 def run_rl(base: Path, run_dir: Path, variant: str, seed: int, steps: int, scale,
@@ -62,6 +65,7 @@ def run_rl(base: Path, run_dir: Path, variant: str, seed: int, steps: int, scale
         f"data.seed={seed}",
         f"optim.max_steps={steps}",
         LOG_ROLLOUTS,
+        PAIRED,
         *scale.grpo_overrides,
         *VARIANTS[variant],
     ]
