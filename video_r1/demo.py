@@ -31,7 +31,7 @@ C = TypeVar("C")
 
 # Multiple-choice tasks: exact accuracy has a clear chance level, and three of them depend on
 # the frame order (two carry a single-frame colour shortcut), which is what T-GRPO is about.
-DEMO_TASKS = ("direction", "event_order", "reverse", "shape_video", "color_image")
+DEMO_TASKS = ("direction", "event_order", "reverse", "appear", "shape_video", "color_image")
 
 
 @dataclass(frozen=True)
@@ -60,8 +60,8 @@ SCALES: dict[str, DemoScale] = {
         frames=4,
         hidden_size=128,
         layers=2,
-        sft_epochs=12,
-        grpo_steps=30,
+        sft_epochs=6,
+        grpo_steps=300,
         eval_max_new_tokens=64,
     ),  # fmt: skip
     "quick": DemoScale(

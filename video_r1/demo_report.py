@@ -309,8 +309,8 @@ def render_report(rows: list[dict], summaries: dict[str, dict], grpo: list[dict]
     return f"""# video-r1 demo report
 
 {SMOKE_NOTICE if smoke else ""}A tiny randomly initialised Qwen2.5-VL, trained from scratch on the synthetic benchmark:
-SFT on the rationales, then T-GRPO (published rule: alpha 0.3, mu 0.8, group std scaling),
-then greedy evaluation on the test split with the frames in order and shuffled in time.
+SFT on the rationales, then T-GRPO (the published rule, alpha 0.3, mu 0.8, with the bonus
+added after the group normalisation: `rl.temporal_variant=after_norm`), then greedy evaluation on the test split with the frames in order and shuffled in time.
 
 ## Per-task test accuracy (%) against chance
 

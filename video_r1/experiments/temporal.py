@@ -15,12 +15,14 @@ import dataclasses
 import time
 from pathlib import Path
 
-# variant -> config overrides of video_r1/configs/demo/grpo.yaml (which is T-GRPO as published)
+# variant -> config overrides of video_r1/configs/demo/grpo.yaml (T-GRPO with the demo's
+# rl.temporal_variant: every variant names its own)
+PUBLISHED = "rl.temporal_variant=published"
 VARIANTS: dict[str, tuple[str, ...]] = {
-    "grpo": ("rl.temporal=false",),
-    "tgrpo": ("rl.mu=0.8", "rl.scale_rewards=group"),
-    "tgrpo_mu1": ("rl.mu=1.0", "rl.scale_rewards=group"),
-    "tgrpo_nostd": ("rl.mu=0.8", "rl.scale_rewards=none"),
+    "grpo": ("rl.temporal=false", PUBLISHED),
+    "tgrpo": ("rl.mu=0.8", "rl.scale_rewards=group", PUBLISHED),
+    "tgrpo_mu1": ("rl.mu=1.0", "rl.scale_rewards=group", PUBLISHED),
+    "tgrpo_nostd": ("rl.mu=0.8", "rl.scale_rewards=none", PUBLISHED),
     "after_norm": ("rl.temporal_variant=after_norm",),
     "group_weight": ("rl.temporal_variant=group_weight",),
     "margin": ("rl.temporal_variant=margin",),
