@@ -35,7 +35,15 @@ def test_demo_writes_report_plots_and_table(demo_run):
         assert float(cells[3]) == pytest.approx(100 * tasks[cells[0]]["chance_accuracy"], abs=0.05)
     for stage in ("synth", "model", "sft", "grpo", "eval_sft", "eval_grpo"):
         assert stage in json.loads((out / "timings.json").read_text())
-    assert re.search(r"total \d+ s", report)
+    assert re.search(r"total \d+ s, RL \d+% of it", report)
+    # what RL added over SFT on the order-dependent tasks, pooled (mean over those tasks)
+    summaries = {m: json.loads((out / f"eval_{m}" / "summary.json").read_text())
+                 for m in ("sft", "grpo")}  # fmt: skip
+    order_rows = [r for r in per_task_rows(tasks, summaries) if r["order_dependent"]]
+    assert {r["task"] for r in order_rows} == {"direction", "event_order", "reverse", "appear"}
+    sft = 100 * sum(r["sft_ordered"] for r in order_rows) / 4
+    rl = 100 * sum(r["grpo_ordered"] for r in order_rows) / 4
+    assert f"SFT {sft:.1f}% -> SFT + T-GRPO {rl:.1f}% ({rl - sft:+.1f} points from RL)" in report
 
 
 def test_demo_table_matches_eval_summaries(demo_run):

@@ -108,6 +108,48 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     return head + "\n".join(lines) + "\n"
 
 
+def pooled_order_dependent(rows: list[dict[str, Any]]) -> dict[str, float | None]:
+    """Mean over the order-dependent tasks of each accuracy column (the issue's pooled measure:
+    every task weighs the same, whatever its test count); None where a task lacks the column.
+
+    Example:
+        >>> rows = [{"order_dependent": True, "sft_ordered": 0.5, "grpo_ordered": 0.75},
+        ...         {"order_dependent": True, "sft_ordered": 0.7, "grpo_ordered": 0.95},
+        ...         {"order_dependent": False, "sft_ordered": 0.1, "grpo_ordered": 0.1}]
+        >>> {k: round(v, 2) for k, v in pooled_order_dependent(rows).items() if v is not None}
+        {'sft_ordered': 0.6, 'grpo_ordered': 0.85}
+    """
+    chosen = [r for r in rows if r["order_dependent"]]
+    pooled: dict[str, float | None] = {}
+    for m in MODELS:
+        for o in ORDERS:
+            values = [r.get(f"{m}_{o}") for r in chosen]
+            ok = bool(chosen) and all(v is not None for v in values)
+            pooled[f"{m}_{o}"] = math.fsum(values) / len(values) if ok else None
+    return pooled
+
+
+def pooled_sentence(rows: list[dict[str, Any]]) -> str:
+    """What RL added over the SFT checkpoint on the order-dependent tasks, pooled."""
+    names = [r["task"] for r in rows if r["order_dependent"]]
+    p = pooled_order_dependent(rows)
+    if p["sft_ordered"] is None or p["grpo_ordered"] is None:
+        return "Order-dependent tasks pooled: not every model was evaluated."
+    gain = 100 * (p["grpo_ordered"] - p["sft_ordered"])
+    text = (
+        f"**Order-dependent tasks pooled** (mean over {', '.join(names)}): ordered frames "
+        f"SFT {_pct(p['sft_ordered'])}% -> {MODEL_NAMES['grpo']} {_pct(p['grpo_ordered'])}% "
+        f"({gain:+.1f} points from RL)"
+    )
+    if p["sft_shuffled"] is not None and p["grpo_shuffled"] is not None:
+        text += (
+            f"; shuffled frames {_pct(p['sft_shuffled'])}% -> {_pct(p['grpo_shuffled'])}% "
+            f"(ordered - shuffled gap {_pct(p['sft_ordered'] - p['sft_shuffled'])} -> "
+            f"{_pct(p['grpo_ordered'] - p['grpo_shuffled'])} points)"
+        )
+    return text + "."
+
+
 def _pyplot() -> Any:
     import matplotlib
 
@@ -251,6 +293,11 @@ def _overall_sentence(model: str, summary: dict) -> str:
     return text + "."
 
 
+def _rl_share(timings: dict[str, float]) -> str:
+    total = sum(timings.values())
+    return f"{100 * timings.get('grpo', 0.0) / total:.0f}%" if total else "-"
+
+
 def render_report(rows: list[dict], summaries: dict[str, dict], grpo: list[dict],
                   timings: dict[str, float], smoke: bool = False) -> str:  # fmt: skip
     """The Markdown of the report (opening with a warning for a smoke run)."""
@@ -262,8 +309,8 @@ def render_report(rows: list[dict], summaries: dict[str, dict], grpo: list[dict]
     return f"""# video-r1 demo report
 
 {SMOKE_NOTICE if smoke else ""}A tiny randomly initialised Qwen2.5-VL, trained from scratch on the synthetic benchmark:
-SFT on the rationales, then T-GRPO (published rule: alpha 0.3, mu 0.8, group std scaling),
-then greedy evaluation on the test split with the frames in order and shuffled in time.
+SFT on the rationales, then T-GRPO (the published rule, alpha 0.3, mu 0.8, with the bonus
+added after the group normalisation: `rl.temporal_variant=after_norm`), then greedy evaluation on the test split with the frames in order and shuffled in time.
 
 ## Per-task test accuracy (%) against chance
 
@@ -273,6 +320,8 @@ reachable without the frame order (a static shortcut cue); *above chance*: the f
 ordered accuracy under a one-sided binomial test against chance (p < 0.05).
 Tasks above chance: {", ".join(above) or "none"} ({len(above)} of {len(rows)}).
 Mean chance over tasks: {_pct(chance)}%. {overall}
+
+{pooled_sentence(rows)}
 
 ![per-task accuracy](plots/task_accuracy.png)
 
@@ -287,6 +336,6 @@ reward {last.get("train/reward/accuracy", float("nan")):.3f}, completion length
 
 ## Time
 
-{stage_times} (total {sum(timings.values()):.0f} s; stages skipped on a rerun keep their
-first time).
+{stage_times} (total {sum(timings.values()):.0f} s, RL {_rl_share(timings)} of it; stages skipped on
+a rerun keep their first time).
 """

@@ -30,6 +30,7 @@ def test_experiment_runs_every_variant_and_seed(tmp_path):
     # the variant's settings reached the recipe (its resolved config is saved with the model)
     config = (out / "runs" / "tgrpo_nostd" / "seed1" / "final" / "config.yaml").read_text()
     assert "scale_rewards: none" in config and "temporal: true" in config
+    assert "paired_sampling: true" in config  # common random numbers across the variants
     assert (
         "temporal: false" in (out / "runs" / "grpo" / "seed0" / "final" / "config.yaml").read_text()
     )

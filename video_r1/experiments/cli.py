@@ -5,7 +5,7 @@
 
 temporal: from one SFT checkpoint on the synthetic benchmark, with the same budget and 8 seeds,
 GRPO and T-GRPO variants (as published, without group std scaling, and the variants of
-docs/experiment_temporal.md once the recipe applies rl.temporal_variant). Runs of the same seed
+docs/experiment_temporal.md), every run with common random numbers (rl.paired_sampling). Runs of the same seed
 are paired: per task and pooled over the order-dependent tasks, the per-seed difference to
 GRPO of ordered accuracy and of the ordered - shuffled gap with 95% t-intervals, and how often
 groups give the published bonus a channel (varying format or length); OUT/results.md,
@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--variants", nargs="+", default=None,
         help="subset of the variants (default: grpo tgrpo tgrpo_nostd after_norm group_weight "
-        "margin, the last three once the recipe applies rl.temporal_variant; --quick: grpo "
+        "margin; --quick: grpo "
         "tgrpo tgrpo_nostd); also tgrpo_mu1",
     )  # fmt: skip
     parser.add_argument(

@@ -15,12 +15,14 @@ import dataclasses
 import time
 from pathlib import Path
 
-# variant -> config overrides of video_r1/configs/demo/grpo.yaml (which is T-GRPO as published)
+# variant -> config overrides of video_r1/configs/demo/grpo.yaml (T-GRPO with the demo's
+# rl.temporal_variant: every variant names its own)
+PUBLISHED = "rl.temporal_variant=published"
 VARIANTS: dict[str, tuple[str, ...]] = {
-    "grpo": ("rl.temporal=false",),
-    "tgrpo": ("rl.mu=0.8", "rl.scale_rewards=group"),
-    "tgrpo_mu1": ("rl.mu=1.0", "rl.scale_rewards=group"),
-    "tgrpo_nostd": ("rl.mu=0.8", "rl.scale_rewards=none"),
+    "grpo": ("rl.temporal=false", PUBLISHED),
+    "tgrpo": ("rl.mu=0.8", "rl.scale_rewards=group", PUBLISHED),
+    "tgrpo_mu1": ("rl.mu=1.0", "rl.scale_rewards=group", PUBLISHED),
+    "tgrpo_nostd": ("rl.mu=0.8", "rl.scale_rewards=none", PUBLISHED),
     "after_norm": ("rl.temporal_variant=after_norm",),
     "group_weight": ("rl.temporal_variant=group_weight",),
     "margin": ("rl.temporal_variant=margin",),
@@ -42,6 +44,9 @@ QUICK_VARIANTS = ("grpo", "tgrpo", "tgrpo_nostd")
 EXPERIMENT_TASKS = ("direction", "event_order", "reverse", "appear", "shape_video", "color_image")
 # every ordered rollout of every step goes to rollouts.jsonl, for the channel analysis
 LOG_ROLLOUTS = "rl.debug_rollouts=1000000"
+# common random numbers: the runs of one seed draw the same ordered rollouts while their
+# policies agree, so a paired difference is caused by the temporal rule (grpo_sampling.py)
+PAIRED = "rl.paired_sampling=true"
 
 
 def run_rl(base: Path, run_dir: Path, variant: str, seed: int, steps: int, scale,
@@ -62,6 +67,7 @@ def run_rl(base: Path, run_dir: Path, variant: str, seed: int, steps: int, scale
         f"data.seed={seed}",
         f"optim.max_steps={steps}",
         LOG_ROLLOUTS,
+        PAIRED,
         *scale.grpo_overrides,
         *VARIANTS[variant],
     ]

@@ -224,7 +224,7 @@ def train(cfg: GRPOConfig, resume: str | None = None) -> GRPOResult:
                 lambda step=step: run.sampler.filler_order(step), timer,
             )  # fmt: skip
             experience = collect_experience(
-                ctx, batches, shuffle_generator(cfg, step, run.rank), timer
+                ctx, batches, shuffle_generator(cfg, step, run.rank), timer, step
             )
             passes = update(ctx, experience, timer)
             bad_total = log_step(run, logger, step, experience, passes, timer, clock, lr)

@@ -112,6 +112,14 @@ class RLConfig:
     debug_rollouts: int = _help(
         "write this many sample rollouts per step to OUTPUT/rollouts.jsonl (0: none)", default=0
     )
+    paired_sampling: bool = _help(
+        "common random numbers: generate the ordered and the time-shuffled rollouts of a call in "
+        "two calls seeded from (seed, step, rank, call, stream), so drawing shuffled rollouts "
+        "never changes the ordered ones and a GRPO and a T-GRPO run of one seed sample the same "
+        "ordered rollouts from the same policy (the temporal experiment turns it on); false: "
+        "one call on the global random stream",
+        default=False,
+    )
     temporal_variant: str = _help(
         f"how the temporal rule shapes advantages, one of {TEMPORAL_VARIANTS}: published (bonus "
         "before normalisation), after_norm (bonus added after it), group_weight (passing groups "

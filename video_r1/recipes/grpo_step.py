@@ -33,6 +33,7 @@ from video_r1.media.record_media import load_record_media
 from video_r1.media.types import Clip
 from video_r1.prompts import build_messages, encode_prompts, select
 from video_r1.recipes.grpo_config import GRPOConfig
+from video_r1.recipes.grpo_sampling import SamplingKey, sample_rollouts
 from video_r1.rl import policy_loss
 from video_r1.rl.advantages import temporal_advantages, temporal_groups
 from video_r1.rl.group_scores import GroupScores, ScoringSettings, score_group
@@ -41,7 +42,6 @@ from video_r1.rollout import (
     Rollouts,
     completion_logprobs,
     encode_vision,
-    generate_rollouts,
 )
 from video_r1.train.bad_samples import find_filler
 from video_r1.train.run import grad_norm_value
@@ -179,13 +179,19 @@ def chunk_micro_batches(cfg: GRPOConfig) -> int:
 
 
 def collect_experience(
-    ctx: StepContext, batches: list[PromptBatch], shuffle_gen: torch.Generator, timer: Any
-) -> list[MicroExperience]:
-    """Rollouts, rewards, advantages and fixed log-probs of every micro-batch of the step."""
+    ctx: StepContext, batches: list[PromptBatch], shuffle_gen: torch.Generator, timer: Any,
+    step: int = 0,
+) -> list[MicroExperience]:  # fmt: skip
+    """Rollouts, rewards, advantages and fixed log-probs of every micro-batch of the step
+    (`step`, 0-based, seeds the sampling streams under rl.paired_sampling)."""
     per_call = chunk_micro_batches(ctx.cfg)
     experience: list[MicroExperience] = []
-    for start in range(0, len(batches), per_call):
-        experience += _chunk_experience(ctx, batches[start : start + per_call], shuffle_gen, timer)
+    for call, start in enumerate(range(0, len(batches), per_call)):
+        key = None
+        if ctx.cfg.rl.paired_sampling:
+            key = SamplingKey(ctx.cfg.seed, step, ctx.accelerator.process_index, call)
+        chunk = batches[start : start + per_call]
+        experience += _chunk_experience(ctx, chunk, shuffle_gen, timer, key)
     return experience
 
 
@@ -230,8 +236,9 @@ def rollout_groups(
 
 
 def _chunk_experience(
-    ctx: StepContext, batches: list[PromptBatch], shuffle_gen: torch.Generator, timer: Any
-) -> list[MicroExperience]:
+    ctx: StepContext, batches: list[PromptBatch], shuffle_gen: torch.Generator, timer: Any,
+    key: SamplingKey | None,
+) -> list[MicroExperience]:  # fmt: skip
     rl, records = ctx.cfg.rl, [r for b in batches for r in b.records]
     with timer("prompt"):
         media = [m for b in batches for m in b.media]
@@ -243,8 +250,8 @@ def _chunk_experience(
         encoded = encode_vision(ctx.policy, inputs)
         # ZeRO-3: the whole weights for the call, else every decode step gathers them (zero3.py)
         with gathered_weights(ctx.model, rl.gather_for_generation) as gathered:
-            rollouts = generate_rollouts(
-                ctx.policy, encoded, counts, ctx.gen_config, ctx.eos_ids,
+            rollouts = sample_rollouts(
+                ctx.policy, encoded, counts, len(records), ctx.gen_config, ctx.eos_ids, key,
                 synced_gpus=ctx.zero3 and not gathered,
             )  # fmt: skip
     with timer("rewards"):
