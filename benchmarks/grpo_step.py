@@ -92,7 +92,7 @@ def recipe_context(model_dir: str, preset: str, dtype: str, device: str, prompts
 
     from video_r1.models import generation_config, load_processor, stop_token_ids
     from video_r1.recipes.grpo_config import GRPOConfig
-    from video_r1.recipes.grpo_step import StepContext
+    from video_r1.recipes.grpo_types import StepContext
     from video_r1.rewards import accuracy_reward, format_reward
     from video_r1.rl.group_scores import RewardTerm, ScoringSettings
     from video_r1.train.config import load_config

@@ -76,8 +76,18 @@ def test_mean_std_by_hand():
     # mean (0.5 + 0.7) / 2 = 0.6; sample std sqrt(((-0.1)^2 + 0.1^2) / 1) = 0.1414
     mean, std = mean_std([0.5, 0.7])
     assert mean == pytest.approx(0.6) and std == pytest.approx(0.02**0.5)
-    assert mean_std([0.3]) == (0.3, 0.0)
+    assert mean_std([0.3]) == (0.3, None)  # one seed: no spread
     assert mean_std([]) == (None, None)
+
+
+def test_a_single_seed_shows_no_plus_minus():
+    from video_r1.experiments.temporal_report import results_table
+
+    one = {"grpo": aggregate([{OVERALL: {"ordered": 0.5, "shuffled": 0.25, "gap": 0.25}}])}
+    table = results_table(one, seeds=[0])
+    assert "±" not in table and "| 50.0 | 25.0 | 25.0 |" in table and "one run, seed [0]" in table
+    two = {"grpo": aggregate([{OVERALL: {"ordered": 0.5}}, {OVERALL: {"ordered": 0.7}}])}
+    assert "60.0 ± 14.1" in results_table(two, seeds=[0, 1])
 
 
 def test_run_measures_and_aggregate():
@@ -93,5 +103,5 @@ def test_run_measures_and_aggregate():
                                           "drop_shuffled": -0.25}]}, [])  # fmt: skip
     agg = aggregate([run, other])
     assert agg[OVERALL]["ordered"][0] == pytest.approx(0.5)  # (0.75 + 0.25) / 2
-    assert agg[OVERALL]["passed"] == (0.75, 0.0)  # only the run that had the rule
+    assert agg[OVERALL]["passed"] == (0.75, None)  # only the run that had the rule: no spread
     assert list(agg) == ["direction", OVERALL]

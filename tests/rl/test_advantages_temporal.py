@@ -1,4 +1,5 @@
-"""The cancellation claim (REFERENCE.md) and the T-GRPO variants, on hand-computed groups.
+"""The cancellation claim and the T-GRPO variants, on hand-computed groups
+(docs/spec.md#the-temporal-bonus-under-group-normalisation).
 
 Rewards are built with the project's own pure rules (accuracy, format, length bonus, temporal
 bonus), so the tests say what the recipe's scoring would feed the advantages.

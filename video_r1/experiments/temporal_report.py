@@ -20,7 +20,8 @@ OVERALL = "(all video)"
 
 
 def mean_std(values: list[float]) -> tuple[float | None, float | None]:
-    """Mean and sample standard deviation (0 for one value; None for none).
+    """Mean and sample standard deviation (std None for one value: no spread to show; both
+    None for none).
 
     Example:
         >>> mean_std([0.5, 0.7])
@@ -30,7 +31,7 @@ def mean_std(values: list[float]) -> tuple[float | None, float | None]:
         return None, None
     mean = math.fsum(values) / len(values)
     if len(values) == 1:
-        return mean, 0.0
+        return mean, None
     var = math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1)
     return round(mean, 12), math.sqrt(var)
 
@@ -75,6 +76,8 @@ def aggregate(per_seed: list[dict[str, dict[str, float]]]) -> dict[str, dict[str
 def _cell(stat: tuple[float | None, float | None] | None) -> str:
     if stat is None or stat[0] is None:
         return "-"
+    if stat[1] is None:  # a single seed: no "±" that would read as a measured spread
+        return f"{100 * stat[0]:.1f}"
     return f"{100 * stat[0]:.1f} ± {100 * stat[1]:.1f}"
 
 
@@ -93,7 +96,8 @@ def results_table(results: dict[str, dict[str, dict]], seeds: list[int]) -> str:
                 f"{_cell(row.get('shuffled'))} | {_cell(row.get('gap'))} | "
                 f"{_cell(row.get('passed'))} |"
             )
-    return "\n".join(lines) + f"\n\nmean ± standard deviation over seeds {seeds}, in %.\n"
+    spread = "mean ± standard deviation over seeds" if len(seeds) > 1 else "one run, seed"
+    return "\n".join(lines) + f"\n\n{spread} {seeds}, in %.\n"
 
 
 def plot_results(results: dict[str, dict[str, dict]], path: Path) -> None:
@@ -110,9 +114,9 @@ def plot_results(results: dict[str, dict[str, dict]], path: Path) -> None:
                                           ("gap", "gap (ordered - shuffled)"))):  # fmt: skip
         stats = [results[v].get(OVERALL, {}).get(measure, (None, None)) for v in variants]
         means = [100 * (s[0] or 0.0) for s in stats]
-        errs = [100 * (s[1] or 0.0) for s in stats]
+        errs = None if any(s[1] is None for s in stats) else [100 * s[1] for s in stats]
         xs = [x + (i - 1) * 0.27 for x in range(len(variants))]
-        ax.bar(xs, means, 0.27, yerr=errs, capsize=3, label=label)
+        ax.bar(xs, means, 0.27, yerr=errs, capsize=3, label=label)  # no bars for one seed
     ax.set_xticks(range(len(variants)), variants)
     ax.set(ylabel="test accuracy, video tasks (%)", title="GRPO vs T-GRPO variants")
     ax.axhline(0, color="black", linewidth=0.5)

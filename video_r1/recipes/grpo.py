@@ -29,7 +29,7 @@ from video_r1.rl.group_scores import ScoringSettings
 from video_r1.train.config import describe_config
 
 if TYPE_CHECKING:
-    from video_r1.recipes.grpo_step import StepContext
+    from video_r1.recipes.grpo_types import StepContext
     from video_r1.train.run import Run
 
 
@@ -151,7 +151,7 @@ def setup_step(cfg: GRPOConfig, run: Run) -> tuple[StepContext, int]:
     """
     from video_r1.media.record_media import make_frame_cache
     from video_r1.models import generation_config, load_processor
-    from video_r1.recipes.grpo_step import StepContext
+    from video_r1.recipes.grpo_types import StepContext
     from video_r1.train import model as model_setup
     from video_r1.train.run import resume_state
     from video_r1.train.setup import is_deepspeed

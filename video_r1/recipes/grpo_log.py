@@ -8,7 +8,7 @@ from collections import defaultdict
 from typing import Any
 
 from video_r1.media.types import Clip
-from video_r1.recipes.grpo_step import MicroExperience
+from video_r1.recipes.grpo_types import MicroExperience
 from video_r1.rl.step_metrics import finalize, group_sums, no_signal_warning
 from video_r1.train.metrics_logger import peak_memory_gb, reduce_max, reduce_sums
 from video_r1.train.run import Run
