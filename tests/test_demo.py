@@ -8,8 +8,8 @@ import re
 import pytest
 
 from video_r1.cli import main
-from video_r1.demo import SCALES, DemoSettingsChanged, check_settings
-from video_r1.demo_report import binomial_tail, markdown_table, per_task_rows, task_accuracy
+from video_r1.demo.pipeline import SCALES, DemoSettingsChanged, check_settings
+from video_r1.demo.report import binomial_tail, markdown_table, per_task_rows, task_accuracy
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 LOAD_FROM_ELSEWHERE = """
 import video_r1
-from video_r1.demo import load_demo_config
+from video_r1.demo.pipeline import load_demo_config
 from video_r1.recipes.grpo_config import GRPOConfig
 from video_r1.recipes.sft import SFTConfig
 

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from video_r1.data.stats import plot_counts
-from video_r1.demo_report import curves_figure, is_smoke_run, render_report, task_accuracy_figure
+from video_r1.demo.report import curves_figure, is_smoke_run, render_report, task_accuracy_figure
 
 
 def test_data_stats_plot_grows_with_the_categories(tmp_path: Path) -> None:
@@ -60,7 +60,7 @@ def test_task_accuracy_legend_outside_and_n_per_task() -> None:
 
 
 def test_quick_demo_report_says_it_is_a_smoke_run(tmp_path: Path) -> None:
-    from video_r1.demo import SCALES
+    from video_r1.demo.pipeline import SCALES
 
     assert not is_smoke_run(tmp_path)  # no demo.json
     for scale, smoke in (("quick", True), ("full", False)):

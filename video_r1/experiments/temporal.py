@@ -52,7 +52,7 @@ PAIRED = "rl.paired_sampling=true"
 def run_rl(base: Path, run_dir: Path, variant: str, seed: int, steps: int, scale,
            progress: bool) -> None:  # fmt: skip
     """One RL run from the base SFT checkpoint (resumes an interrupted one)."""
-    from video_r1.demo import load_demo_config
+    from video_r1.demo.pipeline import load_demo_config
     from video_r1.recipes.grpo import train
     from video_r1.recipes.grpo_config import GRPOConfig
 
@@ -89,14 +89,8 @@ def run_temporal(
     `base` (default OUT/base, built here): folder with synth/ and sft/final to start from."""
     import torch
 
-    from video_r1.demo import (
-        SCALES,
-        banner,
-        evaluate_model,
-        make_benchmark,
-        make_model,
-        run_sft,
-    )
+    from video_r1.demo.pipeline import SCALES, banner, make_benchmark, make_model, run_sft
+    from video_r1.evaluation.both_orders import evaluate_both_orders
     from video_r1.experiments.temporal_report import order_dependent_tasks, write_results
 
     if threads > 0:
@@ -121,7 +115,10 @@ def run_temporal(
                 run_rl(base, run_dir, variant, seed, steps, scale, progress)
             if not (run_dir / "eval" / "summary.json").exists():
                 banner(f"{variant} seed {seed}", "evaluation, ordered and shuffled frames")
-                evaluate_model(run_dir / "final", base / "synth", run_dir / "eval", scale, progress)
+                evaluate_both_orders(
+                    run_dir / "final", base / "synth", run_dir / "eval", frames=scale.frames,
+                    size=scale.size, max_new_tokens=scale.eval_max_new_tokens, progress=progress,
+                )  # fmt: skip
             print(f"# {variant} seed {seed}: {time.perf_counter() - start:.0f} s", flush=True)
     order_tasks = order_dependent_tasks(base / "synth" / "tasks.json")
     return write_results(out, variants, seeds, steps, order_tasks)

@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from video_r1.demo_report import read_metrics
+from video_r1.utils.io import read_jsonl
 
 OVERALL = "(all video)"
 
@@ -176,7 +176,7 @@ def write_results(
             if not summary_path.exists():
                 raise FileNotFoundError(f"{summary_path}: run {variant} seed {seed} not evaluated")
             summary = json.loads(summary_path.read_text())
-            runs[variant][seed] = run_measures(summary, read_metrics(run_dir / "metrics.jsonl"))
+            runs[variant][seed] = run_measures(summary, read_jsonl(run_dir / "metrics.jsonl"))
             counts.append(run_channel(run_dir))
         if all(c is not None for c in counts):
             channels[variant] = channel_fractions(counts)

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from video_r1.recipes.grpo_config import GRPOConfig, RLConfig
 from video_r1.rl.group_scores import ScoringSettings
-from video_r1.train.config import describe_config
+from video_r1.train.config import ConfigError, describe_config
 
 if TYPE_CHECKING:
     from video_r1.recipes.grpo_types import StepContext
@@ -157,6 +157,14 @@ def setup_step(cfg: GRPOConfig, run: Run) -> tuple[StepContext, int]:
     from video_r1.train.setup import is_deepspeed
 
     rl, accelerator = cfg.rl, run.accelerator
+    zero3 = is_deepspeed(accelerator) and accelerator.state.deepspeed_plugin.zero_stage == 3
+    if zero3 and rl.paired_sampling and not rl.gather_for_generation:
+        # paired sampling makes one or two generate calls per chunk depending on its videos;
+        # per-token ZeRO-3 generation needs the same calls on every process, or it hangs
+        raise ConfigError(
+            "rl.paired_sampling under ZeRO-3 needs rl.gather_for_generation=true (per-token "
+            "generation would wait on processes that make another number of generate calls)"
+        )
     processor = load_processor(cfg.model.path)
     model = model_setup.prepare_model(cfg.model, checkpoint=run.resume_path)
     trainable, total = model_setup.count_parameters(model)
@@ -179,7 +187,7 @@ def setup_step(cfg: GRPOConfig, run: Run) -> tuple[StepContext, int]:
         reference=load_reference(cfg, accelerator), processor=processor, optimizer=optimizer,
         scheduler=scheduler, gen_config=gen_config, eos_ids=list(gen_config.eos_token_id),
         terms=load_reward_terms(cfg), scoring=scoring, vision_trainable=vision_trainable,
-        zero3=is_deepspeed(accelerator) and accelerator.state.deepspeed_plugin.zero_stage == 3,
+        zero3=zero3,
         cache=make_frame_cache(cfg.media),
     )  # fmt: skip
     method = "T-GRPO" if rl.temporal else "GRPO"

@@ -12,6 +12,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from video_r1.utils.io import read_jsonl
+
 MODELS = ("sft", "grpo")
 MODEL_NAMES = {"sft": "SFT", "grpo": "SFT + T-GRPO"}
 ORDERS = ("ordered", "shuffled")
@@ -27,13 +29,6 @@ def binomial_tail(correct: int, n: int, p: float) -> float:
     return min(1.0, math.fsum(
         math.comb(n, k) * p**k * (1 - p) ** (n - k) for k in range(correct, n + 1)
     ))  # fmt: skip
-
-
-def read_metrics(path: Path) -> list[dict[str, Any]]:
-    """The lines of a recipe's metrics.jsonl ([] if the file is missing)."""
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def task_accuracy(summary: dict[str, Any], order: str) -> dict[str, tuple[float, int]]:
@@ -246,8 +241,8 @@ def write_report(out: Path, timings: dict[str, float]) -> Path:
     summaries = {m: json.loads(p.read_text()) for m in MODELS
                  if (p := out / f"eval_{m}" / "summary.json").exists()}  # fmt: skip
     sft, grpo = (
-        read_metrics(out / "sft" / "metrics.jsonl"),
-        read_metrics(out / "grpo" / "metrics.jsonl"),
+        read_jsonl(out / "sft" / "metrics.jsonl"),
+        read_jsonl(out / "grpo" / "metrics.jsonl"),
     )
     rows = per_task_rows(tasks, summaries)
     plots = out / "plots"
@@ -264,7 +259,7 @@ def is_smoke_run(out: Path) -> bool:
     """Whether OUT/demo.json records the `quick` scale (every stage, too small to learn)."""
     from dataclasses import asdict
 
-    from video_r1.demo import SCALES
+    from video_r1.demo.pipeline import SCALES
 
     path = out / "demo.json"
     if not path.exists():

@@ -165,7 +165,7 @@ def run_demo(
     """Run (or resume) every stage under `out`; returns seconds per stage run this time."""
     import torch
 
-    from video_r1.demo_report import write_report
+    from video_r1.demo.report import write_report
 
     if threads > 0:
         torch.set_num_threads(threads)
@@ -255,38 +255,10 @@ def run_grpo(out: Path, sft_model: Path, scale: DemoScale, seed: int, progress: 
     train(load_demo_config(GRPOConfig, "grpo", overrides), resume="latest")
 
 
-def eval_settings(scale: DemoScale):
-    """Greedy decoding on the training frames and pixels: the clips are already tiny."""
-    from video_r1.evaluation.settings import EvalSettings
-
-    pixels = scale.size * scale.size
-    return EvalSettings(
-        frames=scale.frames, fps=2.0, video_min_pixels=pixels, video_max_pixels=pixels,
-        image_min_pixels=pixels, image_max_pixels=pixels, greedy=True,
-        max_new_tokens=scale.eval_max_new_tokens, wording="eval",
-    )  # fmt: skip
-
-
 def run_eval(out: Path, name: str, scale: DemoScale, progress: bool) -> None:
-    evaluate_model(out / name / "final", out / "synth", out / f"eval_{name}", scale, progress)
+    from video_r1.evaluation.both_orders import evaluate_both_orders
 
-
-def evaluate_model(model_dir: Path, synth_dir: Path, eval_dir: Path, scale: DemoScale,
-                   progress: bool) -> None:  # fmt: skip
-    """Greedy evaluation of `model_dir` on the test split, ordered and shuffled frames."""
-    from video_r1.evaluation.runner import EvalRun, evaluate
-
-    evaluate(
-        EvalRun(
-            model=str(model_dir.resolve()),
-            benchmarks=[synth_dir / "test.jsonl"],
-            media_root=synth_dir,
-            out=eval_dir,
-            settings=eval_settings(scale),
-            orders=["ordered", "shuffled"],
-            batch_size=32,
-            dtype="float32",
-            device="cpu",
-            progress=progress,
-        )
-    )
+    evaluate_both_orders(
+        out / name / "final", out / "synth", out / f"eval_{name}", frames=scale.frames,
+        size=scale.size, max_new_tokens=scale.eval_max_new_tokens, progress=progress,
+    )  # fmt: skip
