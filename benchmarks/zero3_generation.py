@@ -45,18 +45,22 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _launcher(mode: str) -> list[str]:
-    """Two processes: accelerate launch with the ZeRO-3 config, or torchrun for DDP."""
+def _launcher(mode: str, ds_json: Path | None = None) -> list[str]:
+    """Two processes: accelerate launch with the ZeRO-3 config (or, with `ds_json`, a DeepSpeed
+    JSON that sets the persistence threshold), or torchrun for DDP."""
     if mode == "ddp":
         return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
                 "--master_addr", "127.0.0.1", "--master_port", str(_free_port())]  # fmt: skip
-    return [sys.executable, "-m", "accelerate.commands.launch",
-            "--config_file", str(REPO / "configs" / "accelerate" / "zero3.yaml"),
+    config = (["--use_deepspeed", "--deepspeed_config_file", str(ds_json)] if ds_json else
+              ["--config_file", str(REPO / "configs" / "accelerate" / "zero3.yaml")])  # fmt: skip
+    return [sys.executable, "-m", "accelerate.commands.launch", *config,
             "--num_processes", "2", "--mixed_precision", "no",
             "--main_process_port", str(_free_port())]  # fmt: skip
 
 
-def run_once(mode: str, steps: int, model_dir: Path, synth: Path, out: Path) -> list[dict]:
+def run_once(
+    mode: str, steps: int, model_dir: Path, synth: Path, out: Path, ds_json: Path | None = None
+) -> list[dict]:
     """Launch `steps` + 1 recipe steps in `mode`; the timed steps' logged times."""
     overrides = [
         f"model.path={model_dir}", f"data.train_file={synth / 'train.jsonl'}",
@@ -66,7 +70,7 @@ def run_once(mode: str, steps: int, model_dir: Path, synth: Path, out: Path) -> 
         f"rl.min_completion_length={NEW_TOKENS}",
         f"rl.gather_for_generation={'false' if mode == 'per_token' else 'true'}",
     ]  # fmt: skip
-    command = [*_launcher(mode), "-m", "video_r1.cli", "grpo",
+    command = [*_launcher(mode, ds_json), "-m", "video_r1.cli", "grpo",
                "--config", str(REPO / "configs" / "grpo_tiny.yaml"), *overrides]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1",
            "CUDA_VISIBLE_DEVICES": ""}  # fmt: skip
@@ -100,6 +104,12 @@ def main() -> None:
     )
     parser.add_argument("--steps", type=int, default=3, help="timed steps per run (after 1)")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per mode")
+    parser.add_argument(
+        "--persistence-threshold", type=int, default=None, metavar="N",
+        help="DeepSpeed's stage3_param_persistence_threshold (default: DeepSpeed's 1e5, under "
+        "which the tiny model's layers stay whole and only its embeddings are partitioned; 0 "
+        "partitions every weight, as a real-size model's layers are)",
+    )  # fmt: skip
     args = parser.parse_args()
     from video_r1.compat import ensure_torchvision_importable
 
@@ -114,11 +124,21 @@ def main() -> None:
         )
         synth = Path(tmp) / "synth"
         assert cli(["synth", str(synth), "--n", "16", "--tasks", "direction", "--seed", "0"]) == 0
+        ds_json = None
+        if args.persistence_threshold is not None:
+            ds_json = Path(tmp) / "zero3.json"
+            ds_json.write_text(json.dumps({
+                "zero_optimization": {"stage": 3, "stage3_param_persistence_threshold":
+                                      args.persistence_threshold,
+                                      "stage3_gather_16bit_weights_on_model_save": True},
+                "train_micro_batch_size_per_gpu": "auto", "gradient_accumulation_steps": "auto",
+                "gradient_clipping": "auto", "bf16": {"enabled": False},
+            }))  # fmt: skip
         results: dict[str, list[dict]] = {mode: [] for mode in MODES}
         for r in range(args.rounds):
             for mode in MODES:
                 out = Path(tmp) / f"{mode}_{r}"
-                results[mode] += run_once(mode, args.steps, model_dir, synth, out)
+                results[mode] += run_once(mode, args.steps, model_dir, synth, out, ds_json)
     print_table(results, args.rounds)
 
 
