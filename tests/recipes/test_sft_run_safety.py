@@ -185,8 +185,14 @@ def test_signal_during_training_names_the_checkpoint_and_resume_command(
     proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True)  # fmt: skip
     try:
-        # any saved checkpoint (keep_last=1 prunes checkpoint-1 as soon as checkpoint-2 lands)
-        while not list(out.glob("checkpoint-*/trainer_state.json")):
+        # mid-training: a saved checkpoint (any: keep_last=1 prunes checkpoint-1 as soon as
+        # checkpoint-2 lands) and the loop past it (two logged steps), not inside start-up
+        metrics = out / "metrics.jsonl"
+        while not (
+            list(out.glob("checkpoint-*/trainer_state.json"))
+            and metrics.exists()
+            and metrics.read_text().count("\n") >= 2
+        ):
             assert proc.poll() is None, proc.stderr.read()
             time.sleep(0.05)
         proc.send_signal(sig)
