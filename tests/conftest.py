@@ -31,6 +31,12 @@ def tiny_model_factory(tmp_path_factory) -> Callable[[str], Path]:
     return get
 
 
+@pytest.fixture(scope="session")
+def tiny_qwen25(tiny_model_factory) -> Path:
+    """The tiny Qwen2.5-VL checkpoint (the recipes' tests train on this one)."""
+    return tiny_model_factory("qwen2.5-vl")
+
+
 @pytest.fixture(scope="session", params=TINY_ARCHES)
 def tiny_model_dir(request, tiny_model_factory) -> Path:
     """A tiny checkpoint of each architecture (tests using it run once per arch)."""

@@ -38,11 +38,6 @@ def fresh_accelerator_state():
 
 
 @pytest.fixture(scope="module")
-def tiny_qwen25(tiny_model_factory) -> Path:
-    return tiny_model_factory("qwen2.5-vl")
-
-
-@pytest.fixture(scope="module")
 def sharp_qwen25(tiny_qwen25, tmp_path_factory) -> Path:
     """The tiny model with 40x larger output weights: confident, peaked next-token
     distributions like a trained model's, where bf16 rounding moves log-probs visibly."""

@@ -24,11 +24,6 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def tiny_qwen25(tiny_model_factory) -> Path:
-    return tiny_model_factory("qwen2.5-vl")
-
-
-@pytest.fixture(scope="module")
 def sft_data(tmp_path_factory) -> Path:
     return write_cot_records(tmp_path_factory.mktemp("cot_lora"), n=8)
 

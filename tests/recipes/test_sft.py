@@ -22,11 +22,6 @@ def sft_data(tmp_path_factory) -> Path:
     return write_cot_records(tmp_path_factory.mktemp("cot"), n=8)
 
 
-@pytest.fixture(scope="module")
-def tiny_qwen25(tiny_model_factory) -> Path:
-    return tiny_model_factory("qwen2.5-vl")
-
-
 def _cfg(model: Path, data: Path, out: Path, *overrides: str) -> SFTConfig:
     return load_config(
         SFTConfig,
