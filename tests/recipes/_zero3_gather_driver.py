@@ -34,19 +34,35 @@ from video_r1.train.zero3 import gathered_weights, parameter_offload
 NEW_TOKENS = (12, 5)  # per rank
 
 
-class ForwardProbe:
-    """Counts root forwards and whether each saw every partitioned weight whole."""
+def forward_state(engine) -> dict[str, bool]:
+    """Whether `torch.nn.functional.linear` is DeepSpeed's ZeRO-3 replacement and whether the
+    engine's own forward hooks are registered."""
+    from deepspeed.runtime.zero.linear import zero3_linear_wrap
 
-    def __init__(self, module: torch.nn.Module) -> None:
+    return {
+        "zero3_linear": torch.nn.functional.linear is zero3_linear_wrap,
+        "engine_hooks": engine.module_forward_pre_hook is not None
+        and engine.module_forward_post_hook is not None,
+    }
+
+
+class ForwardProbe:
+    """Counts root forwards, whether each saw every partitioned weight whole, and the
+    `forward_state` each ran in."""
+
+    def __init__(self, module: torch.nn.Module, engine) -> None:
         from deepspeed.runtime.zero.partition_parameters import ZeroParamStatus
 
         self.available = ZeroParamStatus.AVAILABLE
         self.partitioned = [p for p in module.parameters() if not getattr(p, "ds_persist", False)]
         self.whole: list[bool] = []
+        self.states: list[dict[str, bool]] = []
+        self.engine = engine
         self.handle = module.register_forward_pre_hook(self._record)
 
     def _record(self, module, args) -> None:
         self.whole.append(all(p.ds_status == self.available for p in self.partitioned))
+        self.states.append(forward_state(self.engine))
 
 
 def rollout(model, policy, reference, inputs, counts, gen_config, eos_ids, gather: bool) -> dict:
@@ -54,12 +70,14 @@ def rollout(model, policy, reference, inputs, counts, gen_config, eos_ids, gathe
         encoded = encode_vision(policy, inputs)
     offload = parameter_offload(model)
     hooks_before = len(offload.forward_hooks)
-    probe = ForwardProbe(policy)
+    state_before = forward_state(model)
+    probe = ForwardProbe(policy, model)
     with gathered_weights(model, gather) as gathered:
         rollouts = generate_rollouts(
             policy, encoded, counts, gen_config, eos_ids, synced_gpus=not gathered
         )
     probe.handle.remove()
+    state_after = forward_state(model)
     repartitioned = all(p.ds_status != probe.available for p in probe.partitioned)
     logprobs = completion_logprobs(model, encoded, rollouts)  # with grad, hooks back
     with torch.no_grad(), gathered_weights(reference, gather):
@@ -71,6 +89,8 @@ def rollout(model, policy, reference, inputs, counts, gen_config, eos_ids, gathe
         "logprobs": logprobs.detach(),
         "ref_logprobs": ref_logprobs,
         "forwards_whole": probe.whole,
+        "forward_states": probe.states,
+        "state_before_after": (state_before, state_after),
         "hooks": (hooks_before, len(offload.forward_hooks)),
         "repartitioned": repartitioned,
     }

@@ -1,7 +1,8 @@
 """ZeRO-3 generation with the weights gathered once per call (video_r1/train/zero3.py), two real
 CPU processes under `accelerate launch` (gloo): the same greedy rollouts and log-probs as the
 per-token path, every generation forward sees the whole model, no process waits for the other,
-and the engine is partitioned again (hooks back) afterwards."""
+torch's own `linear` and no engine hooks during the call (they only cost time there), and the
+engine is partitioned again (hooks, DeepSpeed's `linear`) afterwards."""
 
 from __future__ import annotations
 
@@ -32,12 +33,18 @@ def test_gathered_generation_matches_per_token(tiny_model_factory, tmp_path) -> 
         assert per_token["gathered"] is False
         # synced_gpus: both ranks run prefill + the longest rank's tokens, each gathering per layer
         assert per_token["forwards_whole"] == [False] * (1 + max(NEW_TOKENS))
+        zero3_as_built = {"zero3_linear": True, "engine_hooks": True}
+        assert per_token["forward_states"] == [zero3_as_built] * (1 + max(NEW_TOKENS))
         for name in ("gathered", "gathered_again"):
             run = runs[name]
             assert run["gathered"] is True, name
             # the whole model during every forward; each rank only its own tokens (no sync)
             assert run["forwards_whole"] == [True] * (1 + new_tokens), (name, rank)
             assert run["hooks"][0] == run["hooks"][1] > 0, name  # ZeRO-3 hooks back on exit
+            # torch's own linear and no engine hooks while whole; DeepSpeed's state back after
+            plain = {"zero3_linear": False, "engine_hooks": False}
+            assert run["forward_states"] == [plain] * (1 + new_tokens), name
+            assert run["state_before_after"] == (zero3_as_built, zero3_as_built), name
             assert run["repartitioned"], name
             assert run["completion_ids"].shape[1] == new_tokens
             assert torch.equal(run["completion_ids"], per_token["completion_ids"]), (name, rank)

@@ -181,14 +181,17 @@ def _chunk_experience(
         messages = [build_messages(records[b], wording=rl.prompt_wording) for b in sources]
         prompts = encode_prompts(ctx.processor, messages, row_media)
         inputs = {k: v.to(ctx.accelerator.device) for k, v in prompts.model_inputs.items()}
-    with timer("generate"), torch.no_grad():  # one tower call for every row (ZeRO-3 safe)
-        encoded = encode_vision(ctx.policy, inputs)
-        # ZeRO-3: the whole weights for the call, else every decode step gathers them (zero3.py)
-        with gathered_weights(ctx.model, rl.gather_for_generation) as gathered:
-            rollouts = sample_rollouts(
-                ctx.policy, encoded, counts, len(records), ctx.gen_config, ctx.eos_ids, key,
-                synced_gpus=ctx.zero3 and not gathered,
-            )  # fmt: skip
+    # ZeRO-3: the whole weights for the call, else every decode step gathers them (zero3.py)
+    with (
+        timer("generate"),
+        torch.no_grad(),
+        gathered_weights(ctx.model, rl.gather_for_generation) as gathered,
+    ):
+        encoded = encode_vision(ctx.policy, inputs)  # one tower call for every row
+        rollouts = sample_rollouts(
+            ctx.policy, encoded, counts, len(records), ctx.gen_config, ctx.eos_ids, key,
+            synced_gpus=ctx.zero3 and not gathered,
+        )  # fmt: skip
     with timer("rewards"):
         lengths = rollouts.lengths.tolist()
         texts = [
