@@ -5,6 +5,7 @@ import torch
 from transformers import PretrainedConfig
 from transformers.cache_utils import DynamicCache
 
+from video_r1.rollout import cascade
 from video_r1.rollout.cascade import (
     ATTENTION_NAME,
     SharedPrefixCache,
@@ -66,13 +67,17 @@ def _cascade(prefix_keys, prefix_values, keys, values, query, prefix_mask):
     return out
 
 
+@pytest.mark.parametrize("backend", ["fused", "explicit"])
 @pytest.mark.parametrize("suffix_len,query_len", [(5, 5), (5, 1), (1, 1)])
 def test_merged_attention_and_its_gradients_equal_attention_over_whole_sequences(
-    suffix_len, query_len
+    suffix_len, query_len, backend, monkeypatch
 ):
     """Log-prob passes (all suffix tokens queried), decode steps (the last one) and the first
     decode step (a suffix of one token): outputs and gradients of every input equal SDPA over
-    [prefix copy; suffix] with the row's left padding masked."""
+    [prefix copy; suffix] with the row's left padding masked, with the fused CPU kernel and
+    its log-sum-exp backward, and with the explicit score matrix (the non-CPU path)."""
+    if backend == "explicit":
+        monkeypatch.setattr(cascade, "_attention_with_lse", cascade._explicit_attention)
     tensors = _tensors(torch.float32, suffix_len, query_len)
     results = []
     for attend in (_reference, _cascade):
@@ -101,8 +106,8 @@ def test_merged_attention_in_bf16_is_as_close_to_float32_as_sdpa():
 def test_generation_writes_the_suffix_in_place():
     """Without grad the first update allocates `capacity` suffix slots and decode steps write
     into them (no per-step concatenation); with grad the tensors are kept as given."""
-    prefix = torch.zeros(2, KV_HEADS, PREFIX, DIM)
-    layer = SharedPrefixLayer(prefix, prefix, capacity=4)
+    prefix = [(torch.zeros(2, KV_HEADS, PREFIX, DIM),) * 2]
+    layer = SharedPrefixLayer(prefix, capacity=4)
     step = [torch.full((3, KV_HEADS, 1, DIM), float(i)) for i in range(3)]
     with torch.no_grad():
         keys, _ = layer.update(step[0], step[0])
@@ -114,7 +119,7 @@ def test_generation_writes_the_suffix_in_place():
     assert torch.equal(keys, values) and layer.get_seq_length() == PREFIX + 3
     assert layer.get_mask_sizes(1) == (PREFIX + 4, 0)
 
-    training = SharedPrefixLayer(prefix, prefix, capacity=4)
+    training = SharedPrefixLayer(prefix, capacity=4)
     fed = torch.ones(3, KV_HEADS, 2, DIM, requires_grad=True)
     keys, _ = training.update(fed, fed)
     assert training.keys is fed and torch.equal(keys, fed) and keys.requires_grad

@@ -44,14 +44,17 @@ _ACTIVE: ContextVar[SharedPrefixCache | None] = ContextVar("shared_prefix_cache"
 
 
 class SharedPrefixLayer(CacheLayerMixin):
-    """One decoder layer's cache: the prompt rows' prefix K/V [U, Hkv, Lp, D] (read-only) and
-    the rollouts' own K/V [N, Hkv, Ls, D] (`keys` / `values`, grown by `update`)."""
+    """One decoder layer's cache: the prompt rows' prefix K/V (read-only), as one
+    (keys, values) pair [m, Hkv, Lp, D] per row group of `SharedPrefixCache.groups` (gathered
+    once here, not at every step), and the rollouts' own K/V [N, Hkv, Ls, D] (`keys` /
+    `values`, grown by `update`)."""
 
     is_sliding = False
 
-    def __init__(self, prefix_keys: torch.Tensor, prefix_values: torch.Tensor, capacity: int):
+    def __init__(self, prefix: list[tuple[torch.Tensor, torch.Tensor]], capacity: int):
         super().__init__()
-        self.prefix_keys, self.prefix_values = prefix_keys, prefix_values
+        self.prefix = prefix
+        self.prefix_len = prefix[0][0].shape[-2]
         self.capacity = capacity  # suffix tokens to preallocate for (0: no buffer)
         self.length = 0  # suffix tokens written
         self.is_initialized = True
@@ -85,7 +88,7 @@ class SharedPrefixLayer(CacheLayerMixin):
         return self.keys[:, :, :end], self.values[:, :, :end]
 
     def get_seq_length(self) -> int:
-        return self.prefix_keys.shape[-2] + self.length
+        return self.prefix_len + self.length
 
     def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
         return self.get_seq_length() + query_length, 0
@@ -105,13 +108,32 @@ class SharedPrefixCache(Cache):
     def __init__(
         self, prefix: Cache, prefix_mask: torch.Tensor, rows: torch.Tensor, capacity: int = 0
     ):
-        layers = [SharedPrefixLayer(layer.keys, layer.values, capacity) for layer in prefix.layers]
+        device = prefix_mask.device
+        self.groups = [(r.to(device), n.to(device)) for r, n in _row_groups(rows)]
+        layers = [
+            SharedPrefixLayer([(layer.keys[r], layer.values[r]) for r, _ in self.groups], capacity)
+            for layer in prefix.layers
+        ]
         super().__init__(layers=layers)
-        bias = torch.zeros(prefix_mask.shape, dtype=torch.float32, device=prefix_mask.device)
-        self.prefix_bias = bias.masked_fill(prefix_mask == 0, float("-inf"))[:, None, None]
-        self.groups = _row_groups(rows)
+        bias = torch.zeros(prefix_mask.shape, dtype=torch.float32, device=device)
+        bias = bias.masked_fill(prefix_mask == 0, float("-inf"))[:, None, None]  # [U, 1, 1, Lp]
+        self.prefix_bias = [bias[r] for r, _ in self.groups]
         order = torch.cat([rollouts.flatten() for _, rollouts in self.groups])
         self.restore = torch.argsort(order)  # grouped order -> rollout order
+        self._suffix_bias: tuple[tuple[int, int, int], torch.Tensor] | None = None
+
+    def suffix_bias(self, query_len: int, suffix_len: int, groups: int) -> torch.Tensor:
+        """Causal mask [groups * Lq, Ls] (0 / -inf) of the last Lq of Ls suffix tokens, for
+        queries stacked as (query head within its KV group, position); made once per call
+        and shared by all layers."""
+        key = (query_len, suffix_len, groups)
+        if self._suffix_bias is None or self._suffix_bias[0] != key:
+            device = self.restore.device
+            positions = torch.arange(suffix_len, device=device)
+            future = positions[None, :] > positions[suffix_len - query_len :, None]  # [Lq, Ls]
+            bias = torch.zeros(future.shape, dtype=torch.float32, device=device)
+            self._suffix_bias = (key, bias.masked_fill(future, float("-inf")).repeat(groups, 1))
+        return self._suffix_bias[1]
 
     def batch_select_indices(self, indices: torch.Tensor) -> None:
         raise NotImplementedError("a shared-prefix cache cannot be re-indexed (beam search)")
@@ -138,35 +160,80 @@ def _row_groups(rows: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
     ]
 
 
-def _softmax_parts(
-    queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, bias: torch.Tensor, scale
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Softmax attention output [..., Q, D] and log-sum-exp [..., Q] of one part, float32.
+def _explicit_attention(queries, keys, values, bias, scale):
+    """Softmax attention output [..., Q, D] and log-sum-exp [..., Q] of one part, in float32
+    with the score matrix materialised (differentiable through both).
 
-    bias: additive float32 mask broadcastable to the scores [..., Q, K] (0 or -inf). bf16
+    bias: additive float32 mask broadcastable to the scores [..., Q, K] (0 or -inf), or
+    None. bf16
     inputs are upcast: bf16 scores and partial outputs rounded before the merge would err
     about twice as much as SDPA (which accumulates in float32)."""
-    scores = torch.matmul(queries.float(), keys.float().transpose(-1, -2)) * scale + bias
+    scores = torch.matmul(queries.float(), keys.float().transpose(-1, -2)) * scale
+    if bias is not None:
+        scores = scores + bias
     lse = torch.logsumexp(scores, dim=-1)  # [..., Q]
     probs = torch.exp(scores - lse.unsqueeze(-1))
     return torch.matmul(probs, values.float()), lse
+
+
+class _CpuFlashAttention(torch.autograd.Function):
+    """torch's fused CPU flash attention, which returns the log-sum-exp too, with a backward
+    that also carries the log-sum-exp's gradient (torch's own treats it as a constant, which
+    would drop the merge weights' share of the gradient). The backward recomputes one call's
+    probabilities; the forward keeps no score matrix for it."""
+
+    @staticmethod
+    def forward(ctx, queries, keys, values, bias, scale):
+        out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
+            queries, keys, values, 0.0, False, scale=scale,
+            attn_mask=None if bias is None else bias.to(queries.dtype),
+        )  # fmt: skip
+        ctx.save_for_backward(queries, keys, values, bias, out, lse)
+        ctx.scale = scale
+        return out.float(), lse
+
+    @staticmethod
+    def backward(ctx, grad_out, grad_lse):
+        queries, keys, values, bias, out, lse = ctx.saved_tensors
+        q, k, v = queries.float(), keys.float(), values.float()
+        scores = torch.matmul(q, k.transpose(-1, -2)) * ctx.scale
+        probs = torch.exp((scores if bias is None else scores + bias) - lse[..., None])
+        grad_values = torch.matmul(probs.transpose(-1, -2), grad_out)
+        grad_probs = torch.matmul(grad_out, v.transpose(-1, -2))
+        # d out / d score_j = p_j (v_j - out); d lse / d score_j = p_j
+        row_term = (grad_out * out.float()).sum(-1, keepdim=True) - grad_lse[..., None]
+        grad_scores = probs * (grad_probs - row_term) * ctx.scale
+        grad_queries = torch.matmul(grad_scores, k)
+        grad_keys = torch.matmul(grad_scores.transpose(-1, -2), q)
+        return (grad_queries.to(queries.dtype), _unbroadcast(grad_keys, keys),
+                _unbroadcast(grad_values, values), None, None)  # fmt: skip
+
+
+def _unbroadcast(grad: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return grad.sum_to_size(like.shape).to(like.dtype)
+
+
+def _attention_with_lse(queries, keys, values, bias, scale):
+    """(output [..., Q, D], log-sum-exp [..., Q]), both float32: fused on CPU; elsewhere
+    the explicit score matrix (a fused GPU kernel returning a differentiable log-sum-exp is
+    the follow-up, see the module docstring)."""
+    if queries.device.type == "cpu":
+        return _CpuFlashAttention.apply(queries, keys, values, bias, scale)
+    return _explicit_attention(queries, keys, values, bias, scale)
 
 
 def _prefix_part(cache: SharedPrefixCache, layer: SharedPrefixLayer, queries, scale):
     """Queries [N, Hkv, g*Lq, D] against their row's prefix, read once per row."""
     n, kv_heads, per_head, dim = queries.shape
     outs, lses = [], []
-    for row_ids, rollouts in cache.groups:
+    for (_, rollouts), (keys, values), bias in zip(
+        cache.groups, layer.prefix, cache.prefix_bias, strict=True
+    ):
         m, c = rollouts.shape
         stacked = queries[rollouts.flatten()].view(m, c, kv_heads, per_head, dim)
         stacked = stacked.transpose(1, 2).reshape(m, kv_heads, c * per_head, dim)
-        out, lse = _softmax_parts(
-            stacked,
-            layer.prefix_keys[row_ids],
-            layer.prefix_values[row_ids],
-            cache.prefix_bias[row_ids],
-            scale,
-        )  # [m, Hkv, c*g*Lq, D], [m, Hkv, c*g*Lq]
+        out, lse = _attention_with_lse(stacked, keys, values, bias, scale)
+        # out [m, Hkv, c*g*Lq, D], lse [m, Hkv, c*g*Lq]
         outs.append(out.view(m, kv_heads, c, per_head, dim).transpose(1, 2).flatten(0, 1))
         lses.append(lse.view(m, kv_heads, c, per_head).transpose(1, 2).flatten(0, 1))
     return torch.cat(outs)[cache.restore], torch.cat(lses)[cache.restore]
@@ -194,11 +261,9 @@ def shared_prefix_attention_forward(
     # repeated keys
     queries = query.reshape(n, kv_heads, (q_heads // kv_heads) * q_len, dim)
     out_prefix, lse_prefix = _prefix_part(cache, cache.layers[module.layer_idx], queries, scale)
-    positions = torch.arange(suffix_len, device=query.device)
-    future = positions[None, :] > positions[suffix_len - q_len :, None]  # [Lq, Ls]
-    bias = torch.zeros(future.shape, dtype=torch.float32, device=query.device)
-    bias = bias.masked_fill(future, float("-inf")).repeat(q_heads // kv_heads, 1)
-    out_suffix, lse_suffix = _softmax_parts(queries, key, value, bias, scale)
+    # a decode step's one query sees the whole suffix: no mask
+    bias = cache.suffix_bias(q_len, suffix_len, q_heads // kv_heads) if q_len > 1 else None
+    out_suffix, lse_suffix = _attention_with_lse(queries, key, value, bias, scale)
     lse = torch.logaddexp(lse_prefix, lse_suffix).unsqueeze(-1)
     out = out_prefix * torch.exp(lse_prefix.unsqueeze(-1) - lse) + out_suffix * torch.exp(
         lse_suffix.unsqueeze(-1) - lse
