@@ -129,3 +129,38 @@ def test_attention_outside_the_context_is_refused():
     query = torch.zeros(1, 2, 1, DIM)
     with pytest.raises(RuntimeError, match="only inside shared_prefix_attention"):
         shared_prefix_attention_forward(_Layer(), query, query, query, None)
+
+
+def test_bf16_model_logprobs_are_as_close_to_float32_as_the_expanded_path(tiny_qwen25, make_clip):
+    """A bf16 model (a video row and a shorter, left-padded image row): generation runs and
+    the shared-prefix log-probs err from the float32 model's no more than the expanded
+    path's do."""
+    from video_r1.data.records import Record
+    from video_r1.models import generation_config, load_model, load_processor
+    from video_r1.prompts import build_messages, encode_prompts
+    from video_r1.rollout import completion_logprobs, encode_vision, generate_rollouts
+
+    processor = load_processor(tiny_qwen25)
+    exact = load_model(tiny_qwen25, dtype="float32")
+    clip = make_clip(exact.config.vision_config.patch_size)
+    records = [
+        Record(problem_id=i, problem="Which colour is it?", data_type=kind,
+               problem_type="free-form", solution="<answer>red</answer>", path="x",
+               media_path=clip.path)
+        for i, kind in enumerate(("video", "image"))
+    ]  # fmt: skip
+    inputs = encode_prompts(
+        processor, [build_messages(r) for r in records], [clip, clip.frames[0]]
+    ).model_inputs
+    config = generation_config(exact, processor, max_new_tokens=6, do_sample=False)
+    with torch.no_grad():
+        rollouts = generate_rollouts(exact, encode_vision(exact, inputs), [3, 2], config)
+        reference = completion_logprobs(exact, encode_vision(exact, inputs), rollouts)
+        bf16 = load_model(tiny_qwen25, dtype="bfloat16")
+        encoded = encode_vision(bf16, inputs)
+        assert generate_rollouts(bf16, encoded, [3, 2], config).completion_ids.shape[0] == 5
+        errors = [
+            (completion_logprobs(bf16, encoded, rollouts, cascade=c) - reference).abs().max()
+            for c in (True, False)
+        ]
+    assert errors[0] <= 1.5 * errors[1] + 1e-3, errors
