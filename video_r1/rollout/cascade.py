@@ -21,12 +21,15 @@ suffix attention is causal. Assumed: suffix tokens are never padding before a ro
 EOS (true of generation and of the log-prob pass, whose completion mask only zeroes tokens
 after the first EOS); tokens after it see the masked ones, which the loss ignores.
 
-Cost: both parts materialise their score matrix, [U, Hkv, c * (Hq / Hkv) * Lq, Lp] for a
-row group of c rollouts. At decode (Lq = 1) that is tiny. In a log-prob pass at real size
-(Qwen2.5-VL-3B: 2 KV heads, 16 query heads; c = 8, Lq = 256, Lp = 1.1k; bf16) it is ~72 MB
-per layer kept for backward (~2.6 GB over 36 layers), about what the expanded path's math
-SDPA holds; a fused kernel returning a differentiable log-sum-exp (FlashAttention's
-`return_softmax_lse`, FlexAttention) would avoid it on GPU and is the follow-up.
+Kernels: on CPU both parts run torch's fused flash kernel (it returns the log-sum-exp) and
+its fused backward (`_CpuMergedAttention`); no score matrix is kept. Elsewhere the parts
+materialise their score matrix (`_explicit_attention`, autograd), [m, Hkv, c * (Hq / Hkv) *
+Lq, Lp] for a group of m rows of c rollouts: tiny at decode (Lq = 1); in a log-prob pass at
+real size (Qwen2.5-VL-3B: 2 KV heads, 16 query heads; c = 8, Lq = 256, Lp = 1.1k) ~144 MB
+float32 per layer kept for backward, about twice what math SDPA on the expanded cache holds
+and more than a fused kernel's none. The same split-KV backward on CUDA, with
+`_scaled_dot_product_efficient_attention` (it returns the log-sum-exp) or FlashAttention's
+`return_softmax_lse`, is the follow-up (no GPU to test it on here).
 """
 
 from __future__ import annotations
@@ -164,10 +167,9 @@ def _explicit_attention(queries, keys, values, bias, scale):
     """Softmax attention output [..., Q, D] and log-sum-exp [..., Q] of one part, in float32
     with the score matrix materialised (differentiable through both).
 
-    bias: additive float32 mask broadcastable to the scores [..., Q, K] (0 or -inf), or
-    None. bf16
-    inputs are upcast: bf16 scores and partial outputs rounded before the merge would err
-    about twice as much as SDPA (which accumulates in float32)."""
+    bias: additive float32 mask broadcastable to the scores [..., Q, K] (0 or -inf), or None.
+    bf16 inputs are upcast: bf16 scores and partial outputs rounded before the merge would
+    err about twice as much as SDPA (which accumulates in float32)."""
     scores = torch.matmul(queries.float(), keys.float().transpose(-1, -2)) * scale
     if bias is not None:
         scores = scores + bias
@@ -176,67 +178,93 @@ def _explicit_attention(queries, keys, values, bias, scale):
     return torch.matmul(probs, values.float()), lse
 
 
-class _CpuFlashAttention(torch.autograd.Function):
-    """torch's fused CPU flash attention, which returns the log-sum-exp too, with a backward
-    that also carries the log-sum-exp's gradient (torch's own treats it as a constant, which
-    would drop the merge weights' share of the gradient). The backward recomputes one call's
-    probabilities; the forward keeps no score matrix for it."""
-
-    @staticmethod
-    def forward(ctx, queries, keys, values, bias, scale):
-        out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
-            queries, keys, values, 0.0, False, scale=scale,
-            attn_mask=None if bias is None else bias.to(queries.dtype),
-        )  # fmt: skip
-        ctx.save_for_backward(queries, keys, values, bias, out, lse)
-        ctx.scale = scale
-        return out.float(), lse
-
-    @staticmethod
-    def backward(ctx, grad_out, grad_lse):
-        queries, keys, values, bias, out, lse = ctx.saved_tensors
-        q, k, v = queries.float(), keys.float(), values.float()
-        scores = torch.matmul(q, k.transpose(-1, -2)) * ctx.scale
-        probs = torch.exp((scores if bias is None else scores + bias) - lse[..., None])
-        grad_values = torch.matmul(probs.transpose(-1, -2), grad_out)
-        grad_probs = torch.matmul(grad_out, v.transpose(-1, -2))
-        # d out / d score_j = p_j (v_j - out); d lse / d score_j = p_j
-        row_term = (grad_out * out.float()).sum(-1, keepdim=True) - grad_lse[..., None]
-        grad_scores = probs * (grad_probs - row_term) * ctx.scale
-        grad_queries = torch.matmul(grad_scores, k)
-        grad_keys = torch.matmul(grad_scores.transpose(-1, -2), q)
-        return (grad_queries.to(queries.dtype), _unbroadcast(grad_keys, keys),
-                _unbroadcast(grad_values, values), None, None)  # fmt: skip
+def _cpu_flash_attention(queries, keys, values, bias, scale):
+    """torch's fused CPU flash attention, which also returns the log-sum-exp (float32)."""
+    out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
+        queries, keys, values, 0.0, False, scale=scale,
+        attn_mask=None if bias is None else bias.to(queries.dtype),
+    )  # fmt: skip
+    return out.float(), lse
 
 
-def _unbroadcast(grad: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    return grad.sum_to_size(like.shape).to(like.dtype)
+def _stack_rows(tensor: torch.Tensor, rollouts: torch.Tensor) -> torch.Tensor:
+    """[N, Hkv, X, ...] -> [m, Hkv, c*X, ...]: each row's c rollouts along the query axis."""
+    m, c = rollouts.shape
+    picked = tensor[rollouts.flatten()]
+    picked = picked.view(m, c, *picked.shape[1:]).transpose(1, 2)  # [m, Hkv, c, X, ...]
+    return picked.reshape(m, picked.shape[1], c * picked.shape[3], *picked.shape[4:])
 
 
-def _attention_with_lse(queries, keys, values, bias, scale):
-    """(output [..., Q, D], log-sum-exp [..., Q]), both float32: fused on CPU; elsewhere
-    the explicit score matrix (a fused GPU kernel returning a differentiable log-sum-exp is
-    the follow-up, see the module docstring)."""
-    if queries.device.type == "cpu":
-        return _CpuFlashAttention.apply(queries, keys, values, bias, scale)
-    return _explicit_attention(queries, keys, values, bias, scale)
+def _unstack_rows(tensor: torch.Tensor, count: int) -> torch.Tensor:
+    """[m, Hkv, c*X, ...] -> [m*c, Hkv, X, ...], the inverse of `_stack_rows`."""
+    m, heads = tensor.shape[:2]
+    return tensor.view(m, heads, count, -1, *tensor.shape[3:]).transpose(1, 2).flatten(0, 1)
 
 
-def _prefix_part(cache: SharedPrefixCache, layer: SharedPrefixLayer, queries, scale):
-    """Queries [N, Hkv, g*Lq, D] against their row's prefix, read once per row."""
-    n, kv_heads, per_head, dim = queries.shape
+def _merged_attention(cache, layer, queries, keys, values, suffix_bias, scale, attend):
+    """Queries [N, Hkv, g*Lq, D] against their row's prefix (read once per row group) and
+    their own suffix, merged: (output [N, Hkv, g*Lq, D], log-sum-exp [N, Hkv, g*Lq]),
+    float32. attend(queries, keys, values, bias, scale) -> (output, log-sum-exp)."""
     outs, lses = [], []
-    for (_, rollouts), (keys, values), bias in zip(
+    for (_, rollouts), (prefix_keys, prefix_values), bias in zip(
         cache.groups, layer.prefix, cache.prefix_bias, strict=True
     ):
-        m, c = rollouts.shape
-        stacked = queries[rollouts.flatten()].view(m, c, kv_heads, per_head, dim)
-        stacked = stacked.transpose(1, 2).reshape(m, kv_heads, c * per_head, dim)
-        out, lse = _attention_with_lse(stacked, keys, values, bias, scale)
-        # out [m, Hkv, c*g*Lq, D], lse [m, Hkv, c*g*Lq]
-        outs.append(out.view(m, kv_heads, c, per_head, dim).transpose(1, 2).flatten(0, 1))
-        lses.append(lse.view(m, kv_heads, c, per_head).transpose(1, 2).flatten(0, 1))
-    return torch.cat(outs)[cache.restore], torch.cat(lses)[cache.restore]
+        stacked = _stack_rows(queries, rollouts)
+        out, lse = attend(stacked, prefix_keys, prefix_values, bias, scale)
+        outs.append(_unstack_rows(out, rollouts.shape[1]))
+        lses.append(_unstack_rows(lse, rollouts.shape[1]))
+    out_prefix, lse_prefix = torch.cat(outs)[cache.restore], torch.cat(lses)[cache.restore]
+    out_suffix, lse_suffix = attend(queries, keys, values, suffix_bias, scale)
+    lse = torch.logaddexp(lse_prefix, lse_suffix)
+    out = out_prefix * torch.exp(lse_prefix - lse).unsqueeze(-1)
+    return out + out_suffix * torch.exp(lse_suffix - lse).unsqueeze(-1), lse
+
+
+class _CpuMergedAttention(torch.autograd.Function):
+    """`_merged_attention` with torch's fused CPU flash kernels, forward and backward.
+
+    The backward is split-KV attention's ("flash decoding"): softmax over the union of the
+    prefix and suffix keys has probabilities exp(s - lse) with the merged lse, so each
+    part's gradients are the standard attention backward of that part run with the merged
+    output and log-sum-exp. No score matrix is kept for backward, and the partial
+    log-sum-exps need no gradient of their own (torch's kernel gives them none)."""
+
+    @staticmethod
+    def forward(ctx, queries, keys, values, cache, layer, suffix_bias, scale, *prefix):
+        out, lse = _merged_attention(
+            cache, layer, queries, keys, values, suffix_bias, scale, _cpu_flash_attention
+        )
+        out = out.to(queries.dtype)
+        ctx.save_for_backward(queries, keys, values, out, lse, *prefix)
+        ctx.cache, ctx.suffix_bias, ctx.scale = cache, suffix_bias, scale
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        queries, keys, values, out, lse, *prefix = ctx.saved_tensors
+        cache, scale, grad_out = ctx.cache, ctx.scale, grad_out.contiguous()
+        backward = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward
+        grad_queries, grad_keys, grad_values = backward(
+            grad_out, queries, keys, values, out, lse, 0.0, False, scale=scale,
+            attn_mask=None if ctx.suffix_bias is None else ctx.suffix_bias.to(queries.dtype),
+        )  # fmt: skip
+        grad_prefix = []
+        for i, ((_, rollouts), bias) in enumerate(
+            zip(cache.groups, cache.prefix_bias, strict=True)
+        ):
+            stacked = [_stack_rows(t, rollouts) for t in (grad_out, queries, out, lse)]
+            grad_stacked, grad_pk, grad_pv = backward(
+                stacked[0], stacked[1], prefix[2 * i], prefix[2 * i + 1], stacked[2],
+                stacked[3].contiguous(), 0.0, False, scale=scale, attn_mask=bias.to(queries.dtype),
+            )  # fmt: skip
+            grad_unstacked = _unstack_rows(grad_stacked, rollouts.shape[1])
+            grad_queries = grad_queries.index_add(0, rollouts.flatten(), grad_unstacked)
+            grad_prefix += [grad_pk, grad_pv]
+        return grad_queries, grad_keys, grad_values, None, None, None, None, *grad_prefix
+
+
+def _has_fused_kernels(device: torch.device) -> bool:
+    return device.type == "cpu"
 
 
 def shared_prefix_attention_forward(
@@ -257,17 +285,18 @@ def shared_prefix_attention_forward(
     n, q_heads, q_len, dim = query.shape
     kv_heads, suffix_len = key.shape[1], key.shape[2]
     scale = dim**-0.5 if scaling is None else scaling
+    layer = cache.layers[module.layer_idx]
     # query heads h*g .. h*g+g-1 share KV head h: folding them into the query axis needs no
     # repeated keys
     queries = query.reshape(n, kv_heads, (q_heads // kv_heads) * q_len, dim)
-    out_prefix, lse_prefix = _prefix_part(cache, cache.layers[module.layer_idx], queries, scale)
     # a decode step's one query sees the whole suffix: no mask
     bias = cache.suffix_bias(q_len, suffix_len, q_heads // kv_heads) if q_len > 1 else None
-    out_suffix, lse_suffix = _attention_with_lse(queries, key, value, bias, scale)
-    lse = torch.logaddexp(lse_prefix, lse_suffix).unsqueeze(-1)
-    out = out_prefix * torch.exp(lse_prefix.unsqueeze(-1) - lse) + out_suffix * torch.exp(
-        lse_suffix.unsqueeze(-1) - lse
-    )  # [N, Hkv, g*Lq, D]
+    if _has_fused_kernels(query.device):
+        prefix = [t for pair in layer.prefix for t in pair]
+        out = _CpuMergedAttention.apply(queries, key, value, cache, layer, bias, scale, *prefix)
+    else:  # no fused kernel returning the log-sum-exp used here yet: see the module docstring
+        out, _ = _merged_attention(cache, layer, queries, key, value, bias, scale,
+                                   _explicit_attention)  # fmt: skip
     out = out.to(query.dtype).view(n, q_heads, q_len, dim)
     return out.transpose(1, 2).contiguous(), None
 
