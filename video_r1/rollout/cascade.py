@@ -236,22 +236,23 @@ class _CpuMergedAttention(torch.autograd.Function):
         )
         out = out.to(queries.dtype)
         ctx.save_for_backward(queries, keys, values, out, lse, *prefix)
-        ctx.cache, ctx.suffix_bias, ctx.scale = cache, suffix_bias, scale
+        # not the cache itself: it holds later layers' keys, whose graph leads back to this
+        # node, a cycle through autograd that Python's collector cannot free
+        ctx.groups, ctx.prefix_bias = cache.groups, cache.prefix_bias
+        ctx.suffix_bias, ctx.scale = suffix_bias, scale
         return out
 
     @staticmethod
     def backward(ctx, grad_out):
         queries, keys, values, out, lse, *prefix = ctx.saved_tensors
-        cache, scale, grad_out = ctx.cache, ctx.scale, grad_out.contiguous()
+        scale, grad_out = ctx.scale, grad_out.contiguous()
         backward = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward
         grad_queries, grad_keys, grad_values = backward(
             grad_out, queries, keys, values, out, lse, 0.0, False, scale=scale,
             attn_mask=None if ctx.suffix_bias is None else ctx.suffix_bias.to(queries.dtype),
         )  # fmt: skip
         grad_prefix = []
-        for i, ((_, rollouts), bias) in enumerate(
-            zip(cache.groups, cache.prefix_bias, strict=True)
-        ):
+        for i, ((_, rollouts), bias) in enumerate(zip(ctx.groups, ctx.prefix_bias, strict=True)):
             stacked = [_stack_rows(t, rollouts) for t in (grad_out, queries, out, lse)]
             grad_stacked, grad_pk, grad_pv = backward(
                 stacked[0], stacked[1], prefix[2 * i], prefix[2 * i + 1], stacked[2],
