@@ -13,8 +13,8 @@ With lse_a, lse_b the log-sum-exp of each part's scores and o_a, o_b their softm
 softmax over the concatenated keys is exactly
 o = exp(lse_a - lse) o_a + exp(lse_b - lse) o_b, with lse = logaddexp(lse_a, lse_b).
 
-The text model uses this attention only inside `shared_prefix_attention(model, cache)`: its
-text config's attention implementation is switched to ours for the call (the vision tower
+The text model uses this attention only inside `shared_prefix_attention(text_config, cache)`:
+its attention implementation is switched to ours for the call (the vision tower
 keeps its own), and the 2D attention mask is ignored (no mask function is registered, so
 transformers passes None): the prefix's left padding comes from the cache, and within the
 suffix attention is causal. Assumed: suffix tokens are never padding before a rollout's first
