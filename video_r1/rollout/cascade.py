@@ -201,16 +201,15 @@ def _unstack_rows(tensor: torch.Tensor, count: int) -> torch.Tensor:
     return tensor.view(m, heads, count, -1, *tensor.shape[3:]).transpose(1, 2).flatten(0, 1)
 
 
-def _merged_attention(cache, layer, queries, keys, values, suffix_bias, scale, attend):
-    """Queries [N, Hkv, g*Lq, D] against their row's prefix (read once per row group) and
-    their own suffix, merged: (output [N, Hkv, g*Lq, D], log-sum-exp [N, Hkv, g*Lq]),
-    float32. attend(queries, keys, values, bias, scale) -> (output, log-sum-exp)."""
+def _merged_attention(cache, prefix, queries, keys, values, suffix_bias, scale, attend):
+    """Queries [N, Hkv, g*Lq, D] against their row's prefix (read once per row group; prefix:
+    flat [keys, values, keys, ...] of the groups) and their own suffix, merged: (output
+    [N, Hkv, g*Lq, D], log-sum-exp [N, Hkv, g*Lq]), float32.
+    attend(queries, keys, values, bias, scale) -> (output, log-sum-exp)."""
     outs, lses = [], []
-    for (_, rollouts), (prefix_keys, prefix_values), bias in zip(
-        cache.groups, layer.prefix, cache.prefix_bias, strict=True
-    ):
+    for i, ((_, rollouts), bias) in enumerate(zip(cache.groups, cache.prefix_bias, strict=True)):
         stacked = _stack_rows(queries, rollouts)
-        out, lse = attend(stacked, prefix_keys, prefix_values, bias, scale)
+        out, lse = attend(stacked, prefix[2 * i], prefix[2 * i + 1], bias, scale)
         outs.append(_unstack_rows(out, rollouts.shape[1]))
         lses.append(_unstack_rows(lse, rollouts.shape[1]))
     out_prefix, lse_prefix = torch.cat(outs)[cache.restore], torch.cat(lses)[cache.restore]
@@ -230,9 +229,9 @@ class _CpuMergedAttention(torch.autograd.Function):
     log-sum-exps need no gradient of their own (torch's kernel gives them none)."""
 
     @staticmethod
-    def forward(ctx, queries, keys, values, cache, layer, suffix_bias, scale, *prefix):
+    def forward(ctx, queries, keys, values, cache, suffix_bias, scale, *prefix):
         out, lse = _merged_attention(
-            cache, layer, queries, keys, values, suffix_bias, scale, _cpu_flash_attention
+            cache, prefix, queries, keys, values, suffix_bias, scale, _cpu_flash_attention
         )
         out = out.to(queries.dtype)
         ctx.save_for_backward(queries, keys, values, out, lse, *prefix)
@@ -261,7 +260,7 @@ class _CpuMergedAttention(torch.autograd.Function):
             grad_unstacked = _unstack_rows(grad_stacked, rollouts.shape[1])
             grad_queries = grad_queries.index_add(0, rollouts.flatten(), grad_unstacked)
             grad_prefix += [grad_pk, grad_pv]
-        return grad_queries, grad_keys, grad_values, None, None, None, None, *grad_prefix
+        return grad_queries, grad_keys, grad_values, None, None, None, *grad_prefix
 
 
 def _has_fused_kernels(device: torch.device) -> bool:
@@ -286,19 +285,22 @@ def shared_prefix_attention_forward(
     n, q_heads, q_len, dim = query.shape
     kv_heads, suffix_len = key.shape[1], key.shape[2]
     scale = dim**-0.5 if scaling is None else scaling
-    layer = cache.layers[module.layer_idx]
+    # one dtype for the kernels: under autocast the lower precision, as SDPA runs there
+    device = query.device.type
+    dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else query.dtype
+    prefix = [t.to(dtype) for pair in cache.layers[module.layer_idx].prefix for t in pair]
+    key, value = key.to(dtype), value.to(dtype)
     # query heads h*g .. h*g+g-1 share KV head h: folding them into the query axis needs no
     # repeated keys
-    queries = query.reshape(n, kv_heads, (q_heads // kv_heads) * q_len, dim)
+    queries = query.to(dtype).reshape(n, kv_heads, (q_heads // kv_heads) * q_len, dim)
     # a decode step's one query sees the whole suffix: no mask
     bias = cache.suffix_bias(q_len, suffix_len, q_heads // kv_heads) if q_len > 1 else None
     if _has_fused_kernels(query.device):
-        prefix = [t for pair in layer.prefix for t in pair]
-        out = _CpuMergedAttention.apply(queries, key, value, cache, layer, bias, scale, *prefix)
+        out = _CpuMergedAttention.apply(queries, key, value, cache, bias, scale, *prefix)
     else:  # no fused kernel returning the log-sum-exp used here yet: see the module docstring
-        out, _ = _merged_attention(cache, layer, queries, key, value, bias, scale,
+        out, _ = _merged_attention(cache, prefix, queries, key, value, bias, scale,
                                    _explicit_attention)  # fmt: skip
-    out = out.to(query.dtype).view(n, q_heads, q_len, dim)
+    out = out.to(dtype).view(n, q_heads, q_len, dim)
     return out.transpose(1, 2).contiguous(), None
 
 
