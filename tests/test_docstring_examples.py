@@ -13,6 +13,7 @@ MODULES = [
     "video_r1.rl.group_scores",
     "video_r1.rollout.generate",
     "video_r1.rollout.logprobs",
+    "video_r1.rollout.cascade",
     "video_r1.recipes.grpo",
     "video_r1.recipes.grpo_step",
     "video_r1.train.config_load",

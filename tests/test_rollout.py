@@ -208,9 +208,11 @@ def _varied_records(path) -> list[Record]:
 
 
 def test_shared_prefix_equals_plain_path_with_left_padding_and_an_image(tiny_model_dir, make_clip):
-    """Rows of different prompt lengths (left-padded) and an image row: shared-prefix greedy
-    generation and log-probs equal the plain path, on every architecture (a position bug
-    that ignores padding would shift the padded rows' positions)."""
+    """Rows of different prompt lengths (left-padded) and an image row: greedy generation,
+    seeded sampling, log-probs and gradients are the same whether every rollout runs its
+    prompt (plain), each row's cache is copied to its rollouts (expanded) or kept once with
+    shared-prefix attention (cascade), on every architecture (a position or padding bug
+    would shift or unmask the padded rows' prompts)."""
     torch.manual_seed(0)
     model = load_model(tiny_model_dir, dtype="float32")
     processor = load_processor(tiny_model_dir)
@@ -221,17 +223,44 @@ def test_shared_prefix_equals_plain_path_with_left_padding_and_an_image(tiny_mod
     )
     padding = (batch.model_inputs["attention_mask"] == 0).sum(dim=1)
     assert padding.tolist()[1] == 0 and padding[0] > 0 and padding[2] > 0  # left padding is used
-    config = generation_config(model, processor, max_new_tokens=8, do_sample=False)
+    modes = {"plain": {"share_prefix": False}, "expanded": {"cascade": False}, "cascade": {}}
     eos = stop_token_ids(processor.tokenizer)
+    greedy = generation_config(model, processor, max_new_tokens=8, do_sample=False)
+    sampled = generation_config(model, processor, max_new_tokens=8, do_sample=True)
+    generated = {}
     with torch.no_grad():
         encoded = encode_vision(model, batch.model_inputs)
-        plain = generate_rollouts(model, encoded, [2, 1, 2], config, eos, share_prefix=False)
-        shared = generate_rollouts(model, encoded, [2, 1, 2], config, eos, share_prefix=True)
-        assert torch.equal(plain.completion_ids, shared.completion_ids)
-        lp_plain = completion_logprobs(model, encoded, plain, share_prefix=False)
-        lp_shared = completion_logprobs(model, encoded, plain, share_prefix=True)
-    mask = plain.completion_mask.bool()
-    assert torch.allclose(lp_plain[mask], lp_shared[mask], atol=1e-5)
+        for name, mode in modes.items():
+            generated[name] = generate_rollouts(model, encoded, [2, 1, 2], greedy, eos, **mode)
+            torch.manual_seed(1)
+            generated["sampled " + name] = generate_rollouts(
+                model, encoded, [2, 1, 2], sampled, eos, **mode
+            )
+    for name in ("expanded", "cascade"):
+        assert torch.equal(generated[name].completion_ids, generated["plain"].completion_ids)
+    sampled_ids = [generated["sampled " + n].completion_ids for n in ("expanded", "cascade")]
+    assert torch.equal(*sampled_ids)
+    assert model.config.text_config._attn_implementation == "sdpa"  # restored after the call
+
+    rollouts = generated["plain"]
+    mask = rollouts.completion_mask.bool()
+    advantages = torch.tensor([1.0, -1.0, 0.5, 0.0, -0.5])
+    results = {}
+    for name, mode in modes.items():
+        model.zero_grad()
+        logprobs = completion_logprobs(
+            model, encode_vision(model, batch.model_inputs), rollouts, **mode
+        )
+        policy_loss(logprobs, advantages, mask.float(), beta=0.0)[0].backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        results[name] = (logprobs.detach()[mask], grads)
+    lp_plain, g_plain = results["plain"]
+    for name in ("expanded", "cascade"):
+        logprobs, grads = results[name]
+        assert torch.allclose(logprobs, lp_plain, atol=1e-5), name
+        assert grads.keys() == g_plain.keys()
+        for param in grads:
+            assert torch.allclose(grads[param], g_plain[param], atol=1e-5), (name, param)
 
 
 def test_rows_of_one_modality_from_a_mixed_batch(tiny_model_dir, make_clip):

@@ -108,6 +108,13 @@ class RLConfig:
         "models that do not fit. No effect without ZeRO-3",
         default=True,
     )
+    cascade_attention: bool = _help(
+        "shared-prefix attention in generation and log-prob passes: each prompt row's KV cache "
+        "kept once and merged exactly with each rollout's own tokens (video_r1/rollout/"
+        "cascade.py); false copies the row's cache to every rollout (the earlier, slower path, "
+        "kept as a fallback)",
+        default=True,
+    )
     prompt_wording: str = _help("prompt template wording: train or eval", default="train")
     debug_rollouts: int = _help(
         "write this many sample rollouts per step to OUTPUT/rollouts.jsonl (0: none)", default=0

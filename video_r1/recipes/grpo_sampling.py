@@ -99,6 +99,7 @@ def sample_rollouts(
     eos_ids: Sequence[int],
     key: SamplingKey | None,
     synced_gpus: bool = False,
+    cascade: bool = True,
 ) -> Rollouts:
     """Rollouts of every prompt row (rows 0..num_ordered_rows-1 ordered, the rest shuffled).
 
@@ -108,7 +109,7 @@ def sample_rollouts(
     """
     if key is None:
         return generate_rollouts(
-            model, encoded, counts, generation_config, eos_ids, synced_gpus=synced_gpus
+            model, encoded, counts, generation_config, eos_ids, synced_gpus, cascade=cascade
         )
     ordered = [n if r < num_ordered_rows else 0 for r, n in enumerate(counts)]
     shuffled = [0 if r < num_ordered_rows else n for r, n in enumerate(counts)]
@@ -126,6 +127,7 @@ def sample_rollouts(
                     generation_config,
                     eos_ids,
                     synced_gpus=synced_gpus,
+                    cascade=cascade,
                 )  # fmt: skip
             )
     if len(calls) == 1:

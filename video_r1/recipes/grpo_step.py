@@ -190,7 +190,7 @@ def _chunk_experience(
         encoded = encode_vision(ctx.policy, inputs)  # one tower call for every row
         rollouts = sample_rollouts(
             ctx.policy, encoded, counts, len(records), ctx.gen_config, ctx.eos_ids, key,
-            synced_gpus=ctx.zero3 and not gathered,
+            synced_gpus=ctx.zero3 and not gathered, cascade=rl.cascade_attention,
         )  # fmt: skip
     with timer("rewards"):
         lengths = rollouts.lengths.tolist()
@@ -237,8 +237,9 @@ def _micro_experience(
         old_logprobs = None
         if rl.num_iterations > 1:  # the policy that generated, before any update of this step
             old_logprobs = completion_logprobs(
-                ctx.policy, chunk.encoded, chunk.rollouts, index, rl.temperature
-            )
+                ctx.policy, chunk.encoded, chunk.rollouts, index, rl.temperature,
+                cascade=rl.cascade_attention,
+            )  # fmt: skip
     return MicroExperience(batch, chunk, rows, index, advantages, mask, ref_logprobs,
                            old_logprobs, groups, members)  # fmt: skip
 
@@ -280,11 +281,14 @@ def reference_logprobs(
     lora = ctx.cfg.model.lora.enabled
     model = ctx.policy if lora else ctx.reference
     with ctx.policy.disable_adapter() if lora else nullcontext():
+        cascade = rl.cascade_attention
         if not ctx.vision_trainable:
-            return completion_logprobs(model, chunk.encoded, chunk.rollouts, index, rl.temperature)
+            return completion_logprobs(
+                model, chunk.encoded, chunk.rollouts, index, rl.temperature, cascade=cascade
+            )
         encoded = encode_vision(model, select(chunk.inputs, rows))
         subset = rollouts_of_rows(chunk.rollouts, index, rows)
-        return completion_logprobs(model, encoded, subset, None, rl.temperature)
+        return completion_logprobs(model, encoded, subset, None, rl.temperature, cascade=cascade)
 
 
 # --- update --------------------------------------------------------------------------------
@@ -305,13 +309,14 @@ def _policy_logprobs(ctx: StepContext, micro: MicroExperience) -> torch.Tensor:
     """Policy log-probs [n, Lc] with grad. A trainable tower runs again for this micro-batch
     (backward consumes the graph); a frozen tower's features are reused across passes."""
     chunk, temperature = micro.chunk, ctx.cfg.rl.temperature
+    cascade = ctx.cfg.rl.cascade_attention
     if not ctx.vision_trainable:
         return completion_logprobs(
-            ctx.model, chunk.encoded, chunk.rollouts, micro.index, temperature
+            ctx.model, chunk.encoded, chunk.rollouts, micro.index, temperature, cascade=cascade
         )
     encoded = encode_vision(ctx.policy, select(chunk.inputs, micro.rows))
     subset = rollouts_of_rows(chunk.rollouts, micro.index, micro.rows)
-    return completion_logprobs(ctx.model, encoded, subset, None, temperature)
+    return completion_logprobs(ctx.model, encoded, subset, None, temperature, cascade=cascade)
 
 
 def _update_pass(

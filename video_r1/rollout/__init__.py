@@ -2,8 +2,9 @@
 
 `vision`: encode a prompt batch's media once (`encode_vision`) and hand later forwards
 references to the features (`rows_inputs`). `generate`: prefill each prompt row once and
-share its KV cache with its rollouts (`prefill_prompts`, `generate_rollouts`). `logprobs`:
-log-probs of the sampled tokens (`completion_logprobs`).
+share its KV cache with its rollouts (`prefill_prompts`, `generate_rollouts`). `cascade`:
+the shared-prefix attention that reads each row's cache once, not once per rollout.
+`logprobs`: log-probs of the sampled tokens (`completion_logprobs`).
 """
 
 from video_r1.rollout.generate import (

@@ -6,12 +6,14 @@ Shapes: P prompt rows, N rollouts, Lp prompt length (left-padded), Lc completion
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import torch
 
 from video_r1.models.loading import generation_stop_ids
 from video_r1.prompts.inputs import PER_ROW_KEYS, index_rows
+from video_r1.rollout.cascade import SharedPrefixCache, shared_prefix_attention
 from video_r1.rollout.vision import EncodedPrompts, base_model, rows_inputs
 
 
@@ -58,18 +60,26 @@ def inner_module(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def prefill_prompts(
-    model: torch.nn.Module, encoded: EncodedPrompts, rows: Sequence[int], keep_last: bool
+    model: torch.nn.Module,
+    encoded: EncodedPrompts,
+    rows: Sequence[int],
+    keep_last: bool,
+    cascade: bool = True,
+    capacity: int = 0,
 ) -> tuple[object, torch.Tensor, torch.Tensor]:
     """Run each prompt row once and share its KV cache with every rollout of that row.
 
     The published trainer (and `generate(num_return_sequences=G)`) runs the same prompt G
-    times; here the prompt's ~1k vision + text tokens go through the model once per row and
-    the cache is indexed out to the rollouts (a view in autograd: gradients of all rollouts
-    flow back into the one prompt pass).
+    times; here the prompt's ~1k vision + text tokens go through the model once per row
+    (gradients of all rollouts flow back into the one prompt pass).
     rows: the prompt row of each rollout. keep_last: cache the whole prompt (log-prob passes)
     or all but its last token (generation, which must feed at least one token itself).
-    Returns (cache expanded to len(rows), position delta of each rollout [N, 1], logits of
-    the last cached position of each rollout [N, V]).
+    cascade: keep each row's cache once (`SharedPrefixCache`; run the model on it inside
+    `attending`); False indexes it out to every rollout (a copy per rollout, read at every
+    step: the slower reference path). capacity: tokens the rollouts will add (cascade
+    preallocates them; 0 grows as fed).
+    Returns (the cache, position delta of each rollout [N, 1], logits of the last cached
+    position of each rollout [N, V]).
     """
     unique = sorted(set(rows))
     kwargs = rows_inputs(encoded, unique)
@@ -82,9 +92,20 @@ def prefill_prompts(
         raise RuntimeError("the model returned no KV cache (gradient checkpointing turns it off)")
     select = torch.as_tensor([unique.index(r) for r in rows], device=kwargs["input_ids"].device)
     cache = out.past_key_values
-    cache.batch_select_indices(select)
+    if cascade:
+        cache = SharedPrefixCache(cache, kwargs["attention_mask"], select, capacity)
+    else:
+        cache.batch_select_indices(select)
     deltas = base_model(model).rope_deltas  # [U, 1]: 3D (mrope) position offset of the text
     return cache, deltas[select], out.logits[select, -1]
+
+
+def attending(model: torch.nn.Module, cache: object) -> AbstractContextManager:
+    """The context a model call on `cache` runs in: shared-prefix attention for a
+    `SharedPrefixCache`, nothing for a plain cache."""
+    if isinstance(cache, SharedPrefixCache):
+        return shared_prefix_attention(base_model(model).language_model.config, cache)
+    return nullcontext()
 
 
 @torch.no_grad()
@@ -96,6 +117,7 @@ def generate_rollouts(
     eos_token_ids: Sequence[int] | None = None,
     synced_gpus: bool = False,
     share_prefix: bool = True,
+    cascade: bool = True,
 ) -> Rollouts:
     """One batched generation call for every rollout of every prompt row.
 
@@ -108,11 +130,15 @@ def generate_rollouts(
     where each forward gathers parameters collectively).
     share_prefix: prefill each prompt row once and share its cache (`prefill_prompts`);
     False runs every rollout's prompt through the model (for comparison).
+    cascade: with share_prefix, attend to each row's prompt cache kept once (`cascade.py`);
+    False copies it to every rollout (the reference path).
     """
     stops = generation_stop_ids(generation_config, eos_token_ids)
     rows = [r for r, n in enumerate(rollouts_per_row) for _ in range(n)]
     if share_prefix:
-        cache, deltas, _ = prefill_prompts(model, encoded, rows, keep_last=False)
+        # the fed last prompt token plus the new tokens
+        capacity = (generation_config.max_new_tokens or -1) + 1
+        cache, deltas, _ = prefill_prompts(model, encoded, rows, False, cascade, capacity)
         # generate() continues from the cache: text positions plus each rollout's delta;
         # only the per-row tensors are needed (the media are all in the cache)
         base_model(model).rope_deltas = deltas
@@ -120,9 +146,11 @@ def generate_rollouts(
         kwargs["past_key_values"] = cache
     else:
         kwargs = rows_inputs(encoded, rows)
-    sequences = model.generate(  # [N, Lp + Lc]
-        **kwargs, generation_config=generation_config, synced_gpus=synced_gpus
-    )
+        cache = None
+    with attending(model, cache):
+        sequences = model.generate(  # [N, Lp + Lc]
+            **kwargs, generation_config=generation_config, synced_gpus=synced_gpus
+        )
     prompt_len = kwargs["input_ids"].shape[1]
     completion_ids = sequences[:, prompt_len:]
     mask = completion_mask(completion_ids, stops)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from video_r1.rollout.generate import Rollouts, inner_module, prefill_prompts
+from video_r1.rollout.generate import Rollouts, attending, inner_module, prefill_prompts
 from video_r1.rollout.vision import EncodedPrompts, rows_inputs
 
 
@@ -43,6 +43,7 @@ def completion_logprobs(
     index: torch.Tensor | None = None,
     temperature: float = 1.0,
     share_prefix: bool = True,
+    cascade: bool = True,
 ) -> torch.Tensor:
     """Log-probs [n, Lc] (float32) of the sampled completion tokens of rollouts `index`
     (default: all).
@@ -51,7 +52,8 @@ def completion_logprobs(
     grad). With share_prefix, each prompt row runs once and its cache serves all its rollouts
     (not available with gradient checkpointing, which disables the cache in training).
     Logits are divided by the sampling temperature: these are the log-probs of the
-    distribution that sampled.
+    distribution that sampled. cascade: attend to each row's prompt cache kept once
+    (`cascade.py`); False copies it to every rollout (the reference path).
     """
     if index is None:
         index = torch.arange(rollouts.rows.shape[0])
@@ -70,7 +72,7 @@ def completion_logprobs(
     if checkpointing is None:  # transformers < 5.2 name
         checkpointing = getattr(inner, "is_gradient_checkpointing", False)
     if share_prefix and not (inner.training and checkpointing):
-        cache, deltas, first_logits = prefill_prompts(model, encoded, rows, keep_last=True)
+        cache, deltas, first_logits = prefill_prompts(model, encoded, rows, True, cascade)
         prompt_len = rollouts.prompt_ids.shape[1]
         # text after the vision tokens: the same 3D position on all axes, shifted by delta
         positions = (attention.long().cumsum(-1) - 1)[:, prompt_len:] + deltas  # [n, Lc]
@@ -78,13 +80,14 @@ def completion_logprobs(
         # the token is still fed (its logits dropped): a zero-length forward fails, and
         # skipping the call would desynchronise ZeRO-3's per-forward parameter gathers.
         fed = max(completion_len - 1, 1)
-        rest = model(
-            input_ids=completion_ids[:, :fed],
-            attention_mask=attention[:, : prompt_len + fed],
-            position_ids=positions[:, :fed],
-            past_key_values=cache,
-            use_cache=True,
-        ).logits[:, : completion_len - 1]  # [n, Lc - 1, V]
+        with attending(model, cache):
+            rest = model(
+                input_ids=completion_ids[:, :fed],
+                attention_mask=attention[:, : prompt_len + fed],
+                position_ids=positions[:, :fed],
+                past_key_values=cache,
+                use_cache=True,
+            ).logits[:, : completion_len - 1]  # [n, Lc - 1, V]
         logits = torch.cat([first_logits.unsqueeze(1), rest], dim=1)  # [n, Lc, V]
     else:
         kwargs = rows_inputs(encoded, rows)
