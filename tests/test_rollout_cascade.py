@@ -80,7 +80,7 @@ def test_merged_attention_and_its_gradients_equal_attention_over_whole_sequences
     [prefix copy; suffix] with the row's left padding masked, with the fused CPU kernel and
     its log-sum-exp backward, and with the explicit score matrix (the non-CPU path)."""
     if backend == "explicit":
-        monkeypatch.setattr(cascade, "_has_fused_kernels", lambda device: False)
+        monkeypatch.setattr(cascade, "has_fused_kernels", lambda device: False)
     tensors = _tensors(torch.float32, suffix_len, query_len)
     results = []
     for attend in (_reference, _cascade):
@@ -201,3 +201,36 @@ def test_a_trained_log_prob_pass_frees_its_cache(tiny_qwen25, make_clip, monkeyp
     completion_logprobs(model, encode_vision(model, inputs), rollouts).sum().backward()
     gc.collect()
     assert len(made) == 2 and [ref() for ref in made] == [None, None]
+
+
+def test_without_fused_kernels_log_prob_passes_copy_the_cache(tiny_qwen25, make_clip, monkeypatch):
+    """Off CPU (no fused kernel returning the log-sum-exp is wired) a log-prob pass would
+    materialise score matrices of ~0.1-0.4 GB per layer at real size: it copies the cache
+    instead, while generation still shares it; the log-probs are the same."""
+    from video_r1.models import generation_config, load_model
+    from video_r1.rollout import completion_logprobs, encode_vision, generate_rollouts
+    from video_r1.rollout import generate as generate_module
+    from video_r1.rollout import logprobs as logprobs_module
+
+    made = []
+
+    class Recorded(SharedPrefixCache):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(generate_module, "SharedPrefixCache", Recorded)
+    processor, inputs = _video_and_image_rows(tiny_qwen25, make_clip)
+    model = load_model(tiny_qwen25, dtype="float32")
+    config = generation_config(model, processor, max_new_tokens=4, do_sample=False)
+    with torch.no_grad():
+        encoded = encode_vision(model, inputs)
+        rollouts = generate_rollouts(model, encoded, [2, 1], config)
+        shared = completion_logprobs(model, encoded, rollouts)
+        assert len(made) == 2  # generation and the log-prob pass
+        monkeypatch.setattr(logprobs_module, "has_fused_kernels", lambda device: False)
+        copied = completion_logprobs(model, encoded, rollouts)
+        assert len(made) == 2  # no shared-prefix cache for the pass
+        generate_rollouts(model, encoded, [2, 1], config)
+    assert len(made) == 3
+    torch.testing.assert_close(copied, shared)

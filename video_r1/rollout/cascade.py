@@ -27,7 +27,9 @@ materialise their score matrix (`_explicit_attention`, autograd), [m, Hkv, c * (
 Lq, Lp] for a group of m rows of c rollouts: tiny at decode (Lq = 1); in a log-prob pass at
 real size (Qwen2.5-VL-3B: 2 KV heads, 16 query heads; c = 8, Lq = 256, Lp = 1.1k) ~144 MB
 float32 per layer kept for backward, about twice what math SDPA on the expanded cache holds
-and more than a fused kernel's none. The same split-KV backward on CUDA, with
+and more than a fused kernel's none (at Lq = 768, 7B, three times that per layer). So off CPU
+only generation attends this way; `completion_logprobs` keeps the copied cache and the model's
+own (fused) attention there. The same split-KV backward on CUDA, with
 `_scaled_dot_product_efficient_attention` (it returns the log-sum-exp) or FlashAttention's
 `return_softmax_lse`, is the follow-up (no GPU to test it on here).
 """
@@ -263,7 +265,11 @@ class _CpuMergedAttention(torch.autograd.Function):
         return grad_queries, grad_keys, grad_values, None, None, None, *grad_prefix
 
 
-def _has_fused_kernels(device: torch.device) -> bool:
+def has_fused_kernels(device: torch.device) -> bool:
+    """Whether shared-prefix attention runs on fused kernels on `device` (torch's CPU flash
+    kernel and its backward). Elsewhere the score matrix is explicit: fine for generation
+    (one query per rollout and step), too large for a log-prob pass at real size, so
+    `completion_logprobs` keeps the copied cache there (not measured on a GPU here)."""
     return device.type == "cpu"
 
 
@@ -295,7 +301,7 @@ def shared_prefix_attention_forward(
     queries = query.to(dtype).reshape(n, kv_heads, (q_heads // kv_heads) * q_len, dim)
     # a decode step's one query sees the whole suffix: no mask
     bias = cache.suffix_bias(q_len, suffix_len, q_heads // kv_heads) if q_len > 1 else None
-    if _has_fused_kernels(query.device):
+    if has_fused_kernels(query.device):
         out = _CpuMergedAttention.apply(queries, key, value, cache, bias, scale, *prefix)
     else:  # no fused kernel returning the log-sum-exp used here yet: see the module docstring
         out, _ = _merged_attention(cache, prefix, queries, key, value, bias, scale,

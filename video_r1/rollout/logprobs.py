@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import torch
 
+from video_r1.rollout.cascade import has_fused_kernels
 from video_r1.rollout.generate import Rollouts, attending, inner_module, prefill_prompts
 from video_r1.rollout.vision import EncodedPrompts, rows_inputs
 
@@ -71,6 +72,9 @@ def completion_logprobs(
     checkpointing = getattr(inner, "is_activation_checkpointing", None)
     if checkpointing is None:  # transformers < 5.2 name
         checkpointing = getattr(inner, "is_gradient_checkpointing", False)
+    # without fused kernels (not CPU) a log-prob pass's explicit score matrix is large at real
+    # size (cascade.py): the copied cache and the model's own attention serve there
+    cascade = cascade and has_fused_kernels(completion_ids.device)
     if share_prefix and not (inner.training and checkpointing):
         cache, deltas, first_logits = prefill_prompts(model, encoded, rows, True, cascade)
         prompt_len = rollouts.prompt_ids.shape[1]
