@@ -56,7 +56,8 @@ class DemoScale:
 SCALES: dict[str, DemoScale] = {
     # 849 training records (the earlier 1000-record benchmark's 850, give or take one clip per
     # task) and a test split of 142 clips per task (212 direction, 71 colour) that begins with
-    # the earlier 25-38: a task's accuracy moves by about 4 points between runs, not 10-40
+    # the earlier 25-38 clips: a task's accuracy has a sampling SD of about 4 points, where the
+    # small split's figures swung by 10-40 points between runs
     "full": DemoScale(
         records=1700,
         test_fraction=0.5,
