@@ -90,3 +90,24 @@ def test_markdown_table_marks_missing_values():
            "p_value": 0.0039}  # fmt: skip
     line = markdown_table([row]).splitlines()[-1]
     assert line == "| t | yes | 4 | 25.0 | 75.0 | 50.0 | - | 100.0 | - | yes (0.0039) |"
+
+
+def test_full_scale_keeps_the_training_records_and_extends_the_old_test_split():
+    """The full demo's enlarged test split (README "What the demo budget buys") leaves the
+    training records of the earlier 1000-record benchmark (850) within one clip per task and
+    starts with its 25-38 test clips per task, so figures on either compare clip for clip."""
+    from video_r1.synth.generate import TASKS, generate_samples, plan_counts
+    from video_r1.synth.tasks import SynthConfig
+
+    full = SCALES["full"]
+    weights = {name: TASKS[name].weight for name in full.tasks}
+    now, before = plan_counts(weights, full.records), plan_counts(weights, 1000)
+    test_now = {name: round(n * full.test_fraction) for name, n in now.items()}
+    assert sum(n - test_now[name] for name, n in now.items()) == 849  # 850 before (rounding)
+    assert min(test_now.values()) >= 71 and test_now["direction"] == 212
+    cfg = SynthConfig(size=full.size, frames=full.frames, fps=float(full.frames))
+    task = TASKS["appear"]
+    old = generate_samples(task, "test", round(before["appear"] * 0.15), 0, cfg)  # 25 clips
+    new = generate_samples(task, "test", test_now["appear"], 0, cfg)  # 142 clips
+    assert [s.answer for s in new[: len(old)]] == [s.answer for s in old]
+    assert all((a.media == b.media).all() for a, b in zip(old, new, strict=False))

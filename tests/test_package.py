@@ -59,4 +59,4 @@ def test_demo_configs_load_from_the_installed_package(wheel, tmp_path):
         check=True,
     ).stdout.splitlines()
     assert Path(out[0]).is_relative_to(site)
-    assert out[1:] == ["0.001", "4"]  # sft.yaml: lr 1.0e-3; grpo.yaml: G = 4
+    assert out[1:] == ["0.001", "8"]  # sft.yaml: lr 1.0e-3; grpo.yaml: G = 8
