@@ -114,6 +114,9 @@ def _plain_forward(engine: Any) -> Iterator[None]:
     if patched:
         functional.linear = Init.linear_bk
     had_hooks = getattr(engine, "module_forward_pre_hook", None) is not None
+    # with fp16 `auto_cast` the start hook casts the inputs to half: then it has to stay
+    auto_cast = getattr(engine, "fp16_auto_cast", lambda: False)()
+    had_hooks = had_hooks and not auto_cast
     if had_hooks:  # as DeepSpeed itself does when it compiles (engine._set_deepcompile_active)
         engine.module_forward_pre_hook.remove()
         engine.module_forward_post_hook.remove()
