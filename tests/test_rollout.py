@@ -207,20 +207,26 @@ def _varied_records(path) -> list[Record]:
     return [short, long, image]
 
 
+def _varied_batch(model_dir, make_clip):
+    """(model, processor, encoded prompts) of `_varied_records`: two videos and an image."""
+    torch.manual_seed(0)
+    model = load_model(model_dir, dtype="float32")
+    processor = load_processor(model_dir)
+    clip = make_clip(model.config.vision_config.patch_size)
+    records = _varied_records(clip.path)
+    batch = encode_prompts(
+        processor, [build_messages(r) for r in records], [clip, clip, clip.frames[0]]
+    )
+    return model, processor, batch
+
+
 def test_shared_prefix_equals_plain_path_with_left_padding_and_an_image(tiny_model_dir, make_clip):
     """Rows of different prompt lengths (left-padded) and an image row: greedy generation,
     seeded sampling, log-probs and gradients are the same whether every rollout runs its
     prompt (plain), each row's cache is copied to its rollouts (expanded) or kept once with
     shared-prefix attention (cascade), on every architecture (a position or padding bug
     would shift or unmask the padded rows' prompts)."""
-    torch.manual_seed(0)
-    model = load_model(tiny_model_dir, dtype="float32")
-    processor = load_processor(tiny_model_dir)
-    clip = make_clip(model.config.vision_config.patch_size)
-    records = _varied_records(clip.path)
-    batch = encode_prompts(
-        processor, [build_messages(r) for r in records], [clip, clip, clip.frames[0]]
-    )
+    model, processor, batch = _varied_batch(tiny_model_dir, make_clip)
     padding = (batch.model_inputs["attention_mask"] == 0).sum(dim=1)
     assert padding.tolist()[1] == 0 and padding[0] > 0 and padding[2] > 0  # left padding is used
     modes = {"plain": {"share_prefix": False}, "expanded": {"cascade": False}, "cascade": {}}
@@ -266,14 +272,7 @@ def test_shared_prefix_equals_plain_path_with_left_padding_and_an_image(tiny_mod
 def test_rows_of_one_modality_from_a_mixed_batch(tiny_model_dir, make_clip):
     """Rollouts of only the video rows (or only the image row) of a mixed image/video batch
     equal those rows' rollouts in the whole batch (a modality without items is left out)."""
-    torch.manual_seed(0)
-    model = load_model(tiny_model_dir, dtype="float32")
-    processor = load_processor(tiny_model_dir)
-    clip = make_clip(model.config.vision_config.patch_size)
-    records = _varied_records(clip.path)
-    batch = encode_prompts(
-        processor, [build_messages(r) for r in records], [clip, clip, clip.frames[0]]
-    )
+    model, processor, batch = _varied_batch(tiny_model_dir, make_clip)
     config = generation_config(model, processor, max_new_tokens=6, do_sample=False)
     with torch.no_grad():
         encoded = encode_vision(model, batch.model_inputs)

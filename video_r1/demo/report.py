@@ -168,18 +168,23 @@ def curves_figure(sft: list[dict], grpo: list[dict], loss_scale: str = "log") ->
     fig, (left, right) = _pyplot().subplots(1, 2, figsize=(10, 3.6))
     left.plot([m["step"] for m in sft], [m["train/loss"] for m in sft], color="tab:blue")
     left.set(title="SFT", xlabel="step", ylabel="loss per target token", yscale=loss_scale)
-    for key, label in (("train/reward/total", "total reward"),
-                       ("train/reward/accuracy", "accuracy reward"),
-                       ("train/temporal/passed", "groups passing the temporal rule")):  # fmt: skip
-        points = [(m["step"], m[key]) for m in grpo if key in m]
-        if points:
-            right.plot(*zip(*points, strict=True), marker=".", label=label)
+    _plot_series(right, grpo, (("train/reward/total", "total reward"),
+                               ("train/reward/accuracy", "accuracy reward"),
+                               ("train/temporal/passed", "groups passing the temporal rule")))  # fmt: skip
     right.set(title="T-GRPO", xlabel="step", ylabel="mean over rollouts / groups")
     right.legend(fontsize=8)
     _whole_steps(left)
     _whole_steps(right)
     fig.tight_layout()
     return fig
+
+
+def _plot_series(ax, rows: list[dict], series) -> None:
+    """One line per (metric key, label) over the logged steps that have the key."""
+    for key, label in series:
+        points = [(m["step"], m[key]) for m in rows if key in m]
+        if points:
+            ax.plot(*zip(*points, strict=True), marker=".", label=label)
 
 
 def plot_curves(sft: list[dict], grpo: list[dict], path: Path, loss_scale: str = "log") -> None:
@@ -193,11 +198,8 @@ def plot_lengths(grpo: list[dict], path: Path) -> None:
     """Mean (and max) completion length per GRPO step."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    for key, label in (("train/completion/length_mean", "mean"),
-                       ("train/completion/length_max", "max")):  # fmt: skip
-        points = [(m["step"], m[key]) for m in grpo if key in m]
-        if points:
-            ax.plot(*zip(*points, strict=True), marker=".", label=label)
+    _plot_series(ax, grpo, (("train/completion/length_mean", "mean"),
+                            ("train/completion/length_max", "max")))  # fmt: skip
     ax.set(title="T-GRPO completion length", xlabel="step", ylabel="tokens")
     ax.legend(fontsize=8)
     _whole_steps(ax)
