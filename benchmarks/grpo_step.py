@@ -14,7 +14,9 @@ accumulation, as memory-limited real runs are), one optimizer step per step.
   rollouts, every decode step and log-prob pass reading all N copies (the earlier path).
 - off: the published structure, per prompt: pixels repeated once per rollout, ordered and
   shuffled generated in two sequential calls, policy and reference forwards on repeated
-  pixels, backward; the optimizer steps after the last prompt.
+  pixels, backward; the optimizer steps after the last prompt The model is transformers' as
+  it is (Conv3d patch embedding, one sdpa call per attention window, as the published trainer
+  runs it; the other modes use video_r1.models.fast_vision).
 
 Each mode runs in its own processes (for its own peak RSS), the two modes alternating for
 `--rounds` rounds so that a change in machine load hits both alike; prints the median step
@@ -54,15 +56,18 @@ PRESET_3B_VISION = {"depth": 32, "hidden_size": 1280, "intermediate_size": 3420,
                     "window_size": 112}  # fmt: skip
 
 
-def build_model(model_dir: str, preset: str, dtype: str, device: str):
-    """The tiny checkpoint, or a random-init model of the preset's size (no weights read)."""
+def build_model(model_dir: str, preset: str, dtype: str, device: str, stock: bool = False):
+    """The tiny checkpoint, or a random-init model of the preset's size (no weights read);
+    stock: transformers' modules as they are (no `use_fast_vision`), as the published
+    trainer runs them."""
     import torch
     from transformers import AutoConfig, Qwen2_5_VLForConditionalGeneration
 
     from video_r1.models import load_model
+    from video_r1.models.fast_vision import use_fast_vision
 
     if preset == "tiny":
-        return load_model(model_dir, dtype=dtype).to(device)
+        return load_model(model_dir, dtype=dtype, fast_vision=not stock).to(device)
     tiny = AutoConfig.from_pretrained(model_dir)
     text = {**tiny.text_config.to_dict(), **PRESET_3B_TEXT}
     text.pop("layer_types", None)  # derived from the layer count
@@ -79,6 +84,8 @@ def build_model(model_dir: str, preset: str, dtype: str, device: str):
     torch.manual_seed(0)
     with torch.device(device):
         model = Qwen2_5_VLForConditionalGeneration._from_config(config, dtype=getattr(torch, dtype))
+    if not stock:
+        use_fast_vision(model)
     return model
 
 
@@ -88,10 +95,12 @@ def index_reward(completions, **columns):
 
 
 def recipe_context(
-    model_dir: str, preset: str, dtype: str, device: str, prompts: int, cascade: bool = True
-):
+    model_dir: str, preset: str, dtype: str, device: str, prompts: int, cascade: bool = True,
+    stock: bool = False,
+):  # fmt: skip
     """The recipe's StepContext for this setting (one process, no checkpoint); cascade:
-    rl.cascade_attention (False: each prompt row's cache copied to its rollouts)."""
+    rl.cascade_attention (False: each prompt row's cache copied to its rollouts); stock: the
+    model without video-r1's module changes (`build_model`)."""
     import copy
 
     from accelerate import Accelerator
@@ -113,7 +122,7 @@ def recipe_context(
     ])  # fmt: skip
     accelerator = Accelerator(cpu=device == "cpu", gradient_accumulation_steps=prompts,
                               step_scheduler_with_optimizer=False)  # fmt: skip
-    policy = build_model(model_dir, preset, dtype, device)
+    policy = build_model(model_dir, preset, dtype, device, stock)
     reference = copy.deepcopy(policy).eval().requires_grad_(False)
     optimizer = build_optimizer(policy, cfg.optim)
     scheduler = build_scheduler(optimizer, cfg.optim, 1000)
@@ -233,7 +242,7 @@ def run_mode(args: argparse.Namespace) -> dict:
     ]  # fmt: skip
     settings = VideoSettings()  # training: 16 frames, 128x28x28
     ctx = recipe_context(args.model_dir, args.preset, args.dtype, args.device, args.prompts,
-                         cascade=args.mode != "expanded")  # fmt: skip
+                         cascade=args.mode != "expanded", stock=args.mode == "off")  # fmt: skip
     if args.device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
     runs = []

@@ -18,6 +18,7 @@ from video_r1.prompts import (
     encode_prompts,
     encode_sft_example,
     format_question,
+    pixel_rows,
     repeat_batch,
     select,
     sft_target,
@@ -327,3 +328,13 @@ def test_collate_sft_examples_pads_and_keeps_media(tiny_model_factory, make_clip
     with torch.no_grad():
         alone = model(**examples[1][0]).logits
     assert torch.allclose(logits[1, :n1], alone[0], atol=1e-4)
+
+
+def test_pixel_rows_of_consecutive_items_are_a_view_and_others_a_copy():
+    pixels = torch.arange(12.0).view(6, 2)  # items of 2, 1 and 3 pixel rows
+    offsets = [0, 2, 3, 6]
+    run = pixel_rows(pixels, offsets, [1, 2])
+    assert run.data_ptr() == pixels[2].data_ptr()  # no copy of the batch's pixels
+    assert torch.equal(run, pixels[2:6])
+    assert torch.equal(pixel_rows(pixels, offsets, [2, 0]), pixels[[3, 4, 5, 0, 1]])
+    assert torch.equal(pixel_rows(pixels, offsets, [1, 1]), pixels[[2, 2]])

@@ -77,8 +77,14 @@ def load_model(
     *,
     dtype: Any = "auto",
     attn_implementation: str | None = None,
+    fast_vision: bool = True,
 ) -> Any:
-    """A Qwen2-VL, Qwen2.5-VL or Qwen3-VL checkpoint as its ForConditionalGeneration class."""
+    """A Qwen2-VL, Qwen2.5-VL or Qwen3-VL checkpoint as its ForConditionalGeneration class.
+
+    fast_vision: the vision tower's patch embedding as one matmul and, under sdpa, its
+    attention windows batched by size: same weights, same result to float rounding, faster
+    (video_r1.models.fast_vision); False keeps transformers' modules as they are.
+    """
     ensure_torchvision_importable()
     from transformers import AutoConfig, AutoModelForImageTextToText
 
@@ -89,7 +95,12 @@ def load_model(
     kwargs: dict[str, Any] = {"dtype": _resolve_dtype(dtype)}
     if attn_implementation is not None:
         kwargs["attn_implementation"] = usable_attn_implementation(attn_implementation)
-    return AutoModelForImageTextToText.from_pretrained(path, **kwargs)
+    model = AutoModelForImageTextToText.from_pretrained(path, **kwargs)
+    if fast_vision:
+        from video_r1.models.fast_vision import use_fast_vision
+
+        use_fast_vision(model)
+    return model
 
 
 def usable_attn_implementation(requested: str) -> str:

@@ -24,6 +24,7 @@ from video_r1.prompts.inputs import (
     MEDIA_KEYS,
     media_of_rows,
     pixel_offsets,
+    pixel_rows,
     select_rows,
 )
 
@@ -64,8 +65,7 @@ def _run_tower(
     item -> (pooled features, deepstack features per layer or None), and the output class."""
     if not items:
         return {}, None
-    offsets = pixel_offsets(grids)
-    item_pixels = torch.cat([pixels[offsets[i] : offsets[i + 1]] for i in items])
+    item_pixels = pixel_rows(pixels, pixel_offsets(grids), items)
     with nullcontext() if grad else torch.no_grad():
         out = base.get_image_features(item_pixels, grids[items], return_dict=True)
     deepstack = getattr(out, "deepstack_features", None)
@@ -76,6 +76,11 @@ def _run_tower(
         )
         for j, item in enumerate(items)
     }, type(out)
+
+
+def _joined(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """The tensors concatenated; one tensor as it is (`torch.cat` would copy it)."""
+    return tensors[0] if len(tensors) == 1 else torch.cat(tensors)
 
 
 def encode_vision(
@@ -106,8 +111,8 @@ def encode_vision(
         return EncodedPrompts(inputs=inputs, features=features, media_of_row=media_of_row)
     # Images and videos go through the tower together: items never attend to each other
     # (per-item attention windows) and Qwen-VL encodes both the same way.
-    pixels = torch.cat([model_inputs[MEDIA_KEYS[m].pixels] for m in present])
-    grids = torch.cat([model_inputs[MEDIA_KEYS[m].grid] for m in present])
+    pixels = _joined([model_inputs[MEDIA_KEYS[m].pixels] for m in present])
+    grids = _joined([model_inputs[MEDIA_KEYS[m].grid] for m in present])
     merge = base.visual.spatial_merge_size
     first_item, start = {}, 0
     for modality in present:
