@@ -226,8 +226,10 @@ def run_mode(args: argparse.Namespace) -> dict:
     import torch
 
     from video_r1.compat import ensure_torchvision_importable
+    from video_r1.utils.malloc import keep_large_allocations
 
     ensure_torchvision_importable()  # before transformers
+    keep_large_allocations()  # as `video-r1` does (VIDEO_R1_MALLOC=system: not)
     from video_r1.data.records import Record
     from video_r1.media.types import VideoSettings
     from video_r1.recipes.grpo import PhaseTimer

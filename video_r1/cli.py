@@ -65,8 +65,10 @@ def main(argv: list[str] | None = None) -> int:
         build_parser().parse_args(argv)  # prints help or the error, and exits
         return 2
     from video_r1.compat import ensure_torchvision_importable
+    from video_r1.utils.malloc import keep_large_allocations
 
     ensure_torchvision_importable()  # before any subcommand imports transformers
+    keep_large_allocations()  # per-step pixel buffers reuse heap pages (utils/malloc.py)
     parser, module = command_parser(argv[0])
     args = parser.parse_args(argv[1:])
     try:
