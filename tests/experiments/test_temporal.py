@@ -14,8 +14,12 @@ from video_r1.experiments.temporal_report import OVERALL, aggregate, mean_std, r
 def test_experiment_runs_every_variant_and_seed(tmp_path):
     out = tmp_path / "exp"
     argv = ["experiment", "temporal", "--out", str(out), "--scale", "quick", "--seeds", "0", "1",
-            "--steps", "1", "--variants", "grpo", "tgrpo_nostd", "--no-progress"]  # fmt: skip
+            "--steps", "1", "--variants", "grpo", "tgrpo_nostd", "--no-progress",
+            "--jobs", "2"]  # fmt: skip
     assert main(argv) == 0
+    # two processes, one seed each, each with its own log
+    for job, seed in ((0, 0), (1, 1)):
+        assert f"# tgrpo_nostd seed {seed}:" in (out / "logs" / f"job{job}.log").read_text()
     results = json.loads((out / "results.json").read_text())
     assert results["seeds"] == [0, 1] and results["steps"] == 1
     assert list(results["results"]) == ["grpo", "tgrpo_nostd"]

@@ -1,7 +1,7 @@
 """Run one of the project's measured experiments.
 
-    video-r1 experiment temporal [--out runs/experiment_temporal] [--seeds 0 ... 7] [--steps 30]
-    video-r1 experiment temporal --quick --from-demo runs/demo     # a first look, minutes
+    video-r1 experiment temporal --jobs 2    # the README's table: 8 seeds x 4 variants x 300 steps
+    video-r1 experiment temporal --quick --from-demo runs/demo     # a first look
 
 temporal: from one SFT checkpoint on the synthetic benchmark, with the same budget and 8 seeds,
 GRPO and T-GRPO variants (as published, without group std scaling, and the variants of
@@ -28,13 +28,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(--quick: 0 1 2)",
     )  # fmt: skip
     parser.add_argument(
-        "--steps", type=int, default=None, help="RL steps per run (default 30; --quick: 10)"
+        "--steps", type=int, default=None, help="RL steps per run (default 300; --quick: 10)"
     )
     parser.add_argument(
         "--variants", nargs="+", default=None,
-        help="subset of the variants (default: grpo tgrpo tgrpo_nostd after_norm group_weight "
-        "margin; --quick: grpo "
-        "tgrpo tgrpo_nostd); also tgrpo_mu1",
+        help="variants to run (default: grpo tgrpo after_norm margin; --quick: grpo tgrpo "
+        "tgrpo_nostd); also tgrpo_nostd, tgrpo_mu1, group_weight",
     )  # fmt: skip
     parser.add_argument(
         "--quick", action="store_true",
@@ -49,12 +48,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="reuse a finished `video-r1 demo --out DIR` (its data and SFT checkpoint) as the "
         "base instead of building one under OUT/base",
     )  # fmt: skip
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch CPU threads per process (default 1)"
+    )
+    parser.add_argument(
+        "--jobs", type=int, default=1,
+        help="processes running seeds side by side (default 1; 2 on a 2-core machine)",
+    )  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def run(args: argparse.Namespace) -> int:
     from video_r1.experiments.temporal import (
+        DEFAULT_STEPS,
         DEFAULT_VARIANTS,
         QUICK_VARIANTS,
         VARIANTS,
@@ -63,11 +69,11 @@ def run(args: argparse.Namespace) -> int:
 
     variants = args.variants or list(QUICK_VARIANTS if args.quick else DEFAULT_VARIANTS)
     seeds = args.seeds or ([0, 1, 2] if args.quick else list(range(8)))
-    steps = args.steps or (10 if args.quick else 30)
+    steps = args.steps or (10 if args.quick else DEFAULT_STEPS)
     unknown = [v for v in variants if v not in VARIANTS]
-    if unknown or steps < 1:
+    if unknown or steps < 1 or args.jobs < 1:
         print(f"error: unknown variant(s) {unknown}; choose from {list(VARIANTS)}, "
-              "with --steps >= 1")  # fmt: skip
+              "with --steps >= 1 and --jobs >= 1")  # fmt: skip
         return 2
     from pathlib import Path
 
@@ -77,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     report = run_temporal(
         Path(args.out), args.scale, seeds, steps, variants,
         threads=args.threads, progress=not args.no_progress,
-        base=Path(args.from_demo) if args.from_demo else None,
+        base=Path(args.from_demo) if args.from_demo else None, jobs=args.jobs,
     )  # fmt: skip
     print(report)
     return 0

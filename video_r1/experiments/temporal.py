@@ -38,7 +38,9 @@ DESCRIPTIONS = {
 }
 # variants that exist only through rl.temporal_variant (video_r1.rl.advantages)
 LOOP_VARIANTS = ("after_norm", "group_weight", "margin")
-DEFAULT_VARIANTS = ("grpo", "tgrpo", "tgrpo_nostd", *LOOP_VARIANTS)
+# the README's table: GRPO, the published rule and two variants built to survive normalisation
+DEFAULT_VARIANTS = ("grpo", "tgrpo", "after_norm", "margin")
+DEFAULT_STEPS = 300  # GRPO's training reward has flattened (the README's curve)
 QUICK_VARIANTS = ("grpo", "tgrpo", "tgrpo_nostd")
 # the demo's tasks plus `appear`: four order-dependent tasks and two controls
 EXPERIMENT_TASKS = ("direction", "event_order", "reverse", "appear", "shape_video", "color_image")
@@ -83,14 +85,15 @@ def run_temporal(
     threads: int = 1,
     progress: bool = True,
     base: Path | None = None,
+    jobs: int = 1,
 ) -> str:
     """Run (or resume) the experiment; write OUT/results.{json,md} and OUT/temporal.png.
 
-    `base` (default OUT/base, built here): folder with synth/ and sft/final to start from."""
+    `base` (default OUT/base, built here): folder with synth/ and sft/final to start from.
+    jobs: processes running seeds side by side (`run_jobs`), each with `threads` threads."""
     import torch
 
     from video_r1.demo.pipeline import SCALES, banner, make_benchmark, make_model, run_sft
-    from video_r1.evaluation.both_orders import evaluate_both_orders
     from video_r1.experiments.temporal_report import order_dependent_tasks, write_results
 
     if threads > 0:
@@ -106,8 +109,47 @@ def run_temporal(
     if not (base / "sft" / "final").exists():
         banner("sft", "the shared SFT checkpoint")
         run_sft(base, base / "tiny_model", scale, 0, progress)
-    for variant in variants:
-        for seed in seeds:
+    if jobs > 1 and len(seeds) > 1:
+        run_jobs(out, base, scale_name, seeds, steps, variants, threads, jobs)
+    else:
+        run_seeds(out, base, scale, seeds, steps, variants, progress)
+    order_tasks = order_dependent_tasks(base / "synth" / "tasks.json")
+    return write_results(out, variants, seeds, steps, order_tasks)
+
+
+def run_jobs(out: Path, base: Path, scale_name: str, seeds: list[int], steps: int,
+             variants: list[str], threads: int, jobs: int) -> None:  # fmt: skip
+    """Seeds dealt round-robin to `jobs` processes of this command (logs: OUT/logs/);
+    raises if any fails (its log says why; a rerun resumes)."""
+    import subprocess
+    import sys
+
+    (out / "logs").mkdir(parents=True, exist_ok=True)
+    procs = []
+    for job in range(min(jobs, len(seeds))):
+        mine = [str(s) for s in seeds[job::jobs]]
+        log = out / "logs" / f"job{job}.log"
+        command = [sys.executable, "-m", "video_r1.cli", "experiment", "temporal",
+                   "--out", str(out), "--from-demo", str(base), "--scale", scale_name,
+                   "--seeds", *mine, "--steps", str(steps), "--variants", *variants,
+                   "--threads", str(threads), "--no-progress"]  # fmt: skip
+        print(f"# job {job}: seeds {' '.join(mine)} (log: {log})", flush=True)
+        with log.open("a") as stream:
+            procs.append((log, subprocess.Popen(command, stdout=stream, stderr=subprocess.STDOUT)))
+    failed = [str(log) for log, proc in procs if proc.wait() != 0]
+    if failed:
+        raise RuntimeError(f"experiment job(s) failed, see {', '.join(failed)}; rerun to resume")
+
+
+def run_seeds(out: Path, base: Path, scale, seeds: list[int], steps: int, variants: list[str],
+              progress: bool) -> None:  # fmt: skip
+    """Every variant's RL run and evaluation for `seeds`, one after another (seed-major:
+    an interrupted experiment has whole seeds to pair)."""
+    from video_r1.demo.pipeline import banner
+    from video_r1.evaluation.both_orders import evaluate_both_orders
+
+    for seed in seeds:
+        for variant in variants:
             run_dir = out / "runs" / variant / f"seed{seed}"
             start = time.perf_counter()
             if not (run_dir / "final").exists():
@@ -120,5 +162,3 @@ def run_temporal(
                     size=scale.size, max_new_tokens=scale.eval_max_new_tokens, progress=progress,
                 )  # fmt: skip
             print(f"# {variant} seed {seed}: {time.perf_counter() - start:.0f} s", flush=True)
-    order_tasks = order_dependent_tasks(base / "synth" / "tasks.json")
-    return write_results(out, variants, seeds, steps, order_tasks)
