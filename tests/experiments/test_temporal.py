@@ -55,6 +55,8 @@ def test_experiment_runs_every_variant_and_seed(tmp_path):
     assert results["channel"]["grpo"]["groups"] == 4
     assert results["channel"]["grpo"]["bonus_groups"] == 0.0  # GRPO gives no bonus
     assert "Where the published bonus can act" in table
+    assert "| grpo | " in table.split("has GRPO's own curve flattened")[1]
+    assert (out / "curves.png").read_bytes()[:4] == b"\x89PNG"
     # a rerun finds everything done and rewrites the same table
     assert main(argv) == 0
     assert (out / "results.md").read_text() == table

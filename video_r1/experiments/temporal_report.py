@@ -154,10 +154,11 @@ def _share(value: float | None) -> str:
 def write_results(
     out: Path, variants: list[str], seeds: list[int], steps: int, order_tasks: list[str]
 ) -> str:
-    """Read every run, write OUT/results.json, OUT/results.md, OUT/temporal.png and
-    OUT/paired.png; return the Markdown. A run without an eval summary raises
+    """Read every run, write OUT/results.json, OUT/results.md, OUT/temporal.png,
+    OUT/paired.png and OUT/curves.png; return the Markdown. A run without an eval summary raises
     FileNotFoundError naming it."""
     from video_r1.experiments.channel import channel_fractions, run_channel
+    from video_r1.experiments.temporal_curves import curves_table, plot_curves, reward_curves
     from video_r1.experiments.temporal_paired import (
         paired_rows,
         paired_table,
@@ -201,6 +202,13 @@ def write_results(
             + paired_table(paired)
             + "\n![paired](paired.png)\n"
         )
+    curves = reward_curves(out, variants, seeds)
+    plot_curves(curves, out / "curves.png")
+    markdown += (
+        "\n## Training curves: has GRPO's own curve flattened?\n\n"
+        "Training accuracy reward of the ordered rollouts (%), mean over seeds, by window of "
+        "steps.\n\n" + curves_table(curves) + "\n![curves](curves.png)\n"
+    )
     if channels:
         markdown += (
             "\n## Where the published bonus can act (groups logged during training)\n\n"

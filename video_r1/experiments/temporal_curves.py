@@ -1,0 +1,80 @@
+"""Training curves of the temporal experiment: has GRPO's own curve flattened?
+
+The experiment compares variants after a fixed budget; the comparison means something only
+if that budget is long enough for GRPO to have learned what it will (issue 12: "enough RL
+steps that GRPO's own curve has flattened"). From every run's metrics.jsonl: the training
+accuracy reward (ordered rollouts, all prompts of a step), mean over seeds per step, shown
+as a plot and as means over equal windows of steps.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from video_r1.utils.io import read_jsonl
+
+ACCURACY = "train/reward/accuracy"
+
+
+def reward_curves(
+    out: Path, variants: list[str], seeds: list[int], key: str = ACCURACY
+) -> dict[str, list[float]]:
+    """variant -> per step, the mean over seeds of `key` (steps every seed logged)."""
+    curves = {}
+    for variant in variants:
+        per_seed = []
+        for seed in seeds:
+            rows = read_jsonl(out / "runs" / variant / f"seed{seed}" / "metrics.jsonl")
+            per_seed.append([row[key] for row in rows if key in row])
+        steps = min(len(values) for values in per_seed)
+        curves[variant] = [sum(v[i] for v in per_seed) / len(per_seed) for i in range(steps)]
+    return curves
+
+
+def window_means(curve: list[float], windows: int) -> list[tuple[int, int, float]]:
+    """(first step, last step, mean) over `windows` equal runs of steps (1-based).
+
+    Example:
+        >>> window_means([0.0, 1.0, 2.0, 3.0], 2)
+        [(1, 2, 0.5), (3, 4, 2.5)]
+    """
+    windows = max(1, min(windows, len(curve)))
+    size = len(curve) // windows
+    out = []
+    for w in range(windows):
+        end = len(curve) if w == windows - 1 else (w + 1) * size
+        part = curve[w * size : end]
+        out.append((w * size + 1, end, sum(part) / len(part)))
+    return out
+
+
+def curves_table(curves: dict[str, list[float]], windows: int = 6) -> str:
+    """Markdown: per variant, the mean training accuracy reward over each window of steps."""
+    first = next(iter(curves.values()))
+    spans = [(a, b) for a, b, _ in window_means(first, windows)]
+    header = "| variant | " + " | ".join(f"steps {a}-{b}" for a, b in spans) + " |"
+    lines = [header, "|---|" + "---|" * len(spans)]
+    for variant, curve in curves.items():
+        means = [f"{100 * m:.1f}" for _, _, m in window_means(curve, windows)]
+        lines.append(f"| {variant} | " + " | ".join(means) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_curves(curves: dict[str, list[float]], path: Path, smooth: int = 25) -> None:
+    """The curves, each a running mean over `smooth` steps."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    for variant, curve in curves.items():
+        width = max(1, min(smooth, len(curve)))
+        running = [sum(curve[i : i + width]) / width for i in range(len(curve) - width + 1)]
+        ax.plot(range(width, len(curve) + 1), [100 * v for v in running], label=variant)
+    ax.set(xlabel="RL step", ylabel=f"training accuracy reward (%), mean of {smooth} steps",
+           title="Training curves, mean over seeds")  # fmt: skip
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
