@@ -40,7 +40,7 @@ DESCRIPTIONS = {
 LOOP_VARIANTS = ("after_norm", "group_weight", "margin")
 # the README's table: GRPO, the published rule and two variants built to survive normalisation
 DEFAULT_VARIANTS = ("grpo", "tgrpo", "after_norm", "margin")
-DEFAULT_STEPS = 300  # GRPO's training reward has flattened (the README's curve)
+DEFAULT_STEPS = 300  # GRPO's training reward has risen and nearly stopped by then (README)
 QUICK_VARIANTS = ("grpo", "tgrpo", "tgrpo_nostd")
 # the demo's tasks plus `appear`: four order-dependent tasks and two controls
 EXPERIMENT_TASKS = ("direction", "event_order", "reverse", "appear", "shape_video", "color_image")
