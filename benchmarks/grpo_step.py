@@ -14,7 +14,7 @@ accumulation, as memory-limited real runs are), one optimizer step per step.
   rollouts, every decode step and log-prob pass reading all N copies (the earlier path).
 - off: the published structure, per prompt: pixels repeated once per rollout, ordered and
   shuffled generated in two sequential calls, policy and reference forwards on repeated
-  pixels, backward; the optimizer steps after the last prompt The model is transformers' as
+  pixels, backward; the optimizer steps after the last prompt. The model is transformers' as
   it is (Conv3d patch embedding, one sdpa call per attention window, as the published trainer
   runs it; the other modes use video_r1.models.fast_vision).
 
