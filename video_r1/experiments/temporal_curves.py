@@ -11,21 +11,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from video_r1.utils.io import read_jsonl
-
 ACCURACY = "train/reward/accuracy"
 
 
 def reward_curves(
-    out: Path, variants: list[str], seeds: list[int], key: str = ACCURACY
+    metrics: dict[str, list[list[dict]]], key: str = ACCURACY
 ) -> dict[str, list[float]]:
-    """variant -> per step, the mean over seeds of `key` (steps every seed logged)."""
+    """variant -> per step, the mean over seeds of `key` (steps every seed logged).
+
+    metrics: variant -> each seed's metrics.jsonl rows."""
     curves = {}
-    for variant in variants:
-        per_seed = []
-        for seed in seeds:
-            rows = read_jsonl(out / "runs" / variant / f"seed{seed}" / "metrics.jsonl")
-            per_seed.append([row[key] for row in rows if key in row])
+    for variant, runs in metrics.items():
+        per_seed = [[row[key] for row in rows if key in row] for rows in runs]
         steps = min(len(values) for values in per_seed)
         curves[variant] = [sum(v[i] for v in per_seed) / len(per_seed) for i in range(steps)]
     return curves

@@ -168,16 +168,18 @@ def write_results(
     from video_r1.utils.io import atomic_write_json, atomic_write_text
 
     runs: dict[str, dict[int, dict]] = {}
+    metrics: dict[str, list[list[dict]]] = {}  # variant -> each seed's metrics rows
     channels: dict[str, dict] = {}
     for variant in variants:
-        runs[variant], counts = {}, []
+        runs[variant], metrics[variant], counts = {}, [], []
         for seed in seeds:
             run_dir = out / "runs" / variant / f"seed{seed}"
             summary_path = run_dir / "eval" / "summary.json"
             if not summary_path.exists():
                 raise FileNotFoundError(f"{summary_path}: run {variant} seed {seed} not evaluated")
             summary = json.loads(summary_path.read_text())
-            runs[variant][seed] = run_measures(summary, read_jsonl(run_dir / "metrics.jsonl"))
+            metrics[variant].append(read_jsonl(run_dir / "metrics.jsonl"))
+            runs[variant][seed] = run_measures(summary, metrics[variant][-1])
             counts.append(run_channel(run_dir))
         if all(c is not None for c in counts):
             channels[variant] = channel_fractions(counts)
@@ -202,7 +204,7 @@ def write_results(
             + paired_table(paired)
             + "\n![paired](paired.png)\n"
         )
-    curves = reward_curves(out, variants, seeds)
+    curves = reward_curves(metrics)
     plot_curves(curves, out / "curves.png")
     markdown += (
         "\n## Training curves: has GRPO's own curve flattened?\n\n"
