@@ -38,6 +38,7 @@ def _run(model: Path, data: Path, out: Path, temporal: bool, paired: bool) -> li
             f"checkpoint.output_dir={out}", "logging.progress_bar=false", "data.shuffle=false",
             "rl.max_completion_length=12", "optim.max_steps=2", "optim.per_device_batch_size=2",
             "optim.lr=1e-3", "rl.debug_rollouts=1000", f"rl.reward_funcs=[{PARITY}]",
+            "rl.num_generations=8",  # a group without signal (all 0 or all 1): 2 in 256
             f"rl.accuracy_reward={PARITY}", "rl.mu=0.0", f"rl.temporal={str(temporal).lower()}",
             f"rl.paired_sampling={str(paired).lower()}",
         ],

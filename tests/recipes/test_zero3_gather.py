@@ -31,19 +31,20 @@ def test_gathered_generation_matches_per_token(tiny_model_factory, tmp_path) -> 
         runs = torch.load(out / f"rank{rank}.pt")
         per_token = runs["per_token"]
         assert per_token["gathered"] is False
-        # synced_gpus: both ranks run prefill + the longest rank's tokens, each gathering per layer
-        assert per_token["forwards_whole"] == [False] * (1 + max(NEW_TOKENS))
+        # synced_gpus: both ranks run the prefill (it gives the first token) and one forward
+        # per later token of the longest rank, each gathering per layer
+        assert per_token["forwards_whole"] == [False] * max(NEW_TOKENS)
         zero3_as_built = {"zero3_linear": True, "engine_hooks": True}
-        assert per_token["forward_states"] == [zero3_as_built] * (1 + max(NEW_TOKENS))
+        assert per_token["forward_states"] == [zero3_as_built] * max(NEW_TOKENS)
         for name in ("gathered", "gathered_again"):
             run = runs[name]
             assert run["gathered"] is True, name
             # the whole model during every forward; each rank only its own tokens (no sync)
-            assert run["forwards_whole"] == [True] * (1 + new_tokens), (name, rank)
+            assert run["forwards_whole"] == [True] * new_tokens, (name, rank)
             assert run["hooks"][0] == run["hooks"][1] > 0, name  # ZeRO-3 hooks back on exit
             # torch's own linear and no engine hooks while whole; DeepSpeed's state back after
             plain = {"zero3_linear": False, "engine_hooks": False}
-            assert run["forward_states"] == [plain] * (1 + new_tokens), name
+            assert run["forward_states"] == [plain] * new_tokens, name
             assert run["state_before_after"] == (zero3_as_built, zero3_as_built), name
             assert run["repartitioned"], name
             assert run["completion_ids"].shape[1] == new_tokens

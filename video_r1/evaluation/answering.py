@@ -85,6 +85,7 @@ def build_generation_config(model: Any, processor: Any, settings: EvalSettings) 
         processor,
         temperature=settings.temperature,
         top_p=settings.top_p,
+        top_k=0,  # off: the published evaluation sampled with vLLM, which has no top-k default
         max_new_tokens=settings.max_new_tokens,
         do_sample=not settings.greedy,
     )

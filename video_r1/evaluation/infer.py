@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     from video_r1.media import MediaError
     from video_r1.prompts import processor_factor
     from video_r1.rewards.parsing import extract_answer
-    from video_r1.rollout import rows_inputs
+    from video_r1.rollout import rows_inputs, without_checkpoint_defaults
 
     try:
         settings = settings_from_args(args)
@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     streamer = TextStreamer(processor.tokenizer, skip_prompt=True, skip_special_tokens=True)
     torch.manual_seed(settings.seed)
     kwargs = rows_inputs(encoded, [0])
-    with torch.no_grad():
+    with torch.no_grad(), without_checkpoint_defaults(model):
         sequences = model.generate(**kwargs, generation_config=config, streamer=streamer)
     completion = sequences[0, kwargs["input_ids"].shape[1] :]
     text = processor.tokenizer.decode(completion, skip_special_tokens=True)

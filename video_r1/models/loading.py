@@ -195,13 +195,17 @@ def generation_config(
     *,
     temperature: float = 1.0,
     top_p: float = 0.95,
+    top_k: int = 50,
     max_new_tokens: int = 768,
     do_sample: bool = True,
 ) -> Any:
     """Decoding settings that never emit a vision token and stop at <|im_end|>/eos.
 
     Also suppresses the embedding rows past the tokenizer's vocabulary (real Qwen-VL
-    checkpoints carry a few hundred), which decode to nothing.
+    checkpoints carry a few hundred), which decode to nothing. top_k 50 is transformers
+    4.49's default, under which the published trainer sampled its rollouts (0: off). Every
+    sampling field is set here: the checkpoint's generation_config.json must not fill one in
+    (`video_r1.rollout.sampling`, `without_checkpoint_defaults`).
     """
     from transformers import GenerationConfig
 
@@ -210,7 +214,9 @@ def generation_config(
     vocab_size = int(model.get_output_embeddings().weight.shape[0])
     suppress = vision_token_ids(tokenizer) + list(range(len(tokenizer), vocab_size))
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[-1]
-    kwargs: dict[str, Any] = {"temperature": temperature, "top_p": top_p} if do_sample else {}
+    kwargs: dict[str, Any] = {}
+    if do_sample:
+        kwargs = {"temperature": temperature, "top_p": top_p, "top_k": top_k}
     return GenerationConfig(
         do_sample=do_sample,
         max_new_tokens=max_new_tokens,

@@ -176,7 +176,7 @@ def setup_step(cfg: GRPOConfig, run: Run) -> tuple[StepContext, int]:
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     policy = accelerator.unwrap_model(model)
     gen_config = generation_config(
-        policy, processor, temperature=rl.temperature, top_p=rl.top_p,
+        policy, processor, temperature=rl.temperature, top_p=rl.top_p, top_k=rl.top_k,
         max_new_tokens=rl.max_completion_length, do_sample=True,
     )  # fmt: skip
     if rl.min_completion_length:

@@ -72,6 +72,11 @@ class RLConfig:
     beta: float = _help("KL coefficient; 0 loads no reference model", default=0.04)
     temperature: float = _help("rollout sampling temperature", default=1.0)
     top_p: float = _help("rollout nucleus sampling", default=0.95)
+    top_k: int = _help(
+        "rollout top-k (0: off); 50 is transformers 4.49's default, which the published "
+        "trainer sampled with",
+        default=50,
+    )
     max_completion_length: int = _help("max new tokens per rollout", default=768)
     min_completion_length: int = _help(
         "min new tokens per rollout (0: none; benchmarks set it to max for fixed lengths)",
@@ -163,8 +168,10 @@ class RLConfig:
             self.epsilon = 0.2  # several updates per batch without clipping would diverge
         if self.prompt_wording not in ("train", "eval"):
             raise ConfigError("rl.prompt_wording must be 'train' or 'eval'")
-        if not 0 < self.top_p <= 1 or self.temperature <= 0:
-            raise ConfigError("rl.top_p must be in (0, 1] and rl.temperature > 0")
+        if not 0 < self.top_p <= 1 or self.temperature <= 0 or self.top_k < 0:
+            raise ConfigError(
+                "rl.top_p must be in (0, 1], rl.temperature > 0 and rl.top_k >= 0 (0: off)"
+            )
         if self.temporal_variant not in TEMPORAL_VARIANTS:
             raise ConfigError(f"rl.temporal_variant must be one of {TEMPORAL_VARIANTS}")
 

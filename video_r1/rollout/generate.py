@@ -1,19 +1,20 @@
-"""Generation: each prompt row prefilled once, one batched `generate` call for every rollout.
+"""Generation: each prompt row prefilled once, then every rollout decoded in one batch.
 
 Shapes: P prompt rows, N rollouts, Lp prompt length (left-padded), Lc completion length.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 
 import torch
 
 from video_r1.models.loading import generation_stop_ids
-from video_r1.prompts.inputs import PER_ROW_KEYS, index_rows
+from video_r1.prompts.inputs import index_rows
 from video_r1.rollout.cascade import SharedPrefixCache, shared_prefix_attention
+from video_r1.rollout.sampling import TokenSampler, finished_after
 from video_r1.rollout.vision import EncodedPrompts, base_model, rows_inputs
 
 
@@ -63,7 +64,6 @@ def prefill_prompts(
     model: torch.nn.Module,
     encoded: EncodedPrompts,
     rows: Sequence[int],
-    keep_last: bool,
     cascade: bool = True,
     capacity: int = 0,
 ) -> tuple[object, torch.Tensor, torch.Tensor]:
@@ -72,8 +72,8 @@ def prefill_prompts(
     The published trainer (and `generate(num_return_sequences=G)`) runs the same prompt G
     times; here the prompt's ~1k vision + text tokens go through the model once per row
     (gradients of all rollouts flow back into the one prompt pass).
-    rows: the prompt row of each rollout. keep_last: cache the whole prompt (log-prob passes)
-    or all but its last token (generation, which must feed at least one token itself).
+    rows: the prompt row of each rollout. The whole prompt is cached; its last logits
+    predict the first completion token.
     cascade: keep each row's cache once (`SharedPrefixCache`; run the model on it inside
     `attending`); False indexes it out to every rollout (a copy per rollout, read at every
     step: the slower reference path). capacity: tokens the rollouts will add (cascade
@@ -83,10 +83,6 @@ def prefill_prompts(
     """
     unique = sorted(set(rows))
     kwargs = rows_inputs(encoded, unique)
-    if not keep_last:
-        for key in PER_ROW_KEYS:
-            if key in kwargs:
-                kwargs[key] = kwargs[key][:, :-1]
     out = inner_module(model)(**kwargs, use_cache=True, logits_to_keep=1)
     if out.past_key_values is None:
         raise RuntimeError("the model returned no KV cache (gradient checkpointing turns it off)")
@@ -109,6 +105,92 @@ def attending(model: torch.nn.Module, cache: object) -> AbstractContextManager:
 
 
 @torch.no_grad()
+def decode_completions(
+    model: torch.nn.Module,
+    cache: object,
+    logits: torch.Tensor,
+    prompt_mask: torch.Tensor,
+    deltas: torch.Tensor,
+    sampler: TokenSampler,
+    max_new_tokens: int,
+    stop_ids: Sequence[int],
+    pad_id: int,
+    synced_gpus: bool = False,
+) -> torch.Tensor:
+    """Completion ids [N, Lc] decoded token by token from a cache holding whole prompts.
+
+    logits: [N, V] of each rollout's last prompt token; prompt_mask: [N, Lp] (left-padded);
+    deltas: [N, 1] 3D-position offsets of the text (`prefill_prompts`). A row that produced a
+    stop token is filled with `pad_id` after it, and decoding ends when every row has stopped
+    or after `max_new_tokens`, as transformers' `generate` does. synced_gpus: this process keeps
+    running forwards (appending nothing) until every process has finished (ZeRO-3 gathers
+    parameters collectively in each forward).
+    """
+    inner = inner_module(model)
+    n, prompt_len = prompt_mask.shape
+    device = logits.device
+    suppressed = sampler.suppress_mask(logits.shape[-1], device)
+    no_stop_yet = sampler.suppress_mask(logits.shape[-1], device, also=stop_ids)
+    # text positions of the completion: after the row's real prompt tokens, shifted by delta
+    first_position = prompt_mask.long().sum(dim=1, keepdim=True) + deltas  # [N, 1]
+    mask = torch.cat([prompt_mask, prompt_mask.new_ones(n, max_new_tokens)], dim=1)
+    done = torch.zeros(n, dtype=torch.bool, device=device)
+    tokens: list[torch.Tensor] = []
+    finished = False  # this process: every row stopped, or max_new_tokens reached
+    step = 0
+    with attending(model, cache):
+        while True:
+            if not finished:
+                early = step < sampler.min_new_tokens
+                token = sampler(logits, no_stop_yet if early else suppressed)
+                token = torch.where(done, pad_id, token)  # [N]
+                tokens.append(token)
+                done = done | finished_after(token, stop_ids)
+                finished = bool(done.all()) or len(tokens) == max_new_tokens
+            if not _someone_decoding(finished, synced_gpus, device):
+                break
+            if prompt_len + step + 1 > mask.shape[1]:  # a finished process keeping step
+                mask = torch.cat([mask, mask.new_ones(n, max_new_tokens)], dim=1)
+            logits = inner(
+                input_ids=token[:, None],
+                attention_mask=mask[:, : prompt_len + step + 1],
+                position_ids=first_position + step,
+                past_key_values=cache,
+                use_cache=True,
+                logits_to_keep=1,
+            ).logits[:, -1]
+            step += 1
+    return torch.stack(tokens, dim=1)
+
+
+def _someone_decoding(finished: bool, synced_gpus: bool, device: torch.device) -> bool:
+    """False once this process (or with synced_gpus, every process) has finished."""
+    if not synced_gpus:
+        return not finished
+    flag = torch.tensor(0.0 if finished else 1.0, device=device)
+    torch.distributed.all_reduce(flag)
+    return bool(flag.item() > 0)
+
+
+@contextmanager
+def without_checkpoint_defaults(model: torch.nn.Module) -> Iterator[None]:
+    """For `model.generate`: its checkpoint's generation_config.json shapes nothing.
+
+    transformers 5 fills each field a passed config leaves None from the model's generation
+    config (a Qwen2.5-VL-Instruct checkpoint: top_k 1, repetition_penalty 1.05); with a blank
+    one there, only the passed config and transformers' global defaults apply."""
+    from transformers import GenerationConfig
+
+    inner = inner_module(model)
+    saved = inner.generation_config
+    inner.generation_config = GenerationConfig()
+    try:
+        yield
+    finally:
+        inner.generation_config = saved
+
+
+@torch.no_grad()
 def generate_rollouts(
     model: torch.nn.Module,
     encoded: EncodedPrompts,
@@ -119,40 +201,46 @@ def generate_rollouts(
     share_prefix: bool = True,
     cascade: bool = True,
 ) -> Rollouts:
-    """One batched generation call for every rollout of every prompt row.
+    """One batched generation for every rollout of every prompt row.
 
     rollouts_per_row: how many completions to sample from each prompt row (e.g. 8 for an
     ordered row, 4 for its shuffled row, 8 for an image row).
+    generation_config: read by `TokenSampler.from_config` (only its own fields act, never the
+    checkpoint's generation_config.json); its max_new_tokens bounds the completions.
     eos_token_ids: the completion mask ends at the first token generation stopped at, i.e.
     at `generation_config.eos_token_id` (the one list; None uses it). A list given here that
     differs is refused: the mask would end elsewhere than generation did.
-    synced_gpus: keep every process generating until all are done (needed under ZeRO-3,
+    synced_gpus: keep every process decoding until all are done (needed under ZeRO-3,
     where each forward gathers parameters collectively).
-    share_prefix: prefill each prompt row once and share its cache (`prefill_prompts`);
-    False runs every rollout's prompt through the model (for comparison).
+    share_prefix: prefill each prompt row once, share its cache (`prefill_prompts`) and
+    decode with `decode_completions`; False runs every rollout's prompt through transformers'
+    `generate` (the reference path, for comparison).
     cascade: with share_prefix, attend to each row's prompt cache kept once (`cascade.py`);
-    False copies it to every rollout (the reference path).
+    False copies it to every rollout.
     """
     stops = generation_stop_ids(generation_config, eos_token_ids)
     rows = [r for r, n in enumerate(rollouts_per_row) for _ in range(n)]
-    if share_prefix:
-        # the fed last prompt token plus the new tokens
-        capacity = (generation_config.max_new_tokens or -1) + 1
-        cache, deltas, _ = prefill_prompts(model, encoded, rows, False, cascade, capacity)
-        # generate() continues from the cache: text positions plus each rollout's delta;
-        # only the per-row tensors are needed (the media are all in the cache)
-        base_model(model).rope_deltas = deltas
-        kwargs = index_rows(encoded.inputs, rows)
-        kwargs["past_key_values"] = cache
-    else:
-        kwargs = rows_inputs(encoded, rows)
-        cache = None
-    with attending(model, cache):
-        sequences = model.generate(  # [N, Lp + Lc]
-            **kwargs, generation_config=generation_config, synced_gpus=synced_gpus
-        )
+    kwargs = index_rows(encoded.inputs, rows)
     prompt_len = kwargs["input_ids"].shape[1]
-    completion_ids = sequences[:, prompt_len:]
+    if share_prefix:
+        max_new = generation_config.max_new_tokens
+        if not max_new or max_new < 1:
+            raise ValueError(f"generation needs max_new_tokens >= 1, got {max_new!r}")
+        sampler = TokenSampler.from_config(generation_config)
+        cache, deltas, logits = prefill_prompts(model, encoded, rows, cascade, max_new)
+        pad = generation_config.pad_token_id
+        completion_ids = decode_completions(
+            model, cache, logits, kwargs["attention_mask"], deltas, sampler, max_new, stops,
+            stops[0] if pad is None else int(pad), synced_gpus,
+        )  # fmt: skip
+    else:
+        with without_checkpoint_defaults(model):
+            sequences = model.generate(  # [N, Lp + Lc]
+                **rows_inputs(encoded, rows),
+                generation_config=generation_config,
+                synced_gpus=synced_gpus,
+            )
+        completion_ids = sequences[:, prompt_len:]
     mask = completion_mask(completion_ids, stops)
     is_eos = torch.isin(completion_ids, torch.as_tensor(stops, device=completion_ids.device))
     return Rollouts(

@@ -76,7 +76,7 @@ def completion_logprobs(
     # size (cascade.py): the copied cache and the model's own attention serve there
     cascade = cascade and has_fused_kernels(completion_ids.device)
     if share_prefix and not (inner.training and checkpointing):
-        cache, deltas, first_logits = prefill_prompts(model, encoded, rows, True, cascade)
+        cache, deltas, first_logits = prefill_prompts(model, encoded, rows, cascade)
         prompt_len = rollouts.prompt_ids.shape[1]
         # text after the vision tokens: the same 3D position on all axes, shifted by delta
         positions = (attention.long().cumsum(-1) - 1)[:, prompt_len:] + deltas  # [n, Lc]

@@ -1,0 +1,138 @@
+"""The rollout decoder samples from exactly the distribution its settings name: transformers'
+processors' distribution, nothing taken from the checkpoint's generation_config.json."""
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from video_r1.data.records import Record
+from video_r1.models import generation_config, load_model, load_processor
+from video_r1.prompts import build_messages, encode_prompts
+from video_r1.rollout import encode_vision, generate_rollouts
+
+# what Qwen2.5-VL-7B-Instruct's generation_config.json sets besides its token ids
+INSTRUCT_DEFAULTS = {"do_sample": True, "top_k": 1, "top_p": 0.001, "temperature": 0.1,
+                     "repetition_penalty": 1.05}  # fmt: skip
+
+
+def _transformers_probs(logits, temperature, top_k, top_p, suppress):
+    """Probabilities after transformers' own processors, in generate()'s order."""
+    from transformers.generation.logits_process import (
+        SuppressTokensLogitsProcessor,
+        TemperatureLogitsWarper,
+        TopKLogitsWarper,
+        TopPLogitsWarper,
+    )
+
+    scores = SuppressTokensLogitsProcessor(suppress)(None, logits.clone())
+    if temperature != 1.0:
+        scores = TemperatureLogitsWarper(temperature)(None, scores)
+    if top_k:
+        scores = TopKLogitsWarper(top_k)(None, scores)
+    if top_p < 1.0:
+        scores = TopPLogitsWarper(top_p)(None, scores)
+    return scores.softmax(dim=-1)
+
+
+@pytest.mark.parametrize(
+    "temperature,top_k,top_p",
+    [(0.7, 10, 0.8), (1.0, 0, 0.9), (1.3, 6, 1.0), (1.0, 50, 0.95)],
+)
+def test_sampler_draws_from_the_distribution_of_transformers_processors(
+    temperature, top_k, top_p
+):
+    from video_r1.rollout import TokenSampler
+
+    logits = torch.randn(1, 40, generator=torch.Generator().manual_seed(3)) * 2
+    suppress = [3, 5, 17]
+    expected = _transformers_probs(logits, temperature, top_k, top_p, suppress)[0]
+    sampler = TokenSampler(True, temperature, top_k, top_p, tuple(suppress))
+    draws = 60_000
+    tokens = sampler(
+        logits.expand(draws, -1),
+        sampler.suppress_mask(40, logits.device),
+        generator=torch.Generator().manual_seed(0),
+    )
+    freq = torch.bincount(tokens, minlength=40).float() / draws
+    assert set(tokens.unique().tolist()) <= set(expected.nonzero().flatten().tolist())
+    assert (freq - expected).abs().max() < 0.01, (freq, expected)
+    assert freq[suppress].sum() == 0
+
+
+def test_greedy_is_the_argmax_among_tokens_not_suppressed():
+    from video_r1.rollout import TokenSampler
+
+    logits = torch.tensor([[0.0, 5.0, 1.0, 4.0], [3.0, 0.0, 2.0, 9.0]])
+    sampler = TokenSampler(do_sample=False, suppress=(1,))
+    assert sampler(logits, sampler.suppress_mask(4, logits.device)).tolist() == [3, 3]
+    assert sampler(logits, sampler.suppress_mask(4, logits.device, also=[3])).tolist() == [2, 0]
+
+
+def test_settings_the_decoder_cannot_apply_are_refused():
+    from transformers import GenerationConfig
+
+    from video_r1.rollout import TokenSampler
+
+    with pytest.raises(ValueError, match="repetition_penalty"):
+        TokenSampler.from_config(GenerationConfig(do_sample=True, repetition_penalty=1.05))
+    with pytest.raises(ValueError, match="num_beams"):
+        TokenSampler.from_config(GenerationConfig(num_beams=4))
+    sampler = TokenSampler.from_config(
+        GenerationConfig(do_sample=True, top_k=7, top_p=0.5, temperature=0.3, min_new_tokens=2)
+    )
+    assert (sampler.top_k, sampler.top_p, sampler.temperature, sampler.min_new_tokens) == (
+        7, 0.5, 0.3, 2,
+    )  # fmt: skip
+
+
+def _encoded_prompt(model, processor, make_clip):
+    clip = make_clip(model.config.vision_config.patch_size)
+    record = Record(problem_id=1, problem="Where does it go?", data_type="video",
+                    problem_type="multiple choice", solution="<answer>A</answer>",
+                    path="v.mp4", media_path=clip.path, options=("A. left", "B. right"))  # fmt: skip
+    batch = encode_prompts(processor, [build_messages(record)], [clip])
+    with torch.no_grad():
+        return encode_vision(model, batch.model_inputs)
+
+
+def test_a_checkpoints_generation_config_does_not_make_rollouts_greedy(
+    tiny_qwen25, make_clip, tmp_path
+):
+    """A real Qwen2.5-VL-Instruct checkpoint ships top_k 1, top_p 0.001 and
+    repetition_penalty 1.05; transformers 5 fills the fields a generate() config leaves unset
+    from it, which made every rollout of a group the same greedy text (all advantages 0)."""
+    instruct = tmp_path / "instruct"
+    shutil.copytree(tiny_qwen25, instruct)
+    path = instruct / "generation_config.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **INSTRUCT_DEFAULTS}))
+    model, processor = load_model(instruct, dtype="float32"), load_processor(instruct)
+    assert model.generation_config.top_k == 1
+    encoded = _encoded_prompt(model, processor, make_clip)
+    config = generation_config(model, processor, max_new_tokens=12, do_sample=True)
+    for share_prefix in (True, False):  # our decoder, and transformers' generate
+        torch.manual_seed(0)
+        rollouts = generate_rollouts(model, encoded, [8], config, share_prefix=share_prefix)
+        distinct = {tuple(row) for row in rollouts.completion_ids.tolist()}
+        assert len(distinct) >= 6, (share_prefix, len(distinct))
+    assert model.generation_config.top_k == 1  # the checkpoint's own config is left as it was
+
+
+def test_no_stop_token_before_min_new_tokens(tiny_qwen25, make_clip):
+    """With the greedy first token made a stop token, decoding ends after it; with
+    min_new_tokens 3 it cannot appear among the first 3 tokens (transformers' rule)."""
+    model, processor = load_model(tiny_qwen25, dtype="float32"), load_processor(tiny_qwen25)
+    encoded = _encoded_prompt(model, processor, make_clip)
+    config = generation_config(model, processor, max_new_tokens=6, do_sample=False)
+    first = int(generate_rollouts(model, encoded, [2], config).completion_ids[0, 0])
+    config.eos_token_id = [first]
+    stopped = generate_rollouts(model, encoded, [2], config)
+    assert stopped.completion_ids.tolist() == [[first], [first]]
+    assert stopped.completion_mask.tolist() == [[1], [1]] and not stopped.truncated.any()
+    config.min_new_tokens = 3
+    held = generate_rollouts(model, encoded, [2], config)
+    assert first not in held.completion_ids[:, :3].flatten().tolist()
+    assert held.completion_ids.shape[1] > 3
+    reference = generate_rollouts(model, encoded, [2], config, share_prefix=False)
+    assert torch.equal(held.completion_ids, reference.completion_ids)  # transformers agrees
