@@ -60,6 +60,21 @@ def test_experiment_runs_every_variant_and_seed(tmp_path):
     # a rerun finds everything done and rewrites the same table
     assert main(argv) == 0
     assert (out / "results.md").read_text() == table
+    # the report alone, with a seed that has not run: listed, left out, nothing run
+    report = ["experiment", "temporal", "--out", str(out), "--report-only", "--seeds", "0", "1",
+              "2", "--variants", "grpo", "tgrpo_nostd"]  # fmt: skip
+    assert main(report) == 0
+    partial = json.loads((out / "results.json").read_text())
+    assert partial["not_finished"] == {"grpo": [2], "tgrpo_nostd": [2]}
+    assert partial["seeds_per_variant"] == {"grpo": [0, 1], "tgrpo_nostd": [0, 1]}
+    assert partial["results"] == results["results"] and partial["steps"] == 1
+    assert "Not finished (left out): grpo seeds 2; tgrpo_nostd seeds 2." in (
+        out / "results.md"
+    ).read_text()
+    assert not (out / "runs" / "grpo" / "seed2").exists()
+    assert main([*report[:5], "--variants", "grpo"]) == 0  # seeds found on disk: 0 and 1
+    assert json.loads((out / "results.json").read_text())["seeds"] == [0, 1]
+    assert main(["experiment", "temporal", "--out", str(tmp_path / "none"), "--report-only"]) == 2
     # another experiment from the same SFT checkpoint (a demo folder has this layout)
     other = tmp_path / "other"
     argv2 = ["experiment", "temporal", "--out", str(other), "--from-demo", str(out / "base"),

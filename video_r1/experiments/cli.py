@@ -55,6 +55,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--jobs", type=int, default=1,
         help="processes running seeds side by side (default 1; 2 on a 2-core machine)",
     )  # fmt: skip
+    parser.add_argument(
+        "--report-only", action="store_true",
+        help="write the report of the runs finished under --out, running nothing (seeds: "
+        "--seeds, or every seed found); unfinished runs are listed",
+    )  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -64,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         DEFAULT_VARIANTS,
         QUICK_VARIANTS,
         VARIANTS,
+        report_finished,
         run_temporal,
     )
 
@@ -77,6 +83,14 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from pathlib import Path
 
+    if args.report_only:
+        base = Path(args.from_demo) if args.from_demo else None
+        try:
+            print(report_finished(Path(args.out), variants, args.seeds, base))
+        except (FileNotFoundError, ValueError) as e:
+            print(f"error: {e}")
+            return 2
+        return 0
     if args.from_demo and not (Path(args.from_demo) / "sft" / "final").exists():
         print(f"error: {args.from_demo}: no finished demo (sft/final missing); run video-r1 demo")
         return 2

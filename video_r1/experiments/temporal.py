@@ -90,7 +90,8 @@ def run_temporal(
     """Run (or resume) the experiment; write OUT/results.{json,md} and OUT/temporal.png.
 
     `base` (default OUT/base, built here): folder with synth/ and sft/final to start from.
-    jobs: processes running seeds side by side (`run_jobs`), each with `threads` threads."""
+    jobs: processes running seeds side by side (`run_jobs`), each with `threads` threads.
+    See `report_finished` for the report alone."""
     import torch
 
     from video_r1.demo.pipeline import SCALES, banner, make_benchmark, make_model, run_sft
@@ -162,3 +163,36 @@ def run_seeds(out: Path, base: Path, scale, seeds: list[int], steps: int, varian
                     size=scale.size, max_new_tokens=scale.eval_max_new_tokens, progress=progress,
                 )  # fmt: skip
             print(f"# {variant} seed {seed}: {time.perf_counter() - start:.0f} s", flush=True)
+
+
+def report_finished(out: Path, variants: list[str], seeds: list[int] | None,
+                    base: Path | None = None) -> str:  # fmt: skip
+    """The report of the runs finished so far, running nothing (e.g. while seeds still run
+    elsewhere); unfinished runs are listed. seeds None: every seed found under OUT/runs."""
+    from video_r1.experiments.temporal_report import order_dependent_tasks, write_results
+
+    tasks_json = (base or out / "base") / "synth" / "tasks.json"
+    if not tasks_json.exists():
+        raise FileNotFoundError(f"{tasks_json}: no experiment base here; run the experiment first")
+    if seeds is None:
+        found = {p.name for v in variants for p in (out / "runs" / v).glob("seed*")}
+        seeds = sorted(int(name[4:]) for name in found if name[4:].isdigit())
+    steps = _steps_of_runs(out, variants, seeds)
+    return write_results(out, variants, seeds, steps, order_dependent_tasks(tasks_json),
+                         finished_only=True)  # fmt: skip
+
+
+def _steps_of_runs(out: Path, variants: list[str], seeds: list[int]) -> int:
+    """The RL steps of the finished runs (their saved config); ValueError if they differ."""
+    steps = set()
+    for variant in variants:
+        for seed in seeds:
+            config = out / "runs" / variant / f"seed{seed}" / "final" / "config.yaml"
+            if config.exists():
+                for line in config.read_text().splitlines():
+                    if line.strip().startswith("max_steps:"):
+                        steps.add(int(line.split(":")[1]))
+    if len(steps) != 1:
+        raise ValueError(f"{out}: finished runs with steps {sorted(steps) or 'unknown'}; "
+                         "report runs of one length")  # fmt: skip
+    return steps.pop()

@@ -81,8 +81,12 @@ def _cell(stat: tuple[float | None, float | None] | None) -> str:
     return f"{100 * stat[0]:.1f} ± {100 * stat[1]:.1f}"
 
 
-def results_table(results: dict[str, dict[str, dict]], seeds: list[int]) -> str:
-    """The Markdown table: one row per (task, variant), mean ± std over seeds, in %."""
+def results_table(
+    results: dict[str, dict[str, dict]], seeds: list[int],
+    per_variant: dict[str, list[int]] | None = None,
+) -> str:  # fmt: skip
+    """The Markdown table: one row per (task, variant), mean ± std over seeds, in %.
+    per_variant: each variant's seeds, when they differ from `seeds`."""
     lines = [
         "| task | variant | ordered acc. | shuffled acc. | gap | temporal rule passed |",
         "|---|---|---|---|---|---|",
@@ -97,7 +101,33 @@ def results_table(results: dict[str, dict[str, dict]], seeds: list[int]) -> str:
                 f"{_cell(row.get('passed'))} |"
             )
     spread = "mean ± standard deviation over seeds" if len(seeds) > 1 else "one run, seed"
+    if per_variant and any(s != seeds for s in per_variant.values()):
+        listed = "; ".join(f"{v} {_seed_list(s)} ({len(s)})" for v, s in per_variant.items())
+        return "\n".join(lines) + f"\n\nmean ± standard deviation over seeds: {listed}; in %.\n"
     return "\n".join(lines) + f"\n\n{spread} {seeds}, in %.\n"
+
+
+def _seed_list(seeds: list[int]) -> str:
+    """Seeds, a consecutive run as a range.
+
+    Example:
+        >>> _seed_list([0, 1, 2, 3, 7])
+        '0-3, 7'
+    """
+    parts: list[str] = []
+    for seed in seeds:
+        if parts and seed == int(parts[-1].split("-")[-1]) + 1:
+            parts[-1] = f"{parts[-1].split('-')[0]}-{seed}"
+        else:
+            parts.append(str(seed))
+    return ", ".join(parts)
+
+
+def _not_finished(missing: dict[str, list[int]]) -> str:
+    if not missing:
+        return ""
+    listed = "; ".join(f"{v} seeds {_seed_list(s)}" for v, s in missing.items())
+    return f"\nNot finished (left out): {listed}.\n"
 
 
 def plot_results(results: dict[str, dict[str, dict]], path: Path) -> None:
@@ -151,13 +181,46 @@ def _share(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
 
 
+def read_runs(out: Path, variants: list[str], seeds: list[int], finished_only: bool):
+    """(variant -> seed -> run measures, variant -> each seed's metrics rows, variant ->
+    channel fractions, variant -> seeds not evaluated) of the evaluated runs; see
+    `write_results` for `finished_only`. Variants without an evaluated run are left out."""
+    from video_r1.experiments.channel import channel_fractions, run_channel
+
+    runs: dict[str, dict[int, dict]] = {}
+    metrics: dict[str, list[list[dict]]] = {}
+    channels: dict[str, dict] = {}
+    missing: dict[str, list[int]] = {}
+    for variant in variants:
+        runs[variant], metrics[variant], counts = {}, [], []
+        for seed in seeds:
+            run_dir = out / "runs" / variant / f"seed{seed}"
+            summary_path = run_dir / "eval" / "summary.json"
+            if not summary_path.exists() and finished_only:
+                missing.setdefault(variant, []).append(seed)
+                continue
+            if not summary_path.exists():
+                raise FileNotFoundError(f"{summary_path}: run {variant} seed {seed} not evaluated")
+            summary = json.loads(summary_path.read_text())
+            metrics[variant].append(read_jsonl(run_dir / "metrics.jsonl"))
+            runs[variant][seed] = run_measures(summary, metrics[variant][-1])
+            counts.append(run_channel(run_dir))
+        if counts and all(c is not None for c in counts):
+            channels[variant] = channel_fractions(counts)
+    runs = {v: per_seed for v, per_seed in runs.items() if per_seed}
+    if not runs:
+        raise FileNotFoundError(f"{out / 'runs'}: no evaluated run of {variants}, seeds {seeds}")
+    return runs, {v: rows for v, rows in metrics.items() if rows}, channels, missing
+
+
 def write_results(
-    out: Path, variants: list[str], seeds: list[int], steps: int, order_tasks: list[str]
-) -> str:
+    out: Path, variants: list[str], seeds: list[int], steps: int, order_tasks: list[str],
+    finished_only: bool = False,
+) -> str:  # fmt: skip
     """Read every run, write OUT/results.json, OUT/results.md, OUT/temporal.png,
     OUT/paired.png and OUT/curves.png; return the Markdown. A run without an eval summary raises
-    FileNotFoundError naming it."""
-    from video_r1.experiments.channel import channel_fractions, run_channel
+    FileNotFoundError naming it; with `finished_only` it is left out and listed in the report
+    (each variant then has its own seeds; differences pair the seeds both runs have)."""
     from video_r1.experiments.temporal_curves import curves_table, plot_curves, reward_curves
     from video_r1.experiments.temporal_paired import (
         paired_rows,
@@ -167,38 +230,28 @@ def write_results(
     )
     from video_r1.utils.io import atomic_write_json, atomic_write_text
 
-    runs: dict[str, dict[int, dict]] = {}
-    metrics: dict[str, list[list[dict]]] = {}  # variant -> each seed's metrics rows
-    channels: dict[str, dict] = {}
-    for variant in variants:
-        runs[variant], metrics[variant], counts = {}, [], []
-        for seed in seeds:
-            run_dir = out / "runs" / variant / f"seed{seed}"
-            summary_path = run_dir / "eval" / "summary.json"
-            if not summary_path.exists():
-                raise FileNotFoundError(f"{summary_path}: run {variant} seed {seed} not evaluated")
-            summary = json.loads(summary_path.read_text())
-            metrics[variant].append(read_jsonl(run_dir / "metrics.jsonl"))
-            runs[variant][seed] = run_measures(summary, metrics[variant][-1])
-            counts.append(run_channel(run_dir))
-        if all(c is not None for c in counts):
-            channels[variant] = channel_fractions(counts)
+    runs, metrics, channels, missing = read_runs(out, variants, seeds, finished_only)
+    per_variant = {v: sorted(per_seed) for v, per_seed in runs.items()}
     results = {v: aggregate(list(per_seed.values())) for v, per_seed in runs.items()}
     paired = paired_rows(runs, order_tasks)
     atomic_write_json(out / "results.json", {
         "seeds": seeds, "steps": steps, "order_dependent_tasks": order_tasks,
+        "seeds_per_variant": per_variant, "not_finished": missing,
         "results": results, "paired": rows_to_json(paired), "channel": channels,
     })  # fmt: skip
     plot_results(results, out / "temporal.png")
     markdown = (
         f"# Temporal experiment: GRPO vs T-GRPO variants ({steps} RL steps per run)\n\n"
-        + results_table(results, seeds)
+        + results_table(results, seeds, per_variant)
+        + _not_finished(missing)
         + "\n![overall](temporal.png)\n"
     )
     if paired:
         plot_paired(paired, out / "paired.png")
+        counted = sorted({len(r["differences"]) for r in paired})
         markdown += (
-            f"\n## Paired differences to GRPO (same seed), {len(seeds)} seeds\n\n"
+            f"\n## Paired differences to GRPO (same seed), "
+            f"{'/'.join(map(str, counted))} seeds\n\n"
             "Mean [95% t-interval] over seeds of (variant - GRPO), in points; pooled = mean "
             f"over the order-dependent tasks {order_tasks}.\n\n"
             + paired_table(paired)
