@@ -184,14 +184,14 @@ def report_finished(out: Path, variants: list[str], seeds: list[int] | None,
 
 def _steps_of_runs(out: Path, variants: list[str], seeds: list[int]) -> int:
     """The RL steps of the finished runs (their saved config); ValueError if they differ."""
+    import yaml
+
     steps = set()
     for variant in variants:
         for seed in seeds:
             config = out / "runs" / variant / f"seed{seed}" / "final" / "config.yaml"
             if config.exists():
-                for line in config.read_text().splitlines():
-                    if line.strip().startswith("max_steps:"):
-                        steps.add(int(line.split(":")[1]))
+                steps.add(int(yaml.safe_load(config.read_text())["optim"]["max_steps"]))
     if len(steps) != 1:
         raise ValueError(f"{out}: finished runs with steps {sorted(steps) or 'unknown'}; "
                          "report runs of one length")  # fmt: skip
