@@ -6,8 +6,9 @@ frame), G = 8 ordered + 4 shuffled rollouts of exactly 64 new tokens, beta 0.04,
 `--prompts N` prompts per step, each its own micro-batch (micro-batch 1 with gradient
 accumulation, as memory-limited real runs are), one optimizer step per step.
 
-- optimised: `video_r1.recipes.grpo_step.collect_experience` then `update`, as the recipe
-  runs them: vision tower once per (prompt, frame order), the rollouts of all N prompts in
+- optimised: the step's media loaded as the recipe does (`load_records_media`: clips
+  decoded side by side), then `video_r1.recipes.grpo_step.collect_experience` and `update`,
+  as the recipe runs them: vision tower once per (prompt, frame order), the rollouts of all N prompts in
   one generate call, prompt prefixes shared, features shared by the policy and reference.
   Each prompt row's KV cache is kept once (shared-prefix attention, rl.cascade_attention).
 - expanded: optimised with rl.cascade_attention=false: each row's cache copied to its
@@ -145,11 +146,16 @@ def optimised_step(ctx, video: Path, records: list, settings, seed: int, timer) 
     """One step through the recipe's helpers; returns the number of generated tokens."""
     import torch
 
-    from video_r1.media import load_video
+    from video_r1.media.record_media import load_records_media
     from video_r1.recipes.grpo_step import PromptBatch, collect_experience, update
 
-    with timer("media"):
-        batches = [PromptBatch([r], [load_video(video, settings)]) for r in records]
+    assert ctx.cfg.media.video_settings() == settings  # the off mode's frames
+    with timer("media"):  # as the recipe loads a step's media: records side by side
+        media = load_records_media(records, ctx.cfg.media)
+        failed = [m for m in media if isinstance(m, Exception)]
+        if failed:
+            raise failed[0]
+        batches = [PromptBatch([r], [m]) for r, m in zip(records, media, strict=True)]
     experience = collect_experience(ctx, batches, torch.Generator().manual_seed(seed), timer)
     update(ctx, experience, timer)
     chunks = {id(micro.chunk): micro.chunk for micro in experience}.values()

@@ -45,3 +45,41 @@ def test_a_large_buffer_comes_from_the_heap_unless_opted_out():
     assert applied and not untouched
     assert mapped_by_default >= 150  # glibc's default: its own mapping, unmapped on free
     assert mapped < 16  # kept in the heap, reused by the next step's buffers
+
+
+# Eight threads allocate and free 32 MB each, side by side; malloc_stats() then lists one
+# "Arena N:" block per arena on stderr.
+THREADS = """
+import ctypes, threading
+from video_r1.utils.malloc import keep_large_allocations
+keep_large_allocations()
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+barrier = threading.Barrier(8)
+def work():
+    barrier.wait()
+    blocks = [libc.malloc(1 << 20) for _ in range(32)]
+    barrier.wait()
+    for b in blocks:
+        libc.free(b)
+threads = [threading.Thread(target=work) for _ in range(8)]
+for t in threads: t.start()
+for t in threads: t.join()
+libc.malloc_stats()
+"""
+
+
+def _arenas(env_value: str) -> int:
+    env = {**os.environ, "VIDEO_R1_MALLOC": env_value}
+    err = subprocess.run([sys.executable, "-c", THREADS], env=env, capture_output=True,
+                         text=True, check=True).stderr  # fmt: skip
+    return sum(line.startswith("Arena ") for line in err.splitlines())
+
+
+@pytest.mark.skipif(not _glibc_with_mallinfo2(), reason="glibc >= 2.33 only")
+def test_threads_share_two_arenas_unless_opted_out():
+    """Under the raised trim threshold every arena keeps what its threads freed, so the
+    threads decoding a step's clips share one (the main thread has the other)."""
+    assert _arenas("") == 2
+    assert _arenas("system") > 2

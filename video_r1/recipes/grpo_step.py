@@ -28,7 +28,7 @@ from typing import Any
 import torch
 
 from video_r1.media.frame_order import time_shuffle
-from video_r1.media.record_media import load_record_media
+from video_r1.media.record_media import load_record_media, load_records_media
 from video_r1.media.types import Clip
 from video_r1.prompts import build_messages, encode_prompts, select
 from video_r1.recipes.grpo_config import GRPOConfig
@@ -62,15 +62,20 @@ def load_prompt_batches(
     a micro-batch without a good record becomes a filler (`fill_bad_batches`)."""
     rank, batches = ctx.accelerator.process_index, []
     with timer("media"):
+        wanted = [records[i] for indices in micro_batches for i in indices]
+        loaded = iter(load_records_media(wanted, ctx.cfg.media, ctx.cache))
         for indices in micro_batches:
             batch = PromptBatch([], [])
             for i in indices:
-                try:
-                    batch.media.append(load_record_media(records[i], ctx.cfg.media, ctx.cache))
-                    batch.records.append(records[i])
-                    bad.count_good()
-                except Exception as e:  # any failure of this record is a bad sample
-                    bad.report(records[i], f"{type(e).__name__}: {e}", step=step + 1, rank=rank)
+                media = next(loaded)
+                if isinstance(media, Exception):  # any failure of this record is a bad sample
+                    bad.report(
+                        records[i], f"{type(media).__name__}: {media}", step=step + 1, rank=rank
+                    )
+                    continue
+                batch.media.append(media)
+                batch.records.append(records[i])
+                bad.count_good()
             batches.append(batch)
 
         def load_filler(i: int) -> PromptBatch:
