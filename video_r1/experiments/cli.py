@@ -1,6 +1,6 @@
 """Run one of the project's measured experiments.
 
-    video-r1 experiment temporal --jobs 2    # the README's table: 8 seeds x 4 variants x 300 steps
+    video-r1 experiment temporal --jobs 2    # the defaults: 8 seeds x 4 variants x 300 steps
     video-r1 experiment temporal --quick --from-demo runs/demo     # a first look
 
 temporal: from one SFT checkpoint on the synthetic benchmark, with the same budget and 8 seeds,

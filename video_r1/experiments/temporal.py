@@ -38,9 +38,9 @@ DESCRIPTIONS = {
 }
 # variants that exist only through rl.temporal_variant (video_r1.rl.advantages)
 LOOP_VARIANTS = ("after_norm", "group_weight", "margin")
-# the README's table: GRPO, the published rule and two variants built to survive normalisation
+# GRPO, the published rule and two variants built to survive normalisation (README's table)
 DEFAULT_VARIANTS = ("grpo", "tgrpo", "after_norm", "margin")
-DEFAULT_STEPS = 300  # GRPO's training reward has risen and nearly stopped by then (README)
+DEFAULT_STEPS = 300  # the README's runs; GRPO's training reward still rises there (README)
 QUICK_VARIANTS = ("grpo", "tgrpo", "tgrpo_nostd")
 # the demo's tasks plus `appear`: four order-dependent tasks and two controls
 EXPERIMENT_TASKS = ("direction", "event_order", "reverse", "appear", "shape_video", "color_image")
