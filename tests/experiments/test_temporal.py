@@ -35,6 +35,7 @@ def test_experiment_runs_every_variant_and_seed(tmp_path):
     config = (out / "runs" / "tgrpo_nostd" / "seed1" / "final" / "config.yaml").read_text()
     assert "scale_rewards: none" in config and "temporal: true" in config
     assert "paired_sampling: true" in config  # common random numbers across the variants
+    assert "top_k: 0" in config  # sampled as the README's runs were, not at rl.top_k's default
     assert (
         "temporal: false" in (out / "runs" / "grpo" / "seed0" / "final" / "config.yaml").read_text()
     )

@@ -49,6 +49,10 @@ LOG_ROLLOUTS = "rl.debug_rollouts=1000000"
 # common random numbers: the runs of one seed draw the same ordered rollouts while their
 # policies agree, so a paired difference is caused by the temporal rule (grpo_sampling.py)
 PAIRED = "rl.paired_sampling=true"
+# the README's runs sampled from the whole distribution (temperature, top-p; transformers 5
+# generate with no top-k): rl.top_k's default of 50 came later and would change the sampling
+# between the seeds that are pooled
+NO_TOP_K = "rl.top_k=0"
 
 
 def run_rl(base: Path, run_dir: Path, variant: str, seed: int, steps: int, scale,
@@ -70,6 +74,7 @@ def run_rl(base: Path, run_dir: Path, variant: str, seed: int, steps: int, scale
         f"optim.max_steps={steps}",
         LOG_ROLLOUTS,
         PAIRED,
+        NO_TOP_K,
         *scale.grpo_overrides,
         *VARIANTS[variant],
     ]
