@@ -17,6 +17,12 @@ from video_r1.experiments.stats import (
     t_interval,
     t_quantile,
 )
+from video_r1.experiments.temporal_curves import (
+    ACCURACY,
+    flatness_line,
+    flatness_verdict,
+    last_window_rise,
+)
 from video_r1.experiments.temporal_paired import POOLED, paired_rows, paired_table, verdict
 
 
@@ -97,6 +103,38 @@ def group(acc, fmt, length_bonus, bonus):
              "total": a + f + lb + b} for a, f, lb, b in rows]  # fmt: skip
 
 
+def _rows(*accuracies):
+    return [{ACCURACY: a, "train/loss": 0.0} for a in accuracies]
+
+
+def test_last_window_rise_by_hand():
+    # 3 windows of 2 steps; the last two windows: seed 0 0.5 -> 0.6 (+10), seed 1 0.5 -> 0.5 (0),
+    # seed 2 0.6 -> 0.8 (+20): mean +10, sd 10, half-width 4.3027 x 10 / sqrt(3)
+    runs = [_rows(0.1, 0.1, 0.5, 0.5, 0.6, 0.6), _rows(0.2, 0.2, 0.5, 0.5, 0.5, 0.5),
+            _rows(0.0, 0.0, 0.6, 0.6, 0.8, 0.8)]  # fmt: skip
+    rise = last_window_rise(runs, windows=3)
+    assert rise.n == 3 and rise.mean == pytest.approx(10.0)
+    assert rise.half_width == pytest.approx(4.3027 * 10 / math.sqrt(3), abs=1e-3)
+    assert flatness_verdict(rise) == "undetermined"  # [-14.8, +34.8]: neither
+    # a row without the key (an evaluation-only log line) is skipped, not read as 0
+    runs[0].insert(3, {"train/loss": 1.0})
+    assert last_window_rise(runs, windows=3).mean == pytest.approx(10.0)
+    # one seed, or one window: no interval, no verdict
+    assert last_window_rise(runs[:1], windows=3) is None
+    assert last_window_rise(runs, windows=1) is None
+    assert "too few seeds" in flatness_line("grpo", None)
+
+
+def test_flatness_verdicts():
+    assert flatness_verdict(Interval(0.2, -0.8, 1.0, 20)) == "flat"
+    assert flatness_verdict(Interval(0.2, -0.8, 1.2, 20)) == "undetermined"
+    assert flatness_verdict(Interval(2.0, 0.1, 3.9, 18)) == "still rising"
+    assert flatness_verdict(Interval(-2.0, -3.9, -0.1, 18)) == "falling"
+    assert flatness_verdict(None) == "unknown"
+    line = flatness_line("grpo", Interval(2.0, 0.1, 3.9, 18))
+    assert "+2.0 [+0.1, +3.9]" in line and "**still rising**" in line and "18 seeds" in line
+
+
 def test_channel_of_groups_by_hand():
     # equal format and length, bonus on the correct ones: the bonus cancels
     c = group_channel(group([1, 0, 1, 0], [1, 1, 1, 1], [0, 0, 0, 0], [0.3, 0, 0.3, 0]))
@@ -134,7 +172,7 @@ def test_run_channel_reads_rollouts_jsonl(tmp_path):
 @pytest.mark.parametrize(
     "name",
     ["video_r1.experiments.stats", "video_r1.experiments.channel",
-     "video_r1.experiments.temporal_paired"],
+     "video_r1.experiments.temporal_paired", "video_r1.experiments.temporal_curves"],
 )  # fmt: skip
 def test_docstring_examples(name):
     result = doctest.testmod(importlib.import_module(name))

@@ -57,6 +57,8 @@ def test_experiment_runs_every_variant_and_seed(tmp_path):
     assert results["channel"]["grpo"]["bonus_groups"] == 0.0  # GRPO gives no bonus
     assert "Where the published bonus can act" in table
     assert "| grpo | " in table.split("has GRPO's own curve flattened")[1]
+    # 1 step per run: no windows to compare, said so (and None in the json)
+    assert "grpo: too few seeds or steps" in table and results["grpo_last_window_rise"] is None
     assert (out / "curves.png").read_bytes()[:4] == b"\x89PNG"
     # a rerun finds everything done and rewrites the same table
     assert main(argv) == 0

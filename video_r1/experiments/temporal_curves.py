@@ -4,14 +4,21 @@ The experiment compares variants after a fixed budget; the comparison means some
 if that budget is long enough for GRPO to have learned what it will (issue 12: "enough RL
 steps that GRPO's own curve has flattened"). From every run's metrics.jsonl: the training
 accuracy reward (ordered rollouts, all prompts of a step), mean over seeds per step, shown
-as a plot and as means over equal windows of steps.
+as a plot and as means over equal windows of steps, and a verdict on GRPO's last window:
+per seed, its mean minus the window before's; the mean over seeds with a 95% t-interval.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from video_r1.experiments.stats import Interval, t_interval
+
 ACCURACY = "train/reward/accuracy"
+WINDOWS = 6  # the tables' windows: 50 steps of a 300-step run
+# flat: the last window's rise has a 95% interval inside +-1 point (for 300 steps, under 6
+# points per 300 steps either way): a rise smaller than the test accuracies' own sampling SD
+FLAT_POINTS = 1.0
 
 
 def reward_curves(
@@ -45,7 +52,58 @@ def window_means(curve: list[float], windows: int) -> list[tuple[int, int, float
     return out
 
 
-def curves_table(curves: dict[str, list[float]], windows: int = 6) -> str:
+def last_window_rise(
+    runs: list[list[dict]], windows: int = WINDOWS, key: str = ACCURACY
+) -> Interval | None:
+    """Per seed, `key`'s mean over the last of `windows` windows of steps minus its mean over
+    the window before, in points; their mean over seeds with a 95% t-interval (None with
+    fewer than 2 seeds or 2 windows).
+
+    Example: two seeds rising by 10 and 20 points from steps 1-2 to steps 3-4
+        >>> rows = lambda *acc: [{ACCURACY: a} for a in acc]
+        >>> last_window_rise([rows(0.5, 0.5, 0.6, 0.6), rows(0.5, 0.5, 0.7, 0.7)], windows=2).mean
+        15.0
+    """
+    rises = []
+    for rows in runs:
+        means = window_means([row[key] for row in rows if key in row], windows)
+        if len(means) < 2:
+            return None
+        rises.append(round(100 * (means[-1][2] - means[-2][2]), 9))
+    return t_interval(rises) if len(rises) >= 2 else None
+
+
+def flatness_verdict(rise: Interval | None) -> str:
+    """"flat" (95% interval inside +-FLAT_POINTS), "still rising" (interval above 0),
+    "falling" (below 0), else "undetermined"; "unknown" without an interval.
+
+    Example:
+        >>> flatness_verdict(Interval(mean=2.0, low=1.2, high=2.8, n=18))
+        'still rising'
+    """
+    if rise is None:
+        return "unknown"
+    if -FLAT_POINTS <= rise.low and rise.high <= FLAT_POINTS:
+        return "flat"
+    if rise.low > 0:
+        return "still rising"
+    if rise.high < 0:
+        return "falling"
+    return "undetermined"
+
+
+def flatness_line(variant: str, rise: Interval | None) -> str:
+    """One sentence for the report: the variant's last-window rise and its verdict."""
+    if rise is None:
+        return f"{variant}: too few seeds or steps for a verdict on flatness.\n"
+    return (
+        f"{variant}, last window minus the one before, over {rise.n} seeds: {rise.mean:+.1f} "
+        f"[{rise.low:+.1f}, {rise.high:+.1f}] points: **{flatness_verdict(rise)}** (flat: "
+        f"interval inside +-{FLAT_POINTS:g} point).\n"
+    )
+
+
+def curves_table(curves: dict[str, list[float]], windows: int = WINDOWS) -> str:
     """Markdown: per variant, the mean training accuracy reward over each window of steps."""
     first = next(iter(curves.values()))
     spans = [(a, b) for a, b, _ in window_means(first, windows)]

@@ -221,7 +221,13 @@ def write_results(
     OUT/paired.png and OUT/curves.png; return the Markdown. A run without an eval summary raises
     FileNotFoundError naming it; with `finished_only` it is left out and listed in the report
     (each variant then has its own seeds; differences pair the seeds both runs have)."""
-    from video_r1.experiments.temporal_curves import curves_table, plot_curves, reward_curves
+    from video_r1.experiments.temporal_curves import (
+        curves_table,
+        flatness_line,
+        last_window_rise,
+        plot_curves,
+        reward_curves,
+    )
     from video_r1.experiments.temporal_paired import (
         paired_rows,
         paired_table,
@@ -234,10 +240,12 @@ def write_results(
     per_variant = {v: sorted(per_seed) for v, per_seed in runs.items()}
     results = {v: aggregate(list(per_seed.values())) for v, per_seed in runs.items()}
     paired = paired_rows(runs, order_tasks)
+    rise = last_window_rise(metrics["grpo"]) if "grpo" in metrics else None
     atomic_write_json(out / "results.json", {
         "seeds": seeds, "steps": steps, "order_dependent_tasks": order_tasks,
         "seeds_per_variant": per_variant, "not_finished": missing,
         "results": results, "paired": rows_to_json(paired), "channel": channels,
+        "grpo_last_window_rise": None if rise is None else vars(rise),
     })  # fmt: skip
     plot_results(results, out / "temporal.png")
     markdown = (
@@ -262,7 +270,8 @@ def write_results(
     markdown += (
         "\n## Training curves: has GRPO's own curve flattened?\n\n"
         "Training accuracy reward of the ordered rollouts (%), mean over seeds, by window of "
-        "steps.\n\n" + curves_table(curves) + "\n![curves](curves.png)\n"
+        "steps.\n\n" + curves_table(curves) + "\n![curves](curves.png)\n\n"
+        + (flatness_line("grpo", rise) if "grpo" in metrics else "")
     )
     if channels:
         markdown += (
