@@ -71,9 +71,10 @@ def test_experiment_runs_every_variant_and_seed(tmp_path):
     assert partial["not_finished"] == {"grpo": [2], "tgrpo_nostd": [2]}
     assert partial["seeds_per_variant"] == {"grpo": [0, 1], "tgrpo_nostd": [0, 1]}
     assert partial["results"] == results["results"] and partial["steps"] == 1
-    assert "Not finished (left out): grpo seeds 2; tgrpo_nostd seeds 2." in (
-        out / "results.md"
-    ).read_text()
+    assert (
+        "Not finished (left out): grpo seeds 2; tgrpo_nostd seeds 2."
+        in (out / "results.md").read_text()
+    )
     assert not (out / "runs" / "grpo" / "seed2").exists()
     assert main([*report[:5], "--variants", "grpo"]) == 0  # seeds found on disk: 0 and 1
     assert json.loads((out / "results.json").read_text())["seeds"] == [0, 1]

@@ -74,8 +74,8 @@ def last_window_rise(
 
 
 def flatness_verdict(rise: Interval | None) -> str:
-    """"flat" (95% interval inside +-FLAT_POINTS), "still rising" (interval above 0),
-    "falling" (below 0), else "undetermined"; "unknown" without an interval.
+    """The verdict on a rise: "flat" (95% interval inside +-FLAT_POINTS), "still rising"
+    (interval above 0), "falling" (below 0), else "undetermined"; "unknown" without one.
 
     Example:
         >>> flatness_verdict(Interval(mean=2.0, low=1.2, high=2.8, n=18))

@@ -270,7 +270,9 @@ def write_results(
     markdown += (
         "\n## Training curves: has GRPO's own curve flattened?\n\n"
         "Training accuracy reward of the ordered rollouts (%), mean over seeds, by window of "
-        "steps.\n\n" + curves_table(curves) + "\n![curves](curves.png)\n\n"
+        "steps.\n\n"
+        + curves_table(curves)
+        + "\n![curves](curves.png)\n\n"
         + (flatness_line("grpo", rise) if "grpo" in metrics else "")
     )
     if channels:
