@@ -12,6 +12,7 @@ MODULES = [
     "video_r1.rl.step_metrics",
     "video_r1.rl.group_scores",
     "video_r1.rollout.generate",
+    "video_r1.rollout.sampling",
     "video_r1.rollout.logprobs",
     "video_r1.rollout.cascade",
     "video_r1.recipes.grpo",

@@ -61,6 +61,34 @@ def test_sampler_draws_from_the_distribution_of_transformers_processors(
     assert freq[suppress].sum() == 0
 
 
+@pytest.mark.parametrize("top_k,top_p", [(0, 0.95), (0, 0.5), (0, 0.999), (50, 0.95), (0, 1.0)])
+def test_candidates_equal_transformers_probabilities_on_a_large_vocabulary(top_k, top_p):
+    """Exact probabilities, not draws: one peaked row (a handful of tokens hold top_p), one
+    flat row (thousands do, so top-p without top-k widens its candidates) and one between."""
+    from video_r1.rollout import TokenSampler
+
+    gen = torch.Generator().manual_seed(1)
+    vocab = 5000
+    logits = torch.stack([
+        torch.randn(vocab, generator=gen) * 6,  # peaked
+        torch.randn(vocab, generator=gen) * 0.05,  # nearly flat: ~0.95 x 5000 tokens
+        torch.randn(vocab, generator=gen) * 1.5,
+    ])  # fmt: skip
+    suppress = (3, 5, 17)
+    sampler = TokenSampler(True, 0.7, top_k, top_p, suppress)
+    scores = logits.masked_fill(sampler.suppress_mask(vocab, logits.device), float("-inf")) / 0.7
+    probs, ids = sampler.candidates(scores)
+    got = probs.clone() if ids is None else torch.zeros(3, vocab).scatter_(1, ids, probs)
+    got = got / got.sum(dim=-1, keepdim=True)
+    if top_k == 0 and top_p < 1.0:  # candidates widened for the flat row only
+        assert (got[0] > 0).sum() < 64 < (got[1] > 0).sum()
+    # transformers' processors sum from the other end: the same tokens up to the one at the
+    # boundary, where float rounding decides (as it did for the sort this replaced)
+    expected = _transformers_probs(logits, 0.7, top_k, top_p, list(suppress))
+    assert ((got > 0).sum(-1) - (expected > 0).sum(-1)).abs().max() <= 1
+    assert (got - expected).abs().sum(dim=-1).max() < 1e-4  # total variation
+
+
 def test_greedy_is_the_argmax_among_tokens_not_suppressed():
     from video_r1.rollout import TokenSampler
 

@@ -17,8 +17,8 @@ from video_r1.rollout.generate import (
     prefill_prompts,
     without_checkpoint_defaults,
 )
-from video_r1.rollout.sampling import TokenSampler
 from video_r1.rollout.logprobs import completion_logprobs, selective_log_softmax
+from video_r1.rollout.sampling import TokenSampler
 from video_r1.rollout.vision import EncodedPrompts, detach_features, encode_vision, rows_inputs
 
 __all__ = [
