@@ -12,7 +12,7 @@ from video_r1.recipes.grpo_types import MicroExperience
 from video_r1.rl.step_metrics import finalize, group_sums, no_signal_warning
 from video_r1.train.metrics_logger import peak_memory_gb, reduce_max, reduce_sums
 from video_r1.train.run import Run
-from video_r1.utils.io import append_jsonl
+from video_r1.utils.io import append_jsonl_rows
 
 
 def log_step(
@@ -43,8 +43,7 @@ def log_step(
         logger.log(done, metrics)
     rows = debug_rows(done, run.rank, experience, cfg.rl.debug_rollouts)
     if rows and accelerator.is_main_process:
-        for row in rows:
-            append_jsonl(run.out / "rollouts.jsonl", row)
+        append_jsonl_rows(run.out / "rollouts.jsonl", rows)
     return {"seen": reduced["seen"], "bad": reduced["bad"]}
 
 

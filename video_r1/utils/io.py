@@ -74,10 +74,20 @@ def append_jsonl(path: str | os.PathLike, row: dict) -> None:
     A crash can leave at most a partial last line; readers use `read_jsonl(...,
     drop_partial_last=True)` to ignore it.
     """
+    append_jsonl_rows(path, [row])
+
+
+def append_jsonl_rows(path: str | os.PathLike, rows: Iterable[dict]) -> None:
+    """Append lines in one write and one fsync (a training step's logged rollouts: one fsync
+    per line cost 13 ms of a 0.6 s RL step here). A crash leaves whole lines and at most a
+    partial last one, as with `append_jsonl`."""
+    text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    if not text:
+        return
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        f.write(text)
         f.flush()
         os.fsync(f.fileno())
 
