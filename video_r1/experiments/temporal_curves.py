@@ -16,8 +16,9 @@ from video_r1.experiments.stats import Interval, t_interval
 
 ACCURACY = "train/reward/accuracy"
 WINDOWS = 6  # the tables' windows: 50 steps of a 300-step run
-# flat: the last window's rise has a 95% interval inside +-1 point (for 300 steps, under 6
-# points per 300 steps either way): a rise smaller than the test accuracies' own sampling SD
+# flat: the last window's rise has a 95% interval inside +-1 point; at that pace a whole
+# 300-step run moves by under 6 points, and one window by less than the ~4-point sampling SD
+# of a task's test accuracy (142 clips)
 FLAT_POINTS = 1.0
 
 
