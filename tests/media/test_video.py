@@ -188,3 +188,24 @@ def test_plan_decodes_only_what_the_frames_need(video1):
     assert len(jobs) == 2  # GOPs with no wanted frame are never decoded
     fed = sum(len(packets) for packets, _ in jobs)
     assert fed < 167  # cut after the last wanted packet; unwanted non-reference B-frames dropped
+
+
+def test_rotation_is_read_by_a_single_threaded_decoder(video1, monkeypatch):
+    """The stream's own decoder (used once, for the rotation) defaults to FFmpeg slice threads
+    on every CPU, a setting with reported deadlocks (video_pyav.py). It runs with one thread,
+    as the per-GOP decoders do."""
+    from video_r1.media.video_pyav import PyAVVideo
+
+    threads = []
+    read_rotation = PyAVVideo._read_rotation
+
+    def spy(self, ctx):
+        rotation = read_rotation(self, ctx)
+        threads.append(ctx.thread_count)  # what the opened codec ran with
+        return rotation
+
+    monkeypatch.setattr(PyAVVideo, "_read_rotation", spy)
+    reader = PyAVVideo(str(video1))
+    assert threads == [1] and reader.rotation == 0
+    frames, _ = reader.read([0, 100])
+    assert frames.shape[0] == 2

@@ -140,8 +140,12 @@ class PyAVVideo:
         """Display rotation (degrees counterclockwise) from the first decoded frame.
 
         Only the stream's own decoder attaches the container's display matrix to frames; the
-        per-GOP decoders made from the codec name do not, so it is read once here.
+        per-GOP decoders made from the codec name do not, so it is read once here. One decoder
+        thread, as the GOP decoders have: one frame needs no threads, and the stream's default
+        (thread_count 0: FFmpeg slice threads for every CPU) is the setting PyAV users report
+        decode deadlocks with when other threads compete (vLLM's PyAV backend, for one).
         """
+        ctx.thread_count = 1  # before the first decode opens the codec
         for packet in [*self._pk.packets[:16], None]:
             for frame in ctx.decode(packet):
                 return _rotation_k(frame.rotation) * 90
