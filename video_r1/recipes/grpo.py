@@ -218,8 +218,9 @@ def train(cfg: GRPOConfig, resume: str | None = None) -> GRPOResult:
     logger = open_logger(run, start_step)
     bad_total = {"seen": run.bad.seen, "bad": run.bad.bad}
     ctx.model.train()
-    with stop_on_signals(run):  # Ctrl-C / SIGTERM: say how to resume
+    with stop_on_signals(run) as check_stop:  # Ctrl-C / SIGTERM: say how to resume
         for step in range(start_step, run.total_steps):
+            check_stop()  # a Ctrl-C or SIGTERM lost inside the last step stops the run here
             timer, clock = PhaseTimer(), StepTimer()
             lr = ctx.scheduler.get_last_lr()[0]
             micro_batches = run.sampler.step_batches(step)

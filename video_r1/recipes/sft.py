@@ -153,8 +153,9 @@ def train(cfg: SFTConfig, resume: str | None = None) -> SFTResult:
     loop = _Loop(run, cfg, processor, model, optimizer, scheduler, make_frame_cache(cfg.media))
     model.train()
     bad_totals = {"seen": run.bad.seen, "bad": run.bad.bad}
-    with stop_on_signals(run):
+    with stop_on_signals(run) as check_stop:
         for step in range(start_step, run.total_steps):
+            check_stop()  # a Ctrl-C or SIGTERM lost inside the last step stops the run here
             bad_totals = loop.step(step, logger)
     logger.close()
     finish_run(run, model, processor, bad_totals)
