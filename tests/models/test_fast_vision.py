@@ -29,14 +29,22 @@ def _per_window_attention(q, k, v, bounds):
     return torch.cat(outs, dim=2).transpose(1, 2)
 
 
-def test_packed_window_attention_equals_one_call_per_window_with_gradients():
+@pytest.mark.parametrize(
+    "bounds",
+    [
+        [0, 5, 8, 13, 15, 18, 23],  # lengths 5 3 5 2 3 5: three sizes, interleaved
+        [0, 6, 12, 18, 24],  # one size tiling the sequence (frames): the view path
+        [0, 23],  # one window: full attention
+    ],
+)
+def test_packed_window_attention_equals_one_call_per_window_with_gradients(bounds):
     torch.manual_seed(0)
-    bounds = [0, 5, 8, 13, 15, 18, 23]  # lengths 5 3 5 2 3 5: three sizes, interleaved
-    q, k, v = (torch.randn(1, 2, 23, 4, dtype=torch.float64, requires_grad=True) for _ in "qkv")
+    length = bounds[-1]
+    q, k, v = (torch.randn(1, 2, length, 4, dtype=torch.float64, requires_grad=True) for _ in "qkv")
     cu = torch.tensor(bounds, dtype=torch.int32)
     packed, _ = packed_window_attention(None, q, k, v, cu_seq_lens_q=cu, cu_seq_lens_k=cu)
     reference = _per_window_attention(q, k, v, bounds)
-    assert packed.shape == (1, 23, 2, 4)
+    assert packed.shape == (1, length, 2, 4)
     torch.testing.assert_close(packed, reference)
     weights = torch.randn_like(reference)
     grads = torch.autograd.grad((packed * weights).sum(), (q, k, v))

@@ -64,7 +64,8 @@ def packed_window_attention(
     **kwargs,
 ) -> tuple[torch.Tensor, None]:
     """Attention within each window [cu_seq_lens_q[i], cu_seq_lens_q[i+1]) of a packed
-    sequence, one sdpa call per distinct window length.
+    sequence, one sdpa call per distinct window length (windows of one length that tile the
+    sequence, as frames do in full-attention blocks, are views: no gather, no reorder).
 
     query/key/value: [1, H, S, D]. Returns ([1, S, H, D], None), as transformers' varlen
     flash attention does.
@@ -75,23 +76,32 @@ def packed_window_attention(
     starts_of_length: dict[int, list[int]] = defaultdict(list)
     for start, end in zip(bounds[:-1], bounds[1:], strict=True):
         starts_of_length[end - start].append(start)
+    if len(starts_of_length) == 1 and bounds[0] == 0 and bounds[-1] == query.shape[2]:
+        # equal windows tiling the sequence (frames, full-attention blocks): views, no gather
+        (length,) = starts_of_length
+        q, k, v = (t[0].unflatten(1, (-1, length)) for t in (query, key, value))  # [H, n, L, D]
+        return _window_sdpa(q, k, v, dropout, scaling).unsqueeze(0), None
     pieces, order = [], []
     for length, starts in starts_of_length.items():
         index = torch.tensor(starts, device=query.device)[:, None] + torch.arange(
             length, device=query.device
         )  # [n, L] token positions of n windows of this length
         q, k, v = (t[0][:, index.flatten()].unflatten(1, index.shape) for t in (query, key, value))
-        out = F.scaled_dot_product_attention(  # [n, H, L, D]
-            q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1), dropout_p=dropout,
-            scale=scaling,
-        )  # fmt: skip
-        pieces.append(out.transpose(0, 1).flatten(1, 2))  # [H, n*L, D]
+        pieces.append(_window_sdpa(q, k, v, dropout, scaling))  # [n*L, H, D]
         order.append(index.flatten())
-    packed = torch.cat(pieces, dim=1) if len(pieces) > 1 else pieces[0]
+    packed = torch.cat(pieces) if len(pieces) > 1 else pieces[0]
     positions = torch.cat(order)
     if not bool((positions[1:] > positions[:-1]).all()):
-        packed = packed[:, torch.argsort(positions)]
-    return packed.transpose(0, 1).unsqueeze(0), None
+        packed = packed[torch.argsort(positions)]
+    return packed.unsqueeze(0), None
+
+
+def _window_sdpa(q, k, v, dropout: float, scaling: float | None) -> torch.Tensor:
+    """Attention within windows: q/k/v [H, n, L, D] (n windows of L tokens) -> [n*L, H, D]."""
+    out = F.scaled_dot_product_attention(  # [n, H, L, D]
+        q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1), dropout_p=dropout, scale=scaling
+    )
+    return out.transpose(1, 2).flatten(0, 1)
 
 
 def use_fast_vision(model: torch.nn.Module) -> int:
