@@ -12,8 +12,11 @@ import pytest
 from video_r1.experiments.channel import channel_fractions, group_channel, run_channel
 from video_r1.experiments.stats import (
     Interval,
+    Summary,
     paired_differences,
+    pool,
     pooled,
+    summarise,
     t_interval,
     t_quantile,
 )
@@ -23,7 +26,14 @@ from video_r1.experiments.temporal_curves import (
     flatness_verdict,
     last_window_rise,
 )
-from video_r1.experiments.temporal_paired import POOLED, paired_rows, paired_table, verdict
+from video_r1.experiments.temporal_paired import (
+    POOLED,
+    load_earlier,
+    paired_rows,
+    paired_table,
+    verdict,
+    with_earlier,
+)
 
 
 def test_t_quantiles_match_the_tables():
@@ -58,6 +68,88 @@ def test_paired_differences_and_pooling():
     assert paired_differences({0: 0.7, 1: 0.9, 2: 0.4}, {0: 0.5, 2: 0.6}) == [0.2, -0.2]
     assert pooled({"a": 0.5, "b": 1.0, "c": 0.0}, ["a", "b"]) == 0.75
     assert pooled({"a": 0.5}, ["a", "b"]) is None
+
+
+def test_pooled_summaries_give_the_interval_of_all_values():
+    # seeds run in two sessions: 6 differences, then 5 more with another mean and spread
+    first = [0.02, -0.05, 0.10, 0.00, 0.04, -0.01]
+    second = [0.12, 0.08, -0.02, 0.15, 0.09]
+    both = t_interval(first + second)
+    pooled_interval = pool([summarise(first), summarise(second)])
+    assert pooled_interval.n == 11
+    assert pooled_interval.mean == pytest.approx(both.mean, abs=1e-12)
+    assert pooled_interval.half_width == pytest.approx(both.half_width, abs=1e-12)
+    # by hand: sum 0.10 + 0.42 = 0.52 over 11; the means differ, so the pooled sd exceeds both
+    assert pooled_interval.mean == pytest.approx(0.52 / 11)
+    assert summarise(first).sd < summarise(first + second).sd
+    # three parts, order free
+    three = pool([summarise(second), summarise(first[:3]), summarise(first[3:])])
+    assert three.half_width == pytest.approx(both.half_width, abs=1e-12)
+    with pytest.raises(ValueError, match="at least 2"):
+        summarise([0.1])
+    with pytest.raises(ValueError, match="at least 2"):
+        pool([Summary(n=1, mean=0.0, sd=0.0)])
+
+
+def _earlier(tmp_path, name, rows, base_sft="b1"):
+    path = tmp_path / name
+    path.write_text(json.dumps({"base_sft": base_sft, "paired": rows}))
+    return path
+
+
+def test_earlier_reports_pool_with_this_one_by_seed(tmp_path):
+    now = [{"variant": "margin", "task": POOLED, "measure": "ordered", "seeds": [44, 45, 46],
+            "differences": [0.05, -0.02, 0.03], "interval": t_interval([0.05, -0.02, 0.03])}]  # fmt: skip
+    first = _earlier(tmp_path, "first.json", [
+        {"variant": "margin", "task": POOLED, "measure": "ordered", "seeds": [10, 11],
+         "differences": [0.10, 0.00]},
+        {"variant": "margin", "task": "reverse", "measure": "ordered", "seeds": [10, 11],
+         "differences": [0.5, -0.5]},
+    ])  # fmt: skip
+    second = _earlier(tmp_path, "second.json", [
+        {"variant": "margin", "task": POOLED, "measure": "ordered", "seeds": [0, 1, 2, 3],
+         "differences": [0.01, 0.02, -0.03, 0.0]},
+    ])  # fmt: skip
+    rows = with_earlier(now, {p: load_earlier(p, "b1") for p in (first, second)})
+    by_key = {(r["task"], r["measure"]): r for r in rows}
+    pooled_row = by_key[(POOLED, "ordered")]
+    all_values = [0.05, -0.02, 0.03, 0.10, 0.00, 0.01, 0.02, -0.03, 0.0]
+    assert pooled_row["seeds"] == [0, 1, 2, 3, 10, 11, 44, 45, 46]
+    assert pooled_row["interval"].n == 9
+    assert pooled_row["interval"].mean == pytest.approx(t_interval(all_values).mean, abs=1e-12)
+    assert pooled_row["interval"].half_width == pytest.approx(
+        t_interval(all_values).half_width, abs=1e-12
+    )
+    assert pooled_row["sources"][0] == "this report: 3 seeds"
+    # a row only an earlier report has is kept, over its own seeds
+    assert by_key[("reverse", "ordered")]["interval"].n == 2
+    assert "| margin | (order-dependent, pooled) |" in paired_table(rows)
+    # a seed in two parts is refused, naming both
+    again = _earlier(tmp_path, "again.json", [
+        {"variant": "margin", "task": POOLED, "measure": "ordered", "seeds": [10, 12],
+         "differences": [0.1, 0.2]},
+    ])  # fmt: skip
+    with pytest.raises(ValueError, match=r"seeds \[10\] are in both .*first.json and .*again"):
+        with_earlier(now, {p: load_earlier(p) for p in (first, again)})
+    # runs from another SFT checkpoint, or one not recorded, are not pooled
+    with pytest.raises(ValueError, match="second.json: .*checkpoint b1, these from b2"):
+        load_earlier(second, "b2")
+    unknown = _earlier(tmp_path, "unknown.json", [], base_sft=None)
+    with pytest.raises(ValueError, match=r"\(not recorded\), these from b1"):
+        load_earlier(unknown, "b1")
+    # malformed files name the file and the row
+    (tmp_path / "bad.json").write_text("{not json")
+    (tmp_path / "other.json").write_text(json.dumps({"results": {}}))
+    for name in ("bad.json", "other.json", "missing.json"):
+        with pytest.raises(ValueError, match=f"{name}: not a results.json with paired rows"):
+            load_earlier(tmp_path / name)
+    with pytest.raises(ValueError, match="rows.json: paired row 0"):
+        load_earlier(_earlier(tmp_path, "rows.json", [{"variant": "margin", "seeds": [1]}]))
+    with pytest.raises(ValueError, match="3 differences for 2 seeds"):
+        load_earlier(_earlier(tmp_path, "count.json", [
+            {"variant": "m", "task": "t", "measure": "ordered", "seeds": [1, 2],
+             "differences": [0.1, 0.2, 0.3]},
+        ]))  # fmt: skip
 
 
 def run(ordered: dict[str, float], gap: dict[str, float]) -> dict:

@@ -8,7 +8,13 @@ import pytest
 
 from video_r1.cli import main
 from video_r1.experiments.temporal_paired import POOLED
-from video_r1.experiments.temporal_report import OVERALL, aggregate, mean_std, run_measures
+from video_r1.experiments.temporal_report import (
+    OVERALL,
+    aggregate,
+    base_fingerprint,
+    mean_std,
+    run_measures,
+)
 
 
 def test_experiment_runs_every_variant_and_seed(tmp_path):
@@ -76,6 +82,30 @@ def test_experiment_runs_every_variant_and_seed(tmp_path):
         in (out / "results.md").read_text()
     )
     assert not (out / "runs" / "grpo" / "seed2").exists()
+    # results.json keeps each run's measures by seed, for later reports to pool with
+    assert set(results["per_seed"]["tgrpo_nostd"]) == {"0", "1"}
+    assert results["per_seed"]["grpo"]["1"][OVERALL] == results_by_seed(out, "grpo", 1)
+    # an earlier report's seeds (another session) pool with these, each seed once
+    assert results["base_sft"] == base_fingerprint(out / "base") and len(results["base_sft"]) == 16
+    earlier = tmp_path / "earlier.json"
+    earlier.write_text(json.dumps({"base_sft": results["base_sft"], "paired": [
+        {"variant": "tgrpo_nostd", "task": POOLED, "measure": "ordered", "seeds": [5, 6],
+         "differences": [0.1, -0.3]},
+    ]}))  # fmt: skip
+    assert main([*report, "--earlier", str(earlier)]) == 0
+    with_earlier = json.loads((out / "results.json").read_text())["paired_with_earlier"]
+    row = next(r for r in with_earlier if r["task"] == POOLED and r["measure"] == "ordered")
+    assert row["seeds"] == [0, 1, 5, 6]
+    assert row["mean"] == pytest.approx((sum(pooled[0]["differences"]) + 0.1 - 0.3) / 4)
+    assert "with the earlier seeds" in (out / "results.md").read_text()
+    # a run about to add a seed the earlier report already has is refused before it runs
+    clash = tmp_path / "clash.json"
+    clash.write_text(earlier.read_text().replace("[5, 6]", "[1, 6]"))
+    assert main([*argv, "--earlier", str(clash)]) == 2
+    assert main([*report, "--earlier", str(tmp_path / "nothing.json")]) == 2
+    other_base = tmp_path / "other_base.json"
+    other_base.write_text(earlier.read_text().replace(results["base_sft"], "0" * 16))
+    assert main([*report, "--earlier", str(other_base)]) == 2  # seeds of another SFT checkpoint
     assert main([*report[:5], "--variants", "grpo"]) == 0  # seeds found on disk: 0 and 1
     assert json.loads((out / "results.json").read_text())["seeds"] == [0, 1]
     assert main(["experiment", "temporal", "--out", str(tmp_path / "none"), "--report-only"]) == 2
@@ -88,6 +118,15 @@ def test_experiment_runs_every_variant_and_seed(tmp_path):
     assert not (other / "base").exists()
     config = (other / "runs" / "tgrpo_mu1" / "seed3" / "final" / "config.yaml").read_text()
     assert "mu: 1.0" in config and str((out / "base" / "sft" / "final").resolve()) in config
+
+
+def results_by_seed(out, variant: str, seed: int) -> dict:
+    """The overall row of one run's eval summary, as run_measures reads it."""
+    summary = json.loads(
+        (out / "runs" / variant / f"seed{seed}" / "eval" / "summary.json").read_text()
+    )
+    row = next(r for r in summary["order_drop"] if r["task"] == "(all)")
+    return {"ordered": row["ordered"], "shuffled": row["shuffled"], "gap": row["drop_shuffled"]}
 
 
 def test_experiment_rejects_unknown_variant_and_missing_demo(tmp_path, capsys):

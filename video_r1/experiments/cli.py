@@ -10,11 +10,17 @@ are paired: per task and pooled over the order-dependent tasks, the per-seed dif
 GRPO of ordered accuracy and of the ordered - shuffled gap with 95% t-intervals, and how often
 groups give the published bonus a channel (varying format or length); OUT/results.md,
 OUT/results.json, OUT/temporal.png, OUT/paired.png. Rerunning resumes finished runs.
+`--earlier` pools the paired differences with earlier reports of other seeds from the same
+SFT checkpoint (another session; results.json records the checkpoint):
+
+    video-r1 experiment temporal --jobs 2 --seeds $(seq 20 39) --variants grpo margin \
+        --earlier docs/experiment_temporal/results_seeds0-19.json
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,6 +66,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="write the report of the runs finished under --out, running nothing (seeds: "
         "--seeds, or every seed found); unfinished runs are listed",
     )  # fmt: skip
+    parser.add_argument(
+        "--earlier", nargs="+", type=Path, default=None, metavar="RESULTS_JSON",
+        help="results.json of earlier reports (other seeds, same SFT checkpoint: another "
+        "session) whose paired differences to GRPO are pooled with this report's, each seed "
+        "once; docs/experiment_temporal/ keeps the README's",
+    )  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -81,23 +93,44 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: unknown variant(s) {unknown}; choose from {list(VARIANTS)}, "
               "with --steps >= 1 and --jobs >= 1")  # fmt: skip
         return 2
-    from pathlib import Path
-
+    base = Path(args.from_demo) if args.from_demo else Path(args.out) / "base"
+    try:  # before any run: a bad file, another base or a seed run twice would fail the report
+        _check_earlier(args.earlier or [], base, variants, None if args.report_only else seeds)
+    except ValueError as e:
+        print(f"error: {e}")
+        return 2
     if args.report_only:
-        base = Path(args.from_demo) if args.from_demo else None
         try:
-            print(report_finished(Path(args.out), variants, args.seeds, base))
+            print(report_finished(Path(args.out), variants, args.seeds, base, args.earlier))
         except (FileNotFoundError, ValueError) as e:
             print(f"error: {e}")
             return 2
         return 0
-    if args.from_demo and not (Path(args.from_demo) / "sft" / "final").exists():
+    if args.from_demo and not (base / "sft" / "final").exists():
         print(f"error: {args.from_demo}: no finished demo (sft/final missing); run video-r1 demo")
         return 2
     report = run_temporal(
         Path(args.out), args.scale, seeds, steps, variants,
         threads=args.threads, progress=not args.no_progress,
-        base=Path(args.from_demo) if args.from_demo else None, jobs=args.jobs,
+        base=base, jobs=args.jobs, earlier=args.earlier,
     )  # fmt: skip
     print(report)
     return 0
+
+
+def _check_earlier(
+    paths: list[Path], base: Path, variants: list[str], seeds: list[int] | None
+) -> None:
+    """ValueError for an earlier report that cannot be read, whose runs started from another
+    SFT checkpoint than `base`'s (when built), or (seeds given: a run) that already holds a seed
+    this run is about to add for one of `variants`."""
+    from video_r1.experiments.temporal_paired import load_earlier
+    from video_r1.experiments.temporal_report import base_fingerprint
+
+    base_sft = base_fingerprint(base) if (base / "sft" / "final").exists() else None
+    for path in paths:
+        for (variant, task, measure), (earlier_seeds, _) in load_earlier(path, base_sft).items():
+            twice = sorted(set(earlier_seeds) & set(seeds or []))
+            if variant in variants and twice:
+                raise ValueError(f"{path}: {variant} {task} {measure} already has seeds {twice}; "
+                                 "run other seeds, or leave that report out")  # fmt: skip

@@ -1,9 +1,11 @@
 """Paired differences and Student-t confidence intervals for the experiments (pure functions).
 
 A variant and GRPO run with the same seed form a pair; the per-seed difference is the measure,
-and its mean gets a two-sided t-interval with n - 1 degrees of freedom. scipy gives the exact
-t quantile when installed; otherwise a table of the 97.5% quantile (the 95% interval, what the
-experiments report) is used, exact to 4 decimals.
+and its mean gets a two-sided t-interval with n - 1 degrees of freedom. Seeds run in different
+sessions pool exactly through their summaries (n, mean, sd): `pool` of the summaries of two
+sets of values is the t-interval of all of them. scipy gives the exact t quantile when
+installed; otherwise a table of the 97.5% quantile (the 95% interval, what the experiments
+report) is used, exact to 4 decimals.
 """
 
 from __future__ import annotations
@@ -62,6 +64,32 @@ class Interval:
         return self.low > 0 or self.high < 0
 
 
+@dataclass(frozen=True)
+class Summary:
+    """`n` values as their mean and sample standard deviation `sd`: what `pool` needs of
+    each part (seeds of this report, seeds of an earlier one)."""
+
+    n: int
+    mean: float
+    sd: float
+
+
+def summarise(values: Sequence[float]) -> Summary:
+    """The summary of `values` (at least 2).
+
+    Example:
+        >>> s = summarise([0.1, 0.2, 0.3])
+        >>> s.n, round(s.mean, 9), round(s.sd, 9)
+        (3, 0.2, 0.1)
+    """
+    n = len(values)
+    if n < 2:
+        raise ValueError(f"a t-interval needs at least 2 values, got {n}")
+    mean = math.fsum(values) / n
+    sd = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
+    return Summary(n=n, mean=mean, sd=sd)
+
+
 def t_interval(values: Sequence[float], level: float = 0.95) -> Interval:
     """Mean and t-interval of `values` (the per-seed paired differences).
 
@@ -70,13 +98,7 @@ def t_interval(values: Sequence[float], level: float = 0.95) -> Interval:
         >>> round(i.mean, 4), round(i.half_width, 4)
         (0.2, 0.2484)
     """
-    n = len(values)
-    if n < 2:
-        raise ValueError(f"a t-interval needs at least 2 values, got {n}")
-    mean = math.fsum(values) / n
-    sd = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
-    half = t_quantile(n - 1, level) * sd / math.sqrt(n)
-    return Interval(mean=mean, low=mean - half, high=mean + half, n=n)
+    return pool([summarise(values)], level)
 
 
 def paired_differences(variant: Mapping[int, float], baseline: Mapping[int, float]) -> list[float]:
@@ -100,3 +122,23 @@ def pooled(by_task: Mapping[str, float], tasks: Sequence[str]) -> float | None:
     if not tasks or any(t not in by_task for t in tasks):
         return None
     return round(math.fsum(by_task[t] for t in tasks) / len(tasks), 12)
+
+
+def pool(summaries: Sequence[Summary], level: float = 0.95) -> Interval:
+    """Mean and t-interval of all the values behind `summaries`, as if `t_interval` had them:
+    the pooled mean, and the pooled sum of squares (each part's within-part sum plus its
+    n x (mean - pooled mean)^2).
+
+    Example: [0.1, 0.2, 0.3] and [0.5, 0.7] pool to the interval of the five values
+        >>> a, b = pool([summarise([0.1, 0.2, 0.3]), summarise([0.5, 0.7])]), t_interval(
+        ...     [0.1, 0.2, 0.3, 0.5, 0.7])
+        >>> round(a.mean, 9) == round(b.mean, 9), round(a.half_width, 9) == round(b.half_width, 9)
+        (True, True)
+    """
+    n = sum(s.n for s in summaries)
+    if n < 2:
+        raise ValueError(f"a t-interval needs at least 2 values, got {n}")
+    mean = math.fsum(s.n * s.mean for s in summaries) / n
+    squares = math.fsum((s.n - 1) * s.sd**2 + s.n * (s.mean - mean) ** 2 for s in summaries)
+    half = t_quantile(n - 1, level) * math.sqrt(squares / (n - 1)) / math.sqrt(n)
+    return Interval(mean=mean, low=mean - half, high=mean + half, n=n)

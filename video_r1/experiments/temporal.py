@@ -91,11 +91,13 @@ def run_temporal(
     progress: bool = True,
     base: Path | None = None,
     jobs: int = 1,
+    earlier: list[Path] | None = None,
 ) -> str:
     """Run (or resume) the experiment; write OUT/results.{json,md} and OUT/temporal.png.
 
     `base` (default OUT/base, built here): folder with synth/ and sft/final to start from.
     jobs: processes running seeds side by side (`run_jobs`), each with `threads` threads.
+    earlier: earlier reports' results.json to pool the paired differences with (`write_results`).
     See `report_finished` for the report alone."""
     import torch
 
@@ -120,7 +122,7 @@ def run_temporal(
     else:
         run_seeds(out, base, scale, seeds, steps, variants, progress)
     order_tasks = order_dependent_tasks(base / "synth" / "tasks.json")
-    return write_results(out, variants, seeds, steps, order_tasks)
+    return write_results(out, variants, seeds, steps, order_tasks, earlier=earlier, base=base)
 
 
 def run_jobs(out: Path, base: Path, scale_name: str, seeds: list[int], steps: int,
@@ -171,7 +173,7 @@ def run_seeds(out: Path, base: Path, scale, seeds: list[int], steps: int, varian
 
 
 def report_finished(out: Path, variants: list[str], seeds: list[int] | None,
-                    base: Path | None = None) -> str:  # fmt: skip
+                    base: Path | None = None, earlier: list[Path] | None = None) -> str:  # fmt: skip
     """The report of the runs finished so far, running nothing (e.g. while seeds still run
     elsewhere); unfinished runs are listed. seeds None: every seed found under OUT/runs."""
     from video_r1.experiments.temporal_report import order_dependent_tasks, write_results
@@ -184,7 +186,7 @@ def report_finished(out: Path, variants: list[str], seeds: list[int] | None,
         seeds = sorted(int(name[4:]) for name in found if name[4:].isdigit())
     steps = _steps_of_runs(out, variants, seeds)
     return write_results(out, variants, seeds, steps, order_dependent_tasks(tasks_json),
-                         finished_only=True)  # fmt: skip
+                         finished_only=True, earlier=earlier, base=base)  # fmt: skip
 
 
 def _steps_of_runs(out: Path, variants: list[str], seeds: list[int]) -> int:

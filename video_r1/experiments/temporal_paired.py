@@ -6,14 +6,28 @@ gets a t-interval over seeds (video_r1.experiments.stats). Measures: ordered acc
 ordered - shuffled gap, per order-dependent task and pooled over them (each task weighs the
 same). The verdict applies the issue's bar: +5 points with an interval excluding 0, or a
 powered null (half-width at most 2 points).
+
+Seeds accumulate across sessions and machines: a report's results.json keeps every row's
+per-seed differences with their seeds and the SFT checkpoint the runs started from, and
+`with_earlier` pools the rows of this report with those of earlier reports of the same base,
+refusing a seed counted twice.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
-from video_r1.experiments.stats import Interval, paired_differences, pooled, t_interval
+from video_r1.experiments.stats import (
+    Interval,
+    Summary,
+    paired_differences,
+    pool,
+    pooled,
+    summarise,
+    t_interval,
+)
 
 POOLED = "(order-dependent, pooled)"
 MEASURES = ("ordered", "gap")
@@ -55,12 +69,12 @@ def paired_rows(
             continue
         for task in [*order_tasks, POOLED]:
             for measure in MEASURES:
-                diffs = paired_differences(
-                    seed_values(per_seed, task, measure, order_tasks),
-                    seed_values(runs[BASELINE], task, measure, order_tasks),
-                )
+                values = seed_values(per_seed, task, measure, order_tasks)
+                baseline = seed_values(runs[BASELINE], task, measure, order_tasks)
+                diffs = paired_differences(values, baseline)
                 if len(diffs) >= 2:
                     rows.append({"variant": variant, "task": task, "measure": measure,
+                                 "seeds": sorted(set(values) & set(baseline)),
                                  "differences": diffs, "interval": t_interval(diffs)})  # fmt: skip
     return rows
 
@@ -148,3 +162,83 @@ def rows_to_json(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
          "mean": r["interval"].mean, "low": r["interval"].low, "high": r["interval"].high}
         for r in rows
     ]  # fmt: skip
+
+
+RowKey = tuple[str, str, str]  # (variant, task, measure)
+
+
+def load_earlier(
+    path: Path, base_sft: str | None = None
+) -> dict[RowKey, tuple[list[int], Summary]]:
+    """The paired rows of an earlier report's results.json, as (seeds, summary of the per-seed
+    differences) per (variant, task, measure).
+
+    base_sft: this report's SFT checkpoint (`base_fingerprint`); the earlier runs must have
+    started from the same one: a seed's outcome depends on it, and the same code builds other
+    checkpoints on other machines (docs/experiment_temporal.md), so seeds of two bases measure
+    two things.
+    """
+    try:
+        report = json.loads(path.read_text())
+        rows = report["paired"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{path}: not a results.json with paired rows ({e})") from None
+    if base_sft is not None and report.get("base_sft") != base_sft:
+        raise ValueError(f"{path}: its runs started from SFT checkpoint "
+                         f"{report.get('base_sft') or '(not recorded)'}, these from {base_sft}; "
+                         "seeds of different bases are not pooled")  # fmt: skip
+    out = {}
+    for i, row in enumerate(rows):
+        try:
+            key = (row["variant"], row["task"], row["measure"])
+            seeds = [int(s) for s in row["seeds"]]
+            summary = summarise(row["differences"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"{path}: paired row {i}: {e!r}; each row needs variant, task, "
+                             "measure, seeds and differences") from None  # fmt: skip
+        if summary.n != len(seeds) or key in out:
+            raise ValueError(f"{path}: paired row {i} {key}: {summary.n} differences for "
+                             f"{len(seeds)} seeds, or the row is repeated")  # fmt: skip
+        out[key] = (seeds, summary)
+    return out
+
+
+def with_earlier(
+    rows: list[dict[str, Any]], earlier: dict[Path, dict[RowKey, tuple[list[int], Summary]]]
+) -> list[dict[str, Any]]:
+    """This report's paired rows pooled with the earlier reports' rows of the same (variant,
+    task, measure): one row per key found in any, its interval over all their seeds, and
+    where each part came from. ValueError if a seed of a key is in two parts.
+
+    Example: seeds 0-1 now, 2-3 earlier: the interval of the four differences
+        >>> now = [{"variant": "m", "task": "t", "measure": "ordered", "seeds": [0, 1],
+        ...         "differences": [0.1, 0.2], "interval": t_interval([0.1, 0.2])}]
+        >>> old = {Path("a.json"): {("m", "t", "ordered"): ([2, 3], summarise([0.3, 0.4]))}}
+        >>> row = with_earlier(now, old)[0]
+        >>> row["seeds"], round(row["interval"].mean, 9), row["interval"].n
+        ([0, 1, 2, 3], 0.25, 4)
+    """
+    parts: dict[RowKey, list[tuple[str, list[int], Summary]]] = {}
+    for row in rows:
+        key = (row["variant"], row["task"], row["measure"])
+        parts.setdefault(key, []).append(
+            ("this report", row["seeds"], summarise(row["differences"]))
+        )
+    for path, earlier_rows in earlier.items():
+        for key, (seeds, summary) in earlier_rows.items():
+            parts.setdefault(key, []).append((str(path), seeds, summary))
+    out = []
+    for (variant, task, measure), sources in parts.items():
+        seen: dict[int, str] = {}
+        for source, seeds, _ in sources:
+            twice = sorted(s for s in seeds if s in seen)
+            if twice:
+                raise ValueError(f"{variant} {task} {measure}: seeds {twice} are in both "
+                                 f"{seen[twice[0]]} and {source}; pool each seed once")  # fmt: skip
+            seen.update(dict.fromkeys(seeds, source))
+        out.append({
+            "variant": variant, "task": task, "measure": measure, "seeds": sorted(seen),
+            "sources": [f"{source}: {len(seeds)} seeds" for source, seeds, _ in sources],
+            "interval": pool([summary for _, _, summary in sources]),
+        })  # fmt: skip
+    return out

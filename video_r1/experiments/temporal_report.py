@@ -213,14 +213,36 @@ def read_runs(out: Path, variants: list[str], seeds: list[int], finished_only: b
     return runs, {v: rows for v, rows in metrics.items() if rows}, channels, missing
 
 
+def base_fingerprint(base: Path) -> str:
+    """The SFT checkpoint every run starts from, named by the sha256 of its weights (first 16
+    hex digits): the same code and data give other checkpoints on other machines (CPU float
+    kernels differ, and this benchmark's SFT amplifies it), so reports record which one."""
+    import hashlib
+
+    files = sorted((base / "sft" / "final").glob("*.safetensors"))
+    if not files:
+        raise FileNotFoundError(f"{base / 'sft' / 'final'}: no SFT checkpoint weights")
+    digest = hashlib.sha256()
+    for file in files:
+        with file.open("rb") as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:16]
+
+
 def write_results(
     out: Path, variants: list[str], seeds: list[int], steps: int, order_tasks: list[str],
-    finished_only: bool = False,
+    finished_only: bool = False, earlier: list[Path] | None = None, base: Path | None = None,
 ) -> str:  # fmt: skip
     """Read every run, write OUT/results.json, OUT/results.md, OUT/temporal.png,
     OUT/paired.png and OUT/curves.png; return the Markdown. A run without an eval summary raises
     FileNotFoundError naming it; with `finished_only` it is left out and listed in the report
-    (each variant then has its own seeds; differences pair the seeds both runs have)."""
+    (each variant then has its own seeds; differences pair the seeds both runs have).
+    `base` (default OUT/base): the runs' base folder, whose SFT checkpoint results.json names.
+    `earlier`: results.json files of earlier reports (other seeds, same base) whose paired rows
+    are pooled with this report's in a section of their own (temporal_paired.with_earlier);
+    ValueError for an unreadable one, another base or a seed in two of them, before anything is
+    written."""
     from video_r1.experiments.temporal_curves import (
         curves_table,
         flatness_line,
@@ -229,10 +251,12 @@ def write_results(
         reward_curves,
     )
     from video_r1.experiments.temporal_paired import (
+        load_earlier,
         paired_rows,
         paired_table,
         plot_paired,
         rows_to_json,
+        with_earlier,
     )
     from video_r1.utils.io import atomic_write_json, atomic_write_text
 
@@ -240,12 +264,18 @@ def write_results(
     per_variant = {v: sorted(per_seed) for v, per_seed in runs.items()}
     results = {v: aggregate(list(per_seed.values())) for v, per_seed in runs.items()}
     paired = paired_rows(runs, order_tasks)
+    base_sft = base_fingerprint(base or out / "base")
+    pooled_rows = (
+        with_earlier(paired, {p: load_earlier(p, base_sft) for p in earlier}) if earlier else []
+    )
     rise = last_window_rise(metrics["grpo"]) if "grpo" in metrics else None
     atomic_write_json(out / "results.json", {
-        "seeds": seeds, "steps": steps, "order_dependent_tasks": order_tasks,
+        "seeds": seeds, "steps": steps, "order_dependent_tasks": order_tasks, "base_sft": base_sft,
         "seeds_per_variant": per_variant, "not_finished": missing,
         "results": results, "paired": rows_to_json(paired), "channel": channels,
         "grpo_last_window_rise": None if rise is None else vars(rise),
+        "per_seed": runs,  # what later reports need to pool these seeds with theirs
+        "earlier": [str(p) for p in earlier or []], "paired_with_earlier": rows_to_json(pooled_rows),
     })  # fmt: skip
     plot_results(results, out / "temporal.png")
     markdown = (
@@ -264,6 +294,14 @@ def write_results(
             f"over the order-dependent tasks {order_tasks}.\n\n"
             + paired_table(paired)
             + "\n![paired](paired.png)\n"
+        )
+    if pooled_rows:
+        sources = sorted({s for row in pooled_rows for s in row["sources"]})
+        markdown += (
+            "\n## Paired differences to GRPO, with the earlier seeds\n\n"
+            f"This report's seeds pooled with those of {', '.join(map(str, earlier))} "
+            f"(each seed once; parts: {'; '.join(sources)}). Mean [95% t-interval] over all "
+            "their seeds, in points.\n\n" + paired_table(pooled_rows)
         )
     curves = reward_curves(metrics)
     plot_curves(curves, out / "curves.png")
