@@ -40,9 +40,7 @@ def _transformers_probs(logits, temperature, top_k, top_p, suppress):
     "temperature,top_k,top_p",
     [(0.7, 10, 0.8), (1.0, 0, 0.9), (1.3, 6, 1.0), (1.0, 50, 0.95)],
 )
-def test_sampler_draws_from_the_distribution_of_transformers_processors(
-    temperature, top_k, top_p
-):
+def test_sampler_draws_from_the_distribution_of_transformers_processors(temperature, top_k, top_p):
     from video_r1.rollout import TokenSampler
 
     logits = torch.randn(1, 40, generator=torch.Generator().manual_seed(3)) * 2

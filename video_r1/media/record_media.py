@@ -52,9 +52,7 @@ def side_by_side(count: int) -> int:
     return max(1, min(count, max(2, cpus // 2)))
 
 
-def load_records_media(
-    records: Sequence[Any], cfg: MediaConfig, cache: Any = None
-) -> list[Any]:
+def load_records_media(records: Sequence[Any], cfg: MediaConfig, cache: Any = None) -> list[Any]:
     """Each record's media (`load_record_media`), or the exception its loading raised, in
     record order; the records are decoded side by side (`side_by_side`).
 
