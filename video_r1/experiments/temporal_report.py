@@ -253,8 +253,6 @@ def write_results(
     from video_r1.experiments.temporal_paired import (
         load_earlier,
         paired_rows,
-        paired_table,
-        plot_paired,
         rows_to_json,
         with_earlier,
     )
@@ -284,6 +282,36 @@ def write_results(
         + _not_finished(missing)
         + "\n![overall](temporal.png)\n"
     )
+    markdown += _paired_sections(out, paired, pooled_rows, earlier or [], order_tasks)
+    curves = reward_curves(metrics)
+    plot_curves(curves, out / "curves.png")
+    markdown += (
+        "\n## Training curves: has GRPO's own curve flattened?\n\n"
+        "Training accuracy reward of the ordered rollouts (%), mean over seeds, by window of "
+        "steps.\n\n"
+        + curves_table(curves)
+        + "\n![curves](curves.png)\n\n"
+        + (flatness_line("grpo", rise) if "grpo" in metrics else "")
+    )
+    if channels:
+        markdown += (
+            "\n## Where the published bonus can act (groups logged during training)\n\n"
+            "Under group std scaling the bonus cancels in groups with 0/1 accuracy and equal "
+            "format and length terms; it acts only where these vary.\n\n" + channel_table(channels)
+        )
+    atomic_write_text(out / "results.md", markdown)
+    return markdown
+
+
+def _paired_sections(
+    out: Path, paired: list[dict], pooled_rows: list[dict], earlier: list[Path],
+    order_tasks: list[str],
+) -> str:  # fmt: skip
+    """The Markdown of the paired differences to GRPO (and OUT/paired.png), then, with
+    earlier reports, the same pooled with their seeds; "" without pairs."""
+    from video_r1.experiments.temporal_paired import paired_table, plot_paired
+
+    markdown = ""
     if paired:
         plot_paired(paired, out / "paired.png")
         counted = sorted({len(r["differences"]) for r in paired})
@@ -303,21 +331,4 @@ def write_results(
             f"(each seed once; parts: {'; '.join(sources)}). Mean [95% t-interval] over all "
             "their seeds, in points.\n\n" + paired_table(pooled_rows)
         )
-    curves = reward_curves(metrics)
-    plot_curves(curves, out / "curves.png")
-    markdown += (
-        "\n## Training curves: has GRPO's own curve flattened?\n\n"
-        "Training accuracy reward of the ordered rollouts (%), mean over seeds, by window of "
-        "steps.\n\n"
-        + curves_table(curves)
-        + "\n![curves](curves.png)\n\n"
-        + (flatness_line("grpo", rise) if "grpo" in metrics else "")
-    )
-    if channels:
-        markdown += (
-            "\n## Where the published bonus can act (groups logged during training)\n\n"
-            "Under group std scaling the bonus cancels in groups with 0/1 accuracy and equal "
-            "format and length terms; it acts only where these vary.\n\n" + channel_table(channels)
-        )
-    atomic_write_text(out / "results.md", markdown)
     return markdown
