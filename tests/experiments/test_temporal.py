@@ -106,6 +106,12 @@ def test_experiment_runs_every_variant_and_seed(tmp_path):
     other_base = tmp_path / "other_base.json"
     other_base.write_text(earlier.read_text().replace(results["base_sft"], "0" * 16))
     assert main([*report, "--earlier", str(other_base)]) == 2  # seeds of another SFT checkpoint
+    # a new folder builds its base first, then refuses the other checkpoint before any RL run
+    fresh = tmp_path / "fresh"
+    fresh_argv = ["experiment", "temporal", "--out", str(fresh), "--scale", "quick", "--seeds",
+                  "7", "--steps", "1", "--variants", "grpo", "--no-progress"]  # fmt: skip
+    assert main([*fresh_argv, "--earlier", str(other_base)]) == 2
+    assert (fresh / "base" / "sft" / "final").exists() and not (fresh / "runs").exists()
     assert main([*report[:5], "--variants", "grpo"]) == 0  # seeds found on disk: 0 and 1
     assert json.loads((out / "results.json").read_text())["seeds"] == [0, 1]
     assert main(["experiment", "temporal", "--out", str(tmp_path / "none"), "--report-only"]) == 2

@@ -109,11 +109,15 @@ def run(args: argparse.Namespace) -> int:
     if args.from_demo and not (base / "sft" / "final").exists():
         print(f"error: {args.from_demo}: no finished demo (sft/final missing); run video-r1 demo")
         return 2
-    report = run_temporal(
-        Path(args.out), args.scale, seeds, steps, variants,
-        threads=args.threads, progress=not args.no_progress,
-        base=base, jobs=args.jobs, earlier=args.earlier,
-    )  # fmt: skip
+    try:
+        report = run_temporal(
+            Path(args.out), args.scale, seeds, steps, variants,
+            threads=args.threads, progress=not args.no_progress,
+            base=base, jobs=args.jobs, earlier=args.earlier,
+        )  # fmt: skip
+    except ValueError as e:  # an earlier report of another checkpoint than the base built
+        print(f"error: {e}")
+        return 2
     print(report)
     return 0
 

@@ -117,6 +117,12 @@ def run_temporal(
     if not (base / "sft" / "final").exists():
         banner("sft", "the shared SFT checkpoint")
         run_sft(base, base / "tiny_model", scale, 0, progress)
+    if earlier:  # the base just built may be another checkpoint than theirs: say so before runs
+        from video_r1.experiments.temporal_paired import load_earlier
+        from video_r1.experiments.temporal_report import base_fingerprint
+
+        for path in earlier:
+            load_earlier(path, base_fingerprint(base))
     if jobs > 1 and len(seeds) > 1:
         run_jobs(out, base, scale_name, seeds, steps, variants, threads, jobs)
     else:
