@@ -94,8 +94,9 @@ def run(args: argparse.Namespace) -> int:
               "with --steps >= 1 and --jobs >= 1")  # fmt: skip
         return 2
     base = Path(args.from_demo) if args.from_demo else Path(args.out) / "base"
-    try:  # before any run: a bad file, another base or a seed run twice would fail the report
-        _check_earlier(args.earlier or [], base, variants, None if args.report_only else seeds)
+    try:  # before any run: a bad file or a seed run twice would fail the report (the base is
+        # checked once built: run_temporal, write_results)
+        _check_earlier(args.earlier or [], variants, None if args.report_only else seeds)
     except ValueError as e:
         print(f"error: {e}")
         return 2
@@ -122,18 +123,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_earlier(
-    paths: list[Path], base: Path, variants: list[str], seeds: list[int] | None
-) -> None:
-    """ValueError for an earlier report that cannot be read, whose runs started from another
-    SFT checkpoint than `base`'s (when built), or (seeds given: a run) that already holds a seed
-    this run is about to add for one of `variants`."""
+def _check_earlier(paths: list[Path], variants: list[str], seeds: list[int] | None) -> None:
+    """ValueError for an earlier report that cannot be read, or (seeds given: a run) that
+    already holds a seed this run is about to add for one of `variants`."""
     from video_r1.experiments.temporal_paired import load_earlier
-    from video_r1.experiments.temporal_report import base_fingerprint
 
-    base_sft = base_fingerprint(base) if (base / "sft" / "final").exists() else None
     for path in paths:
-        for (variant, task, measure), (earlier_seeds, _) in load_earlier(path, base_sft).items():
+        for (variant, task, measure), (earlier_seeds, _) in load_earlier(path).items():
             twice = sorted(set(earlier_seeds) & set(seeds or []))
             if variant in variants and twice:
                 raise ValueError(f"{path}: {variant} {task} {measure} already has seeds {twice}; "
