@@ -1,6 +1,7 @@
 """The `video-r1` command: every subcommand has a working --help; bad usage exits 2."""
 
 import importlib.util
+import re
 
 import pytest
 
@@ -14,6 +15,11 @@ def test_every_subcommand_explains_itself(name, capsys):
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     assert out.startswith(f"usage: video-r1 {name}") and len(out.splitlines()) > 3
+    # an example's line continuation written as a bare backslash in a docstring joins the two
+    # lines into one with a run of spaces: not a command a reader can copy
+    joined = [line for line in out.splitlines()
+              if re.search(r"\S {3,}--", line) and not line.lstrip().startswith("-")]  # fmt: skip
+    assert joined == []
 
 
 def test_top_level_help_lists_subcommands_and_unknown_command_fails(capsys):

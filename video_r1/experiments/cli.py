@@ -13,7 +13,7 @@ OUT/results.json, OUT/temporal.png, OUT/paired.png. Rerunning resumes finished r
 `--earlier` pools the paired differences with earlier reports of other seeds from the same
 SFT checkpoint (another session; results.json records the checkpoint):
 
-    video-r1 experiment temporal --jobs 2 --seeds $(seq 20 39) --variants grpo margin \
+    video-r1 experiment temporal --jobs 2 --seeds $(seq 20 39) --variants grpo margin \\
         --earlier docs/experiment_temporal/results_seeds0-19.json
 """
 
