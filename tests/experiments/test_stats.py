@@ -16,6 +16,7 @@ from video_r1.experiments.stats import (
     paired_differences,
     pool,
     pooled,
+    seeds_for_half_width,
     summarise,
     t_interval,
     t_quantile,
@@ -186,6 +187,30 @@ def test_verdicts():
     # +4 points excluding 0 is below the bar; half-width 1.5 <= 2 is a powered (small) effect
     assert verdict(Interval(0.04, 0.025, 0.055, 8), None).startswith("powered null: +4.0")
     assert verdict(Interval(0.0, -0.03, 0.03, 8), None).startswith("inconclusive")
+    # half-width 3 points over 8 seeds: sd 3 x sqrt(8) / 2.3646 = 3.59 points; 15 seeds give
+    # 2.1448 x 3.59 / sqrt(15) = 1.99 <= 2, 14 give 2.1604 x 3.59 / sqrt(14) = 2.07
+    assert verdict(Interval(0.0, -0.03, 0.03, 8), None).endswith(
+        "at this spread a half-width of 2 needs about 15 seeds"
+    )
+
+
+@pytest.mark.parametrize("sd, n", [(0.01, 3), (0.05, 8), (0.128, 8), (0.3, 40)])
+def test_seeds_for_half_width_is_the_smallest_count_that_reaches_the_target(sd, n):
+    interval = t_interval([sd * v for v in _unit_spread(n)])  # n values of sample sd `sd`
+    assert interval.half_width == pytest.approx(t_quantile(n - 1) * sd / math.sqrt(n))
+    needed = seeds_for_half_width(interval, 0.02)
+    assert t_interval([sd * v for v in _unit_spread(needed)]).half_width <= 0.02 + 1e-12
+    if needed > 2:
+        assert t_interval([sd * v for v in _unit_spread(needed - 1)]).half_width > 0.02
+    with pytest.raises(ValueError, match="positive"):
+        seeds_for_half_width(interval, 0.0)
+
+
+def _unit_spread(n: int) -> list[float]:
+    """n evenly spaced values with mean 0 and sample standard deviation 1."""
+    centred = [i - (n - 1) / 2 for i in range(n)]
+    sd = math.sqrt(sum(v * v for v in centred) / (n - 1))
+    return [v / sd for v in centred]
 
 
 def group(acc, fmt, length_bonus, bonus):

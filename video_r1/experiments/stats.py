@@ -11,6 +11,7 @@ report) is used, exact to 4 decimals.
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -99,6 +100,27 @@ def t_interval(values: Sequence[float], level: float = 0.95) -> Interval:
         (0.2, 0.2484)
     """
     return pool([summarise(values)], level)
+
+
+def seeds_for_half_width(interval: Interval, target: float, level: float = 0.95) -> int:
+    """Seeds whose t-interval would have half-width `target` or less if their values spread as
+    those behind `interval` do (its sd): how far an inconclusive comparison is from a powered
+    null. An estimate: the sd of a few seeds is itself uncertain.
+
+    Example: 8 differences of sd 0.05 (half-width 2.3646 x 0.05 / sqrt(8) = 0.0418); a
+    half-width of 0.02 needs 27 (2.0555 x 0.05 / sqrt(27) = 0.0198; 26 give 0.0202)
+        >>> seeds_for_half_width(Interval(0.01, 0.01 - 0.0418, 0.01 + 0.0418, 8), 0.02)
+        27
+    """
+    if target <= 0:
+        raise ValueError(f"target half-width must be positive, got {target}")
+    sd = interval.half_width * math.sqrt(interval.n) / t_quantile(interval.n - 1, level)
+    # t's quantile exceeds the normal one at any df: this n is a lower bound to step up from
+    normal = statistics.NormalDist().inv_cdf(0.5 + level / 2)
+    n = max(2, math.ceil((normal * sd / target) ** 2))
+    while t_quantile(n - 1, level) * sd / math.sqrt(n) > target:
+        n += 1
+    return n
 
 
 def paired_differences(variant: Mapping[int, float], baseline: Mapping[int, float]) -> list[float]:

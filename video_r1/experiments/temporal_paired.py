@@ -25,6 +25,7 @@ from video_r1.experiments.stats import (
     paired_differences,
     pool,
     pooled,
+    seeds_for_half_width,
     summarise,
     t_interval,
 )
@@ -87,6 +88,9 @@ def verdict(ordered: Interval, gap: Interval | None) -> str:
         'beats GRPO: +6.0 points, interval excludes 0, gap wider'
         >>> verdict(Interval(0.005, -0.01, 0.02, 8), None)
         'powered null: +0.5 points, half-width 1.5 <= 2'
+        >>> v = verdict(Interval(0.01, 0.01 - 0.0418, 0.01 + 0.0418, 8), None)  # sd 5 points
+        >>> v.startswith("inconclusive: +1.0 points, half-width 4.2"), v.endswith("about 27 seeds")
+        (True, True)
     """
     points, half = 100 * ordered.mean, 100 * ordered.half_width
     if ordered.mean >= EFFECT and ordered.excludes_zero:
@@ -95,7 +99,9 @@ def verdict(ordered: Interval, gap: Interval | None) -> str:
                 f"gap {'wider' if wider else 'not shown wider'}")  # fmt: skip
     if ordered.half_width <= NULL_HALF_WIDTH:
         return f"powered null: {points:+.1f} points, half-width {half:.1f} <= 2"
-    return f"inconclusive: {points:+.1f} points, half-width {half:.1f} (> 2, and no +5 effect)"
+    needed = seeds_for_half_width(ordered, NULL_HALF_WIDTH)
+    return (f"inconclusive: {points:+.1f} points, half-width {half:.1f} (> 2, and no +5 effect); "
+            f"at this spread a half-width of 2 needs about {needed} seeds")  # fmt: skip
 
 
 def _interval_cell(interval: Interval) -> str:
