@@ -98,6 +98,7 @@ def test_experiment_runs_every_variant_and_seed(tmp_path):
     assert row["seeds"] == [0, 1, 5, 6]
     assert row["mean"] == pytest.approx((sum(pooled[0]["differences"]) + 0.1 - 0.3) / 4)
     assert "with the earlier seeds" in (out / "results.md").read_text()
+    assert (out / "paired_with_earlier.png").read_bytes()[:4] == b"\x89PNG"
     # a run about to add a seed the earlier report already has is refused before it runs
     clash = tmp_path / "clash.json"
     clash.write_text(earlier.read_text().replace("[5, 6]", "[1, 6]"))

@@ -11,7 +11,8 @@ GRPO of ordered accuracy and of the ordered - shuffled gap with 95% t-intervals,
 groups give the published bonus a channel (varying format or length); OUT/results.md,
 OUT/results.json, OUT/temporal.png, OUT/paired.png. Rerunning resumes finished runs.
 `--earlier` pools the paired differences with earlier reports of other seeds from the same
-SFT checkpoint (another session; results.json records the checkpoint):
+SFT checkpoint (another session; results.json records the checkpoint), in results.md and
+OUT/paired_with_earlier.png:
 
     video-r1 experiment temporal --jobs 2 --seeds $(seq 20 39) --variants grpo margin \\
         --earlier docs/experiment_temporal/results_seeds0-19.json

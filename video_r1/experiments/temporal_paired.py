@@ -154,8 +154,9 @@ def plot_paired(rows: list[dict[str, Any]], path: Path) -> None:
         ax.axhline(level, color="grey", linewidth=0.6, linestyle=":")
     ax.set_xticks(range(len(variants)), variants)
     ax.set_xlim(-0.6, len(variants) - 0.4)  # one variant: its two bars stay near its label
-    ax.set(ylabel="variant - GRPO, points (95% CI)",
-           title="Paired difference to GRPO, order-dependent tasks pooled")  # fmt: skip
+    seeds = "/".join(str(n) for n in sorted({r["interval"].n for r in pooled_rows}))
+    title = f"Paired difference to GRPO, order-dependent tasks pooled ({seeds} seeds)"
+    ax.set(ylabel="variant - GRPO, points (95% CI)", title=title)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)

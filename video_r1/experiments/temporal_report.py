@@ -308,7 +308,8 @@ def _paired_sections(
     order_tasks: list[str],
 ) -> str:  # fmt: skip
     """The Markdown of the paired differences to GRPO (and OUT/paired.png), then, with
-    earlier reports, the same pooled with their seeds; "" without pairs."""
+    earlier reports, the same pooled with their seeds (and OUT/paired_with_earlier.png); ""
+    without pairs."""
     from video_r1.experiments.temporal_paired import paired_table, plot_paired
 
     markdown = ""
@@ -324,11 +325,14 @@ def _paired_sections(
             + "\n![paired](paired.png)\n"
         )
     if pooled_rows:
+        plot_paired(pooled_rows, out / "paired_with_earlier.png")
         sources = sorted({s for row in pooled_rows for s in row["sources"]})
         markdown += (
             "\n## Paired differences to GRPO, with the earlier seeds\n\n"
             f"This report's seeds pooled with those of {', '.join(map(str, earlier))} "
             f"(each seed once; parts: {'; '.join(sources)}). Mean [95% t-interval] over all "
-            "their seeds, in points.\n\n" + paired_table(pooled_rows)
+            "their seeds, in points.\n\n"
+            + paired_table(pooled_rows)
+            + "\n![paired, with the earlier seeds](paired_with_earlier.png)\n"
         )
     return markdown
