@@ -121,8 +121,9 @@ def run_temporal(
         from video_r1.experiments.temporal_paired import load_earlier
         from video_r1.experiments.temporal_report import base_fingerprint
 
+        base_sft = base_fingerprint(base)  # hashes the weights: once, not per file
         for path in earlier:
-            load_earlier(path, base_fingerprint(base))
+            load_earlier(path, base_sft)
     if jobs > 1 and len(seeds) > 1:
         run_jobs(out, base, scale_name, seeds, steps, variants, threads, jobs)
     else:
