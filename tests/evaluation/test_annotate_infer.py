@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 from conftest import SMALL
@@ -92,6 +93,24 @@ def test_annotate_resume_refuses_other_settings(
                                "--temperature", "0.5")) == 2  # fmt: skip
     assert "settings.temperature: 1.0 -> 0.5" in capsys.readouterr().err
     assert len(read_jsonl(out.with_name("cot.jsonl.progress.jsonl"))) == 2
+
+
+def test_annotate_resume_refuses_a_teacher_with_other_weights(
+    parrot_dir: Path, synth_root: Path, tmp_path: Path, capsys
+) -> None:
+    from safetensors.torch import load_file, save_file
+
+    teacher, out = tmp_path / "teacher", tmp_path / "cot.jsonl"
+    shutil.copytree(parrot_dir, teacher)
+    data = synth_root / "train.jsonl"
+    assert main(_annotate_args(teacher, data, synth_root, out, "--limit", "1")) == 0
+    tensors = load_file(teacher / "model.safetensors")
+    name = sorted(tensors)[0]
+    tensors[name] = tensors[name] + 1e-3  # other weights in the same folder
+    save_file(tensors, teacher / "model.safetensors", metadata={"format": "pt"})
+    assert main(_annotate_args(teacher, data, synth_root, out, "--limit", "2")) == 2
+    assert "teacher_weights:" in capsys.readouterr().err
+    assert len(read_jsonl(out.with_name("cot.jsonl.progress.jsonl"))) == 1
 
 
 def test_annotate_generation_error_and_missing_media_drop_one_record(

@@ -59,6 +59,25 @@ def test_resume_refuses_other_dtype_attention_or_bench_content(
     assert "benchmarks.bench_copy.jsonl" in capsys.readouterr().err
 
 
+def test_resume_refuses_a_model_retrained_into_the_same_folder(
+    parrot_dir: Path, bench: Path, tmp_path: Path, capsys
+) -> None:
+    from safetensors.torch import load_file, save_file
+
+    model = tmp_path / "final"
+    shutil.copytree(parrot_dir, model)
+    out = tmp_path / "run"
+    assert main(_eval_args(model, bench, out, "--limit", "1")) == 0
+    weights = model / "model.safetensors"
+    tensors = load_file(weights)
+    name = sorted(tensors)[0]
+    tensors[name] = tensors[name] + 1e-3  # "retrained": same path, other weights
+    save_file(tensors, weights, metadata={"format": "pt"})
+    assert main(_eval_args(model, bench, out, "--limit", "2")) == 2
+    assert "model_weights:" in capsys.readouterr().err
+    assert len(read_jsonl(out / "samples.jsonl")) == 1  # nothing mixed in
+
+
 def test_sampled_run_resumed_in_other_batches_equals_uninterrupted(
     tiny_model_factory, bench: Path, tmp_path: Path
 ) -> None:
@@ -150,6 +169,18 @@ def test_shards_merge_into_the_whole_run(
     expected = json.loads((whole / "summary.json").read_text())
     assert got["orders"] == expected["orders"]
     assert got["settings"] == expected["settings"]
+
+
+def test_shards_of_other_limits_do_not_merge(
+    parrot_dir: Path, bench: Path, tmp_path: Path, capsys
+) -> None:
+    first, second = tmp_path / "s1", tmp_path / "s2"
+    assert main(_eval_args(parrot_dir, bench, first, "--shard", "1/2", "--limit", "4")) == 0
+    assert main(_eval_args(parrot_dir, bench, second, "--shard", "2/2")) == 0
+    merged = tmp_path / "merged"
+    assert main(["eval", "--merge", str(first), str(second), "--out", str(merged)]) == 2
+    assert "limit: 4 -> 0" in capsys.readouterr().err
+    assert not (merged / "summary.json").exists()
 
 
 def test_shard_flag_is_checked(parrot_dir: Path, bench: Path, tmp_path: Path, capsys) -> None:

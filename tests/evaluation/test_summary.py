@@ -91,6 +91,22 @@ def test_macro_mean_uses_each_benchmark_figure() -> None:
     assert summary["orders"]["ordered"]["overall"]["macro"]["official"] is None
 
 
+def test_macro_mean_is_not_taken_over_the_benchmarks_that_have_a_figure() -> None:
+    from video_r1.evaluation.report import markdown_report
+
+    good = [_line("t", "multiple choice", float(i < 6), pid=i, benchmark="mvbench.json")
+            for i in range(10)]  # fmt: skip
+    failed = [_line("t", "multiple choice", 0.0, pid=i, benchmark="videomme.json",
+                    error="MediaError: x.mp4: truncated") for i in range(10)]  # fmt: skip
+    summary = summarize_run(good + failed, ["mvbench.json", "videomme.json"], ["ordered"])
+    overall = summary["orders"]["ordered"]["overall"]
+    assert summary["orders"]["ordered"]["benchmarks"]["mvbench.json"]["score"]["published"] == 0.6
+    assert overall["macro"] == {"published": None, "official": None}  # not 0.6 over one of two
+    report = markdown_report(summary)
+    assert "published n/a, official n/a" in report
+    assert "videomme.json: no scored sample (10 of 10 failed)" in report
+
+
 def test_stored_answer_is_what_was_scored() -> None:
     got = score_output("B", "B", "multiple choice")  # no tag: the whole output is scored
     assert got["answer"] == "B" and got["score"]["published"] == 1.0

@@ -53,3 +53,15 @@ def test_old_length_bonus_keys_name_their_replacement(old: str, new: str) -> Non
 def test_shipped_grpo_config_sets_the_length_bonus_window() -> None:
     cfg = load_config(GRPOConfig, REPO / "configs" / "grpo.yaml", REQUIRED)
     assert (cfg.rl.length_bonus_min_tokens, cfg.rl.length_bonus_max_tokens) == (320, 512)
+
+
+def test_length_reward_and_the_published_length_bonus_are_not_added_twice() -> None:
+    with pytest.raises(ConfigError, match="length bonus would be added twice"):
+        load_config(GRPOConfig, None, [*REQUIRED, "rl.reward_funcs=[accuracy,format,length]"])
+    cfg = load_config(
+        GRPOConfig, None,
+        [*REQUIRED, "rl.reward_funcs=[accuracy,format,length]", "rl.len_control=false"],
+    )  # fmt: skip
+    assert cfg.rl.reward_funcs == ["accuracy", "format", "length"]
+    cfg = load_config(GRPOConfig, None, [*REQUIRED, "rl.temporal_strict=true"])
+    assert scoring_settings(cfg.rl).temporal_strict is True

@@ -18,6 +18,11 @@ from video_r1.rewards import accuracy_reward, score_answer
         ("b", "B", 1.0),
         ("B", "C", 0.0),
         ("a cat", "A", 0.0),  # a lower-case article is not an option letter
+        ("I think it is B", "I", 0.0),  # the word "I" is not option I
+        ("A cat sits", "A", 0.0),  # nor is the article "A" before a word
+        ("I.", "I", 1.0),
+        ("A) a cat", "A", 1.0),
+        ("B blue", "B", 1.0),
         ("red car", "Red car.", 1.0),  # non-letter answers: case and trailing "." ignored
     ],
 )
@@ -57,3 +62,11 @@ def test_lenient_flag_through_the_batch_function():
         lenient=True,
     )
     assert got == [1.0, 1.0]
+
+
+def test_one_solution_string_is_every_completions_solution():
+    # a bare string is one solution for all, never taken apart into its characters
+    completions = ["<answer>B</answer>"] * 18  # as many as "<answer>B</answer>" has characters
+    assert accuracy_reward(completions, "<answer>B</answer>", "multiple choice") == [1.0] * 18
+    with pytest.raises(ValueError, match="2 completions but 3 values of solution"):
+        accuracy_reward(["<answer>B</answer>"] * 2, ["<answer>B</answer>"] * 3, "multiple choice")

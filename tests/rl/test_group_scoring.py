@@ -39,6 +39,15 @@ def test_no_temporal_bonus_when_shuffled_frames_do_better():
     assert scores.total == pytest.approx([2.0, 1.0, 1.0, 1.0])  # accuracy + format only
 
 
+def test_strict_comparison_gives_no_bonus_when_shuffled_frames_do_as_well():
+    group = (COLUMNS, [RIGHT, RIGHT, WRONG, WRONG], [400] * 4, [RIGHT, WRONG], TERMS)
+    # p = 0.5 = p~: the published ">=" passes (with mu = 1.0, the paper's rule), ">" does not
+    loose = score_group(*group, ScoringSettings(mu=1.0))
+    strict = score_group(*group, ScoringSettings(mu=1.0, temporal_strict=True))
+    assert loose.temporal_passed is True and loose.temporal_bonus == [0.3, 0.3, 0.0, 0.0]
+    assert strict.temporal_passed is False and strict.temporal_bonus == [0.0] * 4
+
+
 def test_registered_length_reward_receives_completion_lengths():
     """The `length` reward function needs each completion's token length (TRL's
     `completion_length`); score_group passes it, so the reward works from a config."""

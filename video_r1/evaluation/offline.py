@@ -17,6 +17,7 @@ from typing import Any
 from video_r1.evaluation.lock import hold_lock
 from video_r1.evaluation.results import (
     check_run_description,
+    describe_differences,
     file_sha256,
     read_results,
     sample_key,
@@ -138,8 +139,13 @@ def merge_shards(folders: list[Path], out: Path) -> EvalResult:
     count = int(shards[0][1]["shard"].split("/")[1])
     orders = list(shards[0][2]["orders"])
     for folder, description, summary, _ in shards:
-        if {k: v for k, v in description.items() if k != "shard"} != first:
-            raise ValueError(f"{folder}: made with other settings than {shards[0][0]}")
+        changed = describe_differences(
+            first, {k: v for k, v in description.items() if k != "shard"}
+        )
+        if changed:
+            raise ValueError(
+                f"{folder}: made with other settings than {shards[0][0]} ({'; '.join(changed[:5])})"
+            )
         if list(summary["orders"]) != orders:
             raise ValueError(f"{folder}: frame orders {list(summary['orders'])}, not {orders}")
     seen = sorted(int(d["shard"].split("/")[0]) for _, d, _, _ in shards)

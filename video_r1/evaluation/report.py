@@ -90,14 +90,16 @@ def _group_rows(name: str, summary: dict[str, Any]) -> list[list[str]]:
 
 
 def _notes(result: dict[str, Any]) -> list[str]:
-    """The macro mean line, and why a VSI-Bench official overall is missing."""
-    macro = result["overall"]["macro"]
-    official = _pct(macro["official"]) if macro["official"] is not None else "n/a"
+    """The macro mean line, and why it or a VSI-Bench official overall is missing."""
+    macro = {k: "n/a" if v is None else _pct(v) for k, v in result["overall"]["macro"].items()}
     notes = [
         "Macro mean over benchmarks (each benchmark's own figure, VSI-Bench's VSI score): "
-        f"published {_pct(macro['published'])}, official {official}"
+        f"published {macro['published']}, official {macro['official']}"
     ]
     for bench, s in result["benchmarks"].items():
+        if not s["scored"]:
+            notes += ["", f"{bench}: no scored sample ({s['failed']} of {s['n']} failed): "
+                          "no macro mean without it."]  # fmt: skip
         missing = s.get("vsibench", {}).get("official_missing")
         if missing:
             notes += ["", f"{bench}: {missing}."]

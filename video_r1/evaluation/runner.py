@@ -22,6 +22,7 @@ from video_r1.evaluation.results import (
     file_sha256,
     read_results,
     sample_key,
+    weights_sha256,
 )
 from video_r1.evaluation.settings import EvalSettings
 from video_r1.utils.io import append_jsonl, atomic_write_json, atomic_write_text
@@ -206,13 +207,17 @@ def _answer_batch(model, processor, items, settings, config) -> list[tuple[Any, 
 
 def run_description(run: EvalRun) -> dict[str, Any]:
     """What the results depend on, saved as run.json and compared on resume."""
+    shard = None
+    if run.shard is not None:  # shards merge only if they split the same records
+        shard = {"shard": f"{run.shard[0]}/{run.shard[1]}", "limit": run.limit}
     return {
         "model": os.path.abspath(run.model),
+        "model_weights": weights_sha256(run.model),  # same path, retrained: not the same model
         "settings": run.settings.to_json(),
         "dtype": run.dtype,
         "attn": run.attn,
         "benchmarks": {b.name: file_sha256(b) for b in run.benchmarks},
-        "shard": None if run.shard is None else f"{run.shard[0]}/{run.shard[1]}",
+        **(shard or {"shard": None}),
     }
 
 

@@ -160,7 +160,9 @@ def summarize_run(
 
 
 def _macro(summaries: Iterable[dict[str, Any]], semantics: str) -> float | None:
-    figures = [benchmark_figure(s, semantics) for s in summaries if s["scored"]]
+    # a benchmark whose samples all failed has no figure: the macro mean over the others
+    # would be a mean over fewer benchmarks under the same name
+    figures = [benchmark_figure(s, semantics) for s in summaries]
     return None if not figures or None in figures else _mean(figures)
 
 

@@ -217,17 +217,12 @@ def base_fingerprint(base: Path) -> str:
     """The SFT checkpoint every run starts from, named by the sha256 of its weights (first 16
     hex digits): the same code and data give other checkpoints on other machines (CPU float
     kernels differ, and this benchmark's SFT amplifies it), so reports record which one."""
-    import hashlib
+    from video_r1.evaluation.results import weights_sha256
 
-    files = sorted((base / "sft" / "final").glob("*.safetensors"))
-    if not files:
+    digest = weights_sha256(base / "sft" / "final")
+    if digest is None:
         raise FileNotFoundError(f"{base / 'sft' / 'final'}: no SFT checkpoint weights")
-    digest = hashlib.sha256()
-    for file in files:
-        with file.open("rb") as stream:
-            for block in iter(lambda: stream.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()[:16]
+    return digest[:16]
 
 
 def write_results(

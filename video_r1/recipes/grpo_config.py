@@ -37,6 +37,11 @@ class RLConfig:
         "a group passes when p >= mu * p_shuffled (published code 0.8; the paper's rule is 1.0)",
         default=_PUBLISHED.mu,
     )
+    temporal_strict: bool = _help(
+        "a group passes only when p > mu * p_shuffled (the paper's 'strictly exceeds'); false: "
+        "p >= mu * p_shuffled, as the published code",
+        default=_PUBLISHED.temporal_strict,
+    )
     correct_threshold: float = _help(
         "accuracy above which a rollout counts as correct", default=_PUBLISHED.correct_threshold
     )
@@ -159,6 +164,12 @@ class RLConfig:
         if self.accuracy_reward not in self.reward_funcs:
             raise ConfigError(
                 f"rl.accuracy_reward {self.accuracy_reward!r} is not in rl.reward_funcs {self.reward_funcs}"
+            )
+        if self.len_control and "length" in self.reward_funcs:
+            raise ConfigError(
+                "rl.reward_funcs has 'length' and rl.len_control is true: the published length "
+                "bonus would be added twice; set rl.len_control=false to use the reward function "
+                "(it can be weighted), or drop 'length'"
             )
         if self.num_iterations < 1:
             raise ConfigError("rl.num_iterations must be >= 1")

@@ -18,14 +18,15 @@ from video_r1.rewards.parsing import completion_text, extract_answer, has_think_
 
 def accuracy_reward(
     completions: Sequence[Any],
-    solution: Sequence[str],
+    solution: Sequence[str] | str,
     problem_type: Sequence[str] | str,
     lenient: bool = False,
     **columns: Any,
 ) -> list[float]:
     """Accuracy of each completion's <answer> against its solution's <answer>, in [0, 1].
 
-    `problem_type` is one per completion (a batch may mix types) or one string for all.
+    `solution` and `problem_type` are one per completion (a batch may mix them) or one string
+    for all (never a string taken apart into characters).
     Semantics per type: video_r1.rewards.accuracy. Raises ValueError on mismatched lengths or
     an unknown problem type; never on what a completion says.
 
@@ -35,19 +36,18 @@ def accuracy_reward(
         [1.0, 0.0]
     """
     types = _per_completion(problem_type, len(completions), "problem_type")
-    if len(solution) != len(completions):
-        raise ValueError(f"{len(completions)} completions but {len(solution)} solutions")
+    solutions = _per_completion(solution, len(completions), "solution")  # a str: one for all
     for t in set(types):
         check_problem_type(t)
     return [
         score_answer(extract_answer(completion_text(c)), extract_answer(sol), t, lenient)
-        for c, sol, t in zip(completions, solution, types, strict=True)
+        for c, sol, t in zip(completions, solutions, types, strict=True)
     ]
 
 
 def lenient_accuracy_reward(
     completions: Sequence[Any],
-    solution: Sequence[str],
+    solution: Sequence[str] | str,
     problem_type: Sequence[str] | str,
     **columns: Any,
 ) -> list[float]:

@@ -26,11 +26,12 @@ def normalize_choice(text: str) -> str:
     case-folded with whitespace collapsed and a trailing "." removed.
 
     A lower-case letter counts only when bracketed or followed by ".", ")", ":" or the end, so
-    that "a cat" stays text.
+    that "a cat" stays text; so do the one-letter words "A" and "I" before a lower-case word
+    ("I think it is B" names no option I, "A cat" no option A), where "B blue" names B.
 
     Example:
-        >>> [normalize_choice(t) for t in ["B. blue", "(b)", "Answer: B", "b", "a cat"]]
-        ['B', 'B', 'B', 'B', 'a cat']
+        >>> [normalize_choice(t) for t in ["B. blue", "(b)", "Answer: B", "b", "a cat", "I think"]]
+        ['B', 'B', 'B', 'B', 'a cat', 'i think']
     """
     stripped = text.strip()
     match = _CHOICE_RE.match(stripped)
@@ -38,7 +39,9 @@ def normalize_choice(text: str) -> str:
         letter = match.group("letter")
         bracketed = match.group("open") is not None or match.group("close") is not None
         followed = match.group("next") in (".", ")", ":", "]", "")
-        if letter.isupper() or bracketed or followed:
+        rest = stripped[match.end() :].lstrip()
+        word = letter in "AI" and not bracketed and not followed and rest[:1].islower()
+        if (letter.isupper() and not word) or bracketed or followed:
             return letter.upper()
     return _SPACE_RE.sub(" ", stripped).casefold().rstrip(".").strip()
 

@@ -32,6 +32,7 @@ class ScoringSettings:
     temporal: bool = True  # T-GRPO's temporal bonus (when shuffled rollouts are given)
     alpha: float = 0.3  # temporal bonus of a correct ordered rollout in a passing group
     mu: float = 0.8  # a group passes when p >= mu * p_shuffled
+    temporal_strict: bool = False  # pass only when p > mu * p_shuffled (the paper's wording)
     correct_threshold: float = 0.1  # accuracy above which a rollout counts as correct
     len_control: bool = True  # the length bonus of the published code
     length_bonus_min_tokens: int = 320  # length bonus window, tokens incl. EOS
@@ -99,6 +100,7 @@ def _temporal_rule(
         alpha=settings.alpha,
         mu=settings.mu,
         correct_threshold=settings.correct_threshold,
+        comparison=">" if settings.temporal_strict else ">=",
     )
     return list(result.bonus), result.passed, result.p_shuffled
 
