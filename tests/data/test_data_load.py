@@ -74,6 +74,24 @@ def test_write_then_read_round_trip(tmp_path, media_root, suffix):
         assert isinstance(json.loads(out.read_text()), list)
 
 
+def test_jsonl_records_holding_unicode_line_separators_round_trip(tmp_path, media_root):
+    # JSON strings may hold U+2028, U+2029 and U+0085 raw, and write_records writes them raw
+    rows = [good_video(problem="one\u2028two"), good_image(problem="three\u2029four\x85five"),
+            good_video(problem="last")]  # fmt: skip
+    path = tmp_path / "d.jsonl"
+    write_records(path, load_records_from_rows(tmp_path, rows, media_root))
+    records, problems = read_records(path, media_root)
+    assert problems == []
+    assert [r.problem for r in records] == ["one\u2028two", "three\u2029four\x85five", "last"]
+    assert [r.source for r in records] == [f"{path}:{n}" for n in (1, 2, 3)]
+
+
+def load_records_from_rows(tmp_path, rows, media_root):
+    source = tmp_path / "rows.json"
+    source.write_text(json.dumps(rows))  # ASCII-escaped: readable before the fix too
+    return load_records(source, media_root)
+
+
 def test_write_rejects_unknown_suffix(tmp_path):
     with pytest.raises(ValueError, match="unknown dataset suffix"):
         write_records(tmp_path / "x.csv", [])

@@ -55,7 +55,9 @@ def json_problem(file: str, line: int, reason: str) -> Problem:
 def _read_jsonl(text: str, file: str) -> tuple[list[RawRecord], list[Problem]]:
     records: list[RawRecord] = []
     problems: list[Problem] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # "\n" only: str.splitlines also breaks at U+2028, U+2029 and U+0085, which JSON strings
+    # may hold raw (write_records writes them so), and would cut such a record in two
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue  # blank lines (a trailing newline, spacing) carry no record
         try:

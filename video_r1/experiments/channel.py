@@ -9,10 +9,11 @@ and, for groups that got the bonus, whether the published advantages differ from
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
+
+from video_r1.utils.io import read_jsonl
 
 CHANNEL_KEYS = ("groups", "varying_terms", "varying_length", "varying_any", "bonus_groups",
                 "bonus_effective")  # fmt: skip
@@ -86,7 +87,7 @@ def run_channel(run_dir: Path) -> dict[str, float] | None:
     rl = _run_rl_settings(run_dir)
     accuracy_term = rl.get("accuracy_reward", "accuracy").rsplit(":", 1)[-1]
     scale_rewards = rl.get("scale_rewards", "group")
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = read_jsonl(path)  # split at "\n" only: texts may hold U+2028 raw
     counts = dict.fromkeys(CHANNEL_KEYS, 0.0)
     for group in group_rows(rows):
         for key, value in group_channel(group, accuracy_term, scale_rewards).items():
