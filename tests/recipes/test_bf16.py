@@ -97,13 +97,16 @@ def test_grpo_step_in_bf16(tiny_qwen25, data, tmp_path, precision):
 
 
 @pytest.mark.parametrize("precision", sorted(PRECISIONS))
-def test_sft_step_in_bf16(tiny_qwen25, data, tmp_path, precision):
+def test_sft_step_in_bf16(tiny_qwen25, data, tmp_path, precision, capsys):
     before = _initial(tiny_qwen25, precision)
     cfg = load_config(
         sft.SFTConfig, REPO / "configs" / "sft_tiny.yaml",
         [*_overrides(tiny_qwen25, data, tmp_path / "run", precision), "optim.max_steps=1"],
     )  # fmt: skip
     result = sft.train(cfg)
+    # bf16 weights outside DeepSpeed train, with a warning that small updates round away
+    warned = "# warning: model.dtype=bfloat16 without DeepSpeed" in capsys.readouterr().out
+    assert warned == (precision == "bf16_weights")
     row = read_jsonl(tmp_path / "run" / "metrics.jsonl")[0]
     assert math.isfinite(row["train/loss"]) and row["train/loss"] > 0
     changed = _changed(before, result.model)

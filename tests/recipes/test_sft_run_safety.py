@@ -97,6 +97,54 @@ def test_resume_refuses_a_changed_batch_and_says_what_it_ignores(
     )
 
 
+def test_resume_from_an_earlier_checkpoint_sets_the_abandoned_later_ones_aside(
+    tiny_qwen25: Path, sft_data: Path, tmp_path, capsys
+) -> None:
+    from video_r1.train.checkpoint import resolve_resume
+
+    out = tmp_path / "run"
+    base = ["sft", "--config", str(TINY_YAML),
+            *_overrides(tiny_qwen25, sft_data, out, "checkpoint.save_every=2",
+                        "checkpoint.keep_last=0")]  # fmt: skip
+    assert main([*base, "optim.max_steps=6"]) == 0  # checkpoints 2, 4, 6
+    capsys.readouterr()
+    # go back to step 2 and train to 4: checkpoint-6 belongs to the run abandoned
+    assert main([*base, "optim.max_steps=4", "--resume", str(out / "checkpoint-2")]) == 0
+    assert "# abandoned-checkpoint-6: a checkpoint after step 2" in capsys.readouterr().out
+    assert sorted(p.name for p in out.glob("*checkpoint-*")) == [
+        "abandoned-checkpoint-4", "abandoned-checkpoint-6", "checkpoint-2", "checkpoint-4"
+    ]  # fmt: skip (the old run's 4 and 6 set aside; this run's 4 written)
+    # the next plain --resume continues this run, not the abandoned one
+    assert resolve_resume("latest", out) == out / "checkpoint-4"
+    assert [r["step"] for r in read_jsonl(out / "metrics.jsonl")] == [1, 2, 3, 4]
+
+
+def test_resume_refuses_other_weights_at_model_path_and_takes_a_copy_elsewhere(
+    tiny_qwen25: Path, sft_data: Path, tmp_path, capsys
+) -> None:
+    from safetensors.torch import load_file, save_file
+
+    model, copy, out = tmp_path / "sft_base", tmp_path / "copy_of_base", tmp_path / "run"
+    shutil.copytree(tiny_qwen25, model)
+    shutil.copytree(tiny_qwen25, copy)
+    argv = ["sft", "--config", str(TINY_YAML), "optim.max_steps=2", "checkpoint.save_every=1"]
+    assert main([*argv, *_overrides(model, sft_data, out)]) == 0
+    shutil.rmtree(out / "checkpoint-2")
+    capsys.readouterr()
+    # the same weights under another path: applied
+    assert main([*argv, *_overrides(copy, sft_data, out), "--resume"]) == 0
+    assert f"# resume applies model.path '{model}' -> '{copy}'" in capsys.readouterr().out
+    # the base folder written again with other weights: refused, nothing trained
+    shutil.rmtree(out / "checkpoint-2")
+    tensors = load_file(model / "model.safetensors")
+    name = sorted(tensors)[0]
+    tensors[name] = tensors[name] + 1e-3
+    save_file(tensors, model / "model.safetensors", metadata={"format": "pt"})
+    line = _one_error_line(capsys, main([*argv, *_overrides(model, sft_data, out), "--resume"]))
+    assert f"model.path {model} holds other weights than this run started from" in line
+    assert not (out / "checkpoint-2").exists()
+
+
 def test_all_bad_first_micro_batch_uses_a_filler_and_resume_is_exact(
     tiny_qwen25: Path, tmp_path, capsys
 ) -> None:

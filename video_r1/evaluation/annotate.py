@@ -171,7 +171,7 @@ def load_annotation_records(args: argparse.Namespace) -> tuple[list, list[dict]]
 
 def _run_description(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
     """What the progress lines depend on (OUT.run.json; a resume must match it)."""
-    from video_r1.evaluation.results import file_sha256, weights_sha256
+    from video_r1.utils.hashing import file_sha256, weights_sha256
 
     return {
         "teacher": str(Path(args.teacher).resolve()),

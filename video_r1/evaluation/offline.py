@@ -18,12 +18,12 @@ from video_r1.evaluation.lock import hold_lock
 from video_r1.evaluation.results import (
     check_run_description,
     describe_differences,
-    file_sha256,
     read_results,
     sample_key,
 )
 from video_r1.evaluation.runner import EvalResult, Sample, load_samples, make_line, write_summary
 from video_r1.evaluation.settings import FRAME_ORDERS
+from video_r1.utils.hashing import file_sha256
 from video_r1.utils.io import atomic_write_jsonl, read_jsonl
 
 

@@ -7,7 +7,6 @@ before anything is appended, the done keys are read, and those samples are skipp
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -58,34 +57,6 @@ def drop_failed(path: str | os.PathLike) -> int:
     if len(kept) != len(lines):
         atomic_write_jsonl(path, kept)
     return len(lines) - len(kept)
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """Hash of a file's bytes (a benchmark file edited between runs must not be resumed)."""
-    return _sha256_of([Path(path)])
-
-
-def weights_sha256(folder: str | os.PathLike) -> str | None:
-    """Hash of a checkpoint folder's weight files (`*.safetensors`, `*.bin`, in name order,
-    their bytes one after the other); None when the folder holds none (a hub id, say).
-
-    A checkpoint retrained into the same folder has the same path and other weights: an
-    evaluation resumed on it must be refused, not mixed with the old model's answers.
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        return None
-    files = sorted({*folder.glob("*.safetensors"), *folder.glob("*.bin")})
-    return _sha256_of(files) if files else None
-
-
-def _sha256_of(files: list[Path]) -> str:
-    digest = hashlib.sha256()
-    for file in files:
-        with open(file, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
 
 
 def describe_differences(saved: Any, current: Any, prefix: str = "") -> list[str]:

@@ -19,12 +19,11 @@ from video_r1.evaluation.results import (
     check_run_description,
     drop_failed,
     drop_partial_last_line,
-    file_sha256,
     read_results,
     sample_key,
-    weights_sha256,
 )
 from video_r1.evaluation.settings import EvalSettings
+from video_r1.utils.hashing import file_sha256, weights_sha256
 from video_r1.utils.io import append_jsonl, atomic_write_json, atomic_write_text
 
 

@@ -217,7 +217,7 @@ def base_fingerprint(base: Path) -> str:
     """The SFT checkpoint every run starts from, named by the sha256 of its weights (first 16
     hex digits): the same code and data give other checkpoints on other machines (CPU float
     kernels differ, and this benchmark's SFT amplifies it), so reports record which one."""
-    from video_r1.evaluation.results import weights_sha256
+    from video_r1.utils.hashing import weights_sha256
 
     digest = weights_sha256(base / "sft" / "final")
     if digest is None:

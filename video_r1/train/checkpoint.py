@@ -154,6 +154,7 @@ def save_checkpoint(
         atomic_write_text(tmp / CONFIG_FILE, config_yaml)
         state = {**trainer_state, "step": step, "world_size": accelerator.num_processes}
         apply_umask(tmp / "state")  # optimizer/RNG files too, whoever wrote them
+        _fsync_files(tmp)  # on disk before the folder says it is complete (a node crash)
         atomic_write_json(tmp / STATE_FILE, state)  # last: marks the folder complete
         if final.exists():  # re-saving a step (e.g. after a resume): replace it whole
             old = final.with_name(f".old-{final.name}")
@@ -167,6 +168,17 @@ def save_checkpoint(
         prune_checkpoints(output_dir, keep_last, newest=step)
     accelerator.wait_for_everyone()
     return final
+
+
+def _fsync_files(root: Path) -> None:
+    """fsync every file and folder under `root` (weights, optimizer and RNG states)."""
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            with open(path, "rb") as f:
+                os.fsync(f.fileno())
+        elif path.is_dir():
+            _fsync_dir(path)
+    _fsync_dir(root)
 
 
 def _fsync_dir(path: Path) -> None:

@@ -42,6 +42,7 @@ class Run:
     total_steps: int
     resume_path: Path | None
     order_log: Path  # which records this rank trained at each step
+    base_weights: str | None = None  # sha256 of model.path's weights (checked on resume)
 
     @property
     def rank(self) -> int:
@@ -62,14 +63,22 @@ def start_run(cfg: TrainConfig, recipe: str, resume: str | None = None) -> Run:
 
     from video_r1.train.bad_samples import BadSamples
     from video_r1.train.checkpoint import resolve_resume
-    from video_r1.train.run_folder import check_resume_config, claim_output_dir
+    from video_r1.train.run_folder import (
+        check_base_weights,
+        check_resume_config,
+        claim_output_dir,
+    )
     from video_r1.train.setup import setup_accelerator
+    from video_r1.utils.hashing import weights_sha256
 
     check_trackers(cfg.logging.trackers)
     out = Path(cfg.checkpoint.output_dir)
     config_yaml = format_config(cfg)
     resume_path = resolve_resume(resume, out)
     changes = check_resume_config(resume_path, config_yaml) if resume_path else []
+    base_weights = weights_sha256(cfg.model.path)  # every rank: all refuse alike
+    if resume_path:
+        check_base_weights(resume_path, cfg.model.path, base_weights)
     if resume_path is None and not cfg.checkpoint.overwrite:
         claim_output_dir(out, overwrite=False)  # every rank refuses alike: none waits forever
     accelerator = setup_accelerator(cfg, out)
@@ -92,6 +101,7 @@ def start_run(cfg: TrainConfig, recipe: str, resume: str | None = None) -> Run:
         total_steps=sampler.total_steps(cfg.optim.epochs, cfg.optim.max_steps),
         resume_path=resume_path,
         order_log=out / "data_order" / f"rank{accelerator.process_index}.jsonl",
+        base_weights=base_weights,
     )  # fmt: skip
 
 
@@ -155,6 +165,7 @@ def resume_state(run: Run, description: str, extra_logs: tuple[str, ...] = ()) -
     """
     from video_r1.train.bad_samples import truncate_jsonl_after
     from video_r1.train.checkpoint import load_checkpoint
+    from video_r1.train.run_folder import set_aside_later_checkpoints
 
     start_step = 0
     if run.resume_path is not None:
@@ -175,6 +186,11 @@ def resume_state(run: Run, description: str, extra_logs: tuple[str, ...] = ()) -
         truncate_jsonl_after(run.bad.log_path, start_step)
         for name in extra_logs:
             truncate_jsonl_after(run.out / name, start_step)
+        if run.resume_path is not None:
+            for path in set_aside_later_checkpoints(run.out, start_step):
+                print(f"# {path.name}: a checkpoint after step {start_step}, of the run this "
+                      "resume abandons; renamed so that --resume never returns to it",
+                      flush=True)  # fmt: skip
         print(
             f"# {len(run.records)} records, {run.world} process(es), "
             f"{run.sampler.records_per_step} records/step, {run.total_steps} steps; "
@@ -203,6 +219,7 @@ def run_state(run: Run, step: int, bad_totals: dict[str, float]) -> dict[str, An
         "num_records": len(run.records),
         "total_steps": run.total_steps,
         "bad_samples": {"seen": int(bad_totals["seen"]), "bad": int(bad_totals["bad"])},
+        "base_weights": run.base_weights,
     }
 
 

@@ -38,10 +38,13 @@ IGNORED_ON_RESUME: dict[str, str] = {
     "optim.adam_beta1": "the checkpoint's optimizer settings are restored",
     "optim.adam_beta2": "the checkpoint's optimizer settings are restored",
     "optim.adam_eps": "the checkpoint's optimizer settings are restored",
-    "model.path": "the weights come from the checkpoint",
 }
+# model.path is applied on resume (the trained weights come from the checkpoint, but the
+# processor, GRPO's reference model and a LoRA base are read from it): another path to the
+# same weights is fine, other weights are refused (check_base_weights).
 # What a finished or started run leaves in its folder (removed by checkpoint.overwrite=true).
-_CHECKPOINT_NAME = re.compile(r"^(\.tmp-|\.old-)?checkpoint-\d+$")  # with a crash's debris
+# with a crash's debris, and the checkpoints a resume from an earlier one set aside
+_CHECKPOINT_NAME = re.compile(r"^(\.tmp-|\.old-|abandoned-)?checkpoint-\d+$")
 RUN_FILES = ("final", "metrics.jsonl", "bad_samples.jsonl", "data_order", "logs")
 
 
@@ -139,3 +142,40 @@ def check_resume_config(
         else:
             lines.append(f"# resume applies {key} {old!r} -> {new!r}")
     return lines
+
+
+def check_base_weights(checkpoint: str | Path, model_path: str, now: str | None) -> None:
+    """Refuse a resume whose model.path holds other weights than the run started from.
+
+    `now`: weights_sha256(model_path); the checkpoint's trainer state holds the hash taken
+    at the run's start (none in checkpoints of earlier versions: nothing to compare).
+    """
+    from video_r1.train.checkpoint import read_trainer_state
+
+    saved = read_trainer_state(checkpoint).get("base_weights")
+    if saved is not None and now is not None and saved != now:
+        raise CheckpointError(
+            f"{checkpoint}: model.path {model_path} holds other weights than this run started "
+            f"from (sha256 {saved[:12]} then, {now[:12]} now); the processor, the reference "
+            "model and a LoRA base are read from it: restore those weights, or start a fresh "
+            "run in another checkpoint.output_dir"
+        )
+
+
+def set_aside_later_checkpoints(out: str | Path, step: int) -> list[Path]:
+    """Rename the checkpoints after `step` (a resume from an earlier one abandons them) to
+    `abandoned-checkpoint-N`, so that a later `--resume` (latest) cannot return to them;
+    returns the new paths. Their logs were already cut back to `step`."""
+    from video_r1.train.checkpoint import list_checkpoints
+
+    moved = []
+    for later, path in list_checkpoints(out):
+        if later > step:
+            target = path.with_name(f"abandoned-{path.name}")
+            shutil.rmtree(target, ignore_errors=True)  # set aside by an earlier resume
+            path.rename(target)
+            moved.append(target)
+    final = Path(out) / "final"
+    if moved and final.is_symlink() and not final.exists():
+        final.unlink()  # it named a checkpoint set aside: the run is not finished
+    return moved

@@ -67,6 +67,16 @@ def setup_accelerator(cfg: TrainConfig, output_dir: str | Path) -> Any:
     check_launch_settings(
         cfg, accelerator.state.deepspeed_plugin.deepspeed_config if is_ds else None
     )
+    if cfg.model.dtype != "float32" and not is_ds and accelerator.is_main_process:
+        # allowed (it halves the memory), but the optimizer then updates half-precision
+        # weights in place: steps below their resolution round away
+        print(
+            f"# warning: model.dtype={cfg.model.dtype} without DeepSpeed: the optimizer updates "
+            f"{cfg.model.dtype} weights directly, and at optim.lr {cfg.optim.lr:g} most updates "
+            "round away (bf16 keeps 8 bits of mantissa); for training keep model.dtype=float32 "
+            "with mixed_precision=bf16, or use DeepSpeed (fp32 master weights)",
+            flush=True,
+        )
     if is_ds:
         # DeepSpeed clips inside its step and accumulates itself: give it our settings, so
         # that no value in the accelerate config file shadows the run config.
