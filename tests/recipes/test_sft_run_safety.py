@@ -112,7 +112,10 @@ def test_resume_from_an_earlier_checkpoint_sets_the_abandoned_later_ones_aside(
     assert main([*base, "optim.max_steps=4", "--resume", str(out / "checkpoint-2")]) == 0
     assert "# abandoned-checkpoint-6: a checkpoint after step 2" in capsys.readouterr().out
     assert sorted(p.name for p in out.glob("*checkpoint-*")) == [
-        "abandoned-checkpoint-4", "abandoned-checkpoint-6", "checkpoint-2", "checkpoint-4"
+        "abandoned-checkpoint-4",
+        "abandoned-checkpoint-6",
+        "checkpoint-2",
+        "checkpoint-4",
     ]  # fmt: skip (the old run's 4 and 6 set aside; this run's 4 written)
     # the next plain --resume continues this run, not the abandoned one
     assert resolve_resume("latest", out) == out / "checkpoint-4"
