@@ -115,6 +115,32 @@ def test_variable_frame_rate_uses_frame_order_and_true_timestamps(media_dir):
     assert clip.timestamps == pytest.approx((0.0, 0.44, 1.28, 2.03))
 
 
+@pytest.mark.parametrize("keyframe_in_lead_in", [False, True])
+def test_clip_cut_without_reencoding_shows_only_its_own_frames(tmp_path, keyframe_in_lead_in):
+    """`ffmpeg -ss T -c copy` keeps the packets from the keyframe before T, marked discard by
+    an edit list: they are decoded as references and never shown. The clip is the frames
+    after T, exactly as FFmpeg's own decode shows them."""
+    import av
+    from conftest import moving_frames, write_frames
+
+    from video_r1.media.video_pyav import PyAVVideo
+
+    path = tmp_path / "cut.mp4"  # 12 frames of lead-in at negative times, 20 shown
+    options = {"g": "8"} if keyframe_in_lead_in else {"g": "50"}
+    frames = moving_frames(32, 48, 64)
+    write_frames(path, frames, pts=[(i - 12) * 100 for i in range(32)], options=options)
+    with av.open(str(path)) as container:
+        shown = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    assert len(shown) == 20
+    video = PyAVVideo(str(path))
+    assert video.num_frames == 20  # not 32 (the lead-in), and not refused as truncated
+    got, seconds = video.read(list(range(20)))
+    assert all(np.array_equal(got[i], shown[i]) for i in range(20))
+    assert seconds[0] == 0.0 and seconds[-1] == pytest.approx(1.9)
+    clip = load_video(path, VideoSettings(nframes=4, min_pixels=0))
+    assert clip.indices == (0, 6, 13, 19) and probe_video(path).num_frames == 20
+
+
 def test_grayscale_and_4k(media_dir):
     gray = load_video(media_dir / "gray.mkv", TRAIN)
     assert gray.frames.shape[1] == 3

@@ -20,7 +20,7 @@ from video_r1.media.types import Clip, VideoSettings
 from video_r1.utils.io import atomic_write_bytes
 
 logger = logging.getLogger(__name__)
-CACHE_VERSION = 1  # bump when the decoded output of the same settings changes
+CACHE_VERSION = 2  # bump when the decoded output of the same settings changes (2: edit lists)
 
 
 def cache_key(path: str | os.PathLike, settings: VideoSettings) -> str:

@@ -17,6 +17,9 @@ from video_r1.media.video_pyav import BackendError, PyAVVideo
 BACKENDS = {"pyav": PyAVVideo, "decord": DecordVideo}
 # auto: PyAV first (fastest here, applies rotation metadata), decord if PyAV cannot read it.
 AUTO_ORDER = ("pyav", "decord")
+# decord ignores edit lists: on a clip cut without re-encoding it shows the discarded lead-in
+# and repeats the last frame. PyAV reads such clips (video_pyav.py), so auto reaches decord
+# for them only if PyAV fails for another reason; forcing backend="decord" gives those frames.
 DEFAULT_VIDEO_SETTINGS = VideoSettings()  # frozen, so one shared default is safe
 
 

@@ -31,6 +31,9 @@ class _Packets:
     pts: list[int | None]
     keyframe: list[bool]
     nonref: list[bool]  # True only when provably not a reference picture (H.264 nal_ref_idc 0)
+    # decoded as a reference, never shown: the lead-in of a clip cut without re-encoding
+    # (`ffmpeg -ss ... -c copy` writes an edit list; the decoder drops these frames)
+    discard: list[bool]
 
 
 def default_threads() -> int:
@@ -116,7 +119,7 @@ class PyAVVideo:
         self.header_frames = stream.frames
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         length_size = _avcc_length_size(ctx.name, ctx.extradata)
-        pk = _Packets([], [], [], [])
+        pk = _Packets([], [], [], [], [])
         for packet in container.demux(stream):
             if packet.size == 0:  # the end-of-stream flush packet
                 continue
@@ -124,16 +127,25 @@ class PyAVVideo:
             pk.pts.append(packet.pts)
             pk.keyframe.append(bool(packet.is_keyframe))
             pk.nonref.append(length_size is not None and h264_nonref(bytes(packet), length_size))
+            pk.discard.append(bool(packet.is_discard))
         self._pk = pk
-        if self.header_frames and len(pk.packets) < self.header_frames:
+        shown = len(pk.packets) - sum(pk.discard)
+        # with an edit list the demuxer also drops the samples before the cut's keyframe, so
+        # the header's count (every sample) says nothing about truncation there
+        if self.header_frames and not any(pk.discard) and shown < self.header_frames:
             raise BackendError(
-                f"truncated: header lists {self.header_frames} frames, file holds {len(pk.packets)}"
+                f"truncated: header lists {self.header_frames} frames, file holds {shown}"
             )
         if not pk.packets:
             raise BackendError("zero frames: the video stream has no packets")
-        self.num_frames = len(pk.packets)
+        if not shown:
+            raise BackendError("zero frames: every packet of the video stream is marked discard")
+        self.num_frames = shown  # frames shown: a discarded lead-in is not part of the clip
         self.fps = float(rate) if rate else 0.0
-        self.start_pts = min((p for p in pk.pts if p is not None), default=0)
+        self.start_pts = min(
+            (p for p, gone in zip(pk.pts, pk.discard, strict=True) if p is not None and not gone),
+            default=0,
+        )
         self.rotation = self._read_rotation(ctx)
 
     def _read_rotation(self, ctx) -> int:
@@ -187,7 +199,9 @@ class PyAVVideo:
         pk = self._pk
         if any(p is None for p in pk.pts) or len(set(pk.pts)) != len(pk.pts):
             return None
-        rank = {p: i for i, p in enumerate(sorted(pk.pts))}  # display order = pts order
+        # display order = pts order, of the frames shown (discarded ones get no index)
+        rank = {p: i for i, p in enumerate(sorted(p for p, gone in zip(pk.pts, pk.discard,
+                                                                      strict=True) if not gone))}  # fmt: skip
         groups: list[list[int]] = []
         for i, key in enumerate(pk.keyframe):
             if key or not groups:
@@ -196,16 +210,16 @@ class PyAVVideo:
         for group in groups:  # open GOP: a picture shown before its keyframe needs the last GOP
             if any(pk.pts[i] < pk.pts[group[0]] for i in group):
                 return None
-        pts_to_index = {p: rank[p] for p in pk.pts if rank[p] in wanted}
+        pts_to_index = {p: rank[p] for p in rank if rank[p] in wanted}
         jobs = []
         for group in groups:
-            needed = [j for j, i in enumerate(group) if rank[pk.pts[i]] in wanted]
+            needed = [j for j, i in enumerate(group) if pk.pts[i] in pts_to_index]
             if not needed:
                 continue
             kept = [
                 pk.packets[i]
                 for i in group[: needed[-1] + 1]
-                if rank[pk.pts[i]] in wanted or not pk.nonref[i]
+                if pk.pts[i] in pts_to_index or not pk.nonref[i]
             ]
             jobs.append((kept, pts_to_index))
         return jobs
