@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import qwen_fetch_video
+from conftest import moving_frames, qwen_fetch_video, write_frames
 
 from video_r1.media import MediaError, VideoSettings, load_video, probe_video
 from video_r1.media.video import read_frames
@@ -121,7 +121,6 @@ def test_clip_cut_without_reencoding_shows_only_its_own_frames(tmp_path, keyfram
     an edit list: they are decoded as references and never shown. The clip is the frames
     after T, exactly as FFmpeg's own decode shows them."""
     import av
-    from conftest import moving_frames, write_frames
 
     from video_r1.media.video_pyav import PyAVVideo
 
@@ -153,6 +152,18 @@ def test_probe_video(media_dir):
     info = probe_video(media_dir / "clip.mp4")
     assert (info.num_frames, info.fps, info.height, info.width) == (40, 10.0, 72, 128)
     assert info.duration == pytest.approx(4.0)
+
+
+def test_matroska_cut_short_is_truncated_not_a_shorter_clip(tmp_path):
+    """Matroska has no frame count in its header, but keeps its declared duration when the
+    file loses its end: a 6 s clip cut to half its bytes is refused, not read as a shorter clip."""
+    whole = write_frames(tmp_path / "whole.mkv", moving_frames(60, 48, 64))
+    assert probe_video(whole).num_frames == 60
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(MediaError, match=r"cut.mkv: truncated: the stream declares 6.0 s"):
+        load_video(cut, VideoSettings(nframes=4, min_pixels=0))
 
 
 def test_decord_quirk_falls_back_to_pyav_and_is_named_when_forced(decord_quirk):

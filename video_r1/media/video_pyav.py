@@ -76,6 +76,22 @@ def _say(error: BaseException) -> str:
     return f"{type(error).__name__}: {lines[0][:300]}" if lines else type(error).__name__
 
 
+def _declared_seconds(stream) -> float | None:
+    """The stream's own declared duration in seconds: its header's, or Matroska's per-track
+    DURATION tag ("00:01:02.500000000"); None when it declares none.
+
+    Example: a Matroska track tagged DURATION "00:00:06.000000000" -> 6.0
+    """
+    if stream.duration:
+        return float(stream.duration * stream.time_base)
+    tag = stream.metadata.get("DURATION") or stream.metadata.get("duration")
+    try:
+        hours, minutes, seconds = str(tag).split(":")
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    except (TypeError, ValueError):
+        return None
+
+
 def _rotation_k(rotation: float | int | None) -> int:
     """Quarter turns counterclockwise for a display-matrix rotation in degrees."""
     return int(round((rotation or 0) / 90.0)) % 4
@@ -136,6 +152,8 @@ class PyAVVideo:
             raise BackendError(
                 f"truncated: header lists {self.header_frames} frames, file holds {shown}"
             )
+        if not self.header_frames:  # Matroska, WebM, TS: no count to check, maybe a duration
+            self._check_duration(stream, rate)
         if not pk.packets:
             raise BackendError("zero frames: the video stream has no packets")
         if not shown:
@@ -147,6 +165,21 @@ class PyAVVideo:
             default=0,
         )
         self.rotation = self._read_rotation(ctx)
+
+    def _check_duration(self, stream, rate) -> None:
+        """Refuse a stream whose packets end well before the duration it declares (a file
+        cut short: Matroska keeps its header's duration, and no frame count tells)."""
+        declared = _declared_seconds(stream)
+        times = [p for p, gone in zip(self._pk.pts, self._pk.discard, strict=True)
+                 if p is not None and not gone]  # fmt: skip
+        if not declared or not times:
+            return
+        frame = 1.0 / float(rate) if rate else 0.0
+        covered = float((max(times) - min(times)) * stream.time_base) + frame
+        if covered < declared - max(1.0, 0.1 * declared):
+            raise BackendError(
+                f"truncated: the stream declares {declared:.1f} s, its frames end at {covered:.1f} s"
+            )
 
     def _read_rotation(self, ctx) -> int:
         """Display rotation (degrees counterclockwise) from the first decoded frame.
