@@ -42,6 +42,9 @@ def test_good_records_become_records(media_root):
         ({"path": "link.png"}, "path", "outside the media root"),
         ({"path": "videos/missing.mp4"}, "path", "media file not found"),
         ({"process": "no tags"}, "process", "<think>"),
+        ({"solution": "<answer>A</answer> or <answer>B</answer>"}, "solution", "2 <answer> tags"),
+        ({"path": "img.png"}, "path", "data_type 'video' but img.png is an image file (.png)"),
+        ({"data_type": "image"}, "path", "data_type 'image' but clip.mp4 is a video file"),
     ],
 )
 def test_each_schema_violation_is_named(media_root, changes, field, words):

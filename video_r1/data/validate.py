@@ -116,6 +116,8 @@ def validate_record(
     if isinstance(raw.get("solution"), str):
         _check_answer(raw["solution"], problem_type, options, bad)
     media_path = _check_media(raw.get("path"), media_root, bad)
+    if media_path is not None and data_type in DATA_TYPES:
+        _check_media_kind(media_path, data_type, bad)
 
     if problems:
         return None, problems
@@ -168,6 +170,10 @@ def _check_answer(solution: str, problem_type: Any, options: list[str] | None, b
     if not answer:
         bad("solution", f"no non-empty <answer>...</answer> tag in {solution!r}")
         return
+    tags = solution.count("<answer>")
+    if tags > 1:  # the scorers would take the first and never say so
+        bad("solution", f"{tags} <answer> tags in {solution!r}; a solution has one answer")
+        return
     if problem_type == "multiple choice" and options:
         letters = [option_letter(o) for o in options]
         if answer not in letters:
@@ -188,3 +194,19 @@ def _check_media(path: Any, media_root: str | os.PathLike, bad) -> Path | None:
         bad("path", f"media file not found: {media_path}")
         return None
     return media_path
+
+
+# Extensions that say what a file is; others (or none) are not judged here.
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".flv", ".wmv", ".mpg",
+                  ".mpeg", ".ts", ".3gp"}  # fmt: skip
+
+
+def _check_media_kind(media_path: Path, data_type: str, bad) -> None:
+    """A video record naming an image file would be read as a clip of one repeated frame
+    (and an image record naming a video as its first frame): refuse the mismatch."""
+    suffix = media_path.suffix.lower()
+    if data_type == "video" and suffix in IMAGE_SUFFIXES:
+        bad("path", f"data_type 'video' but {media_path.name} is an image file ({suffix})")
+    elif data_type == "image" and suffix in VIDEO_SUFFIXES:
+        bad("path", f"data_type 'image' but {media_path.name} is a video file ({suffix})")
