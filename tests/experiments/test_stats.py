@@ -17,6 +17,7 @@ from video_r1.experiments.stats import (
     pool,
     pooled,
     seeds_for_half_width,
+    sign_test,
     summarise,
     t_interval,
     t_quantile,
@@ -92,10 +93,18 @@ def test_pooled_summaries_give_the_interval_of_all_values():
         pool([Summary(n=1, mean=0.0, sd=0.0)])
 
 
-def _earlier(tmp_path, name, rows, base_sft="b1"):
+def _earlier(tmp_path, name, rows, base_sft="b1", steps=None):
     path = tmp_path / name
-    path.write_text(json.dumps({"base_sft": base_sft, "paired": rows}))
+    path.write_text(json.dumps({"base_sft": base_sft, "steps": steps, "paired": rows}))
     return path
+
+
+def test_sign_test_is_the_exact_binomial_tail():
+    assert sign_test(5, 1) == pytest.approx(2 * (1 + 6) / 64)
+    assert sign_test(1, 5) == sign_test(5, 1)
+    assert sign_test(4, 0) == 0.125  # 4 seeds lost, none won: the smallest p 4 pairs allow
+    assert sign_test(10, 10) == 1.0 and sign_test(0, 0) == 1.0
+    assert sign_test(9, 1) == pytest.approx(2 * 11 / 1024)
 
 
 def test_earlier_reports_pool_with_this_one_by_seed(tmp_path):
@@ -132,6 +141,12 @@ def test_earlier_reports_pool_with_this_one_by_seed(tmp_path):
     ])  # fmt: skip
     with pytest.raises(ValueError, match=r"seeds \[10\] are in both .*first.json and .*again"):
         with_earlier(now, {p: load_earlier(p) for p in (first, again)})
+    # the sign counts pool too: 9 differences, 5 above 0, 2 below (0.05, 0.03, 0.10, 0.01,
+    # 0.02 / -0.02, -0.03), 2 ties
+    assert (pooled_row["interval"].won, pooled_row["interval"].lost) == (5, 2)
+    # runs of another length are not pooled with these
+    with pytest.raises(ValueError, match="first.json: its runs made 300 RL steps, these 900"):
+        load_earlier(_earlier(tmp_path, "first.json", [], steps=300), "b1", steps=900)
     # runs from another SFT checkpoint, or one not recorded, are not pooled
     with pytest.raises(ValueError, match="second.json: .*checkpoint b1, these from b2"):
         load_earlier(second, "b2")
@@ -177,15 +192,25 @@ def test_paired_rows_per_task_and_pooled_by_hand():
     # pooled gap: seed 0 0.15 - 0.05 = 0.1; seed 1 0.15 - 0.05 = 0.1: sd 0, interval [0.1, 0.1]
     assert rows[(POOLED, "gap")]["interval"].low == pytest.approx(0.1)
     table = paired_table(list(rows.values()))
-    assert f"| after_norm | {POOLED} | +12.5 [-19.3, +44.3] | +10.0 [+10.0, +10.0] | 2 |" in table
+    assert (f"| after_norm | {POOLED} | +12.5 [-19.3, +44.3] | +10.0 [+10.0, +10.0] | 2 | "
+            "2 / 0 (0.50) |") in table  # fmt: skip
     assert "- after_norm: inconclusive: +12.5 points, half-width 31.8" in table
     assert paired_rows({"after_norm": runs["after_norm"]}, ["a"]) == []  # no GRPO to pair with
 
 
 def test_verdicts():
-    assert verdict(Interval(0.06, 0.01, 0.11, 8), None).startswith("beats GRPO: +6.0 points")
-    # +4 points excluding 0 is below the bar; half-width 1.5 <= 2 is a powered (small) effect
-    assert verdict(Interval(0.04, 0.025, 0.055, 8), None).startswith("powered null: +4.0")
+    gap_wider = Interval(0.03, 0.01, 0.05, 8)
+    assert verdict(Interval(0.06, 0.01, 0.11, 8), gap_wider).startswith("beats GRPO: +6.0 points")
+    # the goal is +5 points with an interval excluding 0 *and* a wider gap
+    assert verdict(Interval(0.06, 0.01, 0.11, 8), None).endswith(
+        "gap is not shown wider: not the goal"
+    )
+    # +4 points, half-width 1.5, excluding 0: narrow, but a measured (small) effect, no null
+    assert verdict(Interval(0.04, 0.025, 0.055, 8), None) == (
+        "better than GRPO, below the +5 goal: +4.0 [+2.5, +5.5] points, half-width 1.5, "
+        "interval excludes 0"
+    )
+    assert verdict(Interval(0.004, -0.011, 0.019, 8), None).startswith("powered null: +0.4")
     assert verdict(Interval(0.0, -0.03, 0.03, 8), None).startswith("inconclusive")
     # half-width 3 points over 8 seeds: sd 3 x sqrt(8) / 2.3646 = 3.59 points; 15 seeds give
     # 2.1448 x 3.59 / sqrt(15) = 1.99 <= 2, 14 give 2.1604 x 3.59 / sqrt(14) = 2.07

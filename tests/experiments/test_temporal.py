@@ -88,7 +88,7 @@ def test_experiment_runs_every_variant_and_seed(tmp_path):
     # an earlier report's seeds (another session) pool with these, each seed once
     assert results["base_sft"] == base_fingerprint(out / "base") and len(results["base_sft"]) == 16
     earlier = tmp_path / "earlier.json"
-    earlier.write_text(json.dumps({"base_sft": results["base_sft"], "paired": [
+    earlier.write_text(json.dumps({"base_sft": results["base_sft"], "steps": results["steps"], "paired": [
         {"variant": "tgrpo_nostd", "task": POOLED, "measure": "ordered", "seeds": [5, 6],
          "differences": [0.1, -0.3]},
     ]}))  # fmt: skip

@@ -123,7 +123,7 @@ def run_temporal(
 
         base_sft = base_fingerprint(base)  # hashes the weights: once, not per file
         for path in earlier:
-            load_earlier(path, base_sft)
+            load_earlier(path, base_sft, steps)
     if jobs > 1 and len(seeds) > 1:
         run_jobs(out, base, scale_name, seeds, steps, variants, threads, jobs)
     else:

@@ -26,6 +26,7 @@ from video_r1.experiments.stats import (
     pool,
     pooled,
     seeds_for_half_width,
+    sign_test,
     summarise,
     t_interval,
 )
@@ -88,17 +89,24 @@ def verdict(ordered: Interval, gap: Interval | None) -> str:
         'beats GRPO: +6.0 points, interval excludes 0, gap wider'
         >>> verdict(Interval(0.005, -0.01, 0.02, 8), None)
         'powered null: +0.5 points, half-width 1.5 <= 2'
+        >>> verdict(Interval(-0.04, -0.059, -0.021, 40), None)  # narrow, but not a null
+        'worse than GRPO: -4.0 [-5.9, -2.1] points, half-width 1.9, interval excludes 0'
         >>> v = verdict(Interval(0.01, 0.01 - 0.0418, 0.01 + 0.0418, 8), None)  # sd 5 points
         >>> v.startswith("inconclusive: +1.0 points, half-width 4.2"), v.endswith("about 27 seeds")
         (True, True)
     """
     points, half = 100 * ordered.mean, 100 * ordered.half_width
+    cell = _interval_cell(ordered)
     if ordered.mean >= EFFECT and ordered.excludes_zero:
-        wider = gap is not None and gap.low > 0
-        return (f"beats GRPO: {points:+.1f} points, interval excludes 0, "
-                f"gap {'wider' if wider else 'not shown wider'}")  # fmt: skip
-    if ordered.half_width <= NULL_HALF_WIDTH:
+        if gap is not None and gap.low > 0:
+            return f"beats GRPO: {points:+.1f} points, interval excludes 0, gap wider"
+        return (f"ordered accuracy {points:+.1f} points, interval excludes 0, but the gap is not "
+                "shown wider: not the goal")  # fmt: skip
+    if ordered.half_width <= NULL_HALF_WIDTH and not ordered.excludes_zero:
         return f"powered null: {points:+.1f} points, half-width {half:.1f} <= 2"
+    if ordered.half_width <= NULL_HALF_WIDTH:  # narrow, and away from 0: a measured effect
+        side = "better than GRPO, below the +5 goal" if points > 0 else "worse than GRPO"
+        return f"{side}: {cell} points, half-width {half:.1f}, interval excludes 0"
     needed = seeds_for_half_width(ordered, NULL_HALF_WIDTH)
     return (f"inconclusive: {points:+.1f} points, half-width {half:.1f} (> 2, and no +5 effect); "
             f"at this spread a half-width of 2 needs about {needed} seeds")  # fmt: skip
@@ -112,17 +120,20 @@ def paired_table(rows: list[dict[str, Any]]) -> str:
     """Markdown: per variant and task, the paired difference to GRPO of ordered accuracy and of
     the gap, mean [95% interval] in points, then each variant's verdict."""
     lines = [
-        "| variant | task | ordered acc. - GRPO | gap - GRPO | seeds |",
-        "|---|---|---|---|---|",
+        "| variant | task | ordered acc. - GRPO | gap - GRPO | seeds | ordered: won / lost (sign p) |",
+        "|---|---|---|---|---|---|",
     ]
     cells: dict[tuple[str, str], dict[str, Interval]] = {}
     for row in rows:
         cells.setdefault((row["variant"], row["task"]), {})[row["measure"]] = row["interval"]
     for (variant, task), by_measure in cells.items():
         ordered, gap = by_measure.get("ordered"), by_measure.get("gap")
+        signs = "-"
+        if ordered is not None:  # all-or-nothing tasks: the t-interval's normality fails there
+            signs = f"{ordered.won} / {ordered.lost} ({sign_test(ordered.won, ordered.lost):.2f})"
         lines.append(
             f"| {variant} | {task} | {_interval_cell(ordered) if ordered else '-'} | "
-            f"{_interval_cell(gap) if gap else '-'} | {(ordered or gap).n} |"
+            f"{_interval_cell(gap) if gap else '-'} | {(ordered or gap).n} | {signs} |"
         )
     verdicts = [
         f"- {variant}: {verdict(by['ordered'], by.get('gap'))}"
@@ -176,7 +187,7 @@ RowKey = tuple[str, str, str]  # (variant, task, measure)
 
 
 def load_earlier(
-    path: Path, base_sft: str | None = None
+    path: Path, base_sft: str | None = None, steps: int | None = None
 ) -> dict[RowKey, tuple[list[int], Summary]]:
     """The paired rows of an earlier report's results.json, as (seeds, summary of the per-seed
     differences) per (variant, task, measure).
@@ -184,7 +195,8 @@ def load_earlier(
     base_sft: this report's SFT checkpoint (`base_fingerprint`); the earlier runs must have
     started from the same one: a seed's outcome depends on it, and the same code builds other
     checkpoints on other machines (docs/experiment_temporal.md), so seeds of two bases measure
-    two things.
+    two things. steps: this report's RL steps per run; the earlier runs must have made as
+    many (a 300-step difference is not a 900-step one).
     """
     try:
         report = json.loads(path.read_text())
@@ -195,6 +207,9 @@ def load_earlier(
         raise ValueError(f"{path}: its runs started from SFT checkpoint "
                          f"{report.get('base_sft') or '(not recorded)'}, these from {base_sft}; "
                          "seeds of different bases are not pooled")  # fmt: skip
+    if steps is not None and report.get("steps") != steps:
+        raise ValueError(f"{path}: its runs made {report.get('steps') or '(not recorded)'} RL "
+                         f"steps, these {steps}; runs of other lengths are not pooled")  # fmt: skip
     out = {}
     for i, row in enumerate(rows):
         try:

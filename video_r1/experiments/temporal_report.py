@@ -259,7 +259,9 @@ def write_results(
     paired = paired_rows(runs, order_tasks)
     base_sft = base_fingerprint(base or out / "base")
     pooled_rows = (
-        with_earlier(paired, {p: load_earlier(p, base_sft) for p in earlier}) if earlier else []
+        with_earlier(paired, {p: load_earlier(p, base_sft, steps) for p in earlier})
+        if earlier
+        else []
     )
     rise = last_window_rise(metrics["grpo"]) if "grpo" in metrics else None
     atomic_write_json(out / "results.json", {
