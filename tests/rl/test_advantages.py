@@ -46,3 +46,14 @@ def test_bad_shapes_are_rejected():
         group_advantages(torch.zeros(3, 1))
     with pytest.raises(ValueError, match="scale_rewards"):
         group_advantages(torch.zeros(1, 2), "batch")
+
+
+def test_equal_rewards_give_exactly_zero_advantages():
+    # float32: the mean of eight 1.3s is 1.3000001, not 1.3; over std + 1e-4 that rounding
+    # gave every rollout about -1.2e-3 where the rule gives 0
+    for value in (1.3, 0.7, 0.3, 2.2):
+        rewards = torch.full((1, 8), value)
+        assert torch.equal(group_advantages(rewards), torch.zeros(1, 8))
+        assert torch.equal(group_advantages(rewards, scale_rewards="none"), torch.zeros(1, 8))
+    mixed = group_advantages(torch.tensor([[1.3] * 7 + [0.3], [1.3] * 8]))
+    assert mixed[0].abs().min() > 0.3 and torch.equal(mixed[1], torch.zeros(8))

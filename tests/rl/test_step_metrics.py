@@ -39,8 +39,13 @@ def test_every_group_without_variance_warns() -> None:
     sums = group_sums(groups, [True, True], [10] * 4, [False] * 4)
     assert finalize(sums)["train/groups/zero_variance_count"] == 2
     assert no_signal_warning(sums, step=5) == (
-        "# step 5: all 2 groups have zero reward variance (every rollout scored the same): "
-        "no learning signal"
+        "# step 5: all 2 groups have zero advantages (every rollout of a group scored the "
+        "same): no learning signal"
     )
+    # after_norm adds its bonus to the advantages: an all-correct passing group scores the
+    # same everywhere and still trains (advantage +0.3 each), so it is no "no signal" group
+    trained = group_sums(groups, [True, True], [10] * 4, [False] * 4, [0.0, 0.0, 0.3, 0.3])
+    assert finalize(trained)["train/groups/zero_variance_count"] == 1
+    assert no_signal_warning(trained, step=5) is None
     only_wrong = group_sums([_group([0, 0], [0, 0], passed=True)], [True], [1, 1], [0, 0])
     assert math.isnan(finalize(only_wrong)["train/temporal/passed_any_correct"])

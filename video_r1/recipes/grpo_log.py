@@ -86,7 +86,8 @@ def experience_sums(experience: list[MicroExperience]) -> dict[str, float]:
         lengths, ordered = rollouts.lengths.tolist(), micro.index.tolist()
         is_video = [isinstance(m, Clip) for m in micro.batch.media]
         truncated = [bool(rollouts.truncated[k]) for k in ordered]
-        micro_sums = group_sums(micro.groups, is_video, [lengths[k] for k in ordered], truncated)
+        micro_sums = group_sums(micro.groups, is_video, [lengths[k] for k in ordered], truncated,
+                                micro.advantages.tolist())  # fmt: skip
         length_max = max(length_max, weight * micro_sums.pop("length_max"))
         for key, value in micro_sums.items():  # the same keys on every rank
             sums[key] += weight * value

@@ -36,6 +36,10 @@ def group_advantages(
     if rewards.shape[1] < 2:
         raise ValueError("a group needs at least 2 rollouts for a group-relative advantage")
     centred = rewards - rewards.mean(dim=1, keepdim=True)  # [B, G]
+    # equal rewards: exactly 0 (in float32 the mean of eight 1.3s is not 1.3, and the
+    # rounding error over std + eps = 1e-4 gave every rollout of the group about -1e-3)
+    same = rewards.amax(dim=1, keepdim=True) == rewards.amin(dim=1, keepdim=True)
+    centred = centred.masked_fill(same, 0.0)
     if scale_rewards == "none":
         return centred
     if scale_rewards == "group":

@@ -18,10 +18,14 @@ def group_sums(
     is_video: Sequence[bool],
     lengths: Sequence[int],
     truncated: Sequence[bool],
+    advantages: Sequence[float] | None = None,
 ) -> dict[str, float]:
     """Additive sums over the ordered rollouts of `groups`.
 
     lengths / truncated: per ordered rollout, in group order (len = sum of group sizes).
+    advantages: the trained advantage of each ordered rollout, in the same order: a group
+    counts as giving no signal when they are all 0 (None: when its totals are all equal;
+    the two differ under temporal variants that add to advantages, e.g. after_norm).
     """
     sums: dict[str, float] = {"groups": 0.0, "rollouts": 0.0}
     for name in groups[0].terms if groups else ():
@@ -32,8 +36,11 @@ def group_sums(
                 "truncated", "zero_variance"):  # fmt: skip
         sums[key] = 0.0
     sums["length_max"] = 0.0
+    first = 0
     for group, video in zip(groups, is_video, strict=True):
         n = len(group.total)
+        mine = None if advantages is None else advantages[first : first + n]
+        first += n
         sums["groups"] += 1
         sums["rollouts"] += n
         sums["video_groups"] += float(video)
@@ -47,8 +54,11 @@ def group_sums(
         correct = [a > 0.5 for a in group.accuracy]
         sums["all_correct"] += float(all(correct))
         sums["all_wrong"] += float(not any(correct))
-        # equal rewards give zero advantages: the group teaches nothing this step
-        sums["zero_variance"] += float(max(group.total) == min(group.total))
+        # zero advantages: the group teaches nothing this step
+        if mine is None:
+            sums["zero_variance"] += float(max(group.total) == min(group.total))
+        else:
+            sums["zero_variance"] += float(all(a == 0.0 for a in mine))
         if group.temporal_passed is not None:
             sums["temporal_groups"] += 1
             sums["temporal_passed"] += float(group.temporal_passed)
@@ -110,19 +120,19 @@ def finalize(sums: dict[str, float], prefix: str = "train") -> dict[str, float]:
 
 
 def no_signal_warning(sums: dict[str, float], step: int) -> str | None:
-    """A warning line when every group of the step (summed over ranks) has zero reward
-    variance: all advantages are 0 and the step trains nothing (only the KL term acts).
+    """A warning line when every group of the step (summed over ranks) has zero
+    advantages: the step trains nothing (only the KL term acts).
 
     Example:
         >>> no_signal_warning({"groups": 4, "zero_variance": 4}, step=7)
-        '# step 7: all 4 groups have zero reward variance (every rollout scored the same): no learning signal'
+        '# step 7: all 4 groups have zero advantages (every rollout of a group scored the same): no learning signal'
         >>> no_signal_warning({"groups": 4, "zero_variance": 3}, step=7) is None
         True
     """
     groups = sums.get("groups", 0.0)
     if groups > 0 and sums.get("zero_variance", 0.0) >= groups:
         return (
-            f"# step {step}: all {int(groups)} groups have zero reward variance (every rollout "
-            "scored the same): no learning signal"
+            f"# step {step}: all {int(groups)} groups have zero advantages (every rollout of a "
+            "group scored the same): no learning signal"
         )
     return None
