@@ -156,6 +156,29 @@ def test_several_updates_per_batch_with_clipping_and_dr_grpo_settings(
     assert row["train/grad_norm"] > 0
 
 
+def test_token_loss_divides_every_micro_batch_by_the_steps_tokens(
+    tiny_qwen25, rl_data, tmp_path, monkeypatch
+):
+    """loss_type=token with gradient accumulation: each micro-batch's loss is divided by the
+    step's completion tokens per micro-batch, not its own count (tests/rl/test_loss.py shows
+    that this makes every token of the step weigh the same)."""
+    from video_r1.recipes import grpo_step
+
+    seen = []
+
+    def recording_loss(logprobs, advantages, mask, **kwargs):
+        seen.append((float(mask.sum()), kwargs["tokens_per_micro_batch"]))
+        return grpo_step_policy_loss(logprobs, advantages, mask, **kwargs)
+
+    grpo_step_policy_loss = grpo_step.policy_loss
+    monkeypatch.setattr(grpo_step, "policy_loss", recording_loss)
+    train(_cfg(tiny_qwen25, rl_data, tmp_path / "run", "optim.max_steps=1", "optim.grad_accum=2",
+               "rl.loss_type=token", "rl.min_completion_length=1", USER_REWARD))  # fmt: skip
+    assert len(seen) == 2  # two micro-batches, one pass
+    tokens = [count for count, _ in seen]
+    assert all(denominator == pytest.approx(sum(tokens) / 2) for _, denominator in seen)
+
+
 def test_bad_record_is_skipped_logged_and_never_replaced(tiny_qwen25, tmp_path):
     """One prompt per device (as published) and a broken video: the step that meets it trains
     on nothing (a zero-weight rerun of the last good batch keeps collectives in step)."""

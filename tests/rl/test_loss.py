@@ -71,3 +71,18 @@ def test_beta_needs_reference():
     logprobs, _, adv, mask = _inputs()
     with pytest.raises(ValueError, match="ref_logprobs"):
         policy_loss(logprobs, adv, mask, beta=0.04)
+
+
+def test_token_loss_weighs_every_token_of_the_step_the_same():
+    """Two micro-batches of 10 and 100 tokens, accumulated (each loss / 2): with the step's
+    tokens per micro-batch (110 / 2) as denominator, every token's gradient is the one of a
+    single token mean over all 110, -A / 110; each micro-batch's own count gave -A / 20 and
+    -A / 200."""
+    masks = [torch.ones(1, 10), torch.ones(1, 100)]
+    logprobs = [torch.zeros(1, 10, requires_grad=True), torch.zeros(1, 100, requires_grad=True)]
+    for lp, mask in zip(logprobs, masks, strict=True):
+        loss, _ = policy_loss(lp, torch.tensor([1.0]), mask, beta=0.0, loss_type="token",
+                              tokens_per_micro_batch=55.0)  # fmt: skip
+        (loss / 2).backward()
+    for lp in logprobs:
+        assert torch.allclose(lp.grad, torch.full_like(lp, -1.0 / 110))

@@ -329,6 +329,7 @@ def _update_pass(
 ) -> dict[str, float]:
     rl, accelerator = ctx.cfg.rl, ctx.accelerator
     sums: dict[str, float] = defaultdict(float)
+    tokens = step_tokens_per_micro_batch(ctx, experience) if rl.loss_type == "token" else None
     for micro in experience:
         weight = micro.batch.weight
         # accumulate() counts micro-batches: `grad_accum` per pass, so the last one of the pass
@@ -341,6 +342,7 @@ def _update_pass(
                     old_logprobs=micro.old_logprobs, ref_logprobs=micro.ref_logprobs,
                     beta=rl.beta, epsilon=rl.epsilon, epsilon_high=rl.epsilon_high,
                     loss_type=rl.loss_type, max_length=rl.max_completion_length,
+                    tokens_per_micro_batch=tokens,
                 )  # fmt: skip
             with timer("backward"):
                 accelerator.backward(weight * loss)  # divided by grad_accum by accelerate
@@ -357,6 +359,17 @@ def _update_pass(
     with timer("optimizer"):
         sums["grad_norm"] = optimizer_step(ctx)
     return dict(sums)
+
+
+def step_tokens_per_micro_batch(ctx: StepContext, experience: list[MicroExperience]) -> float:
+    """The step's trained completion tokens (fillers weigh 0; summed over processes) over its
+    micro-batches x processes: the token-mean denominator of each micro-batch's loss. A
+    collective call: every process makes it, once per pass."""
+    mine = sum(micro.batch.weight * float(micro.mask.sum()) for micro in experience)
+    total = ctx.accelerator.reduce(
+        torch.tensor(mine, dtype=torch.float64, device=ctx.accelerator.device), reduction="sum"
+    )
+    return float(total) / (ctx.cfg.optim.grad_accum * ctx.accelerator.num_processes)
 
 
 def optimizer_step(ctx: StepContext) -> float:

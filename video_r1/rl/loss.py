@@ -34,12 +34,14 @@ def kl_penalty(logprobs: torch.Tensor, ref_logprobs: torch.Tensor) -> torch.Tens
 
 
 def _normalise(
-    per_token: torch.Tensor, mask: torch.Tensor, loss_type: LossType, max_length: int | None
-) -> torch.Tensor:
+    per_token: torch.Tensor, mask: torch.Tensor, loss_type: LossType, max_length: int | None,
+    tokens: float | None = None,
+) -> torch.Tensor:  # fmt: skip
     if loss_type == "sequence":  # published GRPO: mean over tokens, then over completions
         return ((per_token * mask).sum(1) / mask.sum(1).clamp(min=1.0)).mean()
-    if loss_type == "token":  # DAPO: every token of the batch weighs the same
-        return (per_token * mask).sum() / mask.sum().clamp(min=1.0)
+    if loss_type == "token":  # DAPO: every token of the step weighs the same
+        denominator = mask.sum().clamp(min=1.0) if tokens is None else max(tokens, 1.0)
+        return (per_token * mask).sum() / denominator
     if loss_type == "dr_grpo":  # Dr. GRPO: a constant denominator, no length bias
         if max_length is None:
             raise ValueError("loss_type 'dr_grpo' needs max_length (the max completion length)")
@@ -59,6 +61,7 @@ def policy_loss(
     epsilon_high: float | None = None,
     loss_type: LossType = "sequence",
     max_length: int | None = None,
+    tokens_per_micro_batch: float | None = None,
 ) -> tuple[torch.Tensor, LossStats]:
     """GRPO loss over the completion tokens of N rollouts.
 
@@ -71,6 +74,10 @@ def policy_loss(
     epsilon / epsilon_high: PPO clip range [1 - epsilon, 1 + epsilon_high] of the ratio
         (None = no clipping, as published; epsilon_high defaults to epsilon).
     Per token: -(min(ratio * A, clip(ratio) * A) - beta * kl), then normalised by `loss_type`.
+    tokens_per_micro_batch: for "token", the step's completion tokens (every micro-batch, every
+        process) over its micro-batches x processes: gradient accumulation and DDP average the
+        micro-batch losses, so dividing each by this makes every token of the step weigh the
+        same, as DAPO's token mean does (None: this micro-batch's own token count).
 
     Example (on-policy, beta 0: the loss value is -mean(A) and its gradient is -A d logp):
         >>> lp = torch.zeros(2, 3, requires_grad=True)
@@ -92,7 +99,7 @@ def policy_loss(
         clipped_tokens = (clipped_objective < objective).to(mask.dtype)
         objective = torch.minimum(objective, clipped_objective)
     per_token = -objective
-    pg_loss = _normalise(per_token, mask, loss_type, max_length)
+    pg_loss = _normalise(per_token, mask, loss_type, max_length, tokens_per_micro_batch)
     kl_mean = torch.zeros((), dtype=logprobs.dtype)
     if beta != 0.0:
         if ref_logprobs is None:
@@ -100,7 +107,7 @@ def policy_loss(
         kl = kl_penalty(logprobs, ref_logprobs)  # [N, L]
         per_token = per_token + beta * kl
         kl_mean = (kl * mask).sum() / mask.sum().clamp(min=1.0)
-    loss = _normalise(per_token, mask, loss_type, max_length)
+    loss = _normalise(per_token, mask, loss_type, max_length, tokens_per_micro_batch)
     denom = mask.sum().clamp(min=1.0)
     stats = LossStats(
         policy_loss=float(pg_loss.detach()),
