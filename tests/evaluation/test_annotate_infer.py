@@ -95,6 +95,15 @@ def test_annotate_resume_refuses_other_settings(
     assert len(read_jsonl(out.with_name("cot.jsonl.progress.jsonl"))) == 2
 
 
+def test_annotate_refuses_an_empty_data_file(parrot_dir: Path, tmp_path: Path, capsys) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    out = tmp_path / "cot.jsonl"
+    assert main(_annotate_args(parrot_dir, empty, tmp_path, out)) == 2  # was: exit 0, no file
+    assert f"{empty}: no records to annotate" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_annotate_resume_refuses_a_teacher_with_other_weights(
     parrot_dir: Path, synth_root: Path, tmp_path: Path, capsys
 ) -> None:

@@ -78,6 +78,20 @@ def test_resume_refuses_a_model_retrained_into_the_same_folder(
     assert len(read_jsonl(out / "samples.jsonl")) == 1  # nothing mixed in
 
 
+def test_a_start_that_failed_before_any_sample_does_not_block_the_corrected_command(
+    parrot_dir: Path, bench: Path, tmp_path: Path, capsys
+) -> None:
+    out = tmp_path / "run"
+    assert main(_eval_args(tmp_path / "no_such_model", bench, out, "--limit", "1")) != 0
+    assert (out / "run.json").exists() and not (out / "samples.jsonl").exists()
+    capsys.readouterr()
+    # nothing was evaluated: the corrected command runs (it used to be refused as a resume
+    # with another model), and a later change of settings is refused as before
+    assert main(_eval_args(parrot_dir, bench, out, "--limit", "1")) == 0
+    assert main(_eval_args(parrot_dir, bench, out, "--limit", "1", "--dtype", "float32")) == 2
+    assert "dtype: 'auto' -> 'float32'" in capsys.readouterr().err
+
+
 def test_sampled_run_resumed_in_other_batches_equals_uninterrupted(
     tiny_model_factory, bench: Path, tmp_path: Path
 ) -> None:
@@ -117,6 +131,23 @@ def _predictions(bench: Path, path: Path) -> None:
     rows = [{"problem_id": json.loads(x)["problem_id"], "output": "<answer>A</answer>"}
             for x in bench.read_text().splitlines()]  # fmt: skip
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_a_missing_predictions_file_or_an_empty_bench_is_named(
+    bench: Path, tmp_path: Path, capsys
+) -> None:
+    out = tmp_path / "scored"
+    missing = ["eval", "--predictions", str(tmp_path / "gone.jsonl"), "--bench", str(bench),
+               "--out", str(out)]  # fmt: skip
+    assert main(missing) == 2
+    assert f"--predictions {tmp_path / 'gone.jsonl'}: no such file" in capsys.readouterr().err
+    assert not out.exists()
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    argv = ["eval", "--model", str(tmp_path / "m"), "--bench", str(empty), "--media-root",
+            str(tmp_path), "--out", str(out)]  # fmt: skip
+    assert main(argv) == 2  # was: an n = 0 summary and exit 0
+    assert f"--bench {empty}: the file is empty" in capsys.readouterr().err
 
 
 def test_predictions_are_scored_like_a_model_run(

@@ -139,8 +139,13 @@ def results_by_seed(out, variant: str, seed: int) -> dict:
 def test_experiment_rejects_unknown_variant_and_missing_demo(tmp_path, capsys):
     argv = ["experiment", "temporal", "--out", str(tmp_path), "--variants", "ppo"]
     assert main(argv) == 2
+    assert capsys.readouterr().err.startswith("error: unknown variant(s) ['ppo']")
     argv = ["experiment", "temporal", "--out", str(tmp_path), "--from-demo", str(tmp_path / "x")]
     assert main(argv) == 2
+    assert "no finished demo" in capsys.readouterr().err
+    # --steps 0 is refused, not taken for the default (which started a whole experiment)
+    assert main(["experiment", "temporal", "--out", str(tmp_path), "--steps", "0"]) == 2
+    assert "--steps >= 1" in capsys.readouterr().err and not (tmp_path / "base").exists()
 
 
 def test_mean_std_by_hand():

@@ -21,7 +21,8 @@ batch is retried one record at a time) drops that record only, with the error re
 Writes OUT (records kept, input order, atomically), OUT.progress.jsonl (one fsynced line per
 record: kept or the reason it was dropped, with the teacher's answers; rerunning resumes from
 it), OUT.run.json (the settings, the teacher and the data file's hash: a resume with other
-settings is refused) and OUT.summary.json (kept, dropped per reason). OUT.lock keeps a second
+settings is refused) and OUT with .summary.json for its suffix (cot.jsonl: cot.summary.json;
+kept, dropped per reason). OUT.lock keeps a second
 process off the same OUT.
 """
 
@@ -200,6 +201,8 @@ def run(args: argparse.Namespace) -> int:
         if out.suffix not in (".jsonl", ".json"):
             raise ValueError(f"--out {out}: use a .jsonl or .json file name")
         records, missing = load_annotation_records(args)
+        if not records and not missing:
+            raise ValueError(f"{args.data}: no records to annotate")
     except (ValueError, RecordError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -217,7 +220,10 @@ def run(args: argparse.Namespace) -> int:
                     f"{_path(out, '.progress.jsonl')} has no saved settings (an older version "
                     "made it); use another --out"
                 )
-            check_run_description(_path(out, ".run.json"), _run_description(args, settings))
+            check_run_description(
+                _path(out, ".run.json"), _run_description(args, settings),
+                _path(out, ".progress.jsonl"),
+            )  # fmt: skip
             summary = annotate(args, records, missing, settings, out)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -129,7 +129,12 @@ def _check_inputs(args: argparse.Namespace) -> None:
     names = [Path(b).name for b in args.bench]
     if len(set(names)) != len(names):
         raise ValueError(f"benchmark file names must differ (they key the results): {names}")
+    for bench in args.bench:
+        if Path(bench).is_file() and not Path(bench).read_text(encoding="utf-8-sig").strip():
+            raise ValueError(f"--bench {bench}: the file is empty (no records to evaluate)")
     if args.predictions:
+        if not Path(args.predictions).is_file():
+            raise ValueError(f"--predictions {args.predictions}: no such file")
         return
     for flag, value in (("--model", args.model), ("--media-root", args.media_root)):
         if not value:

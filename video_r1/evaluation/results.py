@@ -79,11 +79,16 @@ def describe_differences(saved: Any, current: Any, prefix: str = "") -> list[str
     return [] if saved == current else [f"{prefix}: {saved!r} -> {current!r}"]
 
 
-def check_run_description(path: str | os.PathLike, description: dict[str, Any]) -> None:
+def check_run_description(
+    path: str | os.PathLike, description: dict[str, Any], results: str | os.PathLike | None = None
+) -> None:
     """Save what the results depend on; on resume, refuse to mix in different settings,
-    naming each setting that changed."""
+    naming each setting that changed. `results`: the file the results go to; while it holds
+    nothing (a start that failed, e.g. on a wrong model path), other settings simply replace
+    the saved ones: there is nothing to mix with."""
     path = Path(path)
-    if path.exists():
+    started = results is None or (Path(results).exists() and Path(results).stat().st_size > 0)
+    if path.exists() and started:
         saved = json.loads(path.read_text(encoding="utf-8"))
         changed = describe_differences(saved, description)
         if changed:

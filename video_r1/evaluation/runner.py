@@ -252,8 +252,8 @@ def _evaluate_locked(run: EvalRun) -> EvalResult:
         for b in run.benchmarks
         for s in load_samples(b, run.media_root, run.orders, run.limit, run.shard)
     ]
-    check_run_description(run.out / "run.json", run_description(run))
     results_path = run.out / "samples.jsonl"
+    check_run_description(run.out / "run.json", run_description(run), results_path)
     if drop_partial_last_line(results_path):
         print(f"{results_path}: dropped a partial last line (an interrupted write)")
     if run.retry_failed:

@@ -21,6 +21,7 @@ OUT/paired_with_earlier.png:
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -88,28 +89,31 @@ def run(args: argparse.Namespace) -> int:
 
     variants = args.variants or list(QUICK_VARIANTS if args.quick else DEFAULT_VARIANTS)
     seeds = args.seeds or ([0, 1, 2] if args.quick else list(range(8)))
-    steps = args.steps or (10 if args.quick else DEFAULT_STEPS)
+    steps = args.steps if args.steps is not None else (10 if args.quick else DEFAULT_STEPS)
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown or steps < 1 or args.jobs < 1:
         print(f"error: unknown variant(s) {unknown}; choose from {list(VARIANTS)}, "
-              "with --steps >= 1 and --jobs >= 1")  # fmt: skip
+              "with --steps >= 1 and --jobs >= 1", file=sys.stderr)  # fmt: skip
         return 2
     base = Path(args.from_demo) if args.from_demo else Path(args.out) / "base"
     try:  # before any run: a bad file or a seed run twice would fail the report (the base is
         # checked once built: run_temporal, write_results)
         _check_earlier(args.earlier or [], variants, None if args.report_only else seeds)
     except ValueError as e:
-        print(f"error: {e}")
+        print(f"error: {e}", file=sys.stderr)
         return 2
     if args.report_only:
         try:
             print(report_finished(Path(args.out), variants, args.seeds, base, args.earlier))
         except (FileNotFoundError, ValueError) as e:
-            print(f"error: {e}")
+            print(f"error: {e}", file=sys.stderr)
             return 2
         return 0
     if args.from_demo and not (base / "sft" / "final").exists():
-        print(f"error: {args.from_demo}: no finished demo (sft/final missing); run video-r1 demo")
+        print(
+            f"error: {args.from_demo}: no finished demo (sft/final missing); run video-r1 demo",
+            file=sys.stderr,
+        )
         return 2
     try:
         report = run_temporal(
@@ -118,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
             base=base, jobs=args.jobs, earlier=args.earlier,
         )  # fmt: skip
     except ValueError as e:  # an earlier report of another checkpoint than the base built
-        print(f"error: {e}")
+        print(f"error: {e}", file=sys.stderr)
         return 2
     print(report)
     return 0

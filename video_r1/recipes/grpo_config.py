@@ -108,7 +108,9 @@ class RLConfig:
         default=0,
     )
     epsilon: float | None = _help(
-        "PPO clip range (ratio in [1-eps, 1+eps_high]); none = no clipping", default=None
+        "PPO clip range (ratio in [1-eps, 1+eps_high]); none = no clipping with one update "
+        "per batch, 0.2 when rl.num_iterations > 1",
+        default=None,
     )
     epsilon_high: float | None = _help("upper clip range (none: epsilon)", default=None)
     gather_for_generation: bool = _help(

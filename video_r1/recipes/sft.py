@@ -8,8 +8,8 @@ of the optimizer step (all micro-batches, all processes), not a mean of per-batc
 Run it on one process, or on many with an accelerate config file:
 
     video-r1 sft --config configs/sft.yaml optim.lr=2e-6 --resume
-    accelerate launch --config_file configs/accelerate/zero2.yaml \\
-        -m video_r1.cli sft --config configs/sft.yaml
+    accelerate launch --config_file configs/accelerate/zero2.yaml --num_processes 4 \\
+        -m video_r1.cli sft --config configs/sft.yaml   # the published 4 GPUs, global batch 8
 
 `--resume` continues from the newest checkpoint of checkpoint.output_dir (or starts fresh if
 there is none); `--resume PATH` from that checkpoint. Writes under checkpoint.output_dir:

@@ -248,7 +248,11 @@ class TrainConfig:
     mixed_precision: str = _help(
         f"one of {MIXED_PRECISIONS}; auto = bf16 where the GPU supports it, else no", default="auto"
     )
-    seed: int = _help("seed of model init randomness (dropout, LoRA init)", default=42)
+    seed: int = _help(
+        "seed of the run's randomness: dropout, LoRA init and, in GRPO, rollout sampling and "
+        "T-GRPO's frame shuffles (the record order has data.seed)",
+        default=42,
+    )
 
     def __post_init__(self) -> None:
         if self.mixed_precision not in MIXED_PRECISIONS:
