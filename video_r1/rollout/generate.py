@@ -14,6 +14,7 @@ import torch
 from video_r1.models.loading import generation_stop_ids
 from video_r1.prompts.inputs import index_rows
 from video_r1.rollout.cascade import SharedPrefixCache, shared_prefix_attention
+from video_r1.rollout.last_layer import last_layer_at_last_position
 from video_r1.rollout.sampling import TokenSampler, finished_after
 from video_r1.rollout.vision import EncodedPrompts, base_model, rows_inputs
 
@@ -83,7 +84,9 @@ def prefill_prompts(
     """
     unique = sorted(set(rows))
     kwargs = rows_inputs(encoded, unique)
-    out = inner_module(model)(**kwargs, use_cache=True, logits_to_keep=1)
+    # only the cache and the last position's logits are read: the last layer runs there only
+    with last_layer_at_last_position(base_model(model).language_model):
+        out = inner_module(model)(**kwargs, use_cache=True, logits_to_keep=1)
     if out.past_key_values is None:
         raise RuntimeError("the model returned no KV cache (gradient checkpointing turns it off)")
     select = torch.as_tensor([unique.index(r) for r in rows], device=kwargs["input_ids"].device)
