@@ -14,9 +14,10 @@ layer's output feeds nothing but the final norm, whose other positions nobody re
 - its MLP runs on the last position only (a forward pre-hook slices the input, a forward
   hook pads the output with zeros back to the full length).
 
-Keys, values and the last position are exactly what the full layer computes (the same
-kernels on the same rows; tests/test_rollout_last_layer.py on the three architectures), and so
-are the gradients: the positions left out receive none in the full pass either. The other
+Keys, values and the last position are what the full layer computes, up to float rounding
+(the last query's attention may take another kernel path; tests/test_rollout_last_layer.py on
+the three architectures), and so are the gradients: the positions left out receive none in
+the full pass either. The other
 positions of the last layer's output then hold the layer's input plus zeros, which nothing
 reads. Saved per prompt pass: the last layer's attention and MLP at every prompt position but
 one, i.e. 1/L of the prompt's transformer work, forward and backward (L = 28 for
@@ -89,7 +90,8 @@ def last_layer_at_last_position(text_model: torch.nn.Module) -> Iterator[None]:
     config = text_model.config
     layer = text_model.layers[-1]
     original = config._attn_implementation
-    if original not in SUPPORTED or not hasattr(layer, "mlp") or _LAYER.get() is not None:
+    shaped = hasattr(layer, "mlp") and hasattr(getattr(layer, "self_attn", None), "layer_idx")
+    if original not in SUPPORTED or not shaped or _LAYER.get() is not None:
         yield
         return
     name = _register(original)
@@ -97,10 +99,15 @@ def last_layer_at_last_position(text_model: torch.nn.Module) -> Iterator[None]:
     lengths: list[int] = []  # of the current call's sequences
 
     def only_last(module, args):  # the MLP's input [N, L, hidden] -> its last position
+        if not args:  # called with keywords: not the decoder layer's call, left whole
+            lengths.clear()
+            return None
         lengths[:] = [args[0].shape[1]]
         return (args[0][:, -1:], *args[1:])
 
     def padded(module, args, output):  # its output back to [N, L, hidden], zeros before
+        if not lengths:
+            return None
         return F.pad(output, (0, 0, lengths[0] - output.shape[1], 0))
 
     handles = [layer.mlp.register_forward_pre_hook(only_last),
