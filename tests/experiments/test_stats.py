@@ -208,7 +208,16 @@ def test_verdicts():
     # +4 points, half-width 1.5, excluding 0: narrow, but a measured (small) effect, no null
     assert verdict(Interval(0.04, 0.025, 0.055, 8), None) == (
         "better than GRPO, below the +5 goal: +4.0 [+2.5, +5.5] points, half-width 1.5, "
-        "interval excludes 0"
+        "interval excludes 0 (+5 neither shown nor ruled out)"
+    )
+    # wide but away from 0 (the 900-step `margin`, 24 seeds): an effect, not "inconclusive"
+    assert verdict(Interval(0.047, 0.005, 0.090, 24), None) == (
+        "better than GRPO, below the +5 goal: +4.7 [+0.5, +9.0] points, half-width 4.2, "
+        "interval excludes 0 (+5 neither shown nor ruled out)"
+    )
+    assert verdict(Interval(0.03, 0.01, 0.045, 24), None).endswith("(+5 ruled out)")
+    assert verdict(Interval(-0.06, -0.11, -0.01, 8), None) == (
+        "worse than GRPO: -6.0 [-11.0, -1.0] points, half-width 5.0, interval excludes 0"
     )
     assert verdict(Interval(0.004, -0.011, 0.019, 8), None).startswith("powered null: +0.4")
     assert verdict(Interval(0.0, -0.03, 0.03, 8), None).startswith("inconclusive")

@@ -91,6 +91,11 @@ def verdict(ordered: Interval, gap: Interval | None) -> str:
         'powered null: +0.5 points, half-width 1.5 <= 2'
         >>> verdict(Interval(-0.04, -0.059, -0.021, 40), None)  # narrow, but not a null
         'worse than GRPO: -4.0 [-5.9, -2.1] points, half-width 1.9, interval excludes 0'
+        >>> v = verdict(Interval(0.047, 0.005, 0.090, 24), None)  # wide, but away from 0
+        >>> v.startswith("better than GRPO, below the +5 goal: +4.7 [+0.5, +9.0] points")
+        True
+        >>> v.endswith("interval excludes 0 (+5 neither shown nor ruled out)")
+        True
         >>> v = verdict(Interval(0.01, 0.01 - 0.0418, 0.01 + 0.0418, 8), None)  # sd 5 points
         >>> v.startswith("inconclusive: +1.0 points, half-width 4.2"), v.endswith("about 27 seeds")
         (True, True)
@@ -102,11 +107,14 @@ def verdict(ordered: Interval, gap: Interval | None) -> str:
             return f"beats GRPO: {points:+.1f} points, interval excludes 0, gap wider"
         return (f"ordered accuracy {points:+.1f} points, interval excludes 0, but the gap is not "
                 "shown wider: not the goal")  # fmt: skip
-    if ordered.half_width <= NULL_HALF_WIDTH and not ordered.excludes_zero:
+    if ordered.excludes_zero:  # a measured effect, however wide: not "inconclusive"
+        if points < 0:
+            return f"worse than GRPO: {cell} points, half-width {half:.1f}, interval excludes 0"
+        five = "neither shown nor ruled out" if ordered.high >= EFFECT else "ruled out"
+        return (f"better than GRPO, below the +5 goal: {cell} points, half-width {half:.1f}, "
+                f"interval excludes 0 (+5 {five})")  # fmt: skip
+    if ordered.half_width <= NULL_HALF_WIDTH:
         return f"powered null: {points:+.1f} points, half-width {half:.1f} <= 2"
-    if ordered.half_width <= NULL_HALF_WIDTH:  # narrow, and away from 0: a measured effect
-        side = "better than GRPO, below the +5 goal" if points > 0 else "worse than GRPO"
-        return f"{side}: {cell} points, half-width {half:.1f}, interval excludes 0"
     needed = seeds_for_half_width(ordered, NULL_HALF_WIDTH)
     return (f"inconclusive: {points:+.1f} points, half-width {half:.1f} (> 2, and no +5 effect); "
             f"at this spread a half-width of 2 needs about {needed} seeds")  # fmt: skip
