@@ -181,3 +181,24 @@ def test_run_measures_and_aggregate():
     assert agg[OVERALL]["ordered"][0] == pytest.approx(0.5)  # (0.75 + 0.25) / 2
     assert agg[OVERALL]["passed"] == (0.75, None)  # only the run that had the rule: no spread
     assert list(agg) == ["direction", OVERALL]
+
+
+def test_every_variant_is_a_valid_grpo_config():
+    """Each variant's overrides load over the demo's GRPO config; margin_a1 is margin with
+    alpha 1.0, and every other variant keeps the published alpha."""
+    from video_r1.demo.pipeline import load_demo_config
+    from video_r1.experiments.temporal import DESCRIPTIONS, VARIANTS
+    from video_r1.recipes.grpo_config import GRPOConfig
+
+    assert set(DESCRIPTIONS) == set(VARIANTS)
+    required = [
+        "model.path=m",
+        "data.train_file=t.jsonl",
+        "data.media_root=.",
+        "checkpoint.output_dir=o",
+    ]
+    rl = {name: load_demo_config(GRPOConfig, "grpo", required + list(overrides)).rl
+          for name, overrides in VARIANTS.items()}  # fmt: skip
+    assert (rl["margin_a1"].temporal_variant, rl["margin_a1"].alpha) == ("margin", 1.0)
+    assert rl["margin_a1"].temporal and rl["margin"].temporal and not rl["grpo"].temporal
+    assert {r.alpha for name, r in rl.items() if name != "margin_a1"} == {0.3}

@@ -26,6 +26,9 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     "after_norm": ("rl.temporal_variant=after_norm",),
     "group_weight": ("rl.temporal_variant=group_weight",),
     "margin": ("rl.temporal_variant=margin",),
+    # margin's push at a size comparable to GRPO's own normalised advantages (+-1): at 0.3 it is
+    # at most 0.3; a dose-response test of margin's 900-step effect (README)
+    "margin_a1": ("rl.temporal_variant=margin", "rl.alpha=1.0"),
 }
 DESCRIPTIONS = {
     "grpo": "GRPO (no shuffled rollouts, no temporal bonus)",
@@ -35,9 +38,10 @@ DESCRIPTIONS = {
     "after_norm": "T-GRPO, bonus added after the group normalisation",
     "group_weight": "T-GRPO, advantages of passing groups x (1 + alpha)",
     "margin": "T-GRPO, + alpha * max(0, p - p~) after the normalisation on correct rollouts",
+    "margin_a1": "margin with alpha 1.0 instead of the published 0.3",
 }
 # variants that exist only through rl.temporal_variant (video_r1.rl.advantages)
-LOOP_VARIANTS = ("after_norm", "group_weight", "margin")
+LOOP_VARIANTS = ("after_norm", "group_weight", "margin", "margin_a1")
 # GRPO, the published rule and two variants built to survive normalisation (README's table)
 DEFAULT_VARIANTS = ("grpo", "tgrpo", "after_norm", "margin")
 DEFAULT_STEPS = 300  # the README's runs; GRPO's training reward still rises there (README)
