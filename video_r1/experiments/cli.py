@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--variants", nargs="+", default=None,
         help="variants to run (default: grpo tgrpo after_norm margin; --quick: grpo tgrpo "
-        "tgrpo_nostd); also tgrpo_nostd, tgrpo_mu1, group_weight",
+        "tgrpo_nostd); also tgrpo_nostd, tgrpo_mu1, group_weight, margin_a1 (margin with alpha 1.0)",
     )  # fmt: skip
     parser.add_argument(
         "--quick", action="store_true",
