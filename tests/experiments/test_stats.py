@@ -13,14 +13,17 @@ from video_r1.experiments.channel import channel_fractions, group_channel, run_c
 from video_r1.experiments.stats import (
     Interval,
     Summary,
+    familywise_level,
     paired_differences,
     pool,
     pooled,
     seeds_for_half_width,
+    sign_flip_test,
     sign_test,
     summarise,
     t_interval,
     t_quantile,
+    wilcoxon_test,
 )
 from video_r1.experiments.temporal_curves import (
     ACCURACY,
@@ -29,6 +32,7 @@ from video_r1.experiments.temporal_curves import (
     last_window_rise,
 )
 from video_r1.experiments.temporal_paired import (
+    MEASURES,
     POOLED,
     load_earlier,
     paired_rows,
@@ -43,10 +47,73 @@ def test_t_quantiles_match_the_tables():
     assert t_quantile(1) == pytest.approx(12.7062, abs=1e-4)
     assert t_quantile(7) == pytest.approx(2.3646, abs=1e-4)
     assert t_quantile(30) == pytest.approx(2.0423, abs=1e-4)
-    assert 2.0301 <= t_quantile(35) <= 2.0423  # exact 2.0301 (scipy) or df 30's: not narrower
-    assert t_quantile(10_000) == pytest.approx(1.96, abs=0.02)  # 1.9799 (df 120) without scipy
+    assert t_quantile(35) == pytest.approx(2.0301, abs=1e-4)
+    assert t_quantile(10_000) == pytest.approx(1.9602, abs=1e-4)
+    # other levels (the tables' 99.5% quantile is the two-sided 99% one): df 7 3.4995, df 30
+    # 2.7500; 99.9% two-sided, df 10: 4.5869
+    assert t_quantile(7, 0.99) == pytest.approx(3.4995, abs=1e-4)
+    assert t_quantile(30, 0.99) == pytest.approx(2.7500, abs=1e-4)
+    assert t_quantile(10, 0.999) == pytest.approx(4.5869, abs=1e-4)
     with pytest.raises(ValueError, match="at least 2 values"):
         t_quantile(0)
+    with pytest.raises(ValueError, match="between 0 and 1, got 1.0"):
+        t_quantile(7, 1.0)
+
+
+def test_familywise_level_is_bonferroni():
+    # margin's sixth look at 900 steps, two variants compared there: 12 comparisons
+    assert familywise_level(12) == pytest.approx(1 - 0.05 / 12)
+    assert familywise_level(10) == pytest.approx(0.995) and familywise_level(1) == 0.95
+    assert familywise_level(2, level=0.9) == pytest.approx(0.95)
+    with pytest.raises(ValueError, match="at least 1, got 0"):
+        familywise_level(0)
+    # a wider interval of the same values: 8 differences, df 7, 99.5% two-sided t 4.0293
+    diffs = [0.10, 0.05, 0.00, 0.15, 0.10, 0.05, 0.10, 0.05]
+    wide = t_interval(diffs, familywise_level(10))
+    assert wide.mean == pytest.approx(0.075)
+    assert wide.half_width == pytest.approx(4.0293 * math.sqrt(0.015 / 7) / math.sqrt(8), abs=1e-4)
+
+
+def _exact_sign_flip(values):
+    """Every sign pattern, counted by hand: the share whose |mean| reaches the observed one."""
+    import itertools
+
+    observed, hits = abs(sum(values) / len(values)), 0
+    for signs in itertools.product((1, -1), repeat=len(values)):
+        hits += (
+            abs(sum(s * v for s, v in zip(signs, values, strict=True)) / len(values))
+            >= observed - 1e-12
+        )
+    return hits / 2 ** len(values)
+
+
+def test_sign_flip_test_counts_sign_patterns():
+    # 3 differences, 8 patterns: only all-plus and all-minus reach |mean| 0.2
+    assert sign_flip_test([0.1, 0.2, 0.3]) == pytest.approx(0.25)
+    assert sign_flip_test([0.1, -0.1]) == 1.0  # mean 0: every pattern reaches it
+    assert sign_flip_test([0.0, 0.0, 0.0]) == 1.0
+    # exact up to 17 values (2^17 patterns <= the resamples)
+    diffs = [0.10, 0.05, 0.00, 0.15, 0.10, 0.05, 0.10, -0.05, 0.3, -0.2]
+    assert sign_flip_test(diffs) == pytest.approx(_exact_sign_flip(diffs))
+    # 18 values: random patterns from a fixed seed, close to the exact share, reproducible
+    many = [0.04, -0.02, 0.11, 0.0, 0.07, -0.05, 0.09, 0.02, -0.08, 0.13, 0.05, -0.01, 0.06,
+            0.03, -0.04, 0.1, 0.01, -0.06]  # fmt: skip
+    exact = _exact_sign_flip(many)
+    assert 0.01 < exact < 0.5 and sign_flip_test(many) == pytest.approx(exact, abs=0.003)
+    assert sign_flip_test(many) == sign_flip_test(many)
+    with pytest.raises(ValueError, match="at least 2 values"):
+        sign_flip_test([0.1])
+
+
+def test_wilcoxon_test_by_hand():
+    # ranks of |d|: 0.05 -> 1, 0.1 -> 2, 0.2 -> 3, 0.3 -> 4, 0.4 -> 5; the one negative has
+    # rank 1, so W- = 1; subsets of {1..5} summing to <= 1: {} and {1}: p = 2 x 2 / 32
+    assert wilcoxon_test([0.1, 0.2, -0.05, 0.3, 0.4]) == pytest.approx(0.125)
+    assert wilcoxon_test([0.1, 0.2, 0.3, 0.4]) == pytest.approx(0.125)  # 2 x 1 / 16
+    assert wilcoxon_test([-0.1, -0.2, -0.3, -0.4]) == pytest.approx(0.125)
+    assert wilcoxon_test([0.0, 0.0]) == 1.0
+    with pytest.raises(ValueError, match="at least 2 values"):
+        wilcoxon_test([0.1])
 
 
 def test_t_interval_by_hand():
@@ -192,8 +259,10 @@ def test_paired_rows_per_task_and_pooled_by_hand():
     # pooled gap: seed 0 0.15 - 0.05 = 0.1; seed 1 0.15 - 0.05 = 0.1: sd 0, interval [0.1, 0.1]
     assert rows[(POOLED, "gap")]["interval"].low == pytest.approx(0.1)
     table = paired_table(list(rows.values()))
+    # 2 of 2 seeds won: sign p 2 / 4; sign-flip: (+,+) and (-,-) reach |mean| of 4 patterns;
+    # Wilcoxon, n 2, no negative rank: 2 x 1 / 4
     assert (f"| after_norm | {POOLED} | +12.5 [-19.3, +44.3] | +10.0 [+10.0, +10.0] | 2 | "
-            "2 / 0 (0.50) |") in table  # fmt: skip
+            "2 / 0 (0.500) | 0.500, 0.500 |") in table  # fmt: skip
     assert "- after_norm: inconclusive: +12.5 points, half-width 31.8" in table
     assert paired_rows({"after_norm": runs["after_norm"]}, ["a"]) == []  # no GRPO to pair with
 
@@ -225,6 +294,35 @@ def test_verdicts():
     # 2.1448 x 3.59 / sqrt(15) = 1.99 <= 2, 14 give 2.1604 x 3.59 / sqrt(14) = 2.07
     assert verdict(Interval(0.0, -0.03, 0.03, 8), None).endswith(
         "at this spread a half-width of 2 needs about 15 seeds"
+    )
+
+
+def _pooled_rows(diffs):
+    return [{"variant": "margin", "task": POOLED, "measure": measure, "seeds": list(range(8)),
+             "differences": diffs, "interval": t_interval(diffs)} for measure in MEASURES]  # fmt: skip
+
+
+def test_a_familywise_interval_decides_the_verdict():
+    # 8 seeds, mean +6 points, sd 6: the 95% interval excludes 0 (half-width 2.3646 x 6 /
+    # sqrt(8) = 5.0), the 99.5% one does not (4.0293 x 6 / sqrt(8) = 8.5)
+    diffs = [0.06 + 0.06 * v for v in _unit_spread(8)]
+    rows = _pooled_rows(diffs)
+    assert rows[0]["interval"].low > 0
+    plain = paired_table(rows)
+    assert "- margin: beats GRPO: +6.0 points, interval excludes 0, gap wider" in plain
+    assert "comparisons)" not in plain
+    table = paired_table(rows, comparisons=10)
+    wide = t_interval(diffs, 0.995)
+    assert wide.low == pytest.approx(0.06 - 4.0293 * 0.06 / math.sqrt(8), abs=1e-4) and wide.low < 0
+    cell = f"{100 * wide.mean:+.1f} [{100 * wide.low:+.1f}, {100 * wide.high:+.1f}]"
+    assert "| ordered, 99.50% (10 comparisons) |" in table and f"| {cell} |" in table
+    assert (f"- margin: inconclusive: +6.0 points, half-width 5.0 (> 2), familywise "
+            f"[{100 * wide.low:+.1f}, {100 * wide.high:+.1f}] holds 0") in table  # fmt: skip
+    assert "all 10 comparisons hold together at 95% (Bonferroni)" in table
+    # +10 points, sd 3: 0 stays outside the 99.5% interval too, and the effect stands
+    strong = [0.10 + 0.03 * v for v in _unit_spread(8)]
+    assert "- margin: beats GRPO: +10.0 points, familywise [+5.7, +14.3] excludes 0, gap wider" in (
+        paired_table(_pooled_rows(strong), comparisons=10)
     )
 
 
@@ -323,7 +421,8 @@ def test_run_channel_reads_rollouts_jsonl(tmp_path):
 @pytest.mark.parametrize(
     "name",
     ["video_r1.experiments.stats", "video_r1.experiments.channel",
-     "video_r1.experiments.temporal_paired", "video_r1.experiments.temporal_curves"],
+     "video_r1.experiments.temporal_paired", "video_r1.experiments.temporal_curves",
+     "video_r1.experiments.temporal_report"],
 )  # fmt: skip
 def test_docstring_examples(name):
     result = doctest.testmod(importlib.import_module(name))

@@ -99,6 +99,11 @@ def test_experiment_runs_every_variant_and_seed(tmp_path):
     assert row["mean"] == pytest.approx((sum(pooled[0]["differences"]) + 0.1 - 0.3) / 4)
     assert "with the earlier seeds" in (out / "results.md").read_text()
     assert (out / "paired_with_earlier.png").read_bytes()[:4] == b"\x89PNG"
+    # a verdict among 4 comparisons: each table adds the familywise (98.75%) interval
+    assert main([*report, "--earlier", str(earlier), "--comparisons", "4"]) == 0
+    assert json.loads((out / "results.json").read_text())["comparisons"] == 4
+    assert (out / "results.md").read_text().count("| ordered, 98.75% (4 comparisons) |") == 2
+    assert main([*report, "--comparisons", "0"]) == 2
     # a run about to add a seed the earlier report already has is refused before it runs
     clash = tmp_path / "clash.json"
     clash.write_text(earlier.read_text().replace("[5, 6]", "[1, 6]"))

@@ -12,10 +12,11 @@ groups give the published bonus a channel (varying format or length); OUT/result
 OUT/results.json, OUT/temporal.png, OUT/paired.png. Rerunning resumes finished runs.
 `--earlier` pools the paired differences with earlier reports of other seeds from the same
 SFT checkpoint (another session; results.json records the checkpoint), in results.md and
-OUT/paired_with_earlier.png:
+OUT/paired_with_earlier.png. A verdict that is one of several comparisons (variants compared,
+seeds looked at batch by batch) is read from the familywise interval of `--comparisons`:
 
     video-r1 experiment temporal --jobs 2 --seeds $(seq 20 39) --variants grpo margin \\
-        --earlier docs/experiment_temporal/results_seeds0-19.json
+        --earlier docs/experiment_temporal/results_seeds0-19.json --comparisons 4
 """
 
 from __future__ import annotations
@@ -74,6 +75,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "session) whose paired differences to GRPO are pooled with this report's, each seed "
         "once; docs/experiment_temporal/ keeps the README's",
     )  # fmt: skip
+    parser.add_argument(
+        "--comparisons", type=int, default=1, metavar="K",
+        help="how many comparisons the verdicts are among: variants compared x looks at the "
+        "data (each batch of seeds pooled with earlier ones is a look). Beside each 95%% "
+        "interval the report gives the ordered difference's familywise one, at 1 - 0.05/K "
+        "(Bonferroni), and the verdicts claim an effect only from it (default 1: one planned "
+        "comparison, the 95%% interval)",
+    )  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -91,9 +100,12 @@ def run(args: argparse.Namespace) -> int:
     seeds = args.seeds or ([0, 1, 2] if args.quick else list(range(8)))
     steps = args.steps if args.steps is not None else (10 if args.quick else DEFAULT_STEPS)
     unknown = [v for v in variants if v not in VARIANTS]
-    if unknown or steps < 1 or args.jobs < 1:
-        print(f"error: unknown variant(s) {unknown}; choose from {list(VARIANTS)}, "
-              "with --steps >= 1 and --jobs >= 1", file=sys.stderr)  # fmt: skip
+    if unknown:
+        print(f"error: unknown variant(s) {unknown}; choose from {list(VARIANTS)}", file=sys.stderr)
+        return 2
+    if min(steps, args.jobs, args.comparisons) < 1:
+        print(f"error: --steps >= 1, --jobs >= 1 and --comparisons >= 1 needed, got {steps}, "
+              f"{args.jobs} and {args.comparisons}", file=sys.stderr)  # fmt: skip
         return 2
     base = Path(args.from_demo) if args.from_demo else Path(args.out) / "base"
     try:  # before any run: a bad file or a seed run twice would fail the report (the base is
@@ -104,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.report_only:
         try:
-            print(report_finished(Path(args.out), variants, args.seeds, base, args.earlier))
+            print(report_finished(Path(args.out), variants, args.seeds, base, args.earlier,
+                                  args.comparisons))  # fmt: skip
         except (FileNotFoundError, ValueError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
@@ -119,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
         report = run_temporal(
             Path(args.out), args.scale, seeds, steps, variants,
             threads=args.threads, progress=not args.no_progress,
-            base=base, jobs=args.jobs, earlier=args.earlier,
+            base=base, jobs=args.jobs, earlier=args.earlier, comparisons=args.comparisons,
         )  # fmt: skip
     except ValueError as e:  # an earlier report of another checkpoint than the base built
         print(f"error: {e}", file=sys.stderr)

@@ -3,9 +3,12 @@
 A variant and GRPO run with the same seed form a pair; the per-seed difference is the measure,
 and its mean gets a two-sided t-interval with n - 1 degrees of freedom. Seeds run in different
 sessions pool exactly through their summaries (n, mean, sd): `pool` of the summaries of two
-sets of values is the t-interval of all of them. scipy gives the exact t quantile when
-installed; otherwise a table of the 97.5% quantile (the 95% interval, what the experiments
-report) is used, exact to 4 decimals.
+sets of values is the t-interval of all of them. Beside the t-interval, tests that assume
+nothing of the differences' distribution (all-or-nothing tasks give differences of 0 or about
++-50 points): the sign test, the sign-flip (permutation) test of the mean and Wilcoxon's
+signed-rank test. `familywise_level` widens an interval for a verdict that is one of several
+comparisons (variants, and looks at seeds added batch by batch). Quantiles and the rank and
+permutation tests are scipy's.
 """
 
 from __future__ import annotations
@@ -15,36 +18,35 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-# 97.5% quantile of Student's t by degrees of freedom (standard tables, 4 decimals); between
-# tabulated values above 30, and beyond 120, the next smaller df is used: a slightly wider,
-# never narrower, interval.
-T975 = {
-    1: 12.7062, 2: 4.3027, 3: 3.1824, 4: 2.7764, 5: 2.5706, 6: 2.4469, 7: 2.3646, 8: 2.3060,
-    9: 2.2622, 10: 2.2281, 11: 2.2010, 12: 2.1788, 13: 2.1604, 14: 2.1448, 15: 2.1314,
-    16: 2.1199, 17: 2.1098, 18: 2.1009, 19: 2.0930, 20: 2.0860, 21: 2.0796, 22: 2.0739,
-    23: 2.0687, 24: 2.0639, 25: 2.0595, 26: 2.0555, 27: 2.0518, 28: 2.0484, 29: 2.0452,
-    30: 2.0423, 40: 2.0211, 60: 2.0003, 120: 1.9799,
-}  # fmt: skip
-
 
 def t_quantile(df: int, level: float = 0.95) -> float:
-    """The two-sided `level` quantile of Student's t with `df` degrees of freedom.
+    """The two-sided `level` quantile of Student's t with `df` degrees of freedom (4 decimals).
 
     Example:
-        >>> t_quantile(7)  # 8 seeds
-        2.3646
+        >>> t_quantile(7), t_quantile(7, 0.99)  # 8 seeds
+        (2.3646, 3.4995)
     """
+    from scipy.stats import t as student_t
+
     if df < 1:
         raise ValueError(f"a t-interval needs at least 2 values (df >= 1), got df {df}")
-    try:
-        from scipy.stats import t as student_t
-    except ImportError:
-        if level != 0.95:
-            raise ValueError(
-                f"without scipy only the 95% interval is tabulated, not {level}"
-            ) from None
-        return T975[max(d for d in T975 if d <= df)]
+    if not 0 < level < 1:
+        raise ValueError(f"a confidence level lies between 0 and 1, got {level}")
     return round(float(student_t.ppf(0.5 + level / 2, df)), 4)
+
+
+def familywise_level(comparisons: int, level: float = 0.95) -> float:
+    """The level at which each of `comparisons` intervals must hold for all of them to hold
+    together at `level` (Bonferroni): a verdict on one variant after several variants were
+    compared, or after the seeds were looked at batch by batch, counts every such comparison.
+
+    Example: 2 variants, each looked at after 6 batches of seeds
+        >>> round(familywise_level(12), 5), familywise_level(1)
+        (0.99583, 0.95)
+    """
+    if comparisons < 1:
+        raise ValueError(f"comparisons must be at least 1, got {comparisons}")
+    return 1 - (1 - level) / comparisons
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,48 @@ def sign_test(won: int, lost: int) -> float:
         return 1.0
     tail = math.fsum(math.comb(n, k) for k in range(min(won, lost) + 1)) / 2**n
     return min(1.0, 2 * tail)
+
+
+def sign_flip_test(values: Sequence[float], resamples: int = 200_000) -> float:
+    """Two-sided permutation test of the mean: the probability, with no difference between
+    the methods (each difference as likely negative as positive), of a mean at least as far
+    from 0 under random signs. Exact (every sign pattern) for up to 17 values; above that
+    `resamples` random patterns from a fixed seed, so a report is reproducible.
+
+    Example: 3 differences, 8 sign patterns; |mean| >= 0.2 for (+,+,+) and (-,-,-) only
+        >>> sign_flip_test([0.1, 0.2, 0.3])
+        0.25
+    """
+    import numpy as np
+    from scipy.stats import permutation_test
+
+    x = np.asarray(values, dtype=float)
+    if len(x) < 2:
+        raise ValueError(f"a sign-flip test needs at least 2 values, got {len(x)}")
+    if not np.any(x):
+        return 1.0
+    result = permutation_test(
+        (x,), lambda a, axis: np.mean(a, axis=axis), permutation_type="samples",
+        n_resamples=resamples, vectorized=True, rng=np.random.default_rng(0),
+    )  # fmt: skip
+    return float(result.pvalue)
+
+
+def wilcoxon_test(values: Sequence[float]) -> float:
+    """Two-sided Wilcoxon signed-rank test that the differences centre on 0 (zeros left
+    out, as in the sign test); 1.0 when every difference is 0.
+
+    Example: 4 positive differences, no negative one: 2 / 2^4
+        >>> wilcoxon_test([0.1, 0.2, 0.3, 0.4])
+        0.125
+    """
+    from scipy.stats import wilcoxon
+
+    if len(values) < 2:
+        raise ValueError(f"a signed-rank test needs at least 2 values, got {len(values)}")
+    if not any(values):
+        return 1.0
+    return float(wilcoxon(values).pvalue)
 
 
 def t_interval(values: Sequence[float], level: float = 0.95) -> Interval:

@@ -96,12 +96,14 @@ def run_temporal(
     base: Path | None = None,
     jobs: int = 1,
     earlier: list[Path] | None = None,
+    comparisons: int = 1,
 ) -> str:
     """Run (or resume) the experiment; write OUT/results.{json,md} and OUT/temporal.png.
 
     `base` (default OUT/base, built here): folder with synth/ and sft/final to start from.
     jobs: processes running seeds side by side (`run_jobs`), each with `threads` threads.
     earlier: earlier reports' results.json to pool the paired differences with (`write_results`).
+    comparisons: how many comparisons the verdicts are among (`write_results`).
     See `report_finished` for the report alone."""
     import torch
 
@@ -133,7 +135,8 @@ def run_temporal(
     else:
         run_seeds(out, base, scale, seeds, steps, variants, progress)
     order_tasks = order_dependent_tasks(base / "synth" / "tasks.json")
-    return write_results(out, variants, seeds, steps, order_tasks, earlier=earlier, base=base)
+    return write_results(out, variants, seeds, steps, order_tasks, earlier=earlier, base=base,
+                         comparisons=comparisons)  # fmt: skip
 
 
 def run_jobs(out: Path, base: Path, scale_name: str, seeds: list[int], steps: int,
@@ -184,7 +187,8 @@ def run_seeds(out: Path, base: Path, scale, seeds: list[int], steps: int, varian
 
 
 def report_finished(out: Path, variants: list[str], seeds: list[int] | None,
-                    base: Path | None = None, earlier: list[Path] | None = None) -> str:  # fmt: skip
+                    base: Path | None = None, earlier: list[Path] | None = None,
+                    comparisons: int = 1) -> str:  # fmt: skip
     """The report of the runs finished so far, running nothing (e.g. while seeds still run
     elsewhere); unfinished runs are listed. seeds None: every seed found under OUT/runs."""
     from video_r1.experiments.temporal_report import order_dependent_tasks, write_results
@@ -197,7 +201,8 @@ def report_finished(out: Path, variants: list[str], seeds: list[int] | None,
         seeds = sorted(int(name[4:]) for name in found if name[4:].isdigit())
     steps = _steps_of_runs(out, variants, seeds)
     return write_results(out, variants, seeds, steps, order_dependent_tasks(tasks_json),
-                         finished_only=True, earlier=earlier, base=base)  # fmt: skip
+                         finished_only=True, earlier=earlier, base=base,
+                         comparisons=comparisons)  # fmt: skip
 
 
 def _steps_of_runs(out: Path, variants: list[str], seeds: list[int]) -> int:

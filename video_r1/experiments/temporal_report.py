@@ -24,8 +24,9 @@ def mean_std(values: list[float]) -> tuple[float | None, float | None]:
     None for none).
 
     Example:
-        >>> mean_std([0.5, 0.7])
-        (0.6, 0.1414213562373095)
+        >>> mean, std = mean_std([0.5, 0.7])
+        >>> mean, round(std, 12)
+        (0.6, 0.141421356237)
     """
     if not values:
         return None, None
@@ -228,6 +229,7 @@ def base_fingerprint(base: Path) -> str:
 def write_results(
     out: Path, variants: list[str], seeds: list[int], steps: int, order_tasks: list[str],
     finished_only: bool = False, earlier: list[Path] | None = None, base: Path | None = None,
+    comparisons: int = 1,
 ) -> str:  # fmt: skip
     """Read every run, write OUT/results.json, OUT/results.md, OUT/temporal.png,
     OUT/paired.png and OUT/curves.png; return the Markdown. A run without an eval summary raises
@@ -237,7 +239,8 @@ def write_results(
     `earlier`: results.json files of earlier reports (other seeds, same base) whose paired rows
     are pooled with this report's in a section of their own (temporal_paired.with_earlier);
     ValueError for an unreadable one, another base or a seed in two of them, before anything is
-    written."""
+    written. `comparisons`: how many comparisons the verdicts are among (variants x looks); the
+    tables add the ordered difference's familywise interval (temporal_paired.paired_table)."""
     from video_r1.experiments.temporal_curves import (
         curves_table,
         flatness_line,
@@ -271,6 +274,7 @@ def write_results(
         "grpo_last_window_rise": None if rise is None else vars(rise),
         "per_seed": runs,  # what later reports need to pool these seeds with theirs
         "earlier": [str(p) for p in earlier or []], "paired_with_earlier": rows_to_json(pooled_rows),
+        "comparisons": comparisons,
     })  # fmt: skip
     plot_results(results, out / "temporal.png")
     markdown = (
@@ -279,7 +283,7 @@ def write_results(
         + _not_finished(missing)
         + "\n![overall](temporal.png)\n"
     )
-    markdown += _paired_sections(out, paired, pooled_rows, earlier or [], order_tasks)
+    markdown += _paired_sections(out, paired, pooled_rows, earlier or [], order_tasks, comparisons)
     curves = reward_curves(metrics)
     plot_curves(curves, out / "curves.png")
     markdown += (
@@ -302,7 +306,7 @@ def write_results(
 
 def _paired_sections(
     out: Path, paired: list[dict], pooled_rows: list[dict], earlier: list[Path],
-    order_tasks: list[str],
+    order_tasks: list[str], comparisons: int = 1,
 ) -> str:  # fmt: skip
     """The Markdown of the paired differences to GRPO (and OUT/paired.png), then, with
     earlier reports, the same pooled with their seeds (and OUT/paired_with_earlier.png); ""
@@ -311,25 +315,25 @@ def _paired_sections(
 
     markdown = ""
     if paired:
-        plot_paired(paired, out / "paired.png")
+        plot_paired(paired, out / "paired.png", comparisons)
         counted = sorted({len(r["differences"]) for r in paired})
         markdown += (
             f"\n## Paired differences to GRPO (same seed), "
             f"{'/'.join(map(str, counted))} seeds\n\n"
             "Mean [95% t-interval] over seeds of (variant - GRPO), in points; pooled = mean "
             f"over the order-dependent tasks {order_tasks}.\n\n"
-            + paired_table(paired)
+            + paired_table(paired, comparisons)
             + "\n![paired](paired.png)\n"
         )
     if pooled_rows:
-        plot_paired(pooled_rows, out / "paired_with_earlier.png")
+        plot_paired(pooled_rows, out / "paired_with_earlier.png", comparisons)
         sources = sorted({s for row in pooled_rows for s in row["sources"]})
         markdown += (
             "\n## Paired differences to GRPO, with the earlier seeds\n\n"
             f"This report's seeds pooled with those of {', '.join(map(str, earlier))} "
             f"(each seed once; parts: {'; '.join(sources)}). Mean [95% t-interval] over all "
             "their seeds, in points.\n\n"
-            + paired_table(pooled_rows)
+            + paired_table(pooled_rows, comparisons)
             + "\n![paired, with the earlier seeds](paired_with_earlier.png)\n"
         )
     return markdown
