@@ -8,6 +8,7 @@ import json
 import math
 
 import pytest
+import torch
 
 from video_r1.experiments.channel import channel_fractions, group_channel, run_channel
 from video_r1.experiments.stats import (
@@ -215,8 +216,12 @@ def test_earlier_reports_pool_with_this_one_by_seed(tmp_path):
     with pytest.raises(ValueError, match="first.json: its runs made 300 RL steps, these 900"):
         load_earlier(_earlier(tmp_path, "first.json", [], steps=300), "b1", steps=900)
     # runs from another SFT checkpoint, or one not recorded, are not pooled
-    with pytest.raises(ValueError, match="second.json: .*checkpoint b1, these from b2"):
+    with pytest.raises(ValueError, match="second.json: .*checkpoint b1, these from b2") as e:
         load_earlier(second, "b2")
+    # ... and the message says how another machine's kernels rebuild an AVX2 machine's base
+    kernels = torch.backends.cpu.get_cpu_capability()
+    assert f"CPU kernels (this process: {kernels})" in str(e.value)
+    assert "ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2" in str(e.value)
     unknown = _earlier(tmp_path, "unknown.json", [], base_sft=None)
     with pytest.raises(ValueError, match=r"\(not recorded\), these from b1"):
         load_earlier(unknown, "b1")

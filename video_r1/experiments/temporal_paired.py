@@ -246,6 +246,22 @@ def rows_to_json(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 RowKey = tuple[str, str, str]  # (variant, task, measure)
 
+# SFT from the same code, data and seed rounds differently under torch's AVX2 and AVX-512
+# kernels (and MKL's and oneDNN's), and the demo's SFT carries the rounding to other weights:
+# on an AVX-512 machine these variables rebuilt the checkpoint AVX2 machines built
+# (docs/experiment_temporal.md, "Rebuilding the base on another machine").
+_KERNEL_HINT = (
+    "The same demo builds other weights under other CPU kernels (this process: {}); to rebuild "
+    "an AVX2 machine's checkpoint on an AVX-512 one, run the demo and the experiment with "
+    "ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 ONEDNN_MAX_CPU_ISA=AVX2"
+)
+
+
+def _cpu_kernels() -> str:
+    import torch  # here, not at the top: the rest of this module is torch-free statistics
+
+    return torch.backends.cpu.get_cpu_capability()
+
 
 def load_earlier(
     path: Path, base_sft: str | None = None, steps: int | None = None
@@ -267,7 +283,8 @@ def load_earlier(
     if base_sft is not None and report.get("base_sft") != base_sft:
         raise ValueError(f"{path}: its runs started from SFT checkpoint "
                          f"{report.get('base_sft') or '(not recorded)'}, these from {base_sft}; "
-                         "seeds of different bases are not pooled")  # fmt: skip
+                         "seeds of different bases are not pooled. " + _KERNEL_HINT.format(
+                             _cpu_kernels()))  # fmt: skip
     if steps is not None and report.get("steps") != steps:
         raise ValueError(f"{path}: its runs made {report.get('steps') or '(not recorded)'} RL "
                          f"steps, these {steps}; runs of other lengths are not pooled")  # fmt: skip
