@@ -331,3 +331,30 @@ def test_completion_mask_ends_where_generation_stopped(setup):
     finally:
         hook.remove()
         model.generation_config.eos_token_id = saved
+
+
+def test_kv_cache_goes_by_the_keyword_the_model_takes(setup, monkeypatch):
+    """transformers 5.24 renamed the forward's `past_key_values` to `cache`; the old name is a
+    deprecated alias until 5.40, after which it would be left unread in `**kwargs` and every
+    decode step would start from an empty cache. Generation and the log-prob passes (shared
+    cache and copied cache) pass the name the model's signature has: no rename warning."""
+    import inspect
+
+    import transformers.utils.generic as generic
+
+    model, processor, batch = setup
+    warned = []
+    monkeypatch.setattr(generic.logger, "warning_once", lambda message, *a: warned.append(message))
+    config = generation_config(model, processor, max_new_tokens=4)
+    with torch.no_grad():
+        encoded = encode_vision(model, batch.model_inputs)
+        for cascade in (True, False):
+            rollouts = generate_rollouts(model, encoded, [2, 1], config, cascade=cascade)
+            completion_logprobs(model, encoded, rollouts, cascade=cascade)
+    assert [m for m in warned if "deprecated" in m] == []
+    from video_r1.rollout.generate import cache_keyword
+    from video_r1.rollout.vision import base_model
+
+    keyword = cache_keyword(model)
+    assert keyword in inspect.signature(type(base_model(model)).forward).parameters
+    assert keyword == "cache"  # this project's transformers (>= 5.24)

@@ -9,7 +9,7 @@ from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
 from video_r1.models import generation_config
 from video_r1.rollout import completion_logprobs, encode_vision, generate_rollouts, rows_inputs
-from video_r1.rollout.generate import inner_module
+from video_r1.rollout.generate import inner_module, returned_cache
 from video_r1.rollout.last_layer import last_layer_at_last_position
 from video_r1.rollout.vision import base_model
 
@@ -24,7 +24,7 @@ def _prompt_pass(model, inputs, last_only: bool):
     with last_layer_at_last_position(text) if last_only else nullcontext():
         out = inner_module(model)(**kwargs, use_cache=True, logits_to_keep=1)
     kept = [out.logits] + [
-        t for layer in out.past_key_values.layers for t in (layer.keys, layer.values)
+        t for layer in returned_cache(out).layers for t in (layer.keys, layer.values)
     ]
     generator = torch.Generator().manual_seed(0)
     loss = sum((t * torch.randn(t.shape, generator=generator)).sum() for t in kept)

@@ -5,6 +5,8 @@ Shapes: P prompt rows, N rollouts, Lp prompt length (left-padded), Lc completion
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
@@ -61,6 +63,29 @@ def inner_module(model: torch.nn.Module) -> torch.nn.Module:
     return getattr(model, "module", model)
 
 
+def cache_keyword(model: torch.nn.Module) -> str:
+    """The keyword the model's forward takes its KV cache by.
+
+    transformers 5.24 renamed `past_key_values` to `cache`, keeping the old name as a
+    deprecated alias until 5.40 (a warning in every run's log); after that an old name would
+    land in `**kwargs` unread, and every decode step would start from an empty cache instead
+    of failing. 5.23 knows only `past_key_values`. Read from the base model's signature."""
+    return _cache_keyword(type(base_model(model)))
+
+
+@functools.cache
+def _cache_keyword(base_type: type) -> str:
+    parameters = inspect.signature(base_type.forward).parameters
+    return "cache" if "cache" in parameters else "past_key_values"
+
+
+def returned_cache(output: object) -> object:
+    """The KV cache a forward returned (`cache` from transformers 5.24, `past_key_values`
+    before), or None."""
+    cache = getattr(output, "cache", None)
+    return cache if cache is not None else getattr(output, "past_key_values", None)
+
+
 def prefill_prompts(
     model: torch.nn.Module,
     encoded: EncodedPrompts,
@@ -87,10 +112,10 @@ def prefill_prompts(
     # only the cache and the last position's logits are read: the last layer runs there only
     with last_layer_at_last_position(base_model(model).language_model):
         out = inner_module(model)(**kwargs, use_cache=True, logits_to_keep=1)
-    if out.past_key_values is None:
+    cache = returned_cache(out)
+    if cache is None:
         raise RuntimeError("the model returned no KV cache (gradient checkpointing turns it off)")
     select = torch.as_tensor([unique.index(r) for r in rows], device=kwargs["input_ids"].device)
-    cache = out.past_key_values
     if cascade:
         cache = SharedPrefixCache(cache, kwargs["attention_mask"], select, capacity)
     else:
@@ -138,6 +163,7 @@ def decode_completions(
     first_position = prompt_mask.long().sum(dim=1, keepdim=True) + deltas  # [N, 1]
     mask = torch.cat([prompt_mask, prompt_mask.new_ones(n, max_new_tokens)], dim=1)
     done = torch.zeros(n, dtype=torch.bool, device=device)
+    cache_kwargs = {cache_keyword(model): cache}
     tokens: list[torch.Tensor] = []
     finished = False  # this process: every row stopped, or max_new_tokens reached
     step = 0
@@ -158,8 +184,8 @@ def decode_completions(
                 input_ids=token[:, None],
                 attention_mask=mask[:, : prompt_len + step + 1],
                 position_ids=first_position + step,
-                past_key_values=cache,
                 use_cache=True,
+                **cache_kwargs,
                 logits_to_keep=1,
             ).logits[:, -1]
             step += 1

@@ -8,7 +8,13 @@ from __future__ import annotations
 import torch
 
 from video_r1.rollout.cascade import has_fused_kernels
-from video_r1.rollout.generate import Rollouts, attending, inner_module, prefill_prompts
+from video_r1.rollout.generate import (
+    Rollouts,
+    attending,
+    cache_keyword,
+    inner_module,
+    prefill_prompts,
+)
 from video_r1.rollout.vision import EncodedPrompts, rows_inputs
 
 
@@ -89,8 +95,8 @@ def completion_logprobs(
                 input_ids=completion_ids[:, :fed],
                 attention_mask=attention[:, : prompt_len + fed],
                 position_ids=positions[:, :fed],
-                past_key_values=cache,
                 use_cache=True,
+                **{cache_keyword(model): cache},
             ).logits[:, : completion_len - 1]  # [n, Lc - 1, V]
         logits = torch.cat([first_logits.unsqueeze(1), rest], dim=1)  # [n, Lc, V]
     else:
