@@ -294,6 +294,14 @@ def test_verdicts():
         "worse than GRPO: -6.0 [-11.0, -1.0] points, half-width 5.0, interval excludes 0"
     )
     assert verdict(Interval(0.004, -0.011, 0.019, 8), None).startswith("powered null: +0.4")
+    # near the null's 2 points the half-width shows the side it is on (900 steps, 100 seeds:
+    # 2.02 was printed "half-width 2.0 (> 2)")
+    assert verdict(Interval(0.005, 0.005 - 0.0202, 0.005 + 0.0202, 100), None).startswith(
+        "inconclusive: +0.5 points, half-width 2.02 (> 2"
+    )
+    assert verdict(Interval(0.005, 0.005 - 0.0196, 0.005 + 0.0196, 100), None) == (
+        "powered null: +0.5 points, half-width 1.96 <= 2"
+    )
     assert verdict(Interval(0.0, -0.03, 0.03, 8), None).startswith("inconclusive")
     # half-width 3 points over 8 seeds: sd 3 x sqrt(8) / 2.3646 = 3.59 points; 15 seeds give
     # 2.1448 x 3.59 / sqrt(15) = 1.99 <= 2, 14 give 2.1604 x 3.59 / sqrt(14) = 2.07

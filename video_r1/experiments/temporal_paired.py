@@ -132,12 +132,29 @@ def verdict(ordered: Interval, gap: Interval | None, familywise: Interval | None
         five = "neither shown nor ruled out" if effect.high >= EFFECT else "ruled out"
         return (f"better than GRPO, below the +5 goal: {cell} points, half-width {half:.1f}, "
                 f"{where} excludes 0 (+5 {five})")  # fmt: skip
+    shown = _half_width_text(half)
     if ordered.half_width <= NULL_HALF_WIDTH:
-        return f"powered null: {points:+.1f} points, half-width {half:.1f} <= 2"
+        return f"powered null: {points:+.1f} points, half-width {shown} <= 2"
     needed = seeds_for_half_width(ordered, NULL_HALF_WIDTH)
     held = f"), {where} holds 0" if familywise is not None else ", and no +5 effect)"
-    return (f"inconclusive: {points:+.1f} points, half-width {half:.1f} (> 2{held}; "
+    return (f"inconclusive: {points:+.1f} points, half-width {shown} (> 2{held}; "
             f"at this spread a half-width of 2 needs about {needed} seeds")  # fmt: skip
+
+
+def _half_width_text(half: float) -> str:
+    """A half-width in points to one decimal, or to as many more (up to 3) as it takes to show
+    which side of the null's 2 points it lies on: 2.02 as "2.0 (> 2)" reads as a contradiction.
+
+    Example:
+        >>> _half_width_text(1.5), _half_width_text(2.0202), _half_width_text(1.96)
+        ('1.5', '2.02', '1.96')
+    """
+    limit = 100 * NULL_HALF_WIDTH
+    for digits in (1, 2):
+        text = f"{half:.{digits}f}"
+        if float(text) != limit:
+            return text
+    return f"{half:.3f}"
 
 
 def _interval_cell(interval: Interval) -> str:
