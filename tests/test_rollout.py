@@ -2,9 +2,12 @@
 gradients as the published path, which repeats the pixels for every rollout."""
 
 import dataclasses
+import inspect
+import warnings
 
 import pytest
 import torch
+import transformers.utils.generic as transformers_generic
 
 from video_r1.data.records import Record
 from video_r1.models import generation_config, load_model, load_processor, stop_token_ids
@@ -18,6 +21,8 @@ from video_r1.rollout import (
     rows_inputs,
     selective_log_softmax,
 )
+from video_r1.rollout.generate import cache_keyword
+from video_r1.rollout.vision import base_model
 
 
 def _record(path):
@@ -338,14 +343,11 @@ def test_kv_cache_goes_by_the_keyword_the_model_takes(setup, monkeypatch):
     deprecated alias until 5.40, after which it would be left unread in `**kwargs` and every
     decode step would start from an empty cache. Generation and the log-prob passes (shared
     cache and copied cache) pass the name the model's signature has: no rename warning."""
-    import inspect
-    import warnings
-
-    import transformers.utils.generic as generic
-
     model, processor, batch = setup
     warned = []
-    monkeypatch.setattr(generic.logger, "warning_once", lambda message, *a: warned.append(message))
+    monkeypatch.setattr(
+        transformers_generic.logger, "warning_once", lambda message, *a: warned.append(message)
+    )
     config = generation_config(model, processor, max_new_tokens=4)
     with torch.no_grad(), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -355,9 +357,6 @@ def test_kv_cache_goes_by_the_keyword_the_model_takes(setup, monkeypatch):
             completion_logprobs(model, encoded, rollouts, cascade=cascade)
     warned += [str(w.message) for w in caught]
     assert [m for m in warned if "past_key_values" in m] == []
-    from video_r1.rollout.generate import cache_keyword
-    from video_r1.rollout.vision import base_model
-
     keyword = cache_keyword(model)
     assert keyword in inspect.signature(type(base_model(model)).forward).parameters
     assert keyword == "cache"  # this project's transformers (>= 5.24)
