@@ -218,9 +218,10 @@ def test_earlier_reports_pool_with_this_one_by_seed(tmp_path):
     # runs from another SFT checkpoint, or one not recorded, are not pooled
     with pytest.raises(ValueError, match="second.json: .*checkpoint b1, these from b2") as e:
         load_earlier(second, "b2")
-    # ... and the message says how another machine's kernels rebuild an AVX2 machine's base
+    # ... and the message says how to start from the earlier runs' base on another machine
     kernels = torch.backends.cpu.get_cpu_capability()
     assert f"CPU kernels (this process: {kernels})" in str(e.value)
+    assert "--base-sft" in str(e.value)
     assert "ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2" in str(e.value)
     unknown = _earlier(tmp_path, "unknown.json", [], base_sft=None)
     with pytest.raises(ValueError, match=r"\(not recorded\), these from b1"):

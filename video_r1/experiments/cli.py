@@ -17,6 +17,13 @@ seeds looked at batch by batch) is read from the familywise interval of `--compa
 
     video-r1 experiment temporal --jobs 2 --seeds $(seq 20 39) --variants grpo margin \\
         --earlier docs/experiment_temporal/results_seeds0-19.json --comparisons 4
+
+Other CPUs train other SFT checkpoints from the same code, so seeds added on another machine
+start from the earlier runs' exported checkpoint (`--export-base DEST`, then `--base-sft DEST`
+there; the benchmark and the initial model are rebuilt and checked against its manifest):
+
+    video-r1 experiment temporal --jobs 2 --base-sft docs/experiment_temporal/base_f652668380050bfb \\
+        --steps 1800 --variants grpo group_weight
 """
 
 from __future__ import annotations
@@ -56,6 +63,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--from-demo", default=None, metavar="DIR",
         help="reuse a finished `video-r1 demo --out DIR` (its data and SFT checkpoint) as the "
         "base instead of building one under OUT/base",
+    )  # fmt: skip
+    parser.add_argument(
+        "--base-sft", type=Path, default=None, metavar="DIR",
+        help="take this exported SFT checkpoint (--export-base; the README's comparisons ship "
+        "theirs under docs/experiment_temporal/) as the base's instead of training one: "
+        "another CPU trains another checkpoint. The benchmark and the initial model are built "
+        "here and must be the ones it was trained from (checked)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--export-base", type=Path, default=None, metavar="DEST",
+        help="write the base's SFT checkpoint (OUT/base, or --from-demo DIR) to the new folder "
+        "DEST with a manifest of its benchmark and initial model, for --base-sft on another "
+        "machine; runs nothing",
     )  # fmt: skip
     parser.add_argument(
         "--threads", type=int, default=1, help="torch CPU threads per process (default 1)"
@@ -108,6 +128,21 @@ def run(args: argparse.Namespace) -> int:
               f"{args.jobs} and {args.comparisons}", file=sys.stderr)  # fmt: skip
         return 2
     base = Path(args.from_demo) if args.from_demo else Path(args.out) / "base"
+    if args.base_sft and args.from_demo:
+        print("error: --base-sft builds OUT/base; --from-demo reuses another base: not both",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    if args.export_base:
+        from video_r1.experiments.shipped_base import export_base
+
+        try:
+            manifest = export_base(base, args.export_base)
+        except (FileNotFoundError, FileExistsError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        print(f"exported the SFT checkpoint {manifest['sft'][:16]} of {base} to "
+              f"{args.export_base}")  # fmt: skip
+        return 0
     try:  # before any run: a bad file or a seed run twice would fail the report (the base is
         # checked once built: run_temporal, write_results)
         _check_earlier(args.earlier or [], variants, None if args.report_only else seeds)
@@ -133,8 +168,10 @@ def run(args: argparse.Namespace) -> int:
             Path(args.out), args.scale, seeds, steps, variants,
             threads=args.threads, progress=not args.no_progress,
             base=base, jobs=args.jobs, earlier=args.earlier, comparisons=args.comparisons,
+            shipped_sft=args.base_sft,
         )  # fmt: skip
-    except ValueError as e:  # an earlier report of another checkpoint than the base built
+    except ValueError as e:  # an earlier report of another checkpoint than the base built,
+        # or a shipped checkpoint trained from another benchmark or initial model
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(report)

@@ -97,10 +97,13 @@ def run_temporal(
     jobs: int = 1,
     earlier: list[Path] | None = None,
     comparisons: int = 1,
+    shipped_sft: Path | None = None,
 ) -> str:
     """Run (or resume) the experiment; write OUT/results.{json,md} and OUT/temporal.png.
 
     `base` (default OUT/base, built here): folder with synth/ and sft/final to start from.
+    shipped_sft: an exported base (`shipped_base.export_base`) to take as the SFT checkpoint
+    instead of training one here (other CPUs train other checkpoints).
     jobs: processes running seeds side by side (`run_jobs`), each with `threads` threads.
     earlier: earlier reports' results.json to pool the paired differences with (`write_results`).
     comparisons: how many comparisons the verdicts are among (`write_results`).
@@ -120,7 +123,12 @@ def run_temporal(
     if not (base / "tiny_model").exists():
         banner("model", "tiny Qwen2.5-VL")
         make_model(base / "tiny_model", scale, 0)
-    if not (base / "sft" / "final").exists():
+    if shipped_sft is not None:  # checked against this base's benchmark and initial model
+        from video_r1.experiments.shipped_base import adopt_base
+
+        banner("sft", f"the shipped checkpoint {shipped_sft}")
+        adopt_base(shipped_sft, base)
+    elif not (base / "sft" / "final").exists():
         banner("sft", "the shared SFT checkpoint")
         run_sft(base, base / "tiny_model", scale, 0, progress)
     if earlier:  # the base just built may be another checkpoint than theirs: say so before runs

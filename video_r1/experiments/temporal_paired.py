@@ -263,14 +263,16 @@ def rows_to_json(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 RowKey = tuple[str, str, str]  # (variant, task, measure)
 
-# SFT from the same code, data and seed rounds differently under torch's AVX2 and AVX-512
-# kernels (and MKL's and oneDNN's), and the demo's SFT carries the rounding to other weights:
-# on an AVX-512 machine these variables rebuilt the checkpoint AVX2 machines built
-# (docs/experiment_temporal.md, "Rebuilding the base on another machine").
+# SFT from the same code, data and seed rounds differently under other CPU kernels (torch's,
+# MKL's, oneDNN's), and the demo's SFT carries the rounding to other weights. On an AMD EPYC
+# with AVX-512 these variables rebuilt the AMD AVX2 machines' checkpoint; on an Intel Xeon
+# they did not (docs/experiment_temporal.md, "Rebuilding the base on another machine"): an
+# exported checkpoint (--export-base, --base-sft) is the way that works on any machine.
 _KERNEL_HINT = (
-    "The same demo builds other weights under other CPU kernels (this process: {}); to rebuild "
-    "an AVX2 machine's checkpoint on an AVX-512 one, run the demo and the experiment with "
-    "ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 ONEDNN_MAX_CPU_ISA=AVX2"
+    "The same demo builds other weights under other CPU kernels (this process: {}). Start "
+    "from the earlier runs' exported checkpoint with --base-sft where there is one; an AMD "
+    "EPYC with AVX-512 rebuilt the AMD AVX2 machines' checkpoint with ATEN_CPU_CAPABILITY=avx2 "
+    "MKL_ENABLE_INSTRUCTIONS=AVX2 ONEDNN_MAX_CPU_ISA=AVX2 (an Intel Xeon did not)"
 )
 
 
