@@ -59,9 +59,10 @@ def test_a_base_exported_here_is_adopted_elsewhere_and_checked(tmp_path, capsys)
     third = tmp_path / "third"
     assert main([*argv[:3], str(third), *argv[4:-1], str(other)]) == 2
     error = capsys.readouterr().err
-    assert "trained from benchmark 0000000000000000" in error and tree_sha256(
-        third / "base" / "synth"
-    )[:16] in error
+    assert (
+        "trained from benchmark 0000000000000000" in error
+        and tree_sha256(third / "base" / "synth")[:16] in error
+    )
     assert not (third / "base" / "sft").exists() and not (third / "runs").exists()
     # a checkpoint whose weights are not the ones its manifest names
     (other / MANIFEST).write_text(json.dumps({**manifest, "sft": "1" * 64}))
