@@ -23,6 +23,7 @@ import tempfile
 from pathlib import Path
 
 from video_r1.utils.hashing import weights_sha256
+from video_r1.utils.io import current_umask
 
 MANIFEST = "base.json"
 # what `from_pretrained` and the evaluation read; the optimizer state and the resolved SFT
@@ -56,10 +57,8 @@ def _copy_atomically(files: list[Path], dest: Path, extra: dict[str, str]) -> No
     not at all."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-    umask = os.umask(0)
-    os.umask(umask)
     try:
-        tmp.chmod(0o777 & ~umask)  # an ordinary folder, not mkdtemp's private 0700
+        tmp.chmod(0o777 & ~current_umask())  # an ordinary folder, not mkdtemp's private 0700
         for file in files:
             shutil.copyfile(file, tmp / file.name)
         for name, text in extra.items():

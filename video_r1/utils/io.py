@@ -13,7 +13,7 @@ from typing import Any
 _UMASK_LOCK = threading.Lock()
 
 
-def _current_umask() -> int:
+def current_umask() -> int:
     # the only way to read the umask is to set it; the lock keeps two writing threads (media
     # decoded side by side write the frame cache) from reading each other's temporary 0
     with _UMASK_LOCK:
@@ -32,7 +32,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        os.fchmod(fd, 0o666 & ~_current_umask())
+        os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -50,7 +50,7 @@ def apply_umask(folder: str | os.PathLike) -> None:
     For files written by libraries through private temporary files (transformers writes
     model.safetensors with mode 0600), which colleagues sharing the run could not read.
     """
-    mode = 0o666 & ~_current_umask()
+    mode = 0o666 & ~current_umask()
     for path in Path(folder).rglob("*"):
         if path.is_file() and not path.is_symlink():
             os.chmod(path, mode)
