@@ -90,8 +90,10 @@ def _features_and_grads(model, inputs):
 
 
 def test_fast_tower_equals_transformers_tower_on_every_arch(tiny_model_dir, make_clip, tmp_path):
-    stock = load_model(tiny_model_dir, dtype="float32", fast_vision=False)
-    fast = load_model(tiny_model_dir, dtype="float32")
+    # float64: the two towers sum in different orders, and float32's rounding of gradients that
+    # reach ~100 is larger than an elementwise tolerance on the entries near zero
+    stock = load_model(tiny_model_dir, dtype=torch.float64, fast_vision=False)
+    fast = load_model(tiny_model_dir, dtype=torch.float64)
     assert isinstance(fast.model.visual.patch_embed.proj, PatchConv3d)
     assert type(stock.model.visual.patch_embed.proj) is torch.nn.Conv3d
     assert fast.model.visual.config._attn_implementation == PACKED_ATTENTION
@@ -104,14 +106,14 @@ def test_fast_tower_equals_transformers_tower_on_every_arch(tiny_model_dir, make
         for kind in ("video", "image")
     ]  # fmt: skip
     batch = encode_prompts(processor, [build_messages(r) for r in records], [clip, image])
-    inputs = batch.model_inputs
+    inputs = {k: v.double() if v.is_floating_point() else v for k, v in batch.model_inputs.items()}
     assert inputs["image_grid_thw"].tolist() == [[1, 10, 18]]  # windows of 4x4, 4x1, 1x4...
     want_features, want_grads = _features_and_grads(stock, inputs)
     got_features, got_grads = _features_and_grads(fast, inputs)
-    torch.testing.assert_close(got_features, want_features, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(got_features, want_features)
     assert want_grads.keys() == got_grads.keys() and want_grads
     for name, want in want_grads.items():
-        torch.testing.assert_close(got_grads[name], want, atol=1e-5, rtol=1e-4, msg=name)
+        torch.testing.assert_close(got_grads[name], want, msg=name)
     # a checkpoint of the fast model is transformers' own: same names, stock attention
     fast.save_pretrained(tmp_path / "saved")
     config = json.loads((tmp_path / "saved" / "config.json").read_text())

@@ -1,7 +1,7 @@
 """Two exact rewrites of the Qwen-VL vision tower's slowest small operations.
 
 Same weights and parameter names (checkpoints save and load unchanged), the same result up
-to float rounding (tests/test_fast_vision.py: 1e-5 on Qwen2-VL, Qwen2.5-VL and Qwen3-VL,
+to float rounding (tests/models/test_fast_vision.py: float64 on Qwen2-VL, Qwen2.5-VL and Qwen3-VL,
 features and gradients); `use_fast_vision(model)` applies both, `load_model` does by default.
 
 - The patch embedding. Every Qwen-VL embeds each (2 x 14 x 14 x 3) or (2 x 16 x 16 x 3)
