@@ -2,7 +2,8 @@
 
 Setting (REFERENCE.md's baseline): a tiny random Qwen2.5-VL (text hidden 128, 2 layers, vision
 depth 2), ../shared/media/video1.mp4 at training settings (16 frames, 128x28x28 pixels per
-frame), G = 8 ordered + 4 shuffled rollouts of exactly 64 new tokens, beta 0.04, fp32, CPU;
+frame), G = 8 ordered + 4 shuffled rollouts of exactly 64 new tokens (`--new-tokens`), beta
+0.04, fp32, CPU;
 `--prompts N` prompts per step, each its own micro-batch (micro-batch 1 with gradient
 accumulation, as memory-limited real runs are), one optimizer step per step.
 
@@ -23,7 +24,11 @@ Each mode runs in its own processes (for its own peak RSS), the two modes altern
 `--rounds` rounds so that a change in machine load hits both alike; prints the median step
 time over all timed steps, the per-phase breakdown (other = time outside the phases), peak
 RSS, and the ratio. `--preset 3b` builds a random-init model at Qwen2.5-VL-3B size from a
-config (no download) for a GPU: `--device cuda --dtype bfloat16 --modes optimised`.
+config (no download) for a GPU: `--device cuda --dtype bfloat16 --modes optimised
+--new-tokens 256` (the README's GPU figures). On a GPU, or with `--peak-tflops`, one more
+untimed step counts the update's FLOPs (torch's FlopCounterMode: matmuls, convolutions and
+attention, forward and backward, as they run) and prints the update's MFU: those FLOPs over
+the median policy + backward + optimizer time, over the peak rate.
 
     .venv/bin/python benchmarks/grpo_step.py [--prompts 4] [--steps 3] [--rounds 3]
 """
@@ -42,7 +47,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_VIDEO = REPO.parent / "shared" / "media" / "video1.mp4"
-G, G_SHUFFLED, NEW_TOKENS, BETA = 8, 4, 64, 0.04
+G, G_SHUFFLED, BETA = 8, 4, 0.04
+# dense bf16 peak by the vendor's datasheet (SXM parts), the MFU's denominator on a GPU
+PEAK_BF16_TFLOPS = {"H100": 989.4, "H200": 989.4}
 # Qwen2.5-VL-3B-Instruct's sizes (its config.json); the tokenizer stays the tiny one
 PRESET_3B_TEXT = {
     "hidden_size": 2048,
@@ -96,8 +103,8 @@ def index_reward(completions, **columns):
 
 
 def recipe_context(
-    model_dir: str, preset: str, dtype: str, device: str, prompts: int, cascade: bool = True,
-    stock: bool = False,
+    model_dir: str, preset: str, dtype: str, device: str, prompts: int, new_tokens: int,
+    cascade: bool = True, stock: bool = False,
 ):  # fmt: skip
     """The recipe's StepContext for this setting (one process, no checkpoint); cascade:
     rl.cascade_attention (False: each prompt row's cache copied to its rollouts); stock: the
@@ -118,7 +125,7 @@ def recipe_context(
         f"model.path={model_dir}", "data.train_file=unused", "data.media_root=.",
         "checkpoint.output_dir=unused", "optim.per_device_batch_size=1", f"optim.grad_accum={prompts}",
         f"rl.num_generations={G}", f"rl.num_shuffled_generations={G_SHUFFLED}", f"rl.beta={BETA}",
-        f"rl.max_completion_length={NEW_TOKENS}", f"rl.min_completion_length={NEW_TOKENS}",
+        f"rl.max_completion_length={new_tokens}", f"rl.min_completion_length={new_tokens}",
         f"rl.cascade_attention={str(cascade).lower()}",
     ])  # fmt: skip
     accelerator = Accelerator(cpu=device == "cpu", gradient_accumulation_steps=prompts,
@@ -130,8 +137,8 @@ def recipe_context(
     model, optimizer, scheduler = accelerator.prepare(policy, optimizer, scheduler)
     processor = load_processor(model_dir)
     gen_config = generation_config(model, processor, temperature=1.0, top_p=0.95,
-                                   max_new_tokens=NEW_TOKENS, do_sample=True)  # fmt: skip
-    gen_config.min_new_tokens = NEW_TOKENS  # fixed-length completions
+                                   max_new_tokens=new_tokens, do_sample=True)  # fmt: skip
+    gen_config.min_new_tokens = new_tokens  # fixed-length completions
     terms = [RewardTerm("accuracy", accuracy_reward), RewardTerm("format", format_reward),
              RewardTerm("index", index_reward)]  # fmt: skip
     return StepContext(
@@ -142,8 +149,12 @@ def recipe_context(
     )  # fmt: skip
 
 
-def optimised_step(ctx, video: Path, records: list, settings, seed: int, timer) -> int:
-    """One step through the recipe's helpers; returns the number of generated tokens."""
+def optimised_step(ctx, video: Path, records: list, settings, seed: int, timer,
+                   update_context=None) -> int:  # fmt: skip
+    """One step through the recipe's helpers; returns the number of generated tokens.
+    update_context: entered around the update alone (a FLOP counter)."""
+    import contextlib
+
     import torch
 
     from video_r1.media.record_media import load_records_media
@@ -157,7 +168,8 @@ def optimised_step(ctx, video: Path, records: list, settings, seed: int, timer) 
             raise failed[0]
         batches = [PromptBatch([r], [m]) for r, m in zip(records, media, strict=True)]
     experience = collect_experience(ctx, batches, torch.Generator().manual_seed(seed), timer)
-    update(ctx, experience, timer)
+    with update_context or contextlib.nullcontext():
+        update(ctx, experience, timer)
     chunks = {id(micro.chunk): micro.chunk for micro in experience}.values()
     return int(sum(float(chunk.rollouts.completion_mask.sum()) for chunk in chunks))
 
@@ -250,7 +262,8 @@ def run_mode(args: argparse.Namespace) -> dict:
     ]  # fmt: skip
     settings = VideoSettings()  # training: 16 frames, 128x28x28
     ctx = recipe_context(args.model_dir, args.preset, args.dtype, args.device, args.prompts,
-                         cascade=args.mode != "expanded", stock=args.mode == "off")  # fmt: skip
+                         args.new_tokens, cascade=args.mode != "expanded",
+                         stock=args.mode == "off")  # fmt: skip
     if args.device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
     runs = []
@@ -279,7 +292,43 @@ def run_mode(args: argparse.Namespace) -> dict:
             runs.append(phases)
     gpu = torch.cuda.max_memory_allocated() / 2**30 if args.device.startswith("cuda") else 0.0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    return {"mode": args.mode, "steps": runs, "peak_rss_gib": rss, "peak_gpu_gib": gpu}
+    update_flops = 0.0
+    if args.mfu and args.mode != "off":
+        # one more, untimed step: the update's FLOPs as it runs (matmuls, convolutions and
+        # attention, forward and backward, counted by torch; a shared prompt prefix counts once)
+        try:
+            counter = flop_counter()
+            optimised_step(ctx, video, records, settings, args.steps + 1, PhaseTimer(), counter)
+            update_flops = float(counter.get_total_flops())
+        except Exception as e:  # keep the timings; say why there is no MFU
+            print(f"update FLOPs not counted: {e!r}", file=sys.stderr)
+    return {"mode": args.mode, "steps": runs, "peak_rss_gib": rss, "peak_gpu_gib": gpu,
+            "update_flops": update_flops}  # fmt: skip
+
+
+def flop_counter():
+    """torch's FlopCounterMode, its attention formulas extended to grouped-query attention
+    (key/value with fewer heads than the query: torch before 2.13 rejects those shapes)."""
+    import torch
+    from torch.utils import flop_counter as fc
+
+    def heads(query, key, value):
+        n = query[1]  # [batch, heads, length, dim]: each key/value head serves n // heads
+        return query, (*key[:1], n, *key[2:]), (*value[:1], n, *value[2:])
+
+    def forward(query, key, value, *args, out_shape=None, **kwargs):
+        return fc.sdpa_flop_count(*heads(query, key, value))
+
+    def backward(grad_out, query, key, value, *args, out_shape=None, **kwargs):
+        return fc.sdpa_backward_flop_count(grad_out, *heads(query, key, value))
+
+    aten = torch.ops.aten
+    kinds = ("efficient", "flash", "cudnn")
+    mapping = {getattr(aten, f"_scaled_dot_product_{k}_attention"): forward for k in kinds}
+    mapping |= {
+        getattr(aten, f"_scaled_dot_product_{k}_attention_backward"): backward for k in kinds
+    }
+    return fc.FlopCounterMode(display=False, custom_mapping=mapping)
 
 
 MODES = ["optimised", "off", "expanded"]
@@ -304,6 +353,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, ...")
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     parser.add_argument(
+        "--new-tokens", type=int, default=64, help="generated tokens per rollout (fixed length)"
+    )
+    parser.add_argument(
+        "--peak-tflops",
+        type=float,
+        help="the device's peak rate, for the update's MFU (default on an H100/H200: 989.4, "
+        "dense bf16; elsewhere no MFU unless given)",
+    )
+    parser.add_argument(
         "--preset",
         default="tiny",
         choices=["tiny", "3b"],
@@ -320,7 +378,21 @@ def parse_args() -> argparse.Namespace:
     args = parser.parse_args()  # fmt: skip
     if not Path(args.video).is_file():
         parser.error(f"--video {args.video}: no such file")
+    if args.new_tokens < 1:
+        parser.error(f"--new-tokens {args.new_tokens}: must be at least 1")
+    args.mfu = args.peak_tflops is not None or args.device.startswith("cuda")
     return args
+
+
+def peak_tflops(args: argparse.Namespace) -> float | None:
+    """--peak-tflops, or the datasheet's dense bf16 rate of an H100/H200 in bf16."""
+    if args.peak_tflops is not None or not args.device.startswith("cuda"):
+        return args.peak_tflops
+    import torch
+
+    name = torch.cuda.get_device_name(args.device)
+    chip = next((c for c in PEAK_BF16_TFLOPS if c in name), None)
+    return PEAK_BF16_TFLOPS[chip] if chip and args.dtype == "bfloat16" else None
 
 
 def main() -> None:
@@ -337,8 +409,12 @@ def main() -> None:
     modes = args.modes.split(",")
     steps: dict[str, list] = {mode: [] for mode in modes}
     peaks: dict[str, dict] = {mode: {"peak_rss_gib": 0.0, "peak_gpu_gib": 0.0} for mode in modes}
+    flops: dict[str, float] = {mode: 0.0 for mode in modes}
     passed = ["--steps", str(args.steps), "--prompts", str(args.prompts), "--video", args.video,
-              "--device", args.device, "--dtype", args.dtype, "--preset", args.preset]  # fmt: skip
+              "--device", args.device, "--dtype", args.dtype, "--preset", args.preset,
+              "--new-tokens", str(args.new_tokens)]  # fmt: skip
+    if args.peak_tflops is not None:
+        passed += ["--peak-tflops", str(args.peak_tflops)]
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = build_tiny_model(
             Path(tmp) / "tiny", "qwen2.5-vl", prompt_texts=tokenizer_texts()
@@ -347,16 +423,19 @@ def main() -> None:
             for mode in modes:
                 proc = subprocess.run(
                     [sys.executable, __file__, "--mode", mode, "--model-dir", str(model_dir), *passed],
-                    capture_output=True, text=True, check=True,
+                    capture_output=True, text=True,
                 )  # fmt: skip
+                if proc.returncode:  # the child's traceback, not just its exit status
+                    sys.exit(f"mode {mode} failed ({proc.returncode}):\n{proc.stderr[-6000:]}")
                 result = json.loads(proc.stdout.strip().splitlines()[-1])
                 steps[mode] += result["steps"]
                 for key in peaks[mode]:
                     peaks[mode][key] = max(peaks[mode][key], result[key])
+                flops[mode] = max(flops[mode], result["update_flops"])
     medians = {m: {k: statistics.median(s.get(k, 0.0) for s in runs) for k in PHASES}
                for m, runs in steps.items()}  # fmt: skip
     print(f"T-GRPO step, {args.preset} Qwen2.5-VL, {Path(args.video).name} 16 frames, "
-          f"{args.prompts} prompt(s)/step, G={G}+{G_SHUFFLED}, {NEW_TOKENS} tokens, {args.dtype} on "
+          f"{args.prompts} prompt(s)/step, G={G}+{G_SHUFFLED}, {args.new_tokens} tokens, {args.dtype} on "
           f"{args.device}; median of {args.steps * args.rounds} steps per mode, "
           f"{args.rounds} alternating rounds (s)")  # fmt: skip
     print(f"{'phase':<13}" + "".join(f"{m:>11}" for m in modes))
@@ -367,6 +446,13 @@ def main() -> None:
         print(
             f"{'peak GPU mem':<13}" + "".join(f"{peaks[m]['peak_gpu_gib']:>10.2f}G" for m in modes)
         )
+    peak = peak_tflops(args)
+    for mode in (m for m in modes if flops[m] and peak):
+        update_s = sum(medians[mode][k] for k in ("policy", "backward", "optimizer"))
+        print(f"update ({mode}): {flops[mode] / 1e12:.1f} TFLOP counted in "
+              f"{update_s:.3f} s (policy + backward + optimizer medians): "
+              f"{flops[mode] / update_s / 1e12:.0f} TFLOP/s, MFU {flops[mode] / update_s / 1e12 / peak:.1%}"
+              f" of {peak:g} TFLOP/s")  # fmt: skip
     for mode in (m for m in modes if m != "off" and "off" in modes):
         ratio = medians["off"]["total"] / medians[mode]["total"]
         print(f"speed-up (off / {mode}): {ratio:.2f}x")

@@ -1,0 +1,48 @@
+"""benchmarks/grpo_step.py's FLOP counter: attention with fewer key/value heads than query
+heads (Qwen2.5-VL's grouped-query attention) counts as the query heads' work; torch before
+2.13 rejected those shapes, so the GPU run's MFU step failed."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+from torch.utils import flop_counter as fc
+
+BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "grpo_step.py"
+
+
+@pytest.fixture(scope="module")
+def counter():
+    spec = importlib.util.spec_from_file_location("grpo_step_benchmark", BENCHMARK)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.flop_counter()
+
+
+@pytest.mark.parametrize("kind", ["efficient", "flash", "cudnn"])
+def test_grouped_query_attention_counts_as_every_query_head(counter, kind) -> None:
+    b, hq, hkv, sq, sk, d = 2, 16, 2, 50, 70, 64
+    q, k, v = torch.randn(b, hq, sq, d), torch.randn(b, hkv, sk, d), torch.randn(b, hkv, sk, d)
+    aten = torch.ops.aten
+    forward = counter.flop_registry[getattr(aten, f"_scaled_dot_product_{kind}_attention")]
+    # scores q @ k^T and out scores @ v: two products of 2 * b * hq * sq * sk * d
+    assert forward(q, k, v, out_val=None) == 4 * b * hq * sq * sk * d
+
+    backward = counter.flop_registry[
+        getattr(aten, f"_scaled_dot_product_{kind}_attention_backward")
+    ]
+    grad_out = torch.randn(b, hq, sq, d)
+    expanded = (b, hq, sk, d)  # each key/value head repeated for its query heads
+    expected = fc.sdpa_backward_flop_count((b, hq, sq, d), (b, hq, sq, d), expanded, expanded)
+    assert backward(grad_out, q, k, v, out_val=None) == expected > 0
+
+
+def test_the_counter_counts_a_backward_pass(counter) -> None:
+    """The counter still counts what torch counts: a linear layer's forward and backward."""
+    layer = torch.nn.Linear(32, 16)
+    x = torch.randn(8, 32)
+    with counter:
+        layer(x).sum().backward()
+    # forward x @ W^T, backward grad @ W (input grad skipped: x needs none) and grad^T @ x
+    assert counter.get_total_flops() == 2 * (2 * 8 * 32 * 16)
