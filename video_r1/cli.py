@@ -107,7 +107,7 @@ def error_line(error: BaseException) -> str:
 # Errors whose message names the file/key and what to do (checked by name: no imports here).
 _ACTIONABLE = {
     "ConfigError", "CheckpointError", "BadSampleError", "RecordError", "MediaError",
-    "RewardSpecError", "ModelPathError", "EvalAborted", "DemoSettingsChanged",
+    "BackendMissing", "RewardSpecError", "ModelPathError", "EvalAborted", "DemoSettingsChanged",
 }  # fmt: skip
 
 

@@ -3,6 +3,7 @@ bad samples are logged once at the step they happened, and the run says what it 
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -40,3 +41,29 @@ def test_all_bad_first_micro_batch_trains_a_filler_with_weight_zero(
     bad = read_jsonl(out / "bad_samples.jsonl")
     assert [(b["problem_id"], b["step"]) for b in bad] == [(0, 1)]
     assert "1 of" in capsys.readouterr().err  # the run says how many samples it skipped
+
+
+def test_a_missing_decoding_library_stops_the_run_and_blames_no_record(
+    tiny_model_factory, tmp_path, monkeypatch
+):
+    """Without PyAV and decord every video would fail: the machine's fault, not the records',
+    so GRPO stops at the first step instead of skipping them as bad samples."""
+    from video_r1.media import BackendMissing
+
+    data = write_cot_records(tmp_path / "data", n=4)  # written with PyAV, before it goes
+    for module in ("av", "decord"):
+        monkeypatch.setitem(sys.modules, module, None)  # as on a machine without them
+    out = tmp_path / "run"
+    cfg = load_config(
+        GRPOConfig, REPO / "configs" / "grpo_tiny.yaml",
+        [f"model.path={tiny_model_factory('qwen2.5-vl')}", f"data.train_file={data}",
+         f"data.media_root={data.parent}", f"checkpoint.output_dir={out}",
+         "logging.progress_bar=false", "data.shuffle=false", "data.on_bad_sample=skip",
+         "data.max_bad_fraction=0.9", "optim.per_device_batch_size=1", "optim.grad_accum=2",
+         "optim.max_steps=2", "rl.max_completion_length=6", "rl.num_generations=2",
+         "rl.num_shuffled_generations=2"],
+    )  # fmt: skip
+    with pytest.raises(BackendMissing, match=r"pip install av\); decord is not installed"):
+        train(cfg)
+    assert not (out / "bad_samples.jsonl").exists() or not read_jsonl(out / "bad_samples.jsonl")
+    assert not (out / "final").exists()

@@ -250,3 +250,21 @@ def test_signal_during_training_names_the_checkpoint_and_resume_command(
     assert line.startswith(f"error: sft stopped by {sig.name}; last checkpoint {out}/checkpoint-")
     assert line.endswith(" checkpoint.save_every=1 checkpoint.keep_last=1 --resume")
     assert f"continue with: video-r1 sft --config {TINY_YAML} model.path=" in line
+
+
+def test_a_missing_decoding_library_stops_the_run_and_blames_no_record(
+    tiny_qwen25: Path, sft_data: Path, tmp_path, capsys, monkeypatch
+) -> None:
+    """Without PyAV and decord every video would fail: that is the machine's fault, so the run
+    stops at once saying what to install, and no record is logged as a bad sample."""
+    for module in ("av", "decord"):
+        monkeypatch.setitem(sys.modules, module, None)  # as on a machine without them
+    out = tmp_path / "run"
+    argv = ["sft", "--config", str(TINY_YAML),
+            *_overrides(tiny_qwen25, sft_data, out, "optim.max_steps=2")]  # fmt: skip
+    line = _one_error_line(capsys, main(argv))
+    assert line == (
+        "error: no video decoding library to read with: av is not installed (pip install av); "
+        "decord is not installed (pip install decord2)"
+    )
+    assert not (out / "bad_samples.jsonl").exists() or not read_jsonl(out / "bad_samples.jsonl")

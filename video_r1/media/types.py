@@ -28,6 +28,16 @@ class MediaError(Exception):
         super().__init__(f"{path}: {reason}")
 
 
+class BackendMissing(ImportError):
+    """No video decoding library is installed for the backends asked for: the environment's
+    fault, not the file's, so it is never a MediaError and never a bad sample (the recipes
+    stop on it); the `auto` backend, the default, passes over a missing library to the next."""
+
+    def __init__(self, missing: list[str]):
+        self.missing = missing  # one line per backend: what is missing, what to install
+        super().__init__("no video decoding library to read with: " + "; ".join(missing))
+
+
 @dataclass(frozen=True)
 class VideoSettings:
     """How frames are sampled and resized (qwen-vl-utils rules).

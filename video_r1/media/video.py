@@ -10,7 +10,7 @@ import torch
 
 from video_r1.media.cache import FrameCache
 from video_r1.media.sampling import frame_size, sample_indices, smart_nframes
-from video_r1.media.types import Clip, MediaError, VideoInfo, VideoSettings
+from video_r1.media.types import BackendMissing, Clip, MediaError, VideoInfo, VideoSettings
 from video_r1.media.video_decord import DecordVideo
 from video_r1.media.video_pyav import BackendError, PyAVVideo
 
@@ -75,37 +75,52 @@ def _describe(path: str, reasons: dict[str, str]) -> str:
     return f"not a readable video ({text})"
 
 
-def open_video(path: str, backend: str = "auto", threads: int | None = None):
-    """An opened reader (PyAVVideo or DecordVideo) for `path`, trying backends in order."""
-    path = str(path)
-    _check_file(path)
+def _backend_names(backend: str) -> tuple[str, ...]:
     names = AUTO_ORDER if backend == "auto" else (backend,)
     if any(name not in BACKENDS for name in names):
         raise ValueError(f"unknown video backend {backend!r}: use auto, pyav or decord")
+    return names
+
+
+def open_video(path: str, backend: str = "auto", threads: int | None = None):
+    """An opened reader (PyAVVideo or DecordVideo) for `path`, trying backends in order; a
+    backend whose library is not installed is passed over (BackendMissing if none is)."""
+    path = str(path)
+    _check_file(path)
+    names = _backend_names(backend)
     reasons: dict[str, str] = {}
+    missing: list[str] = []
     for name in names:
         try:
             return BACKENDS[name](path, threads)
+        except BackendMissing as e:
+            missing += e.missing
         except BackendError as e:
             reasons[name] = str(e)
             if str(e).startswith(FACTS):
                 break
+    if not reasons:
+        raise BackendMissing(missing)
     raise MediaError(path, _describe(path, reasons))
 
 
 def read_frames(path: str, indices: list[int], backend: str = "auto", threads: int | None = None):
     """(reader, uint8 [T, H, W, 3] frames, seconds): falls back to the next backend on error."""
-    names = AUTO_ORDER if backend == "auto" else (backend,)
     reasons: dict[str, str] = {}
-    for name in names:
+    missing: list[str] = []
+    for name in _backend_names(backend):
         try:
             reader = open_video(path, name, threads)
             frames, seconds = reader.read(indices)
             return reader, frames, seconds
+        except BackendMissing as e:
+            missing += e.missing
         except MediaError as e:
             reasons[name] = e.reason
         except BackendError as e:
             reasons[name] = str(e)
+    if not reasons:
+        raise BackendMissing(missing)
     raise MediaError(path, _describe(path, reasons))
 
 

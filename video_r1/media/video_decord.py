@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from video_r1.media.video_pyav import BackendError
+from video_r1.media.video_pyav import BackendError, import_backend
 
 
 class DecordVideo:
     """An opened video through decord: num_frames, fps; `read(indices)` decodes frames."""
 
     def __init__(self, path: str, threads: int | None = None):
+        decord = import_backend("decord", "decord2")
         try:
-            import decord
-
             self._reader = decord.VideoReader(path, num_threads=threads or 0)
             self.num_frames = len(self._reader)
             self.fps = float(self._reader.get_avg_fps())

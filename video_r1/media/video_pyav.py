@@ -18,9 +18,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from video_r1.media.types import BackendMissing
+
 
 class BackendError(Exception):
     """A backend could not read a file; load_video turns it into MediaError."""
+
+
+def import_backend(module: str, package: str):
+    """The backend's library, or BackendMissing saying what to install."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise BackendMissing([f"{module} is not installed (pip install {package})"]) from e
 
 
 @dataclass
@@ -101,8 +113,7 @@ class PyAVVideo:
     """An opened video: info from the demuxed packets; `read(indices)` decodes frames."""
 
     def __init__(self, path: str, threads: int | None = None):
-        import av
-
+        av = import_backend("av", "av")
         self.path = path
         self.threads = threads or default_threads()
         # Any library exception (FFmpegError, or e.g. ValueError for an exotic pixel format)

@@ -29,7 +29,7 @@ import torch
 
 from video_r1.media.frame_order import time_shuffle
 from video_r1.media.record_media import load_record_media, load_records_media
-from video_r1.media.types import Clip
+from video_r1.media.types import BackendMissing, Clip
 from video_r1.prompts import build_messages, encode_prompts, select
 from video_r1.recipes.grpo_config import GRPOConfig
 from video_r1.recipes.grpo_sampling import SamplingKey, sample_rollouts
@@ -68,7 +68,9 @@ def load_prompt_batches(
             batch = PromptBatch([], [])
             for i in indices:
                 media = next(loaded)
-                if isinstance(media, Exception):  # any failure of this record is a bad sample
+                if isinstance(media, BackendMissing):  # the environment's fault: stop
+                    raise media
+                if isinstance(media, Exception):  # any other failure of the record: a bad sample
                     bad.report(
                         records[i], f"{type(media).__name__}: {media}", step=step + 1, rank=rank
                     )

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from video_r1.media.types import BackendMissing
 from video_r1.prompts import IGNORE_INDEX, SFT_SYSTEM_PROMPT
 from video_r1.train.config import TrainConfig, describe_config
 
@@ -186,7 +187,9 @@ class _Loop:
                 try:
                     examples.append(encode_record(records[i], self.processor, self.cfg, self.cache))
                     run.bad.count_good()
-                except Exception as e:  # any failure of this record is a bad sample
+                except BackendMissing:  # the environment's fault, not the record's: stop
+                    raise
+                except Exception as e:  # any other failure of the record: a bad sample
                     run.bad.report(records[i], f"{type(e).__name__}: {e}", step=step + 1,
                                    rank=run.rank)  # fmt: skip
             micro_batches.append(collate(examples, self.processor) if examples else None)
