@@ -13,7 +13,8 @@ accumulation, as memory-limited real runs are), one optimizer step per step.
   one generate call, prompt prefixes shared, features shared by the policy and reference.
   Each prompt row's KV cache is kept once (shared-prefix attention, rl.cascade_attention).
 - expanded: optimised with rl.cascade_attention=false: each row's cache copied to its
-  rollouts, every decode step and log-prob pass reading all N copies (the earlier path).
+  rollouts, every decode step and log-prob pass reading all N copies (the earlier path; off
+  CPU the optimised mode runs this too, since no fused kernel serves the shared prefix there).
 - off: the published structure, per prompt: pixels repeated once per rollout, ordered and
   shuffled generated in two sequential calls, policy and reference forwards on repeated
   pixels, backward; the optimizer steps after the last prompt. The model is transformers' as

@@ -27,11 +27,14 @@ materialise their score matrix (`_explicit_attention`, autograd), [m, Hkv, c * (
 Lq, Lp] for a group of m rows of c rollouts: tiny at decode (Lq = 1); in a log-prob pass at
 real size (Qwen2.5-VL-3B: 2 KV heads, 16 query heads; c = 8, Lq = 256, Lp = 1.1k) ~144 MB
 float32 per layer kept for backward, about twice what math SDPA on the expanded cache holds
-and more than a fused kernel's none (at Lq = 768, 7B, three times that per layer). So off CPU
-only generation attends this way; `completion_logprobs` keeps the copied cache and the model's
-own (fused) attention there. The same split-KV backward on CUDA, with
-`_scaled_dot_product_efficient_attention` (it returns the log-sum-exp) or FlashAttention's
-`return_softmax_lse`, is the follow-up (no GPU to test it on here).
+and more than a fused kernel's none (at Lq = 768, 7B, three times that per layer). And in
+generation the two explicit parts and their merge are about 40 small kernels per layer, which a
+GPU's decode step, bound by kernel launches, pays for: on an H200 (Qwen2.5-VL-3B size, 4
+prompts, 48 rollouts) a decode step took 66 ms this way against 28 ms on the copied cache
+(docs/speed.md). So off CPU nothing attends this way: generation and `completion_logprobs`
+keep the copied cache and the model's own (fused) attention. The split on CUDA with fused
+kernels, `_scaled_dot_product_efficient_attention` (it returns the log-sum-exp) or
+FlashAttention's `return_softmax_lse`, is the follow-up (not built: it needs a GPU to measure).
 """
 
 from __future__ import annotations
@@ -267,9 +270,10 @@ class _CpuMergedAttention(torch.autograd.Function):
 
 def has_fused_kernels(device: torch.device) -> bool:
     """Whether shared-prefix attention runs on fused kernels on `device` (torch's CPU flash
-    kernel and its backward). Elsewhere the score matrix is explicit: fine for generation
-    (one query per rollout and step), too large for a log-prob pass at real size, so
-    `completion_logprobs` keeps the copied cache there (not measured on a GPU here)."""
+    kernel and its backward). Elsewhere the score matrix is explicit: too large for a
+    log-prob pass at real size, and too many small kernels for a GPU's decode step (2.4x
+    slower generation on an H200), so generation and `completion_logprobs` keep the copied
+    cache there."""
     return device.type == "cpu"
 
 
