@@ -18,21 +18,24 @@ REPO = Path(__file__).parents[2]
 pytestmark = pytest.mark.slow
 
 
+def _cfg(model: Path, data: Path, out: Path, *extra: str) -> GRPOConfig:
+    """Two steps of 2 micro-batches of 1 prompt, bad samples skipped, records in file order."""
+    return load_config(
+        GRPOConfig, REPO / "configs" / "grpo_tiny.yaml",
+        [f"model.path={model}", f"data.train_file={data}", f"data.media_root={data.parent}",
+         f"checkpoint.output_dir={out}", "logging.progress_bar=false", "data.shuffle=false",
+         "data.on_bad_sample=skip", "optim.per_device_batch_size=1", "optim.grad_accum=2",
+         "optim.max_steps=2", "rl.max_completion_length=6", "rl.num_generations=2",
+         "rl.num_shuffled_generations=2", *extra],
+    )  # fmt: skip
+
+
 def test_all_bad_first_micro_batch_trains_a_filler_with_weight_zero(
     tiny_model_factory, tmp_path, capsys
 ):
     data = write_cot_records(tmp_path / "data", n=6, bad_paths=(0,))  # record 0: not a video
     out = tmp_path / "run"
-    cfg = load_config(
-        GRPOConfig, REPO / "configs" / "grpo_tiny.yaml",
-        [f"model.path={tiny_model_factory('qwen2.5-vl')}", f"data.train_file={data}",
-         f"data.media_root={data.parent}", f"checkpoint.output_dir={out}",
-         "logging.progress_bar=false", "data.shuffle=false", "data.on_bad_sample=skip",
-         "data.max_bad_fraction=0.5", "optim.per_device_batch_size=1", "optim.grad_accum=2",
-         "optim.max_steps=2", "rl.max_completion_length=6", "rl.num_generations=2",
-         "rl.num_shuffled_generations=2"],
-    )  # fmt: skip
-    result = train(cfg)
+    result = train(_cfg(tiny_model_factory("qwen2.5-vl"), data, out, "data.max_bad_fraction=0.5"))
     assert result.final_step == 2 and (out / "final").exists()
     rows = read_jsonl(out / "metrics.jsonl")
     assert [r["step"] for r in rows] == [1, 2]
@@ -54,15 +57,7 @@ def test_a_missing_decoding_library_stops_the_run_and_blames_no_record(
     for module in ("av", "decord"):
         monkeypatch.setitem(sys.modules, module, None)  # as on a machine without them
     out = tmp_path / "run"
-    cfg = load_config(
-        GRPOConfig, REPO / "configs" / "grpo_tiny.yaml",
-        [f"model.path={tiny_model_factory('qwen2.5-vl')}", f"data.train_file={data}",
-         f"data.media_root={data.parent}", f"checkpoint.output_dir={out}",
-         "logging.progress_bar=false", "data.shuffle=false", "data.on_bad_sample=skip",
-         "data.max_bad_fraction=0.9", "optim.per_device_batch_size=1", "optim.grad_accum=2",
-         "optim.max_steps=2", "rl.max_completion_length=6", "rl.num_generations=2",
-         "rl.num_shuffled_generations=2"],
-    )  # fmt: skip
+    cfg = _cfg(tiny_model_factory("qwen2.5-vl"), data, out, "data.max_bad_fraction=0.9")
     with pytest.raises(BackendMissing, match=r"pip install av\); decord is not installed"):
         train(cfg)
     assert not (out / "bad_samples.jsonl").exists() or not read_jsonl(out / "bad_samples.jsonl")
