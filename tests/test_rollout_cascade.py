@@ -208,7 +208,7 @@ def test_without_fused_kernels_generation_and_log_prob_passes_copy_the_cache(
 ):
     """Off CPU (no fused kernel returning the log-sum-exp is wired) a log-prob pass would
     materialise score matrices of ~0.1-0.4 GB per layer at real size, and generation would
-    run ~40 small kernels per layer (2.4x slower on an H200): both copy the cache instead;
+    run dozens of small kernels per layer (2.4x slower on an H200): both copy the cache instead;
     the completions and log-probs are the same."""
     from video_r1.models import generation_config, load_model
     from video_r1.rollout import completion_logprobs, encode_vision, generate_rollouts

@@ -28,7 +28,7 @@ Lq, Lp] for a group of m rows of c rollouts: tiny at decode (Lq = 1); in a log-p
 real size (Qwen2.5-VL-3B: 2 KV heads, 16 query heads; c = 8, Lq = 256, Lp = 1.1k) ~144 MB
 float32 per layer kept for backward, about twice what math SDPA on the expanded cache holds
 and more than a fused kernel's none (at Lq = 768, 7B, three times that per layer). And in
-generation the two explicit parts and their merge are about 40 small kernels per layer, which a
+generation the two explicit parts and their merge are dozens of small kernels per layer, which a
 GPU's decode step, bound by kernel launches, pays for: on an H200 (Qwen2.5-VL-3B size, 4
 prompts, 48 rollouts) a decode step took 66 ms this way against 28 ms on the copied cache
 (docs/speed.md). So off CPU nothing attends this way: generation and `completion_logprobs`

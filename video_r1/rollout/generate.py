@@ -260,7 +260,7 @@ def generate_rollouts(
         if not max_new or max_new < 1:
             raise ValueError(f"generation needs max_new_tokens >= 1, got {max_new!r}")
         sampler = TokenSampler.from_config(generation_config)
-        # off CPU the explicit attention's ~40 small kernels per layer slow a launch-bound
+        # off CPU the explicit attention's dozens of small kernels per layer slow a launch-bound
         # decode step: on an H200 (Qwen2.5-VL-3B size, 48 rollouts) 66 ms with the cache kept
         # once against 28 ms with it copied (docs/speed.md)
         cascade = cascade and has_fused_kernels(kwargs["input_ids"].device)
