@@ -3,9 +3,8 @@
 Setting (REFERENCE.md's baseline): a tiny random Qwen2.5-VL (text hidden 128, 2 layers, vision
 depth 2), ../shared/media/video1.mp4 at training settings (16 frames, 128x28x28 pixels per
 frame), G = 8 ordered + 4 shuffled rollouts of exactly 64 new tokens (`--new-tokens`), beta
-0.04, fp32, CPU;
-`--prompts N` prompts per step, each its own micro-batch (micro-batch 1 with gradient
-accumulation, as memory-limited real runs are), one optimizer step per step.
+0.04, fp32, CPU; `--prompts N` prompts per step, each its own micro-batch (micro-batch 1 with
+gradient accumulation, as memory-limited real runs are), one optimizer step per step.
 
 - optimised: the step's media loaded as the recipe does (`load_records_media`: clips
   decoded side by side), then `video_r1.recipes.grpo_step.collect_experience` and `update`,
