@@ -1,7 +1,8 @@
 """One T-GRPO step, the recipe's own experience + update helpers vs the published structure.
 
 Setting (REFERENCE.md's baseline): a tiny random Qwen2.5-VL (text hidden 128, 2 layers, vision
-depth 2), ../shared/media/video1.mp4 at training settings (16 frames, 128x28x28 pixels per
+depth 2), ../shared/media/video1.mp4 (where it is missing, a generated stand-in of its geometry:
+video_r1.media.reference_clip) at training settings (16 frames, 128x28x28 pixels per
 frame), G = 8 ordered + 4 shuffled rollouts of exactly 64 new tokens (`--new-tokens`), beta
 0.04, fp32, CPU; `--prompts N` prompts per step, each its own micro-batch (micro-batch 1 with
 gradient accumulation, as memory-limited real runs are), one optimizer step per step.
@@ -45,8 +46,6 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_VIDEO = REPO.parent / "shared" / "media" / "video1.mp4"
 G, G_SHUFFLED, BETA = 8, 4, 0.04
 # dense bf16 peak by the vendor's datasheet (SXM parts), the MFU's denominator on a GPU
 PEAK_BF16_TFLOPS = {"H100": 989.4, "H200": 989.4}
@@ -347,8 +346,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--prompts", type=int, default=1, help="prompts per step (micro-batch 1)")
     parser.add_argument(
         "--video",
-        default=str(DEFAULT_VIDEO),
-        help="the clip (default: ../shared/media/video1.mp4 from the repository root)",
+        help="the clip (default: ../shared/media/video1.mp4 from the repository root, or "
+        "$VIDEO_R1_TEST_VIDEO; where missing, a generated stand-in of its geometry)",
     )
     parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, ...")
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
@@ -376,6 +375,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--mode", choices=MODES, help=argparse.SUPPRESS)
     parser.add_argument("--model-dir", help=argparse.SUPPRESS)
     args = parser.parse_args()  # fmt: skip
+    if args.video is None:  # the stand-in, when needed, is kept for the next run
+        from video_r1.media.reference_clip import reference_clip
+
+        args.video = str(reference_clip(Path(tempfile.gettempdir()) / "video-r1"))
     if not Path(args.video).is_file():
         parser.error(f"--video {args.video}: no such file")
     if args.new_tokens < 1:
