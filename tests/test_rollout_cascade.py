@@ -213,7 +213,6 @@ def test_without_fused_kernels_generation_and_log_prob_passes_copy_the_cache(
     from video_r1.models import generation_config, load_model
     from video_r1.rollout import completion_logprobs, encode_vision, generate_rollouts
     from video_r1.rollout import generate as generate_module
-    from video_r1.rollout import logprobs as logprobs_module
 
     made = []
 
@@ -231,8 +230,7 @@ def test_without_fused_kernels_generation_and_log_prob_passes_copy_the_cache(
         rollouts = generate_rollouts(model, encoded, [2, 1], config)
         shared = completion_logprobs(model, encoded, rollouts)
         assert len(made) == 2  # generation and the log-prob pass
-        for module in (logprobs_module, generate_module):
-            monkeypatch.setattr(module, "has_fused_kernels", lambda device: False)
+        monkeypatch.setattr(generate_module, "has_fused_kernels", lambda device: False)
         copied = completion_logprobs(model, encoded, rollouts)
         again = generate_rollouts(model, encoded, [2, 1], config)
     assert len(made) == 2  # no shared-prefix cache for the pass or the generation

@@ -105,8 +105,8 @@ def prefill_prompts(
     rows: the prompt row of each rollout. The whole prompt is cached; its last logits
     predict the first completion token.
     cascade: keep each row's cache once (`SharedPrefixCache`; run the model on it inside
-    `attending`); False indexes it out to every rollout (a copy per rollout, read at every
-    step: the slower reference path). capacity: tokens the rollouts will add (cascade
+    `attending`), on CPU only; False, or another device, indexes it out to every rollout (a
+    copy per rollout, read at every step: the slower reference path on CPU). capacity: tokens the rollouts will add (cascade
     preallocates them; 0 grows as fed).
     Returns (the cache, position delta of each rollout [N, 1], logits of the last cached
     position of each rollout [N, V]).
@@ -120,7 +120,11 @@ def prefill_prompts(
     if cache is None:
         raise RuntimeError("the model returned no KV cache (gradient checkpointing turns it off)")
     select = torch.as_tensor([unique.index(r) for r in rows], device=kwargs["input_ids"].device)
-    if cascade:
+    # off CPU no fused kernel serves the shared prefix: a log-prob pass's explicit score
+    # matrices are large at real size, and generation's dozens of small kernels per layer slow
+    # a launch-bound decode step (an H200, Qwen2.5-VL-3B size, 48 rollouts: 66 ms a step with
+    # the cache kept once, 28 ms with it copied; docs/speed.md)
+    if cascade and has_fused_kernels(select.device):
         cache = SharedPrefixCache(cache, kwargs["attention_mask"], select, capacity)
     else:
         cache.batch_select_indices(select)
@@ -260,10 +264,6 @@ def generate_rollouts(
         if not max_new or max_new < 1:
             raise ValueError(f"generation needs max_new_tokens >= 1, got {max_new!r}")
         sampler = TokenSampler.from_config(generation_config)
-        # off CPU the explicit attention's dozens of small kernels per layer slow a launch-bound
-        # decode step: on an H200 (Qwen2.5-VL-3B size, 48 rollouts) 66 ms with the cache kept
-        # once against 28 ms with it copied (docs/speed.md)
-        cascade = cascade and has_fused_kernels(kwargs["input_ids"].device)
         cache, deltas, logits = prefill_prompts(model, encoded, rows, cascade, max_new)
         pad = generation_config.pad_token_id
         completion_ids = decode_completions(

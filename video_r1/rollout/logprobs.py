@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import torch
 
-from video_r1.rollout.cascade import has_fused_kernels
 from video_r1.rollout.generate import (
     Rollouts,
     attending,
@@ -60,7 +59,8 @@ def completion_logprobs(
     (not available with gradient checkpointing, which disables the cache in training).
     Logits are divided by the sampling temperature: these are the log-probs of the
     distribution that sampled. cascade: attend to each row's prompt cache kept once
-    (`cascade.py`); False copies it to every rollout (the reference path).
+    (`cascade.py`), on CPU; False, or another device, copies it to every rollout
+    (`prefill_prompts`).
     """
     if index is None:
         index = torch.arange(rollouts.rows.shape[0])
@@ -78,9 +78,6 @@ def completion_logprobs(
     checkpointing = getattr(inner, "is_activation_checkpointing", None)
     if checkpointing is None:  # transformers < 5.2 name
         checkpointing = getattr(inner, "is_gradient_checkpointing", False)
-    # without fused kernels (not CPU) a log-prob pass's explicit score matrix is large at real
-    # size (cascade.py): the copied cache and the model's own attention serve there
-    cascade = cascade and has_fused_kernels(completion_ids.device)
     if share_prefix and not (inner.training and checkpointing):
         cache, deltas, first_logits = prefill_prompts(model, encoded, rows, cascade)
         prompt_len = rollouts.prompt_ids.shape[1]
