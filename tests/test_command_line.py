@@ -2,6 +2,7 @@
 
 import importlib.util
 import re
+import sys
 
 import pytest
 
@@ -110,3 +111,20 @@ def test_tiny_model_into_an_existing_folder_is_one_error_line(tmp_path, capsys) 
     line = _one_error_line(capsys, main(["tiny-model", str(tmp_path)]))
     assert line == f"error: {tmp_path}: already exists; remove it or choose another folder"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_interrupt_gives_its_error_line_a_line_of_its_own(monkeypatch, capsys) -> None:
+    # A SIGTERM mid-checkpoint cut a progress bar short; the error was glued to its end, where
+    # a reader (or a scheduler's log scan) looking for lines starting "error:" missed it.
+    import video_r1.recipes.sft as sft
+
+    def cut_short(args) -> int:
+        sys.stderr.write("Writing model shards:   0%|")
+        raise KeyboardInterrupt("sft stopped by SIGTERM; no checkpoint yet")
+
+    monkeypatch.setattr(sft, "run", cut_short)
+    assert main(["sft", "--config", SFT_TINY]) == 130
+    assert capsys.readouterr().err.splitlines()[-2:] == [
+        "Writing model shards:   0%|",
+        "error: sft stopped by SIGTERM; no checkpoint yet",
+    ]

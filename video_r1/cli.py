@@ -76,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM during training
         if debug:
             raise
-        print(f"error: {interrupt or 'interrupted'}", file=sys.stderr, flush=True)
+        # on a line of its own: the interrupt can cut a line short (a terminal's "^C", a
+        # library's progress bar), and the error line must not be glued to its end
+        print(f"\nerror: {interrupt or 'interrupted'}", file=sys.stderr, flush=True)
         return 130
     except Exception as error:
         if debug:

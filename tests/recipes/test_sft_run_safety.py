@@ -246,7 +246,9 @@ def test_signal_during_training_names_the_checkpoint_and_resume_command(
     finally:
         proc.kill()
     assert proc.returncode == 130 and "Traceback" not in err, err
-    [line] = [x for x in err.splitlines() if x.startswith("error")]
+    lines = [x for x in err.splitlines() if x.startswith("error")]
+    assert len(lines) == 1, err
+    [line] = lines
     assert line.startswith(f"error: sft stopped by {sig.name}; last checkpoint {out}/checkpoint-")
     assert line.endswith(" checkpoint.save_every=1 checkpoint.keep_last=1 --resume")
     assert f"continue with: video-r1 sft --config {TINY_YAML} model.path=" in line

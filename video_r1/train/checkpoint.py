@@ -30,6 +30,8 @@ import os
 import re
 import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +109,21 @@ def _skip_model_load(models: list, input_dir: str) -> None:
     models.clear()
 
 
+@contextmanager
+def _without_transformers_bars() -> Iterator[None]:
+    # save_pretrained draws a "Writing model shards" bar: two lines on stderr at every
+    # checkpoint, which break the training bar (and a signal mid-save leaves one unfinished)
+    from transformers.utils import logging as hf_logging
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()
+
+
 def save_model_files(accelerator: Any, model: Any, processor: Any, out_dir: str | Path) -> None:
     """Model (HF safetensors, or the LoRA adapter) and processor into `out_dir`.
 
@@ -115,7 +132,8 @@ def save_model_files(accelerator: Any, model: Any, processor: Any, out_dir: str 
     state_dict = accelerator.get_state_dict(model)
     if accelerator.is_main_process:
         unwrapped = accelerator.unwrap_model(model)
-        unwrapped.save_pretrained(out_dir, state_dict=state_dict, safe_serialization=True)
+        with _without_transformers_bars():
+            unwrapped.save_pretrained(out_dir, state_dict=state_dict, safe_serialization=True)
         if processor is not None:
             processor.save_pretrained(out_dir)
         if hasattr(unwrapped, "peft_config"):
