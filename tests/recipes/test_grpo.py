@@ -87,6 +87,17 @@ def test_temporal_fields_only_with_video_groups(tiny_qwen25, tmp_path):
     assert not any(k.startswith("train/temporal/") for k in row)
 
 
+def test_no_signal_warnings_print_above_the_progress_bar(tiny_qwen25, rl_data, tmp_path, capsys):
+    # the built-in rewards give a random model's rollouts all the same score: every step warns
+    capsys.readouterr()
+    train(_cfg(tiny_qwen25, rl_data, tmp_path / "run", "optim.max_steps=2",
+               "logging.progress_bar=true"))  # fmt: skip
+    lines = capsys.readouterr().err.splitlines()
+    assert any(line.startswith("train:") and "2/2" in line for line in lines)  # the bar was drawn
+    warnings = [line for line in lines if "no learning signal" in line]
+    assert [w.split(":")[0] for w in warnings] == ["# step 1", "# step 2"]  # none glued to the bar
+
+
 def test_resume_gives_the_same_curve_and_parameters(tiny_qwen25, rl_data, tmp_path):
     common = ("optim.max_steps=4", "checkpoint.save_every=2", "checkpoint.keep_last=3", USER_REWARD)
     straight = train(_cfg(tiny_qwen25, rl_data, tmp_path / "straight", *common))

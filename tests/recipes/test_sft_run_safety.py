@@ -270,3 +270,20 @@ def test_a_missing_decoding_library_stops_the_run_and_blames_no_record(
         "decord is not installed (pip install decord2)"
     )
     assert not (out / "bad_samples.jsonl").exists() or not read_jsonl(out / "bad_samples.jsonl")
+
+
+def test_an_error_mid_training_ends_the_progress_bar_before_its_error_line(
+    tiny_qwen25: Path, tmp_path, capsys
+) -> None:
+    """With the bar on (the default), an error mid-training ends the bar's line first: glued to
+    the bar's end, the `error:` began no line of a job's log."""
+    data = write_cot_records(tmp_path / "data", n=4, bad_paths=(2,))
+    argv = ["sft", "--config", str(TINY_YAML),
+            *_overrides(tiny_qwen25, data, tmp_path / "run", "logging.progress_bar=true",
+                        "optim.grad_accum=1", "data.on_bad_sample=error", "data.shuffle=false")]  # fmt: skip
+    capsys.readouterr()
+    assert main(argv) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert any(line.startswith("train:") and "2/4" in line for line in lines)  # the bar was drawn
+    [line] = [x for x in lines if "error:" in x]
+    assert line.startswith("error: ") and "train.jsonl:3 (problem_id 2)" in line

@@ -215,10 +215,10 @@ def train(cfg: GRPOConfig, resume: str | None = None) -> GRPOResult:
 
     run = start_run(cfg, "grpo", resume)
     ctx, start_step = setup_step(cfg, run)
-    logger = open_logger(run, start_step)
     bad_total = {"seen": run.bad.seen, "bad": run.bad.bad}
     ctx.model.train()
-    with stop_on_signals(run) as check_stop:  # Ctrl-C / SIGTERM: say how to resume
+    # Ctrl-C / SIGTERM: say how to resume; the logger ends its bar on any way out
+    with stop_on_signals(run) as check_stop, open_logger(run, start_step) as logger:
         for step in range(start_step, run.total_steps):
             check_stop()  # a Ctrl-C or SIGTERM lost inside the last step stops the run here
             timer, clock = PhaseTimer(), StepTimer()
@@ -242,7 +242,6 @@ def train(cfg: GRPOConfig, resume: str | None = None) -> GRPOResult:
                 save_checkpoint(run.accelerator, ctx.model, ctx.processor, run.out, done,
                                 run_state(run, done, bad_total), run.config_yaml,
                                 cfg.checkpoint.keep_last)  # fmt: skip
-    logger.close()
     finish_run(run, ctx.model, ctx.processor, bad_total)
     model = run.accelerator.unwrap_model(ctx.model)
     return GRPOResult(run.out, run.total_steps, model, *step_counts(ctx))

@@ -3,7 +3,6 @@ ranks, then logged (`train/...`), and the debug rollouts (rollouts.jsonl)."""
 
 from __future__ import annotations
 
-import sys
 from collections import defaultdict
 from typing import Any
 
@@ -33,8 +32,8 @@ def log_step(
                                      "length_max": length_max})  # fmt: skip
     run.bad.check(int(reduced["bad"]), run.total_steps * run.sampler.records_per_step)
     warning = no_signal_warning(reduced, step + 1)
-    if warning and accelerator.is_main_process:
-        print(warning, file=sys.stderr)
+    if warning:
+        logger.note(warning)
     logger.advance()
     done = step + 1
     if done % cfg.logging.log_every == 0 or done == run.total_steps:

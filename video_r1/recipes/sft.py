@@ -150,15 +150,13 @@ def train(cfg: SFTConfig, resume: str | None = None) -> SFTResult:
     scheduler = build_scheduler(optimizer, cfg.optim, run.total_steps)
     model, optimizer, scheduler = run.accelerator.prepare(model, optimizer, scheduler)
     start_step = resume_state(run, f"{trainable:,} of {total:,} parameters trainable")
-    logger = open_logger(run, start_step)
     loop = _Loop(run, cfg, processor, model, optimizer, scheduler, make_frame_cache(cfg.media))
     model.train()
     bad_totals = {"seen": run.bad.seen, "bad": run.bad.bad}
-    with stop_on_signals(run) as check_stop:
+    with stop_on_signals(run) as check_stop, open_logger(run, start_step) as logger:
         for step in range(start_step, run.total_steps):
             check_stop()  # a Ctrl-C or SIGTERM lost inside the last step stops the run here
             bad_totals = loop.step(step, logger)
-    logger.close()
     finish_run(run, model, processor, bad_totals)
     return SFTResult(run.out, run.total_steps, run.accelerator.unwrap_model(model))
 

@@ -2,11 +2,11 @@
 
 GRPO calls the same logger with its own keys (`train/reward/accuracy`, ...)::
 
-    logger = MetricsLogger(accelerator, out / "metrics.jsonl", total_steps, start_step,
-                           trackers_enabled=bool(cfg.logging.trackers), progress_bar=True)
-    sums = reduce_sums(accelerator, {"loss_sum": s, "tokens": n})      # same on every rank
-    logger.log(step, {"train/loss": sums["loss_sum"] / sums["tokens"], ...})
-    logger.close()
+    with MetricsLogger(accelerator, out / "metrics.jsonl", total_steps, start_step,
+                       trackers_enabled=bool(cfg.logging.trackers), progress_bar=True) as logger:
+        sums = reduce_sums(accelerator, {"loss_sum": s, "tokens": n})  # same on every rank
+        logger.log(step, {"train/loss": sums["loss_sum"] / sums["tokens"], ...})
+        logger.note("# a line for the reader")   # above the bar, not glued to its end
 
 Keys are `split/group/name`. Only the main process writes; `log` on other ranks only advances
 nothing and returns. On resume, `MetricsLogger(..., start_step=k)` drops lines after step k
@@ -115,11 +115,30 @@ class MetricsLogger:
         if self.bar is not None:
             self.bar.update(n)
 
+    def note(self, line: str) -> None:
+        """One line on stderr (main process only), printed above the bar, not into it."""
+        if not self.accelerator.is_main_process:
+            return
+        if self.bar is not None:
+            self.bar.write(line, file=sys.stderr)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+            self.bar = None
         if self.trackers_enabled:
             self.accelerator.end_training()
+            self.trackers_enabled = False
+
+    def __enter__(self) -> MetricsLogger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        # also on an error or an interrupt: the bar's line is ended before the run's `error:`
+        # line (glued to an unfinished bar it began no line of a job's log)
+        self.close()
 
 
 def flat_config(config_yaml: str) -> dict[str, Any]:

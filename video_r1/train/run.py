@@ -3,8 +3,8 @@
 run = start_run(cfg, "grpo")                     # accelerator, records, sampler, bad samples
 ... load processor and model (prepare_model(cfg.model, checkpoint=run.resume_path)) ...
 start_step = resume_state(run, model_description)  # after accelerator.prepare
-logger = open_logger(run, start_step)
-with stop_on_signals(run):                       # Ctrl-C / SIGTERM: say how to resume
+with stop_on_signals(run) as check_stop, open_logger(run, start_step) as logger:
+    # Ctrl-C / SIGTERM: say how to resume; the logger ends its bar on any way out
     for step in range(start_step, run.total_steps):
         ... bad.report(record, reason, step=step + 1, rank=run.rank) ...
         ... a rank whose micro-batch is all bad trains a filler with weight 0:
@@ -201,7 +201,8 @@ def resume_state(run: Run, description: str, extra_logs: tuple[str, ...] = ()) -
 
 
 def open_logger(run: Run, start_step: int) -> Any:
-    """Trackers (with the flattened config) and the metrics logger with its progress bar."""
+    """Trackers (with the flattened config) and the metrics logger with its progress bar; a
+    context manager that closes both."""
     from video_r1.train.metrics_logger import MetricsLogger, flat_config
 
     run.accelerator.init_trackers(run.cfg.logging.project, config=flat_config(run.config_yaml))
