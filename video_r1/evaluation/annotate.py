@@ -310,17 +310,18 @@ def annotate(
             args.teacher, dtype=args.dtype, device=args.device, attn=args.attn
         )
         teacher = (model, processor, processor_factor(processor))
-        bar = tqdm(total=len(todo), desc="annotate", unit="record", disable=args.no_progress)
         kept = 0
-        for start in range(0, len(todo), args.batch_size):
-            lines = _annotate_batch(teacher, todo[start : start + args.batch_size], settings, args)
-            for line in lines:
-                append_jsonl(progress, line)
-                done[str(line["problem_id"])] = line
-                kept += line["kept"]
-            bar.update(len(lines))
-            bar.set_postfix(kept=kept, dropped=bar.n - kept)
-        bar.close()
+        # `with`: the bar's line ends before whatever stops the loop prints its error
+        with tqdm(total=len(todo), desc="annotate", unit="record", disable=args.no_progress) as bar:
+            for start in range(0, len(todo), args.batch_size):
+                batch = todo[start : start + args.batch_size]
+                lines = _annotate_batch(teacher, batch, settings, args)
+                for line in lines:
+                    append_jsonl(progress, line)
+                    done[str(line["problem_id"])] = line
+                    kept += line["kept"]
+                bar.update(len(lines))
+                bar.set_postfix(kept=kept, dropped=bar.n - kept)
 
     finals = [done[str(r.problem_id)] for r in records] + missing
     kept_records = [

@@ -332,23 +332,22 @@ def _run_samples(run: EvalRun, todo: list[Sample], results_path: Path) -> None:
     )
     factor = processor_factor(processor)
     config = build_generation_config(model, processor, run.settings)
-    bar = tqdm(total=len(todo), desc="eval", unit="sample", disable=not run.progress)
     failed = errors_in_row = 0
-    for start in range(0, len(todo), run.batch_size):
-        batch = todo[start : start + run.batch_size]
-        lines, generated = _batch_lines(run, model, processor, batch, factor, config)
-        for ok in generated:
-            errors_in_row = 0 if ok else errors_in_row + 1
-        for line in lines:
-            append_jsonl(results_path, line)
-            failed += line["error"] is not None
-        bar.update(len(lines))
-        bar.set_postfix(done=bar.n, failed=failed)
-        if run.max_consecutive_errors and errors_in_row >= run.max_consecutive_errors:
-            bar.close()
-            last = [line["error"] for line in lines if line["error"] is not None][-1]
-            raise EvalAborted(
-                f"{errors_in_row} samples in a row failed to generate; last error: "
-                f"{last} (results so far are kept; rerun to resume)"
-            )
-    bar.close()
+    # `with`: the bar's line ends before whatever stops the loop prints its error
+    with tqdm(total=len(todo), desc="eval", unit="sample", disable=not run.progress) as bar:
+        for start in range(0, len(todo), run.batch_size):
+            batch = todo[start : start + run.batch_size]
+            lines, generated = _batch_lines(run, model, processor, batch, factor, config)
+            for ok in generated:
+                errors_in_row = 0 if ok else errors_in_row + 1
+            for line in lines:
+                append_jsonl(results_path, line)
+                failed += line["error"] is not None
+            bar.update(len(lines))
+            bar.set_postfix(done=bar.n, failed=failed)
+            if run.max_consecutive_errors and errors_in_row >= run.max_consecutive_errors:
+                last = [line["error"] for line in lines if line["error"] is not None][-1]
+                raise EvalAborted(
+                    f"{errors_in_row} samples in a row failed to generate; last error: "
+                    f"{last} (results so far are kept; rerun to resume)"
+                )
