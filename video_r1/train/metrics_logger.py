@@ -135,10 +135,15 @@ class MetricsLogger:
     def __enter__(self) -> MetricsLogger:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        # also on an error or an interrupt: the bar's line is ended before the run's `error:`
-        # line (glued to an unfinished bar it began no line of a job's log)
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if exc_type is None:
+            self.close()
+        elif self.bar is not None:
+            # an error or an interrupt: end the bar's line before the run's `error:` line (glued
+            # to an unfinished bar it began no line of a job's log); trackers are left for the
+            # process's exit to mark the run failed (wandb's finish() would say it succeeded)
+            self.bar.close()
+            self.bar = None
 
 
 def flat_config(config_yaml: str) -> dict[str, Any]:
