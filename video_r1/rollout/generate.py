@@ -106,8 +106,8 @@ def prefill_prompts(
     predict the first completion token.
     cascade: keep each row's cache once (`SharedPrefixCache`; run the model on it inside
     `attending`), on CPU only; False, or another device, indexes it out to every rollout (a
-    copy per rollout, read at every step: the slower reference path on CPU). capacity: tokens the rollouts will add (cascade
-    preallocates them; 0 grows as fed).
+    copy per rollout, read at every step: the slower reference path on CPU).
+    capacity: tokens the rollouts will add (cascade preallocates them; 0 grows as fed).
     Returns (the cache, position delta of each rollout [N, 1], logits of the last cached
     position of each rollout [N, V]).
     """

@@ -124,10 +124,13 @@ class MetricsLogger:
         else:
             print(line, file=sys.stderr, flush=True)
 
-    def close(self) -> None:
+    def _end_bar(self) -> None:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+    def close(self) -> None:
+        self._end_bar()
         if self.trackers_enabled:
             self.accelerator.end_training()
             self.trackers_enabled = False
@@ -138,12 +141,11 @@ class MetricsLogger:
     def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         if exc_type is None:
             self.close()
-        elif self.bar is not None:
+        else:
             # an error or an interrupt: end the bar's line before the run's `error:` line (glued
             # to an unfinished bar it began no line of a job's log); trackers are left for the
             # process's exit to mark the run failed (wandb's finish() would say it succeeded)
-            self.bar.close()
-            self.bar = None
+            self._end_bar()
 
 
 def flat_config(config_yaml: str) -> dict[str, Any]:

@@ -202,7 +202,7 @@ def resume_state(run: Run, description: str, extra_logs: tuple[str, ...] = ()) -
 
 def open_logger(run: Run, start_step: int) -> Any:
     """Trackers (with the flattened config) and the metrics logger with its progress bar; a
-    context manager that closes both."""
+    context manager that closes both, or on an error only the bar."""
     from video_r1.train.metrics_logger import MetricsLogger, flat_config
 
     run.accelerator.init_trackers(run.cfg.logging.project, config=flat_config(run.config_yaml))
