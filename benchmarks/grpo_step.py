@@ -26,7 +26,8 @@ Each mode runs in its own processes (for its own peak RSS), the two modes altern
 time over all timed steps, the per-phase breakdown (other = time outside the phases), peak
 RSS, and the ratio. `--preset 3b` builds a random-init model at Qwen2.5-VL-3B size from a
 config (no download) for a GPU: `--device cuda --dtype bfloat16 --modes optimised
---new-tokens 256` (the README's GPU figures). On a GPU, or with `--peak-tflops`, one more
+--new-tokens 256` (the README's GPU figures; the off mode at that size fits only with
+`--gradient-checkpointing`, which both modes then use). On a GPU, or with `--peak-tflops`, one more
 untimed step counts the update's FLOPs (torch's FlopCounterMode: matmuls, convolutions and
 attention, forward and backward, as they run) and prints the update's MFU: those FLOPs over
 the median policy + backward + optimizer time, over the peak rate.
@@ -103,11 +104,12 @@ def index_reward(completions, **columns):
 
 def recipe_context(
     model_dir: str, preset: str, dtype: str, device: str, prompts: int, new_tokens: int,
-    cascade: bool = True, stock: bool = False,
+    cascade: bool = True, stock: bool = False, checkpointing: bool = False,
 ):  # fmt: skip
     """The recipe's StepContext for this setting (one process, no checkpoint); cascade:
     rl.cascade_attention (False: each prompt row's cache copied to its rollouts); stock: the
-    model without video-r1's module changes (`build_model`)."""
+    model without video-r1's module changes (`build_model`); checkpointing: activation
+    checkpointing in training mode, as `prepare_model` sets `model.gradient_checkpointing`."""
     import copy
 
     from accelerate import Accelerator
@@ -130,6 +132,9 @@ def recipe_context(
     accelerator = Accelerator(cpu=device == "cpu", gradient_accumulation_steps=prompts,
                               step_scheduler_with_optimizer=False)  # fmt: skip
     policy = build_model(model_dir, preset, dtype, device, stock)
+    if checkpointing:  # as video_r1.train.model.prepare_model does for the recipe
+        policy.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        policy.train()
     reference = copy.deepcopy(policy).eval().requires_grad_(False)
     optimizer = build_optimizer(policy, cfg.optim)
     scheduler = build_scheduler(optimizer, cfg.optim, 1000)
@@ -262,7 +267,7 @@ def run_mode(args: argparse.Namespace) -> dict:
     settings = VideoSettings()  # training: 16 frames, 128x28x28
     ctx = recipe_context(args.model_dir, args.preset, args.dtype, args.device, args.prompts,
                          args.new_tokens, cascade=args.mode != "expanded",
-                         stock=args.mode == "off")  # fmt: skip
+                         stock=args.mode == "off", checkpointing=args.gradient_checkpointing)  # fmt: skip
     if args.device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
     runs = []
@@ -372,6 +377,13 @@ def parse_args() -> argparse.Namespace:
         help="comma-separated modes to run: optimised, off, expanded (optimised with "
         "rl.cascade_attention=false: each prompt row's KV cache copied to its rollouts)",
     )
+    parser.add_argument(
+        "--gradient-checkpointing",
+        action="store_true",
+        help="activation checkpointing in both modes, as configs/grpo.yaml's "
+        "model.gradient_checkpointing: true runs (it also turns off the shared-prefix log-prob "
+        "passes, as in the recipe)",
+    )
     parser.add_argument("--mode", choices=MODES, help=argparse.SUPPRESS)
     parser.add_argument("--model-dir", help=argparse.SUPPRESS)
     args = parser.parse_args()  # fmt: skip
@@ -416,6 +428,8 @@ def main() -> None:
     passed = ["--steps", str(args.steps), "--prompts", str(args.prompts), "--video", args.video,
               "--device", args.device, "--dtype", args.dtype, "--preset", args.preset,
               "--new-tokens", str(args.new_tokens)]  # fmt: skip
+    if args.gradient_checkpointing:
+        passed.append("--gradient-checkpointing")
     if args.peak_tflops is not None:
         passed += ["--peak-tflops", str(args.peak_tflops)]
     with tempfile.TemporaryDirectory() as tmp:
@@ -439,7 +453,8 @@ def main() -> None:
                for m, runs in steps.items()}  # fmt: skip
     print(f"T-GRPO step, {args.preset} Qwen2.5-VL, {Path(args.video).name} 16 frames, "
           f"{args.prompts} prompt(s)/step, G={G}+{G_SHUFFLED}, {args.new_tokens} tokens, {args.dtype} on "
-          f"{args.device}; median of {args.steps * args.rounds} steps per mode, "
+          f"{args.device}{', activation checkpointing' if args.gradient_checkpointing else ''}; "
+          f"median of {args.steps * args.rounds} steps per mode, "
           f"{args.rounds} alternating rounds (s)")  # fmt: skip
     print(f"{'phase':<13}" + "".join(f"{m:>11}" for m in modes))
     for phase in PHASES:

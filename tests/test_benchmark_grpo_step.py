@@ -1,6 +1,7 @@
-"""benchmarks/grpo_step.py's FLOP counter: attention with fewer key/value heads than query
-heads (Qwen2.5-VL's grouped-query attention) counts as the query heads' work; torch before
-2.13 rejected those shapes, so the GPU run's MFU step failed."""
+"""benchmarks/grpo_step.py's helpers. The FLOP counter: attention with fewer key/value heads
+than query heads (Qwen2.5-VL's grouped-query attention) counts as the query heads' work; torch
+before 2.13 rejected those shapes, so the GPU run's MFU step failed. The model it times:
+`--gradient-checkpointing` trains with activation checkpointing, as the recipe's default does."""
 
 import importlib.util
 from pathlib import Path
@@ -13,11 +14,16 @@ BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "grpo_step.py"
 
 
 @pytest.fixture(scope="module")
-def counter():
+def benchmark():
     spec = importlib.util.spec_from_file_location("grpo_step_benchmark", BENCHMARK)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.flop_counter()
+    return module
+
+
+@pytest.fixture(scope="module")
+def counter(benchmark):
+    return benchmark.flop_counter()
 
 
 @pytest.mark.parametrize("kind", ["efficient", "flash", "cudnn"])
@@ -46,3 +52,14 @@ def test_the_counter_counts_a_backward_pass(counter) -> None:
         layer(x).sum().backward()
     # forward x @ W^T, backward grad @ W (input grad skipped: x needs none) and grad^T @ x
     assert counter.get_total_flops() == 2 * (2 * 8 * 32 * 16)
+
+
+@pytest.mark.parametrize("checkpointing", [False, True])
+def test_gradient_checkpointing_reaches_the_timed_policy(benchmark, tiny_qwen25, checkpointing):
+    """With the flag the policy trains as `prepare_model` leaves it (checkpointed, in training
+    mode, so the recipe's log-prob passes skip prefix sharing); without it, as before."""
+    ctx = benchmark.recipe_context(str(tiny_qwen25), "tiny", "float32", "cpu", prompts=1,
+                                   new_tokens=2, checkpointing=checkpointing)  # fmt: skip
+    assert ctx.policy.is_gradient_checkpointing is checkpointing
+    assert ctx.policy.training is checkpointing  # from_pretrained leaves eval mode otherwise
+    assert not ctx.reference.training
