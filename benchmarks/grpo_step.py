@@ -15,6 +15,9 @@ gradient accumulation, as memory-limited real runs are), one optimizer step per 
 - expanded: optimised with rl.cascade_attention=false: each row's cache copied to its
   rollouts, every decode step and log-prob pass reading all N copies (the earlier path; off
   CPU the optimised mode runs this too, since no fused kernel serves the shared prefix there).
+- eager-decode: optimised with rl.cuda_graph_decode=false: on CUDA, each decode step the
+  model's own forward on a growing cache instead of one replayed CUDA graph (the same as
+  optimised on CPU, where no graph is used).
 - off: the published structure, per prompt: pixels repeated once per rollout, ordered and
   shuffled generated in two sequential calls, policy and reference forwards on repeated
   pixels, backward; the optimizer steps after the last prompt. The model is transformers' as
@@ -104,10 +107,11 @@ def index_reward(completions, **columns):
 
 def recipe_context(
     model_dir: str, preset: str, dtype: str, device: str, prompts: int, new_tokens: int,
-    cascade: bool = True, stock: bool = False, checkpointing: bool = False,
+    cascade: bool = True, stock: bool = False, checkpointing: bool = False, graphs: bool = True,
 ):  # fmt: skip
     """The recipe's StepContext for this setting (one process, no checkpoint); cascade:
-    rl.cascade_attention (False: each prompt row's cache copied to its rollouts); stock: the
+    rl.cascade_attention (False: each prompt row's cache copied to its rollouts); graphs:
+    rl.cuda_graph_decode (decode steps replayed as CUDA graphs on CUDA); stock: the
     model without video-r1's module changes (`build_model`); checkpointing: activation
     checkpointing in training mode, as `prepare_model` sets `model.gradient_checkpointing`."""
     import copy
@@ -127,7 +131,7 @@ def recipe_context(
         "checkpoint.output_dir=unused", "optim.per_device_batch_size=1", f"optim.grad_accum={prompts}",
         f"rl.num_generations={G}", f"rl.num_shuffled_generations={G_SHUFFLED}", f"rl.beta={BETA}",
         f"rl.max_completion_length={new_tokens}", f"rl.min_completion_length={new_tokens}",
-        f"rl.cascade_attention={str(cascade).lower()}",
+        f"rl.cascade_attention={str(cascade).lower()}", f"rl.cuda_graph_decode={str(graphs).lower()}",
     ])  # fmt: skip
     accelerator = Accelerator(cpu=device == "cpu", gradient_accumulation_steps=prompts,
                               step_scheduler_with_optimizer=False)  # fmt: skip
@@ -267,14 +271,15 @@ def run_mode(args: argparse.Namespace) -> dict:
     settings = VideoSettings()  # training: 16 frames, 128x28x28
     ctx = recipe_context(args.model_dir, args.preset, args.dtype, args.device, args.prompts,
                          args.new_tokens, cascade=args.mode != "expanded",
-                         stock=args.mode == "off", checkpointing=args.gradient_checkpointing)  # fmt: skip
+                         stock=args.mode == "off", checkpointing=args.gradient_checkpointing,
+                         graphs=args.mode != "eager-decode")  # fmt: skip
     if args.device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
     runs = []
     for i in range(args.steps + 1):  # the first step warms up
         timer = PhaseTimer()
         start = time.perf_counter()
-        if args.mode in ("optimised", "expanded"):
+        if args.mode != "off":
             tokens = optimised_step(ctx, video, records, settings, i, timer)
         else:
             tokens = sum(
@@ -335,7 +340,7 @@ def flop_counter():
     return fc.FlopCounterMode(display=False, custom_mapping=mapping)
 
 
-MODES = ["optimised", "off", "expanded"]
+MODES = ["optimised", "off", "expanded", "eager-decode"]
 PHASES = ["media", "prompt", "generate", "rewards", "reference", "policy", "backward",
           "optimizer", "other", "total", "tokens_per_s"]  # fmt: skip
 
@@ -375,7 +380,8 @@ def parse_args() -> argparse.Namespace:
         "--modes",
         default="optimised,off",
         help="comma-separated modes to run: optimised, off, expanded (optimised with "
-        "rl.cascade_attention=false: each prompt row's KV cache copied to its rollouts)",
+        "rl.cascade_attention=false: each prompt row's KV cache copied to its rollouts), "
+        "eager-decode (optimised with rl.cuda_graph_decode=false: no CUDA graphs)",
     )
     parser.add_argument(
         "--gradient-checkpointing",
@@ -393,6 +399,9 @@ def parse_args() -> argparse.Namespace:
         args.video = str(reference_clip(Path(tempfile.gettempdir()) / "video-r1"))
     if not Path(args.video).is_file():
         parser.error(f"--video {args.video}: no such file")
+    unknown = [m for m in args.modes.split(",") if m not in MODES]
+    if unknown:
+        parser.error(f"--modes: unknown {', '.join(unknown)} (choose from {', '.join(MODES)})")
     if args.new_tokens < 1:
         parser.error(f"--new-tokens {args.new_tokens}: must be at least 1")
     args.mfu = args.peak_tflops is not None or args.device.startswith("cuda")
@@ -456,13 +465,15 @@ def main() -> None:
           f"{args.device}{', activation checkpointing' if args.gradient_checkpointing else ''}; "
           f"median of {args.steps * args.rounds} steps per mode, "
           f"{args.rounds} alternating rounds (s)")  # fmt: skip
-    print(f"{'phase':<13}" + "".join(f"{m:>11}" for m in modes))
+    w = max(11, *(len(m) + 1 for m in modes))  # column width
+    print(f"{'phase':<13}" + "".join(f"{m:>{w}}" for m in modes))
     for phase in PHASES:
-        print(f"{phase:<13}" + "".join(f"{medians[m][phase]:>11.3f}" for m in modes))
-    print(f"{'peak RSS':<13}" + "".join(f"{peaks[m]['peak_rss_gib']:>10.2f}G" for m in modes))
+        print(f"{phase:<13}" + "".join(f"{medians[m][phase]:>{w}.3f}" for m in modes))
+    print(f"{'peak RSS':<13}" + "".join(f"{peaks[m]['peak_rss_gib']:>{w - 1}.2f}G" for m in modes))
     if args.device.startswith("cuda"):
         print(
-            f"{'peak GPU mem':<13}" + "".join(f"{peaks[m]['peak_gpu_gib']:>10.2f}G" for m in modes)
+            f"{'peak GPU mem':<13}"
+            + "".join(f"{peaks[m]['peak_gpu_gib']:>{w - 1}.2f}G" for m in modes)
         )
     peak = peak_tflops(args)
     for mode in (m for m in modes if flops[m] and peak):
@@ -474,6 +485,9 @@ def main() -> None:
     for mode in (m for m in modes if m != "off" and "off" in modes):
         ratio = medians["off"]["total"] / medians[mode]["total"]
         print(f"speed-up (off / {mode}): {ratio:.2f}x")
+    if {"optimised", "eager-decode"} <= set(modes):  # the CUDA graphs' share, on CUDA
+        ratio = medians["eager-decode"]["generate"] / medians["optimised"]["generate"]
+        print(f"generation speed-up (eager-decode / optimised): {ratio:.2f}x")
 
 
 if __name__ == "__main__":

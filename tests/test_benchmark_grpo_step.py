@@ -63,3 +63,12 @@ def test_gradient_checkpointing_reaches_the_timed_policy(benchmark, tiny_qwen25,
     assert ctx.policy.is_gradient_checkpointing is checkpointing
     assert ctx.policy.training is checkpointing  # from_pretrained leaves eval mode otherwise
     assert not ctx.reference.training
+
+
+def test_the_eager_decode_mode_turns_the_cuda_graphs_off(benchmark, tiny_qwen25):
+    """`--modes eager-decode` times the recipe with rl.cuda_graph_decode=false (the share of
+    generation the CUDA graphs take away, on a GPU); the optimised mode keeps the default."""
+    for graphs in (True, False):
+        ctx = benchmark.recipe_context(str(tiny_qwen25), "tiny", "float32", "cpu", prompts=1,
+                                       new_tokens=2, graphs=graphs)  # fmt: skip
+        assert ctx.cfg.rl.cuda_graph_decode is graphs

@@ -247,10 +247,19 @@ def test_shared_prefix_equals_plain_path_with_left_padding_and_an_image(tiny_mod
             generated["sampled " + name] = generate_rollouts(
                 model, encoded, [2, 1, 2], sampled, eos, **mode
             )
-    for name in ("expanded", "cascade"):
+        # the fixed-shape decode a GPU replays as a CUDA graph, run eagerly here
+        generated["static"] = generate_rollouts(
+            model, encoded, [2, 1, 2], greedy, eos, cascade=False, static_cache=True
+        )
+        torch.manual_seed(1)
+        generated["sampled static"] = generate_rollouts(
+            model, encoded, [2, 1, 2], sampled, eos, cascade=False, static_cache=True
+        )
+    for name in ("expanded", "cascade", "static"):
         assert torch.equal(generated[name].completion_ids, generated["plain"].completion_ids)
     sampled_ids = [generated["sampled " + n].completion_ids for n in ("expanded", "cascade")]
     assert torch.equal(*sampled_ids)
+    assert torch.equal(generated["sampled static"].completion_ids, sampled_ids[0])
     assert model.config.text_config._attn_implementation == "sdpa"  # restored after the call
 
     rollouts = generated["plain"]

@@ -129,6 +129,15 @@ class RLConfig:
         "the copied cache)",
         default=True,
     )
+    cuda_graph_decode: bool = _help(
+        "on CUDA, generation decodes with fixed shapes (each rollout's KV cache preallocated "
+        "to its final length, written in place) and replays every decode step after the "
+        "first as one CUDA graph instead of hundreds of kernel launches (video_r1/rollout/"
+        "static_decode.py); false: the model's own forward on a growing cache. Not used on "
+        "CPU, under DeepSpeed ZeRO-3 (its forward gathers parameters in hooks) or for text "
+        "models with sliding-window layers",
+        default=True,
+    )
     prompt_wording: str = _help("prompt template wording: train or eval", default="train")
     debug_rollouts: int = _help(
         "write this many sample rollouts per step to OUTPUT/rollouts.jsonl (0: none)", default=0

@@ -100,17 +100,20 @@ def sample_rollouts(
     key: SamplingKey | None,
     synced_gpus: bool = False,
     cascade: bool = True,
+    static_cache: bool | None = None,
 ) -> Rollouts:
     """Rollouts of every prompt row (rows 0..num_ordered_rows-1 ordered, the rest shuffled).
 
     key None: one call on the global random stream. Otherwise the ordered rows are generated
     under `stream_seed(key, 0)` and the shuffled rows under `stream_seed(key, 1)`, in two calls
     (the global stream is left as it was); the result lists the same rollouts in the same order.
+    cascade, static_cache: as `generate_rollouts` takes them.
     """
     if key is None:
         return generate_rollouts(
-            model, encoded, counts, generation_config, eos_ids, synced_gpus, cascade=cascade
-        )
+            model, encoded, counts, generation_config, eos_ids, synced_gpus, cascade=cascade,
+            static_cache=static_cache,
+        )  # fmt: skip
     ordered = [n if r < num_ordered_rows else 0 for r, n in enumerate(counts)]
     shuffled = [0 if r < num_ordered_rows else n for r, n in enumerate(counts)]
     calls = []
@@ -128,6 +131,7 @@ def sample_rollouts(
                     eos_ids,
                     synced_gpus=synced_gpus,
                     cascade=cascade,
+                    static_cache=static_cache,
                 )  # fmt: skip
             )
     if len(calls) == 1:

@@ -198,6 +198,8 @@ def _chunk_experience(
         rollouts = sample_rollouts(
             ctx.policy, encoded, counts, len(records), ctx.gen_config, ctx.eos_ids, key,
             synced_gpus=ctx.zero3 and not gathered, cascade=rl.cascade_attention,
+            # ZeRO-3's hooks gather parameters inside each forward: no graph can hold that
+            static_cache=None if rl.cuda_graph_decode and not ctx.zero3 else False,
         )  # fmt: skip
     with timer("rewards"):
         lengths = rollouts.lengths.tolist()

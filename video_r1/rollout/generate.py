@@ -22,6 +22,11 @@ from video_r1.rollout.cascade import (
 )
 from video_r1.rollout.last_layer import last_layer_at_last_position
 from video_r1.rollout.sampling import TokenSampler, finished_after
+from video_r1.rollout.static_decode import (
+    StaticDecoder,
+    StaticRolloutCache,
+    supports_static_decode,
+)
 from video_r1.rollout.vision import EncodedPrompts, base_model, rows_inputs
 
 
@@ -96,6 +101,7 @@ def prefill_prompts(
     rows: Sequence[int],
     cascade: bool = True,
     capacity: int = 0,
+    static: bool = False,
 ) -> tuple[object, torch.Tensor, torch.Tensor]:
     """Run each prompt row once and share its KV cache with every rollout of that row.
 
@@ -108,6 +114,8 @@ def prefill_prompts(
     `attending`), on CPU only; False, or another device, indexes it out to every rollout (a
     copy per rollout, read at every step: the slower reference path on CPU).
     capacity: tokens the rollouts will add (cascade preallocates them; 0 grows as fed).
+    static: where cascade does not apply, copy the cache into buffers of its final length
+    (`StaticRolloutCache`, capacity >= 1: decoding with fixed shapes, static_decode.py).
     Returns (the cache, position delta of each rollout [N, 1], logits of the last cached
     position of each rollout [N, V]).
     """
@@ -126,6 +134,8 @@ def prefill_prompts(
     # the cache kept once, 28 ms with it copied; docs/speed.md)
     if cascade and has_fused_kernels(select.device):
         cache = SharedPrefixCache(cache, kwargs["attention_mask"], select, capacity)
+    elif static:
+        cache = StaticRolloutCache(cache, select, capacity)
     else:
         cache.batch_select_indices(select)
     deltas = base_model(model).rope_deltas  # [U, 1]: 3D (mrope) position offset of the text
@@ -160,18 +170,28 @@ def decode_completions(
     stop token is filled with `pad_id` after it, and decoding ends when every row has stopped
     or after `max_new_tokens`, as transformers' `generate` does. synced_gpus: this process keeps
     running forwards (appending nothing) until every process has finished (ZeRO-3 gathers
-    parameters collectively in each forward).
+    parameters collectively in each forward). On a `StaticRolloutCache` every step has one
+    fixed shape, and on CUDA all steps after the first replay one CUDA graph (static_decode.py).
     """
     inner = inner_module(model)
-    n, prompt_len = prompt_mask.shape
+    n = prompt_mask.shape[0]
     device = logits.device
     suppressed = sampler.suppress_mask(logits.shape[-1], device)
     no_stop_yet = sampler.suppress_mask(logits.shape[-1], device, also=stop_ids)
     # text positions of the completion: after the row's real prompt tokens, shifted by delta
     first_position = prompt_mask.long().sum(dim=1, keepdim=True) + deltas  # [N, 1]
-    mask = torch.cat([prompt_mask, prompt_mask.new_ones(n, max_new_tokens)], dim=1)
+    if isinstance(cache, StaticRolloutCache):
+        if synced_gpus:
+            raise ValueError("a static rollout cache cannot keep decoding for other processes")
+        language_model = base_model(model).language_model
+        forward = StaticDecoder(
+            language_model, inner.get_output_embeddings(), cache, prompt_mask, first_position,
+            _cache_keyword(type(language_model)), graphs=device.type == "cuda",
+        )  # fmt: skip
+    else:
+        forward = _cache_step(inner, cache_keyword(model), cache, prompt_mask, first_position,
+                              max_new_tokens)  # fmt: skip
     done = torch.zeros(n, dtype=torch.bool, device=device)
-    cache_kwargs = {cache_keyword(model): cache}
     tokens: list[torch.Tensor] = []
     finished = False  # this process: every row stopped, or max_new_tokens reached
     step = 0
@@ -186,18 +206,31 @@ def decode_completions(
                 finished = bool(done.all()) or len(tokens) == max_new_tokens
             if not _someone_decoding(finished, synced_gpus, device):
                 break
-            if prompt_len + step + 1 > mask.shape[1]:  # a finished process keeping step
-                mask = torch.cat([mask, mask.new_ones(n, max_new_tokens)], dim=1)
-            logits = inner(
-                input_ids=token[:, None],
-                attention_mask=mask[:, : prompt_len + step + 1],
-                position_ids=first_position + step,
-                use_cache=True,
-                **cache_kwargs,
-                logits_to_keep=1,
-            ).logits[:, -1]
+            logits = forward(token, step)
             step += 1
     return torch.stack(tokens, dim=1)
+
+
+def _cache_step(inner, keyword: str, cache, prompt_mask, first_position, max_new_tokens: int):
+    """`step(token [N], step) -> logits [N, V]`: the model's own forward on a cache that grows
+    by a token a step (the mask widens with it)."""
+    n, prompt_len = prompt_mask.shape
+    mask = torch.cat([prompt_mask, prompt_mask.new_ones(n, max_new_tokens)], dim=1)
+
+    def step_logits(token: torch.Tensor, step: int) -> torch.Tensor:
+        nonlocal mask
+        if prompt_len + step + 1 > mask.shape[1]:  # a finished process keeping step
+            mask = torch.cat([mask, mask.new_ones(n, max_new_tokens)], dim=1)
+        return inner(
+            input_ids=token[:, None],
+            attention_mask=mask[:, : prompt_len + step + 1],
+            position_ids=first_position + step,
+            use_cache=True,
+            **{keyword: cache},
+            logits_to_keep=1,
+        ).logits[:, -1]
+
+    return step_logits
 
 
 def _someone_decoding(finished: bool, synced_gpus: bool, device: torch.device) -> bool:
@@ -207,6 +240,17 @@ def _someone_decoding(finished: bool, synced_gpus: bool, device: torch.device) -
     flag = torch.tensor(0.0 if finished else 1.0, device=device)
     torch.distributed.all_reduce(flag)
     return bool(flag.item() > 0)
+
+
+def _use_static_cache(model, asked: bool | None, device: torch.device, synced_gpus: bool) -> bool:
+    """Whether generation decodes on a `StaticRolloutCache` (see `generate_rollouts`)."""
+    fits = supports_static_decode(base_model(model).language_model.config)
+    if asked is None:
+        return device.type == "cuda" and not synced_gpus and fits
+    if asked and (synced_gpus or not fits):
+        why = "synced_gpus (ZeRO-3)" if synced_gpus else "a text model with sliding-window layers"
+        raise ValueError(f"static_cache=True cannot serve {why}")
+    return asked
 
 
 @contextmanager
@@ -237,6 +281,7 @@ def generate_rollouts(
     synced_gpus: bool = False,
     share_prefix: bool = True,
     cascade: bool = True,
+    static_cache: bool | None = None,
 ) -> Rollouts:
     """One batched generation for every rollout of every prompt row.
 
@@ -254,6 +299,9 @@ def generate_rollouts(
     `generate` (the reference path, for comparison).
     cascade: with share_prefix, attend to each row's prompt cache kept once (`cascade.py`);
     False copies it to every rollout, as happens off CPU regardless (no fused kernel there).
+    static_cache: where the cache is copied, copy it into buffers of the completions' final
+    length and decode with fixed shapes, on CUDA as one CUDA graph a step (static_decode.py).
+    None: on CUDA, without synced_gpus, for text models without sliding-window layers.
     """
     stops = generation_stop_ids(generation_config, eos_token_ids)
     rows = [r for r, n in enumerate(rollouts_per_row) for _ in range(n)]
@@ -264,7 +312,8 @@ def generate_rollouts(
         if not max_new or max_new < 1:
             raise ValueError(f"generation needs max_new_tokens >= 1, got {max_new!r}")
         sampler = TokenSampler.from_config(generation_config)
-        cache, deltas, logits = prefill_prompts(model, encoded, rows, cascade, max_new)
+        static = _use_static_cache(model, static_cache, kwargs["input_ids"].device, synced_gpus)
+        cache, deltas, logits = prefill_prompts(model, encoded, rows, cascade, max_new, static)
         pad = generation_config.pad_token_id
         completion_ids = decode_completions(
             model, cache, logits, kwargs["attention_mask"], deltas, sampler, max_new, stops,
