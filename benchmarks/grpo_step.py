@@ -301,7 +301,7 @@ def run_mode(args: argparse.Namespace) -> dict:
             runs.append(phases)
     gpu = torch.cuda.max_memory_allocated() / 2**30 if args.device.startswith("cuda") else 0.0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    update_flops = 0.0
+    update_flops, flops_error = 0.0, None
     if args.mfu and args.mode != "off":
         # one more, untimed step: the update's FLOPs as it runs (matmuls, convolutions and
         # attention, forward and backward, counted by torch; a shared prompt prefix counts once)
@@ -309,10 +309,10 @@ def run_mode(args: argparse.Namespace) -> dict:
             counter = flop_counter()
             optimised_step(ctx, video, records, settings, args.steps + 1, PhaseTimer(), counter)
             update_flops = float(counter.get_total_flops())
-        except Exception as e:  # keep the timings; say why there is no MFU
-            print(f"update FLOPs not counted: {e!r}", file=sys.stderr)
+        except Exception as e:  # keep the timings; the parent says why there is no MFU
+            flops_error = repr(e)
     return {"mode": args.mode, "steps": runs, "peak_rss_gib": rss, "peak_gpu_gib": gpu,
-            "update_flops": update_flops}  # fmt: skip
+            "update_flops": update_flops, "update_flops_error": flops_error}  # fmt: skip
 
 
 def flop_counter():
@@ -419,6 +419,22 @@ def peak_tflops(args: argparse.Namespace) -> float | None:
     return PEAK_BF16_TFLOPS[chip] if chip and args.dtype == "bfloat16" else None
 
 
+def mfu_lines(medians: dict, flops: dict, errors: dict, peak: float | None) -> list[str]:
+    """One line per mode with counted FLOPs: the update's rate and MFU over the median policy +
+    backward + optimizer time; one per mode whose count failed, with the child's reason (the
+    child's stderr is not shown, so without this line the MFU would just be missing)."""
+    lines = []
+    for mode, error in errors.items():
+        lines.append(f"update ({mode}): FLOPs not counted, no MFU: {error}")
+    for mode in (m for m in flops if flops[m] and peak):
+        update_s = sum(medians[mode][k] for k in ("policy", "backward", "optimizer"))
+        rate = flops[mode] / update_s / 1e12
+        lines.append(f"update ({mode}): {flops[mode] / 1e12:.1f} TFLOP counted in {update_s:.3f} s "
+                     f"(policy + backward + optimizer medians): {rate:.0f} TFLOP/s, "
+                     f"MFU {rate / peak:.1%} of {peak:g} TFLOP/s")  # fmt: skip
+    return lines
+
+
 def main() -> None:
     args = parse_args()
     if args.mode:
@@ -434,6 +450,7 @@ def main() -> None:
     steps: dict[str, list] = {mode: [] for mode in modes}
     peaks: dict[str, dict] = {mode: {"peak_rss_gib": 0.0, "peak_gpu_gib": 0.0} for mode in modes}
     flops: dict[str, float] = {mode: 0.0 for mode in modes}
+    flops_errors: dict[str, str] = {}
     passed = ["--steps", str(args.steps), "--prompts", str(args.prompts), "--video", args.video,
               "--device", args.device, "--dtype", args.dtype, "--preset", args.preset,
               "--new-tokens", str(args.new_tokens)]  # fmt: skip
@@ -458,6 +475,8 @@ def main() -> None:
                 for key in peaks[mode]:
                     peaks[mode][key] = max(peaks[mode][key], result[key])
                 flops[mode] = max(flops[mode], result["update_flops"])
+                if result["update_flops_error"]:
+                    flops_errors[mode] = result["update_flops_error"]
     medians = {m: {k: statistics.median(s.get(k, 0.0) for s in runs) for k in PHASES}
                for m, runs in steps.items()}  # fmt: skip
     print(f"T-GRPO step, {args.preset} Qwen2.5-VL, {Path(args.video).name} 16 frames, "
@@ -475,13 +494,8 @@ def main() -> None:
             f"{'peak GPU mem':<13}"
             + "".join(f"{peaks[m]['peak_gpu_gib']:>{w - 1}.2f}G" for m in modes)
         )
-    peak = peak_tflops(args)
-    for mode in (m for m in modes if flops[m] and peak):
-        update_s = sum(medians[mode][k] for k in ("policy", "backward", "optimizer"))
-        print(f"update ({mode}): {flops[mode] / 1e12:.1f} TFLOP counted in "
-              f"{update_s:.3f} s (policy + backward + optimizer medians): "
-              f"{flops[mode] / update_s / 1e12:.0f} TFLOP/s, MFU {flops[mode] / update_s / 1e12 / peak:.1%}"
-              f" of {peak:g} TFLOP/s")  # fmt: skip
+    for line in mfu_lines(medians, flops, flops_errors, peak_tflops(args)):
+        print(line)
     for mode in (m for m in modes if m != "off" and "off" in modes):
         ratio = medians["off"]["total"] / medians[mode]["total"]
         print(f"speed-up (off / {mode}): {ratio:.2f}x")

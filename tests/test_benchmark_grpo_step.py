@@ -72,3 +72,17 @@ def test_the_eager_decode_mode_turns_the_cuda_graphs_off(benchmark, tiny_qwen25)
         ctx = benchmark.recipe_context(str(tiny_qwen25), "tiny", "float32", "cpu", prompts=1,
                                        new_tokens=2, graphs=graphs)  # fmt: skip
         assert ctx.cfg.rl.cuda_graph_decode is graphs
+
+
+def test_the_mfu_lines_say_why_a_count_failed(benchmark):
+    """A child whose FLOP count raised reports why (its stderr is not shown): the 3B run with 4
+    prompts on an H100 printed timings and no MFU line, and nothing said why."""
+    medians = {"optimised": {"policy": 1.0, "backward": 2.0, "optimizer": 1.0}}
+    lines = benchmark.mfu_lines(medians, {"optimised": 0.0}, {"optimised": "OutOfMemoryError()"},
+                                989.4)  # fmt: skip
+    assert lines == ["update (optimised): FLOPs not counted, no MFU: OutOfMemoryError()"]
+    (line,) = benchmark.mfu_lines(medians, {"optimised": 2e15}, {}, 1000.0)
+    # 2,000 TFLOP over 4 s: 500 TFLOP/s, half the peak
+    assert line.startswith("update (optimised): 2000.0 TFLOP counted in 4.000 s")
+    assert line.endswith("500 TFLOP/s, MFU 50.0% of 1000 TFLOP/s")
+    assert benchmark.mfu_lines(medians, {"optimised": 2e15}, {}, None) == []  # no peak, no MFU
