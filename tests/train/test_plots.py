@@ -12,7 +12,14 @@ import pytest
 from PIL import Image
 
 from video_r1.data.stats import plot_counts
-from video_r1.demo.report import curves_figure, is_smoke_run, render_report, task_accuracy_figure
+from video_r1.demo.report import (
+    curves_figure,
+    is_smoke_run,
+    moving_average,
+    render_report,
+    smoothing_window,
+    task_accuracy_figure,
+)
 
 
 def test_data_stats_plot_grows_with_the_categories(tmp_path: Path) -> None:
@@ -69,3 +76,34 @@ def test_quick_demo_report_says_it_is_a_smoke_run(tmp_path: Path) -> None:
     text = render_report([], {}, [], {"sft": 1.0}, smoke=True)
     assert "This is a smoke run (`--scale quick`)" in text.splitlines()[2]
     assert "smoke run" not in render_report([], {}, [], {"sft": 1.0})
+
+
+def test_moving_average_by_hand() -> None:
+    # window 2: 1, (1+3)/2, (3+2)/2, (2+6)/2; window 3 starts with the means of 1 and 2 values
+    assert moving_average([1.0, 3.0, 2.0, 6.0], 2) == [1.0, 2.0, 2.5, 4.0]
+    assert moving_average([3.0, 0.0, 6.0, 3.0], 3) == [3.0, 1.5, 3.0, 3.0]
+    assert moving_average([5.0], 1) == [5.0]
+    with pytest.raises(ValueError, match="window"):
+        moving_average([1.0], 0)
+    assert (smoothing_window(400), smoothing_window(40), smoothing_window(39)) == (20, 2, 1)
+
+
+def test_long_rl_curves_draw_a_named_moving_average_over_the_raw_points() -> None:
+    steps = 400
+    sft = [{"step": s, "train/loss": 1.0} for s in range(1, 11)]
+    grpo = [{"step": s, "train/reward/total": float(s % 2)} for s in range(1, steps + 1)]
+    _, right = curves_figure(sft, grpo).axes
+    raw, smooth = right.get_lines()
+    assert list(raw.get_ydata()) == [float(s % 2) for s in range(1, steps + 1)]
+    assert list(smooth.get_ydata())[19:] == [0.5] * (steps - 19)  # 20 steps: ten 1s, ten 0s
+    assert raw.get_color() == smooth.get_color()
+    labels = [t.get_text() for t in right.get_legend().get_texts()]
+    assert labels == ["total reward (mean of last 20 steps)"]
+
+
+def test_short_rl_curves_stay_raw() -> None:
+    _, right = curves_figure(*_rows(4)).axes
+    assert [len(line.get_ydata()) for line in right.get_lines()] == [4, 4]
+    assert [t.get_text() for t in right.get_legend().get_texts()] == [
+        "total reward", "accuracy reward",
+    ]  # fmt: skip

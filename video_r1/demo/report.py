@@ -179,12 +179,49 @@ def curves_figure(sft: list[dict], grpo: list[dict], loss_scale: str = "log") ->
     return fig
 
 
+def moving_average(values: list[float], window: int) -> list[float]:
+    """Trailing mean over the last `window` values (fewer at the start, never padded).
+
+    Example:
+        moving_average([1.0, 3.0, 2.0, 6.0], 2) -> [1.0, 2.0, 2.5, 4.0]
+    """
+    if window < 1:
+        raise ValueError(f"window must be >= 1, got {window}")
+    out, total = [], 0.0
+    for i, value in enumerate(values):
+        total += value
+        if i >= window:
+            total -= values[i - window]
+        out.append(total / min(i + 1, window))
+    return out
+
+
+def smoothing_window(steps: int) -> int:
+    """The moving average's window for a curve of `steps` points: a twentieth of the run
+    (20 steps for the demo's 400), 1 (no smoothing) below 40 points.
+
+    Example:
+        smoothing_window(400) -> 20; smoothing_window(30) -> 1
+    """
+    return max(1, steps // 20) if steps >= 40 else 1
+
+
 def _plot_series(ax, rows: list[dict], series) -> None:
-    """One line per (metric key, label) over the logged steps that have the key."""
+    """Per (metric key, label), over the logged steps that have the key: the raw values, and
+    for long runs a moving average over them in the same colour, its window in the legend
+    (RL's per-step values are too noisy for a trend to show in 400 raw points)."""
     for key, label in series:
         points = [(m["step"], m[key]) for m in rows if key in m]
-        if points:
-            ax.plot(*zip(*points, strict=True), marker=".", label=label)
+        if not points:
+            continue
+        steps, values = zip(*points, strict=True)
+        window = smoothing_window(len(values))
+        if window == 1:
+            ax.plot(steps, values, marker=".", label=label)
+            continue
+        [raw] = ax.plot(steps, values, linewidth=0.6, alpha=0.3)
+        ax.plot(steps, moving_average(list(values), window), color=raw.get_color(),
+                linewidth=1.8, label=f"{label} (mean of last {window} steps)")  # fmt: skip
 
 
 def plot_curves(sft: list[dict], grpo: list[dict], path: Path, loss_scale: str = "log") -> None:
