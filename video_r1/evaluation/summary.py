@@ -29,16 +29,23 @@ METRIC_NAMES = {
 }
 
 
-def score_output(output: str, ground_truth: str, problem_type: str) -> dict[str, Any]:
+def score_output(
+    output: str, ground_truth: str, problem_type: str, question_type: str | None = None
+) -> dict[str, Any]:
     """The answer scored (the <answer> tag's content, or the whole output without one), scores
-    under both semantics, and whether it is fully correct.
+    under both semantics, and whether it is fully correct. `question_type` (the record's
+    VSI-Bench question type, if any) picks the official metric; the published one ignores it.
 
     `correct` means a published score of 1 (for regression: within 5% of the truth).
     Example:
         score_output("<think>..</think><answer>B</answer>", "B", "multiple choice")
         -> {"answer": "B", "score": {"published": 1.0, "official": 1.0}, "correct": True}
+        score_output("<answer>9</answer>", "10", "numerical", "object_counting")
+        -> {"answer": "9", "score": {"published": 0.0, "official": 0.9}, "correct": False}
     """
-    score = {s: score_evaluation(output, ground_truth, problem_type, s) for s in SEMANTICS}
+    score = {
+        s: score_evaluation(output, ground_truth, problem_type, s, question_type) for s in SEMANTICS
+    }
     return {"answer": scored_answer(output), "score": score, "correct": score["published"] >= 1}
 
 
