@@ -301,7 +301,10 @@ def _batch_lines(run, model, processor, batch, factor, config) -> tuple[list[dic
             lines.append(make_line(sample, run.settings, num_frames=frames, error=error))
             continue
         scored = score_output(
-            answer.text, sample.fields["ground_truth"], sample.fields["problem_type"]
+            answer.text,
+            sample.fields["ground_truth"],
+            sample.fields["problem_type"],
+            sample.fields["category"],
         )
         lines.append(
             make_line(
