@@ -124,16 +124,18 @@ def _read_training_records(cfg: TrainConfig, main: bool) -> tuple[list, list]:
     """The good records and the problems of the others; the main process reports how many
     records fail and the first reasons, before anything else can fail on their absence."""
     from video_r1.data import read_records
+    from video_r1.data.records import bad_record_count
 
     records, problems = read_records(cfg.data.train_file, cfg.data.media_root)
     if problems and main:
-        bad = len({p.line for p in problems})
+        bad = bad_record_count(problems)
         first = "; ".join(str(p) for p in problems[:3])
         print(f"# {cfg.data.train_file}: {bad} bad record(s), first: {first}", flush=True)
     return records, problems
 
 
 def _make_sampler(cfg: TrainConfig, accelerator: Any, records: list, problems: list) -> Any:
+    from video_r1.data.records import bad_record_count
     from video_r1.train.config import ConfigError
     from video_r1.train.sampler import RecordSampler
 
@@ -146,7 +148,7 @@ def _make_sampler(cfg: TrainConfig, accelerator: Any, records: list, problems: l
     except ValueError as e:
         if not problems:
             raise ConfigError(f"{cfg.data.train_file}: {e}") from e
-        bad = len({p.line for p in problems})
+        bad = bad_record_count(problems)
         raise ConfigError(
             f"{cfg.data.train_file}: {bad} bad record(s) (first: {problems[0]}; check "
             f"data.media_root {cfg.data.media_root}), so {e}"
