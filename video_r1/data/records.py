@@ -87,6 +87,25 @@ def bad_record_count(problems: list[Problem]) -> int:
     return len({p.index for p in problems if p.index is not None})
 
 
+def problems_by_record(problems: list[Problem]) -> list[list[Problem]]:
+    """The problems grouped per bad record (by position), in file order; a fault of the file's
+    structure (index None) is a group of its own. One record is one bad sample, however many
+    of its fields are wrong.
+
+    Example:
+        >>> groups = problems_by_record([Problem("d.json", 1, 1, "path", "", 0),
+        ...                              Problem("d.json", 1, 2, "path", "", 1),
+        ...                              Problem("d.json", 1, 1, "solution", "", 0)])
+        >>> [[p.field for p in g] for g in groups]
+        [['path', 'solution'], ['path']]
+    """
+    groups: dict[Any, list[Problem]] = {}
+    for n, problem in enumerate(sorted(problems, key=file_order)):
+        key = ("record", problem.index) if problem.index is not None else ("file", n)
+        groups.setdefault(key, []).append(problem)
+    return list(groups.values())
+
+
 class RecordError(ValueError):
     """A dataset has bad records; `.problems` lists every one."""
 

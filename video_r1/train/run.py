@@ -181,8 +181,11 @@ def resume_state(run: Run, description: str, extra_logs: tuple[str, ...] = ()) -
         if run.rank == 0:  # totals live on rank 0; the check uses sums over ranks
             run.bad.load_state_dict(state["bad_samples"])
     elif run.accelerator.is_main_process:
-        for problem in run.problems:
-            run.bad.report(problem, reason=f"{problem.field}: {problem.reason}", step=0)
+        from video_r1.data.records import problems_by_record
+
+        for problems in problems_by_record(run.problems):  # one bad sample per record
+            reason = "; ".join(f"{p.field}: {p.reason}" for p in problems)
+            run.bad.report(problems[0], reason=reason, step=0)
     truncate_jsonl_after(run.order_log, start_step)
     if run.accelerator.is_main_process:
         truncate_jsonl_after(run.bad.log_path, start_step)

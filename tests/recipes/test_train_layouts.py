@@ -28,6 +28,7 @@ def data_files(tmp_path_factory) -> dict[str, Path]:
             .read_text().splitlines()]  # fmt: skip
     for i in MISSING:
         rows[i]["path"] = f"./videos/gone{i}.mp4"
+    rows[MISSING[0]]["problem_type"] = "essay"  # two problems, still one bad sample
     return {layout: write_layout(rows, root, f"train-{layout}", layout) for layout in LAYOUTS}
 
 
@@ -74,7 +75,9 @@ def test_the_three_layouts_train_alike(recipe, tiny_qwen25, data_files, tmp_path
         sources.append([(b["source"], b.get("index"), layout, data) for b in bad])
     assert runs[0] == runs[1] == runs[2]
     bad, order, _ = runs[0]
-    assert sorted(b[1] for b in bad) == sorted([UNDECODABLE, *MISSING])
+    assert sorted(b[1] for b in bad) == sorted([UNDECODABLE, *MISSING])  # each record once
+    [two] = [reason for _, pid, reason in bad if pid == MISSING[0]]
+    assert "problem_type" in two and "path" in two, two
     trained = {pid for _, ids in order for pid in ids}
     assert not trained & set(MISSING) and UNDECODABLE in trained  # tried, then dropped as bad
     for rows in sources:  # each bad sample names its own record: file and position or line
