@@ -51,6 +51,32 @@ from video_r1.train.bad_samples import find_filler
 from video_r1.train.run import grad_norm_value
 from video_r1.train.zero3 import gathered_weights
 
+DROPOUT_MODULES = (
+    torch.nn.Dropout, torch.nn.Dropout1d, torch.nn.Dropout2d, torch.nn.Dropout3d,
+    torch.nn.AlphaDropout, torch.nn.FeatureAlphaDropout,
+)  # fmt: skip
+
+
+def set_policy_mode(model: torch.nn.Module, training: bool, dropout: bool = False) -> None:
+    """Eval mode (no dropout) or train mode, there with the dropout modules on or off.
+
+    Generation runs in eval mode: the rollouts come from the network without dropout (as TRL
+    and verl generate). The old and reference log-probs and the update run in train mode,
+    which gradient checkpointing needs (transformers checkpoints only while `training`, and
+    a log-prob pass then takes its cache-free path): the fixed log-probs are computed exactly
+    as the update computes its own. Their dropout modules (LoRA's) stay off, and the update's
+    too unless `dropout` (rl.update_dropout): pass 1 then differentiates the very network that
+    sampled, its ratio is exactly 1 and, with LoRA, its KL to the adapter-free reference is
+    exactly 0 before any update. Under DeepSpeed `model` is the engine; its train() reaches
+    its module.
+    """
+    model.train(training)
+    if training and not dropout:
+        for module in model.modules():
+            if isinstance(module, DROPOUT_MODULES):
+                module.eval()
+
+
 # --- experience ----------------------------------------------------------------------------
 
 
@@ -188,6 +214,7 @@ def _chunk_experience(
         messages = [build_messages(records[b], wording=rl.prompt_wording) for b in sources]
         prompts = encode_prompts(ctx.processor, messages, row_media)
         inputs = {k: v.to(ctx.accelerator.device) for k, v in prompts.model_inputs.items()}
+    set_policy_mode(ctx.model, training=False)  # rollouts of the network without dropout
     # ZeRO-3: the whole weights for the call, else every decode step gathers them (zero3.py)
     with (
         timer("generate"),
@@ -201,6 +228,8 @@ def _chunk_experience(
             # ZeRO-3's hooks gather parameters inside each forward: no graph can hold that
             static_cache=None if rl.cuda_graph_decode and not ctx.zero3 else False,
         )  # fmt: skip
+    # the fixed log-probs as the update computes its own, without dropout (set_policy_mode)
+    set_policy_mode(ctx.model, training=True, dropout=False)
     with timer("rewards"):
         lengths = rollouts.lengths.tolist()
         texts = [
@@ -311,6 +340,7 @@ def update(
     Returns per pass the weighted sums of loss, kl, clip_fraction, ratio_mean, the number of
     micro-batches trained on, and the pass's gradient norm.
     """
+    set_policy_mode(ctx.model, training=True, dropout=ctx.cfg.rl.update_dropout)
     return [_update_pass(ctx, experience, timer) for _ in range(ctx.cfg.rl.num_iterations)]
 
 
