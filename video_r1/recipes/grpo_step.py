@@ -122,7 +122,8 @@ def fill_bad_batches(
     Every process must make the same collective calls (DDP all-reduce, ZeRO-3 gathers), so a
     rank whose micro-batch is all bad trains on the next good record of the epoch order
     (`RecordSampler.filler_order`, the same on every resume) with weight 0: nothing of it is
-    learned or logged, and no record is substituted for the bad ones.
+    learned or logged, and no record is substituted for the bad ones. The step's gradient is
+    that of its real micro-batches (`real_micro_batch_scale`).
     """
     filler = None
     filled = []
@@ -363,7 +364,10 @@ def _update_pass(
 ) -> dict[str, float]:
     rl, accelerator = ctx.cfg.rl, ctx.accelerator
     sums: dict[str, float] = defaultdict(float)
-    tokens = step_tokens_per_micro_batch(ctx, experience) if rl.loss_type == "token" else None
+    if rl.loss_type == "token":  # divided by the step's real tokens: fillers are left out
+        tokens, scale = step_tokens_per_micro_batch(ctx, experience), 1.0
+    else:  # each micro-batch normalised on its own: the step averages the real ones
+        tokens, scale = None, real_micro_batch_scale(ctx, experience)
     for micro in experience:
         weight = micro.batch.weight
         # accumulate() counts micro-batches: `grad_accum` per pass, so the last one of the pass
@@ -379,7 +383,7 @@ def _update_pass(
                     tokens_per_micro_batch=tokens,
                 )  # fmt: skip
             with timer("backward"):
-                accelerator.backward(weight * loss)  # divided by grad_accum by accelerate
+                accelerator.backward(weight * scale * loss)  # / grad_accum by accelerate
         sums["loss"] += weight * float(loss.detach())
         sums["kl"] += weight * stats.kl
         sums["clip_fraction"] += weight * stats.clip_fraction
@@ -404,6 +408,28 @@ def step_tokens_per_micro_batch(ctx: StepContext, experience: list[MicroExperien
         torch.tensor(mine, dtype=torch.float64, device=ctx.accelerator.device), reduction="sum"
     )
     return float(total) / (ctx.cfg.optim.grad_accum * ctx.accelerator.num_processes)
+
+
+def real_micro_batch_scale(ctx: StepContext, experience: list[MicroExperience]) -> float:
+    """The step's micro-batch slots (grad_accum x processes) over its real micro-batches
+    (fillers weigh 0; summed over processes), 1 when none is real. A collective call: every
+    process makes it, once per pass.
+
+    accelerate divides every micro-batch's loss by grad_accum and DDP averages the processes,
+    fillers included: with the sequence and dr_grpo losses (each micro-batch normalised on its
+    own) a step with f fillers among n slots would have (n - f) / n of the gradient of its real
+    micro-batches' mean. Multiplying each loss by this restores that mean, as the token loss
+    (`step_tokens_per_micro_batch`, real tokens only) has it already.
+    """
+    mine = sum(micro.batch.weight for micro in experience)
+    total = float(
+        ctx.accelerator.reduce(
+            torch.tensor(mine, dtype=torch.float64, device=ctx.accelerator.device),
+            reduction="sum",
+        )
+    )
+    slots = ctx.cfg.optim.grad_accum * ctx.accelerator.num_processes
+    return slots / total if total > 0 else 1.0
 
 
 def optimizer_step(ctx: StepContext) -> float:
