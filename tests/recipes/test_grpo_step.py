@@ -111,7 +111,7 @@ def test_lora_on_the_vision_tower_gives_the_reference_base_model_features(
 def test_policy_mode_turns_dropout_off_in_eval_and_on_request_in_train():
     """Generation in eval mode; log-prob passes and the update in train mode (gradient
     checkpointing needs it) with the dropout modules off unless rl.update_dropout."""
-    from video_r1.recipes.grpo_step import set_policy_mode
+    from video_r1.train.model import set_policy_mode
 
     model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Dropout(0.5), torch.nn.Linear(2, 2))
     set_policy_mode(model, training=False)

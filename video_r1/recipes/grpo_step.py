@@ -39,7 +39,7 @@ from video_r1.recipes.grpo_types import (
     RolloutChunk,
     StepContext,
 )
-from video_r1.rl import policy_loss
+from video_r1.rl import micro_batch_normalisers, policy_loss
 from video_r1.rl.advantages import temporal_advantages, temporal_groups
 from video_r1.rl.group_scores import GroupScores, score_group
 from video_r1.rollout import (
@@ -48,34 +48,9 @@ from video_r1.rollout import (
     encode_vision,
 )
 from video_r1.train.bad_samples import find_filler
+from video_r1.train.model import set_policy_mode
 from video_r1.train.run import grad_norm_value
 from video_r1.train.zero3 import gathered_weights
-
-DROPOUT_MODULES = (
-    torch.nn.Dropout, torch.nn.Dropout1d, torch.nn.Dropout2d, torch.nn.Dropout3d,
-    torch.nn.AlphaDropout, torch.nn.FeatureAlphaDropout,
-)  # fmt: skip
-
-
-def set_policy_mode(model: torch.nn.Module, training: bool, dropout: bool = False) -> None:
-    """Eval mode (no dropout) or train mode, there with the dropout modules on or off.
-
-    Generation runs in eval mode: the rollouts come from the network without dropout (as TRL
-    and verl generate). The old and reference log-probs and the update run in train mode,
-    which gradient checkpointing needs (transformers checkpoints only while `training`, and
-    a log-prob pass then takes its cache-free path): the fixed log-probs are computed exactly
-    as the update computes its own. Their dropout modules (LoRA's) stay off, and the update's
-    too unless `dropout` (rl.update_dropout): pass 1 then differentiates the very network that
-    sampled, its ratio is exactly 1 and, with LoRA, its KL to the adapter-free reference is
-    exactly 0 before any update. Under DeepSpeed `model` is the engine; its train() reaches
-    its module.
-    """
-    model.train(training)
-    if training and not dropout:
-        for module in model.modules():
-            if isinstance(module, DROPOUT_MODULES):
-                module.eval()
-
 
 # --- experience ----------------------------------------------------------------------------
 
@@ -122,8 +97,7 @@ def fill_bad_batches(
     Every process must make the same collective calls (DDP all-reduce, ZeRO-3 gathers), so a
     rank whose micro-batch is all bad trains on the next good record of the epoch order
     (`RecordSampler.filler_order`, the same on every resume) with weight 0: nothing of it is
-    learned or logged, and no record is substituted for the bad ones. The step's gradient is
-    that of its real micro-batches (`real_micro_batch_scale`).
+    learned or logged, and no record is substituted for the bad ones (`loss_normalisers`).
     """
     filler = None
     filled = []
@@ -229,8 +203,7 @@ def _chunk_experience(
             # ZeRO-3's hooks gather parameters inside each forward: no graph can hold that
             static_cache=None if rl.cuda_graph_decode and not ctx.zero3 else False,
         )  # fmt: skip
-    # the fixed log-probs as the update computes its own, without dropout (set_policy_mode)
-    set_policy_mode(ctx.model, training=True, dropout=False)
+    set_policy_mode(ctx.model, training=True)  # fixed log-probs: as the update's, no dropout
     with timer("rewards"):
         lengths = rollouts.lengths.tolist()
         texts = [
@@ -364,10 +337,7 @@ def _update_pass(
 ) -> dict[str, float]:
     rl, accelerator = ctx.cfg.rl, ctx.accelerator
     sums: dict[str, float] = defaultdict(float)
-    if rl.loss_type == "token":  # divided by the step's real tokens: fillers are left out
-        tokens, scale = step_tokens_per_micro_batch(ctx, experience), 1.0
-    else:  # each micro-batch normalised on its own: the step averages the real ones
-        tokens, scale = None, real_micro_batch_scale(ctx, experience)
+    tokens, scale = loss_normalisers(ctx, experience)
     for micro in experience:
         weight = micro.batch.weight
         # accumulate() counts micro-batches: `grad_accum` per pass, so the last one of the pass
@@ -399,37 +369,20 @@ def _update_pass(
     return dict(sums)
 
 
-def step_tokens_per_micro_batch(ctx: StepContext, experience: list[MicroExperience]) -> float:
-    """The step's trained completion tokens (fillers weigh 0; summed over processes) over its
-    micro-batches x processes: the token-mean denominator of each micro-batch's loss. A
-    collective call: every process makes it, once per pass."""
-    mine = sum(micro.batch.weight * float(micro.mask.sum()) for micro in experience)
-    total = ctx.accelerator.reduce(
-        torch.tensor(mine, dtype=torch.float64, device=ctx.accelerator.device), reduction="sum"
-    )
-    return float(total) / (ctx.cfg.optim.grad_accum * ctx.accelerator.num_processes)
-
-
-def real_micro_batch_scale(ctx: StepContext, experience: list[MicroExperience]) -> float:
-    """The step's micro-batch slots (grad_accum x processes) over its real micro-batches
-    (fillers weigh 0; summed over processes), 1 when none is real. A collective call: every
-    process makes it, once per pass.
-
-    accelerate divides every micro-batch's loss by grad_accum and DDP averages the processes,
-    fillers included: with the sequence and dr_grpo losses (each micro-batch normalised on its
-    own) a step with f fillers among n slots would have (n - f) / n of the gradient of its real
-    micro-batches' mean. Multiplying each loss by this restores that mean, as the token loss
-    (`step_tokens_per_micro_batch`, real tokens only) has it already.
-    """
-    mine = sum(micro.batch.weight for micro in experience)
-    total = float(
-        ctx.accelerator.reduce(
-            torch.tensor(mine, dtype=torch.float64, device=ctx.accelerator.device),
-            reduction="sum",
-        )
-    )
+def loss_normalisers(
+    ctx: StepContext, experience: list[MicroExperience]
+) -> tuple[float | None, float]:
+    """`micro_batch_normalisers` of the step: its real micro-batches and completion tokens
+    (fillers weigh 0) summed over processes. A collective call: every process, once a pass."""
+    mine = [0.0, 0.0]  # real micro-batches, real completion tokens
+    for micro in experience:
+        mine[0] += micro.batch.weight
+        mine[1] += micro.batch.weight * float(micro.mask.sum())
+    device = ctx.accelerator.device
+    summed = ctx.accelerator.reduce(torch.tensor(mine, dtype=torch.float64, device=device), "sum")
+    real, tokens = summed.tolist()
     slots = ctx.cfg.optim.grad_accum * ctx.accelerator.num_processes
-    return slots / total if total > 0 else 1.0
+    return micro_batch_normalisers(ctx.cfg.rl.loss_type, real, tokens, slots)
 
 
 def optimizer_step(ctx: StepContext) -> float:
