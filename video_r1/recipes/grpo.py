@@ -216,7 +216,6 @@ def train(cfg: GRPOConfig, resume: str | None = None) -> GRPOResult:
     run = start_run(cfg, "grpo", resume)
     ctx, start_step = setup_step(cfg, run)
     bad_total = {"seen": run.bad.seen, "bad": run.bad.bad}
-    ctx.model.train()
     # Ctrl-C / SIGTERM: say how to resume; the logger ends its bar on any way out
     with stop_on_signals(run) as check_stop, open_logger(run, start_step) as logger:
         for step in range(start_step, run.total_steps):

@@ -102,6 +102,16 @@ class RLConfig:
         "published; from the second pass on, epsilon clips the ratio to the generating policy)",
         default=1,
     )
+    update_dropout: bool = _help(
+        "keep the model's dropout (LoRA's model.lora.dropout) on in the update passes. Off: "
+        "the rollouts (eval mode), the old and reference log-probs and every update pass "
+        "(train mode, dropout modules off) use one network, so the gradient is that of the "
+        "policy that sampled and pass 1's ratio is exactly 1; on: each micro-batch's log-probs "
+        "come from a random dropout sub-network of it, whose ratio to the sampling policy is "
+        "not 1 even before any optimizer step (clipping acts on that noise). Rollouts and the "
+        "old and reference log-probs never use dropout",
+        default=False,
+    )
     rollout_batch_size: int = _help(
         "prompts per generate call, independent of the training micro-batch (0: every prompt "
         "of the step on this process in one call); a multiple of optim.per_device_batch_size",

@@ -39,7 +39,7 @@ from video_r1.recipes.grpo_types import (
     RolloutChunk,
     StepContext,
 )
-from video_r1.rl import policy_loss
+from video_r1.rl import micro_batch_normalisers, policy_loss
 from video_r1.rl.advantages import temporal_advantages, temporal_groups
 from video_r1.rl.group_scores import GroupScores, score_group
 from video_r1.rollout import (
@@ -48,6 +48,7 @@ from video_r1.rollout import (
     encode_vision,
 )
 from video_r1.train.bad_samples import find_filler
+from video_r1.train.model import set_policy_mode
 from video_r1.train.run import grad_norm_value
 from video_r1.train.zero3 import gathered_weights
 
@@ -96,7 +97,7 @@ def fill_bad_batches(
     Every process must make the same collective calls (DDP all-reduce, ZeRO-3 gathers), so a
     rank whose micro-batch is all bad trains on the next good record of the epoch order
     (`RecordSampler.filler_order`, the same on every resume) with weight 0: nothing of it is
-    learned or logged, and no record is substituted for the bad ones.
+    learned or logged, and no record is substituted for the bad ones (`loss_normalisers`).
     """
     filler = None
     filled = []
@@ -188,6 +189,7 @@ def _chunk_experience(
         messages = [build_messages(records[b], wording=rl.prompt_wording) for b in sources]
         prompts = encode_prompts(ctx.processor, messages, row_media)
         inputs = {k: v.to(ctx.accelerator.device) for k, v in prompts.model_inputs.items()}
+    set_policy_mode(ctx.model, training=False)  # rollouts of the network without dropout
     # ZeRO-3: the whole weights for the call, else every decode step gathers them (zero3.py)
     with (
         timer("generate"),
@@ -201,6 +203,7 @@ def _chunk_experience(
             # ZeRO-3's hooks gather parameters inside each forward: no graph can hold that
             static_cache=None if rl.cuda_graph_decode and not ctx.zero3 else False,
         )  # fmt: skip
+    set_policy_mode(ctx.model, training=True)  # fixed log-probs: as the update's, no dropout
     with timer("rewards"):
         lengths = rollouts.lengths.tolist()
         texts = [
@@ -311,6 +314,7 @@ def update(
     Returns per pass the weighted sums of loss, kl, clip_fraction, ratio_mean, the number of
     micro-batches trained on, and the pass's gradient norm.
     """
+    set_policy_mode(ctx.model, training=True, dropout=ctx.cfg.rl.update_dropout)
     return [_update_pass(ctx, experience, timer) for _ in range(ctx.cfg.rl.num_iterations)]
 
 
@@ -333,7 +337,7 @@ def _update_pass(
 ) -> dict[str, float]:
     rl, accelerator = ctx.cfg.rl, ctx.accelerator
     sums: dict[str, float] = defaultdict(float)
-    tokens = step_tokens_per_micro_batch(ctx, experience) if rl.loss_type == "token" else None
+    tokens, scale = loss_normalisers(ctx, experience)
     for micro in experience:
         weight = micro.batch.weight
         # accumulate() counts micro-batches: `grad_accum` per pass, so the last one of the pass
@@ -349,7 +353,7 @@ def _update_pass(
                     tokens_per_micro_batch=tokens,
                 )  # fmt: skip
             with timer("backward"):
-                accelerator.backward(weight * loss)  # divided by grad_accum by accelerate
+                accelerator.backward(weight * scale * loss)  # / grad_accum by accelerate
         sums["loss"] += weight * float(loss.detach())
         sums["kl"] += weight * stats.kl
         sums["clip_fraction"] += weight * stats.clip_fraction
@@ -365,15 +369,20 @@ def _update_pass(
     return dict(sums)
 
 
-def step_tokens_per_micro_batch(ctx: StepContext, experience: list[MicroExperience]) -> float:
-    """The step's trained completion tokens (fillers weigh 0; summed over processes) over its
-    micro-batches x processes: the token-mean denominator of each micro-batch's loss. A
-    collective call: every process makes it, once per pass."""
-    mine = sum(micro.batch.weight * float(micro.mask.sum()) for micro in experience)
-    total = ctx.accelerator.reduce(
-        torch.tensor(mine, dtype=torch.float64, device=ctx.accelerator.device), reduction="sum"
-    )
-    return float(total) / (ctx.cfg.optim.grad_accum * ctx.accelerator.num_processes)
+def loss_normalisers(
+    ctx: StepContext, experience: list[MicroExperience]
+) -> tuple[float | None, float]:
+    """`micro_batch_normalisers` of the step: its real micro-batches and completion tokens
+    (fillers weigh 0) summed over processes. A collective call: every process, once a pass."""
+    mine = [0.0, 0.0]  # real micro-batches, real completion tokens
+    for micro in experience:
+        mine[0] += micro.batch.weight
+        mine[1] += micro.batch.weight * float(micro.mask.sum())
+    device = ctx.accelerator.device
+    summed = ctx.accelerator.reduce(torch.tensor(mine, dtype=torch.float64, device=device), "sum")
+    real, tokens = summed.tolist()
+    slots = ctx.cfg.optim.grad_accum * ctx.accelerator.num_processes
+    return micro_batch_normalisers(ctx.cfg.rl.loss_type, real, tokens, slots)
 
 
 def optimizer_step(ctx: StepContext) -> float:

@@ -49,6 +49,30 @@ def _normalise(
     raise ValueError(f"unknown loss_type {loss_type!r}; use 'sequence', 'token' or 'dr_grpo'")
 
 
+def micro_batch_normalisers(
+    loss_type: LossType, real: float, tokens: float, slots: int
+) -> tuple[float | None, float]:
+    """(tokens_per_micro_batch, scale) of a step's micro-batch losses under gradient
+    accumulation: `slots` micro-batches (grad_accum x processes), of which `real` train (the
+    others are zero-weight fillers) with `tokens` completion tokens in all.
+
+    Accumulation and DDP average the slots' losses, fillers included. The token loss divides
+    each micro-batch by tokens / slots, so every real token weighs the same (scale 1). The
+    sequence and dr_grpo losses normalise each micro-batch on its own: averaged over the slots,
+    f fillers would leave (slots - f) / slots of the real micro-batches' mean gradient; each
+    loss is multiplied by slots / real to restore it (1 when none is real: nothing trains).
+
+    Example (4 slots, one a filler, 30 tokens):
+        >>> micro_batch_normalisers("token", real=3.0, tokens=30.0, slots=4)
+        (7.5, 1.0)
+        >>> micro_batch_normalisers("sequence", real=3.0, tokens=30.0, slots=4)
+        (None, 1.3333333333333333)
+    """
+    if loss_type == "token":
+        return tokens / slots, 1.0
+    return None, slots / real if real > 0 else 1.0
+
+
 def policy_loss(
     logprobs: torch.Tensor,
     advantages: torch.Tensor,
