@@ -1,0 +1,116 @@
+"""DAPO dynamic sampling, overlong shaping and GSPO ratios in the GRPO recipe (tiny model).
+
+The reward `learnable_if_even` scores odd problem ids 0 on every rollout (an unlearnable
+prompt: its group has no reward variance) and even ones by text length (varies). Records
+alternate video / image and are not shuffled, so odd ids are the images: T-GRPO's shuffled
+rollouts ride along with every kept (video) group.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from _sft_data import write_cot_records
+
+from video_r1.recipes.grpo import train
+from video_r1.recipes.grpo_config import GRPOConfig
+from video_r1.train.config import load_config
+from video_r1.utils.io import read_jsonl
+
+REPO = Path(__file__).parents[2]
+REWARDS = Path(__file__).with_name("_rewards.py")
+HALF = (f"rl.reward_funcs=[{REWARDS}:learnable_if_even]", "rl.accuracy_reward="
+        f"{REWARDS}:learnable_if_even")  # fmt: skip
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def rl_data(tmp_path_factory) -> Path:
+    return write_cot_records(tmp_path_factory.mktemp("dynamic_data"), n=8)
+
+
+def _cfg(model: Path, data: Path, out: Path, *overrides: str) -> GRPOConfig:
+    return load_config(
+        GRPOConfig,
+        REPO / "configs" / "grpo_tiny.yaml",
+        [
+            f"model.path={model}", f"data.train_file={data}", f"data.media_root={data.parent}",
+            f"checkpoint.output_dir={out}", "logging.progress_bar=false", "data.shuffle=false",
+            "rl.max_completion_length=12", "optim.per_device_batch_size=2",
+            "rl.dynamic_sampling=true", "rl.debug_rollouts=100", *HALF, *overrides,
+        ],
+    )  # fmt: skip
+
+
+def test_dynamic_sampling_drops_unlearnable_groups_and_refills(tiny_qwen25, rl_data, tmp_path):
+    out = tmp_path / "run"
+    train(_cfg(tiny_qwen25, rl_data, out, "optim.max_steps=2"))
+    rows = read_jsonl(out / "metrics.jsonl")
+    for row in rows:
+        # the step's 2 prompts: round 1 draws ids (0, 1) and keeps 0; round 2 draws (2, 3)
+        # and keeps 2 (steps 2: 4-7). 4 drawn, 2 kept, 2 trained, every one with signal
+        assert row["train/groups/zero_variance_count"] == 0, row["step"]
+        assert row["train/dynamic/rounds"] == 2
+        assert (row["train/dynamic/groups_drawn"], row["train/dynamic/groups_kept"]) == (4, 2)
+        assert row["train/dynamic/groups_trained"] == 2
+        assert row["train/dynamic/kept_fraction"] == pytest.approx(0.5)
+        assert row["train/temporal/p"] > 0  # kept video groups keep their temporal rule
+    order = read_jsonl(out / "data_order" / "rank0.jsonl")
+    assert [r["problem_ids"] for r in order] == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    debug = read_jsonl(out / "rollouts.jsonl")
+    trained = {(r["step"], r["problem_id"]) for r in debug}
+    assert trained == {(1, 0), (1, 2), (2, 4), (2, 6)}  # odd ids never reach the loss
+    assert {r["order"] for r in debug} == {"ordered", "shuffled"}
+
+
+def test_too_few_kept_after_the_last_round_trains_on_what_was_kept(
+    tiny_qwen25, rl_data, tmp_path, capsys
+):
+    out = tmp_path / "run"
+    train(_cfg(tiny_qwen25, rl_data, out, "optim.max_steps=1",
+               "rl.dynamic_sampling_max_rounds=1"))  # fmt: skip
+    row = read_jsonl(out / "metrics.jsonl")[0]
+    assert (row["train/dynamic/rounds"], row["train/dynamic/groups_trained"]) == (1, 1)
+    assert row["train/groups/zero_variance_count"] == 0  # the filler has weight 0
+    assert "dynamic sampling kept 1 of 2 prompt groups after 1 rounds" in capsys.readouterr().err
+
+
+def test_dynamic_sampling_resume_equals_the_uninterrupted_run(tiny_qwen25, rl_data, tmp_path):
+    common = ("optim.max_steps=4", "checkpoint.save_every=2", "checkpoint.keep_last=3",
+              "optim.lr=1e-3")  # fmt: skip
+    straight = train(_cfg(tiny_qwen25, rl_data, tmp_path / "straight", *common))
+    train(_cfg(tiny_qwen25, rl_data, tmp_path / "split", *common, "optim.max_steps=2"))
+    resumed = train(_cfg(tiny_qwen25, rl_data, tmp_path / "split", *common), resume="latest")
+    a = read_jsonl(tmp_path / "straight" / "metrics.jsonl")
+    b = read_jsonl(tmp_path / "split" / "metrics.jsonl")
+    assert [r["step"] for r in b] == [1, 2, 3, 4]
+    for ra, rb in zip(a, b, strict=True):
+        for key in ("train/loss", "train/reward/total", "train/dynamic/groups_drawn",
+                    "train/dynamic/rounds", "train/completion/length_mean"):  # fmt: skip
+            assert ra[key] == pytest.approx(rb[key], abs=1e-6), (ra["step"], key)
+    order_a = read_jsonl(tmp_path / "straight" / "data_order" / "rank0.jsonl")
+    order_b = read_jsonl(tmp_path / "split" / "data_order" / "rank0.jsonl")
+    assert [r["problem_ids"] for r in order_a] == [r["problem_ids"] for r in order_b]
+    # steps 3-4 read epoch 1 from where the refills of steps 1-2 left the stream
+    assert order_b[2]["problem_ids"][:2] == [0, 1]
+    sa, sb = straight.model.state_dict(), resumed.model.state_dict()
+    assert all(torch.allclose(sa[k], sb[k], atol=1e-6) for k in sa)
+
+
+def test_overlong_shaping_masking_and_sequence_ratios_run_together(tiny_qwen25, rl_data, tmp_path):
+    """Every rollout of a 12-token limit without EOS is truncated: with a 4-token window the
+    overlong penalty is -0.5 on each; masked truncated rollouts leave nothing to train on."""
+    out = tmp_path / "run"
+    train(_cfg(tiny_qwen25, rl_data, out, "optim.max_steps=1", "rl.dynamic_sampling=false",
+               "rl.overlong_buffer_tokens=4", "rl.overlong_penalty=0.5",
+               "rl.mask_truncated_completions=true", "rl.importance_sampling_level=sequence",
+               "rl.num_iterations=2", "rl.epsilon=0.2", "rl.epsilon_high=0.28",
+               "rl.loss_type=token"))  # fmt: skip
+    row = read_jsonl(out / "metrics.jsonl")[0]
+    truncated = row["train/completion/truncated"]
+    assert row["train/reward/overlong_penalty"] <= 0.0
+    if truncated == 1.0:  # no rollout ended: all masked, so no gradient at all
+        assert row["train/reward/overlong_penalty"] == pytest.approx(-0.5)
+        assert row["train/grad_norm"] == 0.0
