@@ -57,6 +57,8 @@ def test_dynamic_sampling_drops_unlearnable_groups_and_refills(tiny_qwen25, rl_d
         assert row["train/dynamic/groups_trained"] == 2
         assert row["train/dynamic/kept_fraction"] == pytest.approx(0.5)
         assert row["train/temporal/p"] > 0  # kept video groups keep their temporal rule
+    # 8 records, 2 per step: the stream read a whole epoch in 2 steps (4 without refills)
+    assert [r["train/dynamic/data_epoch"] for r in rows] == [0.5, 1.0]
     order = read_jsonl(out / "data_order" / "rank0.jsonl")
     assert [r["problem_ids"] for r in order] == [[0, 1, 2, 3], [4, 5, 6, 7]]
     debug = read_jsonl(out / "rollouts.jsonl")

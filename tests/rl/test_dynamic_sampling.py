@@ -59,9 +59,11 @@ def test_kept_groups_fill_micro_batches_in_draw_order_surplus_dropped():
 
 def test_step_metrics_and_the_short_step_note():
     # 2 ranks x 3 rounds; 16 groups drawn, 6 with signal, 4 trained (2 per rank)
-    reduced = {"dynamic/rounds": 6, "dynamic/drawn": 16, "dynamic/kept": 6, "dynamic/trained": 4}
+    reduced = {"dynamic/rounds": 6, "dynamic/drawn": 16, "dynamic/kept": 6, "dynamic/trained": 4,
+               "dynamic/data_epoch": 2.5}  # fmt: skip
     assert dynamic_metrics(reduced, world=2) == {
         "train/dynamic/rounds": 3.0,  # 6 / 2 ranks
+        "train/dynamic/data_epoch": 1.25,  # each rank's 1.25, summed over 2
         "train/dynamic/groups_drawn": 16,
         "train/dynamic/groups_kept": 6,
         "train/dynamic/groups_trained": 4,

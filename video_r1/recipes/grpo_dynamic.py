@@ -71,7 +71,7 @@ class DynamicStep:
     """A step's experience after dynamic sampling, and what it took.
 
     position: the data stream position after the step; sums: this rank's
-    `dynamic/rounds, drawn, kept, trained` and the tokens generated for untrained groups
+    `dynamic/rounds, drawn, kept, trained, data_epoch` and the tokens generated for untrained groups
     (`generated_tokens`, added to the step's); problem_ids: every record drawn, in order.
     """
 
@@ -147,6 +147,8 @@ def collect_dynamic_experience(
             pieces, weight = [spare or kept[0]], 0.0
         experience.append(micro_of_pieces(ctx, pieces, weight, timer))
     sums["dynamic/trained"] = float(min(len(kept), need))
+    usable = run.sampler.steps_per_epoch * run.sampler.records_per_step
+    sums["dynamic/data_epoch"] = position / usable  # refills read ahead of the step count
     return DynamicStep(experience, position, sums, ids)
 
 

@@ -72,7 +72,8 @@ def dynamic_metrics(
 
     reduced: `dynamic/rounds` (each rank's rounds: the same on all, summed), `dynamic/drawn`
     (groups rolled out), `dynamic/kept` (groups with signal), `dynamic/trained` (kept groups
-    the step trained on).
+    the step trained on), `dynamic/data_epoch` (where each rank's data stream stands after the
+    step, in epochs: the same on all ranks, summed; `train/epoch` counts steps instead).
 
     Example (2 ranks, 2 rounds, 12 groups drawn, 6 with signal, 4 trained):
         >>> dynamic_metrics({"dynamic/rounds": 4, "dynamic/drawn": 12, "dynamic/kept": 6,
@@ -82,6 +83,7 @@ def dynamic_metrics(
     drawn = reduced.get("dynamic/drawn", 0.0)
     return {
         f"{prefix}/dynamic/rounds": reduced.get("dynamic/rounds", 0.0) / max(world, 1),
+        f"{prefix}/dynamic/data_epoch": reduced.get("dynamic/data_epoch", 0.0) / max(world, 1),
         f"{prefix}/dynamic/groups_drawn": drawn,
         f"{prefix}/dynamic/groups_kept": reduced.get("dynamic/kept", 0.0),
         f"{prefix}/dynamic/groups_trained": reduced.get("dynamic/trained", 0.0),
