@@ -101,18 +101,28 @@ def test_dynamic_sampling_resume_equals_the_uninterrupted_run(tiny_qwen25, rl_da
     assert all(torch.allclose(sa[k], sb[k], atol=1e-6) for k in sa)
 
 
-def test_overlong_shaping_masking_and_sequence_ratios_run_together(tiny_qwen25, rl_data, tmp_path):
-    """Every rollout of a 12-token limit without EOS is truncated: with a 4-token window the
-    overlong penalty is -0.5 on each; masked truncated rollouts leave nothing to train on."""
+def test_overlong_penalty_and_masking_of_truncated_rollouts(tiny_qwen25, rl_data, tmp_path):
+    """Rollouts forced to the 12-token limit (no EOS before it) are all truncated: with a
+    4-token window each loses 0.5 x 4 / 4 = 0.5, and masked out they leave no gradient."""
     out = tmp_path / "run"
     train(_cfg(tiny_qwen25, rl_data, out, "optim.max_steps=1", "rl.dynamic_sampling=false",
-               "rl.overlong_buffer_tokens=4", "rl.overlong_penalty=0.5",
-               "rl.mask_truncated_completions=true", "rl.importance_sampling_level=sequence",
-               "rl.num_iterations=2", "rl.epsilon=0.2", "rl.epsilon_high=0.28",
-               "rl.loss_type=token"))  # fmt: skip
+               "rl.min_completion_length=12", "rl.overlong_buffer_tokens=4",
+               "rl.overlong_penalty=0.5", "rl.mask_truncated_completions=true"))  # fmt: skip
     row = read_jsonl(out / "metrics.jsonl")[0]
-    truncated = row["train/completion/truncated"]
-    assert row["train/reward/overlong_penalty"] <= 0.0
-    if truncated == 1.0:  # no rollout ended: all masked, so no gradient at all
-        assert row["train/reward/overlong_penalty"] == pytest.approx(-0.5)
-        assert row["train/grad_norm"] == 0.0
+    assert row["train/completion/truncated"] == 1.0
+    assert row["train/reward/overlong_penalty"] == pytest.approx(-0.5)
+    assert row["train/grad_norm"] == 0.0 and row["train/loss"] == 0.0
+
+
+@pytest.mark.parametrize("loss_type", ["sequence", "token", "dr_grpo"])
+def test_sequence_ratios_with_several_updates_per_batch(tiny_qwen25, rl_data, tmp_path, loss_type):
+    """GSPO's ratio is 1 on the first pass and moves on the second, under every loss type."""
+    out = tmp_path / "run"
+    train(_cfg(tiny_qwen25, rl_data, out, "optim.max_steps=1", "rl.dynamic_sampling=false",
+               "rl.importance_sampling_level=sequence", "rl.num_iterations=2", "rl.epsilon=0.2",
+               "rl.epsilon_high=0.28", f"rl.loss_type={loss_type}", "optim.lr=1e-3"))  # fmt: skip
+    row = read_jsonl(out / "metrics.jsonl")[0]
+    assert row["train/pass1/ratio_mean"] == pytest.approx(1.0, abs=1e-5)
+    assert abs(row["train/pass2/ratio_mean"] - 1.0) > 1e-5
+    assert 0.0 <= row["train/pass2/clip_fraction"] <= 1.0
+    assert row["train/pass1/grad_norm"] > 0

@@ -71,8 +71,8 @@ class DynamicStep:
     """A step's experience after dynamic sampling, and what it took.
 
     position: the data stream position after the step; sums: this rank's
-    `dynamic/rounds, drawn, kept, trained, data_epoch` and the tokens generated for untrained groups
-    (`generated_tokens`, added to the step's); problem_ids: every record drawn, in order.
+    `dynamic/rounds, drawn, kept, trained, data_epoch` and the tokens generated for untrained
+    groups (`generated_tokens`, added to the step's); problem_ids: every record drawn, in order.
     """
 
     experience: list[MicroExperience]
