@@ -76,7 +76,7 @@ def test_too_few_kept_after_the_last_round_trains_on_what_was_kept(
     row = read_jsonl(out / "metrics.jsonl")[0]
     assert (row["train/dynamic/rounds"], row["train/dynamic/groups_trained"]) == (1, 1)
     assert row["train/groups/zero_variance_count"] == 0  # the filler has weight 0
-    assert "dynamic sampling kept 1 of 2 prompt groups after 1 rounds" in capsys.readouterr().err
+    assert "dynamic sampling kept 1 of 2 prompt groups after 1 round (" in capsys.readouterr().err
 
 
 def test_dynamic_sampling_resume_equals_the_uninterrupted_run(tiny_qwen25, rl_data, tmp_path):

@@ -107,6 +107,6 @@ def short_note(reduced: dict[str, float], wanted: int, step: int, world: int) ->
     drawn = int(reduced.get("dynamic/drawn", 0.0))
     return (
         f"# step {step}: dynamic sampling kept {trained} of {wanted} prompt groups after "
-        f"{rounds} rounds ({drawn} drawn; rl.dynamic_sampling_max_rounds): training on what "
-        "was kept"
+        f"{rounds} round{'' if rounds == 1 else 's'} ({drawn} drawn; "
+        "rl.dynamic_sampling_max_rounds): training on what was kept"
     )
