@@ -126,3 +126,22 @@ def test_sequence_ratios_with_several_updates_per_batch(tiny_qwen25, rl_data, tm
     assert abs(row["train/pass2/ratio_mean"] - 1.0) > 1e-5
     assert 0.0 <= row["train/pass2/clip_fraction"] <= 1.0
     assert row["train/pass1/grad_norm"] > 0
+
+
+def test_nothing_dropped_trains_exactly_as_without_dynamic_sampling(tiny_qwen25, rl_data, tmp_path):
+    """A reward that varies in every group (text length): dynamic sampling keeps every group
+    in one round, so the run is the plain run: same records, rollouts, losses and weights."""
+    varied = (f"rl.reward_funcs=[accuracy,format,{REWARDS}:text_length]",
+              "rl.accuracy_reward=accuracy", "optim.max_steps=2", "optim.lr=1e-3")  # fmt: skip
+    plain = train(_cfg(tiny_qwen25, rl_data, tmp_path / "plain", *varied,
+                       "rl.dynamic_sampling=false"))  # fmt: skip
+    dynamic = train(_cfg(tiny_qwen25, rl_data, tmp_path / "dynamic", *varied))
+    a = read_jsonl(tmp_path / "plain" / "metrics.jsonl")
+    b = read_jsonl(tmp_path / "dynamic" / "metrics.jsonl")
+    assert [r["train/dynamic/rounds"] for r in b] == [1, 1]
+    assert [r["train/dynamic/kept_fraction"] for r in b] == [1.0, 1.0]
+    for ra, rb in zip(a, b, strict=True):
+        for key in ("train/loss", "train/reward/total", "train/grad_norm"):
+            assert ra[key] == pytest.approx(rb[key], abs=1e-6), (ra["step"], key)
+    sa, sb = plain.model.state_dict(), dynamic.model.state_dict()
+    assert all(torch.allclose(sa[k], sb[k], atol=1e-6) for k in sa)
