@@ -21,8 +21,10 @@ from video_r1.utils.io import read_jsonl
 
 REPO = Path(__file__).parents[2]
 REWARDS = Path(__file__).with_name("_rewards.py")
-HALF = (f"rl.reward_funcs=[{REWARDS}:learnable_if_even]", "rl.accuracy_reward="
-        f"{REWARDS}:learnable_if_even")  # fmt: skip
+HALF = (
+    f"rl.reward_funcs=[{REWARDS}:learnable_if_even]",
+    f"rl.accuracy_reward={REWARDS}:learnable_if_even",
+)
 pytestmark = pytest.mark.slow
 
 
@@ -79,11 +81,27 @@ def test_too_few_kept_after_the_last_round_trains_on_what_was_kept(
     assert "dynamic sampling kept 1 of 2 prompt groups after 1 round (" in capsys.readouterr().err
 
 
-def test_dynamic_sampling_resume_equals_the_uninterrupted_run(tiny_qwen25, rl_data, tmp_path):
+def test_dynamic_sampling_resume_equals_the_uninterrupted_run(
+    tiny_qwen25, rl_data, tmp_path, monkeypatch
+):
+    """Killed in step 3, after its refills were drawn and logged; resumed from step 2's
+    checkpoint, the run draws step 3's refills again from the saved stream position."""
+    import video_r1.recipes.grpo_log as grpo_log
+
     common = ("optim.max_steps=4", "checkpoint.save_every=2", "checkpoint.keep_last=3",
               "optim.lr=1e-3")  # fmt: skip
     straight = train(_cfg(tiny_qwen25, rl_data, tmp_path / "straight", *common))
-    train(_cfg(tiny_qwen25, rl_data, tmp_path / "split", *common, "optim.max_steps=2"))
+    log_step = grpo_log.log_step
+
+    def killed_in_step_3(run, logger, step, *args, **kwargs):
+        if step == 2:
+            raise RuntimeError("killed")
+        return log_step(run, logger, step, *args, **kwargs)
+
+    monkeypatch.setattr(grpo_log, "log_step", killed_in_step_3)
+    with pytest.raises(RuntimeError, match="killed"):
+        train(_cfg(tiny_qwen25, rl_data, tmp_path / "split", *common))
+    monkeypatch.setattr(grpo_log, "log_step", log_step)
     resumed = train(_cfg(tiny_qwen25, rl_data, tmp_path / "split", *common), resume="latest")
     a = read_jsonl(tmp_path / "straight" / "metrics.jsonl")
     b = read_jsonl(tmp_path / "split" / "metrics.jsonl")
