@@ -62,6 +62,7 @@ class Piece:
     media: Any
 
     def tokens(self) -> float:
+        """Tokens generated for this group, ordered and shuffled rollouts."""
         lengths = self.chunk.rollouts.lengths
         return float(sum(int(lengths[k]) for k in self.members[0] + self.members[1]))
 

@@ -225,6 +225,7 @@ def chunk_micro_experiences(
     ctx: StepContext, batches: list[PromptBatch], chunk: RolloutChunk, members: list,
     groups: list[GroupScores], timer: Any,
 ) -> list[MicroExperience]:  # fmt: skip
+    """Each micro-batch's experience, from one generate call over `batches` (in order)."""
     out, first = [], 0
     for batch in batches:
         mine = slice(first, first + len(batch.records))
