@@ -133,7 +133,7 @@ def test_config_defaults_are_the_published_run_and_bad_combinations_fail():
         load_config(GRPOConfig, None, [*required, "rl.alpah=0.2"])
 
 
-@pytest.mark.parametrize("name", ["grpo.yaml", "grpo_tiny.yaml"])
+@pytest.mark.parametrize("name", sorted(p.name for p in (REPO / "configs").glob("grpo*.yaml")))
 def test_shipped_grpo_configs_load(name):
     cfg = load_config(GRPOConfig, REPO / "configs" / name)
     assert cfg.rl.num_generations >= 2 and cfg.checkpoint.output_dir

@@ -42,11 +42,12 @@ from video_r1.recipes.grpo_types import (
 from video_r1.rl import micro_batch_normalisers, policy_loss
 from video_r1.rl.advantages import temporal_advantages, temporal_groups
 from video_r1.rl.group_scores import GroupScores, score_group
+from video_r1.rl.overlong import mask_truncated
 from video_r1.rollout import (
-    Rollouts,
     completion_logprobs,
     encode_vision,
 )
+from video_r1.rollout.merge import rollouts_of_rows
 from video_r1.train.bad_samples import find_filler
 from video_r1.train.model import set_policy_mode
 from video_r1.train.run import grad_norm_value
@@ -134,7 +135,8 @@ def collect_experience(
         if ctx.cfg.rl.paired_sampling:
             key = SamplingKey(ctx.cfg.seed, step, ctx.accelerator.process_index, call)
         chunk = batches[start : start + per_call]
-        experience += _chunk_experience(ctx, chunk, shuffle_gen, timer, key)
+        scored = generate_and_score(ctx, chunk, shuffle_gen, timer, key)
+        experience += chunk_micro_experiences(ctx, chunk, *scored, timer)
     return experience
 
 
@@ -178,10 +180,12 @@ def rollout_groups(
     ]
 
 
-def _chunk_experience(
+def generate_and_score(
     ctx: StepContext, batches: list[PromptBatch], shuffle_gen: torch.Generator, timer: Any,
     key: SamplingKey | None,
-) -> list[MicroExperience]:  # fmt: skip
+) -> tuple[RolloutChunk, list, list[GroupScores]]:  # fmt: skip
+    """One generate call over `batches`: its chunk, each record's (ordered, shuffled) rollout
+    indices and its scored group (dynamic sampling filters on these before any log-prob)."""
     rl, records = ctx.cfg.rl, [r for b in batches for r in b.records]
     with timer("prompt"):
         media = [m for b in batches for m in b.media]
@@ -217,7 +221,15 @@ def _chunk_experience(
                         ctx.terms, ctx.scoring, [lengths[k] for k in shuffled])
             for record, (ordered, shuffled) in zip(records, members, strict=True)
         ]  # fmt: skip
-    chunk, out, first = RolloutChunk(inputs, encoded, rollouts, texts), [], 0
+    return RolloutChunk(inputs, encoded, rollouts, texts), members, groups
+
+
+def chunk_micro_experiences(
+    ctx: StepContext, batches: list[PromptBatch], chunk: RolloutChunk, members: list,
+    groups: list[GroupScores], timer: Any,
+) -> list[MicroExperience]:  # fmt: skip
+    """Each micro-batch's experience, from one generate call over `batches` (in order)."""
+    out, first = [], 0
     for batch in batches:
         mine = slice(first, first + len(batch.records))
         rows = list(range(first, first + len(batch.records)))
@@ -239,6 +251,8 @@ def _micro_experience(
         scale_rewards=rl.scale_rewards,
     ).reshape(-1)
     mask = chunk.rollouts.completion_mask[index].to(ctx.accelerator.device)  # [n, Lc]
+    if rl.mask_truncated_completions:  # DAPO / TRL: a cut-off rollout gets no loss
+        mask = mask_truncated(mask, chunk.rollouts.truncated[index])
     reference = ctx.model if ctx.reference is None else ctx.reference  # LoRA: adapters off
     with (
         timer("reference"),
@@ -254,28 +268,6 @@ def _micro_experience(
             )  # fmt: skip
     return MicroExperience(batch, chunk, rows, index, advantages, mask, ref_logprobs,
                            old_logprobs, groups, members)  # fmt: skip
-
-
-def rollouts_of_rows(rollouts: Rollouts, index: torch.Tensor, rows: list[int]) -> Rollouts:
-    """Rollouts `index` as a batch of their own, prompt rows renumbered to positions in `rows`
-    (for features encoded from `select(inputs, rows)`).
-
-    Example:
-        >>> r = Rollouts(rows=torch.tensor([0, 0, 1, 1]), prompt_ids=torch.zeros(4, 2),
-        ...     prompt_mask=torch.ones(4, 2), completion_ids=torch.zeros(4, 3),
-        ...     completion_mask=torch.ones(4, 3), truncated=torch.zeros(4, dtype=torch.bool))
-        >>> rollouts_of_rows(r, torch.tensor([2, 3]), rows=[1]).rows
-        tensor([0, 0])
-    """
-    position = {row: i for i, row in enumerate(rows)}
-    return Rollouts(
-        rows=torch.tensor([position[r] for r in rollouts.rows[index].tolist()]),
-        prompt_ids=rollouts.prompt_ids[index],
-        prompt_mask=rollouts.prompt_mask[index],
-        completion_ids=rollouts.completion_ids[index],
-        completion_mask=rollouts.completion_mask[index],
-        truncated=rollouts.truncated[index],
-    )
 
 
 def reference_logprobs(
@@ -351,6 +343,7 @@ def _update_pass(
                     beta=rl.beta, epsilon=rl.epsilon, epsilon_high=rl.epsilon_high,
                     loss_type=rl.loss_type, max_length=rl.max_completion_length,
                     tokens_per_micro_batch=tokens,
+                    importance_sampling_level=rl.importance_sampling_level,  # GSPO
                 )  # fmt: skip
             with timer("backward"):
                 accelerator.backward(weight * scale * loss)  # / grad_accum by accelerate
