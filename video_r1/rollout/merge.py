@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from video_r1.prompts.inputs import MEDIA_KEYS, PER_ROW_KEYS, select_rows
 from video_r1.rollout.generate import Rollouts
-from video_r1.rollout.vision import EncodedPrompts
+from video_r1.rollout.vision import EncodedPrompts, select_features
 
 
 def pad_left(tensor: torch.Tensor, width: int, value: int) -> torch.Tensor:
@@ -70,22 +70,12 @@ def concat_inputs(parts: Sequence[dict[str, torch.Tensor]], pad_id: int) -> dict
     return out
 
 
-def _features_of(output, items: Sequence[int]):
-    """A shallow copy of an encoder output keeping `items` (tensors shared, not copied)."""
-    selected = type(output)(**{k: v for k, v in output.items()})
-    selected.pooler_output = tuple(output.pooler_output[i] for i in items)
-    deepstack = getattr(output, "deepstack_features", None)
-    if deepstack is not None:
-        selected.deepstack_features = [tuple(layer[i] for i in items) for layer in deepstack]
-    return selected
-
-
 def select_encoded(encoded: EncodedPrompts, rows: Sequence[int]) -> EncodedPrompts:
     """Prompt rows `rows` of an encoded batch (in that order) with their media's features."""
     inputs, chosen = select_rows(encoded.inputs, rows, encoded.media_of_row)
     features, media_of_row = {}, {}
     for modality, items in chosen.items():
-        features[modality] = _features_of(encoded.features[modality], items)
+        features[modality] = select_features(encoded.features[modality], list(items))
         renumbered, next_item = [], 0
         for r in rows:  # the selected items are laid out row by row, in `rows` order
             count = len(encoded.media_of_row[modality][r])
@@ -110,7 +100,9 @@ def concat_encoded(parts: Sequence[EncodedPrompts], pad_id: int) -> EncodedPromp
         rows_before += rows
         for modality, output in part.features.items():
             if modality not in features:
-                features[modality] = _features_of(output, range(len(output.pooler_output)))
+                features[modality] = select_features(
+                    output, list(range(len(output.pooler_output)))
+                )
                 continue
             merged = features[modality]
             merged.pooler_output = tuple(merged.pooler_output) + tuple(output.pooler_output)
