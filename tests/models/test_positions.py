@@ -268,6 +268,19 @@ def test_loaded_qwen25_computes_the_published_positions(qwen25):
     assert torch.equal(offsets, deltas + (~real).sum(dim=1, keepdim=True))
 
 
+def test_a_whole_sequence_forward_uses_them(qwen25):
+    """A forward that derives its own positions (SFT, the plain log-prob pass) equals one
+    given the published positions."""
+    model, _, batch = qwen25
+    inputs = batch.model_inputs
+    published, _ = _published_for(model, inputs)
+    real = inputs["attention_mask"].bool()
+    with torch.no_grad():
+        own = model(**inputs).logits[real]
+        given = model(**inputs, position_ids=published).logits[real]
+    torch.testing.assert_close(own, given, rtol=0, atol=1e-5)
+
+
 def test_qwen25_logprobs_and_decoding_use_the_published_positions(qwen25):
     """Log-probs of completions after a video prompt, on every path (each prompt run per
     rollout; each row's cache copied; kept once), equal a forward given the published
