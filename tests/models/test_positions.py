@@ -259,13 +259,13 @@ def test_loaded_qwen25_computes_the_published_positions(qwen25):
     inputs = batch.model_inputs
     assert float(inputs["second_per_grid_ts"][0]) > 1.0  # video1.mp4's 16 frames: 2.75 s
     positions, offsets = model.model.get_rope_index(**inputs)
-    without_types = {k: v for k, v in inputs.items() if k != "mm_token_type_ids"}
-    derived = model.model.get_rope_index(**without_types)  # types read from the placeholders
-    assert torch.equal(derived[0], positions) and torch.equal(derived[1], offsets)
     reference, deltas = _published_for(model, inputs)
     real = inputs["attention_mask"].bool()
     assert torch.equal(positions[:, real], reference[:, real])
     assert torch.equal(offsets, deltas + (~real).sum(dim=1, keepdim=True))
+    without_types = {k: v for k, v in inputs.items() if k != "mm_token_type_ids"}
+    derived = model.model.get_rope_index(**without_types)  # types read from the placeholders
+    assert torch.equal(derived[0], positions) and torch.equal(derived[1], offsets)
 
 
 def test_a_whole_sequence_forward_uses_them(qwen25):
