@@ -84,9 +84,13 @@ def load_model(
     fast_vision: the vision tower's patch embedding as one matmul and, under sdpa, its
     attention windows batched by size: same weights, same result to float rounding, faster
     (video_r1.models.fast_vision); False keeps transformers' modules as they are.
+    A Qwen2.5-VL gets the 3D positions its checkpoint was trained with, which transformers 5
+    changed for the text after a video (video_r1.models.positions).
     """
     ensure_torchvision_importable()
     from transformers import AutoConfig, AutoModelForImageTextToText
+
+    from video_r1.models.positions import use_trained_positions
 
     check_model_path(path)
     config = AutoConfig.from_pretrained(path)
@@ -96,6 +100,7 @@ def load_model(
     if attn_implementation is not None:
         kwargs["attn_implementation"] = usable_attn_implementation(attn_implementation)
     model = AutoModelForImageTextToText.from_pretrained(path, **kwargs)
+    use_trained_positions(model)
     if fast_vision:
         from video_r1.models.fast_vision import use_fast_vision
 

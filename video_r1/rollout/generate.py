@@ -141,7 +141,9 @@ def prefill_prompts(
         cache = StaticRolloutCache(cache, select, capacity)
     else:
         cache.batch_select_indices(select)
-    deltas = base_model(model).rope_deltas  # [U, 1]: 3D (mrope) position offset of the text
+    # [U, 1]: 3D (mrope) position offset of the text, set by the prefill's get_rope_index
+    # (Qwen2.5-VL: the trained convention, video_r1.models.positions)
+    deltas = base_model(model).rope_deltas
     return cache, deltas[select], out.logits[select, -1]
 
 
