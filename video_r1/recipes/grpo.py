@@ -182,19 +182,41 @@ def setup_step(cfg: GRPOConfig, run: Run) -> tuple[StepContext, int]:
     if rl.min_completion_length:
         gen_config.min_new_tokens = rl.min_completion_length
     scoring = scoring_settings(rl)
+    engine = make_engine(cfg, policy, zero3)
     ctx = StepContext(
         cfg=cfg, accelerator=accelerator, model=model, policy=policy,
         reference=load_reference(cfg, accelerator), processor=processor, optimizer=optimizer,
         scheduler=scheduler, gen_config=gen_config, eos_ids=list(gen_config.eos_token_id),
         terms=load_reward_terms(cfg), scoring=scoring, vision_trainable=vision_trainable,
         zero3=zero3,
-        cache=make_frame_cache(cfg.media),
+        cache=make_frame_cache(cfg.media), engine=engine,
     )  # fmt: skip
     method = "T-GRPO" if rl.temporal else "GRPO"
     start_step = resume_state(
         run, f"{trainable:,} of {total:,} parameters trainable; {method}", ("rollouts.jsonl",)
     )
     return ctx, start_step
+
+
+def make_engine(cfg: GRPOConfig, policy: Any, zero3: bool) -> Any:
+    """The rollout engine of rl.rollout_engine: video-r1's decoder on the policy, or an
+    in-process vLLM engine on the checkpoint (its weights replaced by the policy's before the
+    first generation: a resumed or LoRA policy is not the checkpoint)."""
+    rl = cfg.rl
+    if rl.rollout_engine == "native":
+        from video_r1.rollout.engine import NativeEngine
+
+        # ZeRO-3's hooks gather parameters inside each forward: no graph can hold that
+        static = None if rl.cuda_graph_decode and not zero3 else False
+        return NativeEngine(policy, cascade=rl.cascade_attention, static_cache=static)
+    from video_r1.rollout.vllm_engine import VLLMEngine, VLLMSettings
+
+    settings = VLLMSettings(
+        dtype=cfg.model.dtype, kv_cache_gb=rl.vllm_kv_cache_gb,
+        gpu_memory_utilization=rl.vllm_gpu_memory_utilization,
+        max_model_len=rl.vllm_max_model_len, enforce_eager=rl.vllm_enforce_eager, seed=cfg.seed,
+    )  # fmt: skip
+    return VLLMEngine(cfg.model.path, settings)
 
 
 def shuffle_generator(cfg: GRPOConfig, step: int, rank: int) -> Any:

@@ -30,9 +30,9 @@ import torch
 from video_r1.media.frame_order import time_shuffle
 from video_r1.media.record_media import load_record_media, load_records_media
 from video_r1.media.types import BackendMissing, Clip
-from video_r1.prompts import build_messages, encode_prompts, select
+from video_r1.prompts import build_messages, encode_prompts, prompt_text, select
 from video_r1.recipes.grpo_config import GRPOConfig
-from video_r1.recipes.grpo_sampling import SamplingKey, sample_rollouts
+from video_r1.recipes.grpo_sampling import SamplingKey
 from video_r1.recipes.grpo_types import (
     MicroExperience,
     PromptBatch,
@@ -42,11 +42,13 @@ from video_r1.recipes.grpo_types import (
 from video_r1.rl import policy_loss
 from video_r1.rl.advantages import temporal_advantages, temporal_groups
 from video_r1.rl.group_scores import GroupScores, score_group
+from video_r1.rl.mismatch import mismatch_sums, truncated_is_weights
 from video_r1.rollout import (
     Rollouts,
     completion_logprobs,
     encode_vision,
 )
+from video_r1.rollout.engine import RolloutRequest
 from video_r1.train.bad_samples import find_filler
 from video_r1.train.run import grad_norm_value
 from video_r1.train.zero3 import gathered_weights
@@ -177,6 +179,12 @@ def rollout_groups(
     ]
 
 
+def policy_version(ctx: StepContext) -> int:
+    """How many optimizer steps the policy has taken (the schedule's count, resume included):
+    the engine is pushed new weights only when this changed since its last push."""
+    return int(ctx.scheduler.scheduler.last_epoch)
+
+
 def _chunk_experience(
     ctx: StepContext, batches: list[PromptBatch], shuffle_gen: torch.Generator, timer: Any,
     key: SamplingKey | None,
@@ -188,19 +196,23 @@ def _chunk_experience(
         messages = [build_messages(records[b], wording=rl.prompt_wording) for b in sources]
         prompts = encode_prompts(ctx.processor, messages, row_media)
         inputs = {k: v.to(ctx.accelerator.device) for k, v in prompts.model_inputs.items()}
-    # ZeRO-3: the whole weights for the call, else every decode step gathers them (zero3.py)
+    # ZeRO-3: the whole weights for the call, else every decode step gathers them (zero3.py);
+    # a vLLM push needs them whole
+    vllm = rl.rollout_engine == "vllm"
     with (
         timer("generate"),
         torch.no_grad(),
-        gathered_weights(ctx.model, rl.gather_for_generation) as gathered,
+        gathered_weights(ctx.model, rl.gather_for_generation or vllm) as gathered,
     ):
         encoded = encode_vision(ctx.policy, inputs)  # one tower call for every row
-        rollouts = sample_rollouts(
-            ctx.policy, encoded, counts, len(records), ctx.gen_config, ctx.eos_ids, key,
-            synced_gpus=ctx.zero3 and not gathered, cascade=rl.cascade_attention,
-            # ZeRO-3's hooks gather parameters inside each forward: no graph can hold that
-            static_cache=None if rl.cuda_graph_decode and not ctx.zero3 else False,
+        with timer("weight_sync"):  # part of generate: only a new policy is pushed
+            ctx.engine.sync_weights(ctx.policy, policy_version(ctx))
+        texts = [prompt_text(ctx.processor, m) for m in messages] if vllm else []
+        request = RolloutRequest(
+            encoded, texts, row_media, counts, ctx.gen_config, ctx.eos_ids, len(records), key,
+            synced_gpus=ctx.zero3 and not gathered,
         )  # fmt: skip
+        rollouts = ctx.engine.generate(request)
     with timer("rewards"):
         lengths = rollouts.lengths.tolist()
         texts = [
@@ -341,12 +353,13 @@ def _update_pass(
         with accelerator.accumulate(ctx.model):
             with timer("policy"):
                 logprobs = _policy_logprobs(ctx, micro)
+                weights = _engine_mismatch(ctx, micro, logprobs, sums)
                 loss, stats = policy_loss(
                     logprobs, micro.advantages.to(logprobs.device), micro.mask,
                     old_logprobs=micro.old_logprobs, ref_logprobs=micro.ref_logprobs,
                     beta=rl.beta, epsilon=rl.epsilon, epsilon_high=rl.epsilon_high,
                     loss_type=rl.loss_type, max_length=rl.max_completion_length,
-                    tokens_per_micro_batch=tokens,
+                    tokens_per_micro_batch=tokens, sampling_weights=weights,
                 )  # fmt: skip
             with timer("backward"):
                 accelerator.backward(weight * loss)  # divided by grad_accum by accelerate
@@ -363,6 +376,30 @@ def _update_pass(
     with timer("optimizer"):
         sums["grad_norm"] = optimizer_step(ctx)
     return dict(sums)
+
+
+def _engine_mismatch(
+    ctx: StepContext, micro: MicroExperience, logprobs: torch.Tensor, sums: dict[str, float]
+) -> torch.Tensor | None:
+    """With an engine that kept its sampled tokens' log-probs (vLLM): add the gap to the
+    trainer's log-probs of the generating policy (the old ones, or this pass's on-policy) to
+    `sums` (`mismatch/...`, weighted like the loss), and return the truncated importance-
+    sampling weights [n, Lc] (None without a cap or without engine log-probs)."""
+    engine_logprobs = micro.chunk.rollouts.logprobs
+    if engine_logprobs is None:
+        return None
+    cap = ctx.cfg.rl.vllm_importance_sampling_cap
+    engine_logprobs = engine_logprobs[micro.index.to(engine_logprobs.device)].to(logprobs.device)
+    trainer = micro.old_logprobs if micro.old_logprobs is not None else logprobs.detach()
+    weights = truncated_is_weights(trainer, engine_logprobs, cap) if cap else None
+    gap = mismatch_sums(trainer, engine_logprobs, micro.mask, weights, cap)
+    weight = micro.batch.weight
+    sums["mismatch/abs_diff_max"] = max(
+        sums["mismatch/abs_diff_max"], weight * gap.pop("abs_diff_max")
+    )
+    for key, value in gap.items():
+        sums[f"mismatch/{key}"] += weight * value
+    return weights
 
 
 def step_tokens_per_micro_batch(ctx: StepContext, experience: list[MicroExperience]) -> float:

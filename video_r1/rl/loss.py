@@ -62,6 +62,7 @@ def policy_loss(
     loss_type: LossType = "sequence",
     max_length: int | None = None,
     tokens_per_micro_batch: float | None = None,
+    sampling_weights: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, LossStats]:
     """GRPO loss over the completion tokens of N rollouts.
 
@@ -78,6 +79,9 @@ def policy_loss(
         process) over its micro-batches x processes: gradient accumulation and DDP average the
         micro-batch losses, so dividing each by this makes every token of the step weigh the
         same, as DAPO's token mean does (None: this micro-batch's own token count).
+    sampling_weights: [N, L] detached per-token weights of the policy-gradient term (not the
+        KL term): the truncated importance-sampling correction for rollouts drawn by another
+        engine (`video_r1.rl.mismatch.truncated_is_weights`); None: 1.
 
     Example (on-policy, beta 0: the loss value is -mean(A) and its gradient is -A d logp):
         >>> lp = torch.zeros(2, 3, requires_grad=True)
@@ -99,6 +103,8 @@ def policy_loss(
         clipped_tokens = (clipped_objective < objective).to(mask.dtype)
         objective = torch.minimum(objective, clipped_objective)
     per_token = -objective
+    if sampling_weights is not None:  # TRL and verl weigh the policy-gradient term only
+        per_token = per_token * sampling_weights.to(per_token.dtype)
     pg_loss = _normalise(per_token, mask, loss_type, max_length, tokens_per_micro_batch)
     kl_mean = torch.zeros((), dtype=logprobs.dtype)
     if beta != 0.0:

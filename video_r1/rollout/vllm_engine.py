@@ -93,7 +93,11 @@ def _process_state_kept() -> Iterator[None]:
 
     import numpy as np
 
-    set_threads, py_state, np_state = torch.set_num_threads, random.getstate(), np.random.get_state()
+    set_threads, py_state, np_state = (
+        torch.set_num_threads,
+        random.getstate(),
+        np.random.get_state(),
+    )
     with torch.random.fork_rng(devices=[]):
         try:
             yield
@@ -106,7 +110,7 @@ def _process_state_kept() -> Iterator[None]:
 def _distributed_backend() -> str | None:
     """Under a launched multi-process run vLLM joins the existing process group
     (`external_launcher`, as TRL's colocate mode does), each process its own engine."""
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # torchrun / accelerate launch
         return "external_launcher"
     return None
 
