@@ -151,6 +151,7 @@ def setup_step(cfg: GRPOConfig, run: Run) -> tuple[StepContext, int]:
     """
     from video_r1.media.record_media import make_frame_cache
     from video_r1.models import generation_config, load_processor
+    from video_r1.recipes.grpo_engine import make_engine
     from video_r1.recipes.grpo_types import StepContext
     from video_r1.train import model as model_setup
     from video_r1.train.run import resume_state
@@ -182,7 +183,7 @@ def setup_step(cfg: GRPOConfig, run: Run) -> tuple[StepContext, int]:
     if rl.min_completion_length:
         gen_config.min_new_tokens = rl.min_completion_length
     scoring = scoring_settings(rl)
-    engine = make_engine(cfg, policy, zero3)
+    engine = make_engine(cfg, policy, zero3)  # vLLM: loads now, before the first step
     ctx = StepContext(
         cfg=cfg, accelerator=accelerator, model=model, policy=policy,
         reference=load_reference(cfg, accelerator), processor=processor, optimizer=optimizer,
@@ -196,27 +197,6 @@ def setup_step(cfg: GRPOConfig, run: Run) -> tuple[StepContext, int]:
         run, f"{trainable:,} of {total:,} parameters trainable; {method}", ("rollouts.jsonl",)
     )
     return ctx, start_step
-
-
-def make_engine(cfg: GRPOConfig, policy: Any, zero3: bool) -> Any:
-    """The rollout engine of rl.rollout_engine: video-r1's decoder on the policy, or an
-    in-process vLLM engine on the checkpoint (its weights replaced by the policy's before the
-    first generation: a resumed or LoRA policy is not the checkpoint)."""
-    rl = cfg.rl
-    if rl.rollout_engine == "native":
-        from video_r1.rollout.engine import NativeEngine
-
-        # ZeRO-3's hooks gather parameters inside each forward: no graph can hold that
-        static = None if rl.cuda_graph_decode and not zero3 else False
-        return NativeEngine(policy, cascade=rl.cascade_attention, static_cache=static)
-    from video_r1.rollout.vllm_engine import VLLMEngine, VLLMSettings
-
-    settings = VLLMSettings(
-        dtype=cfg.model.dtype, kv_cache_gb=rl.vllm_kv_cache_gb,
-        gpu_memory_utilization=rl.vllm_gpu_memory_utilization,
-        max_model_len=rl.vllm_max_model_len, enforce_eager=rl.vllm_enforce_eager, seed=cfg.seed,
-    )  # fmt: skip
-    return VLLMEngine(cfg.model.path, settings)
 
 
 def shuffle_generator(cfg: GRPOConfig, step: int, rank: int) -> Any:

@@ -32,6 +32,7 @@ from video_r1.media.record_media import load_record_media, load_records_media
 from video_r1.media.types import BackendMissing, Clip
 from video_r1.prompts import build_messages, encode_prompts, prompt_text, select
 from video_r1.recipes.grpo_config import GRPOConfig
+from video_r1.recipes.grpo_engine import engine_mismatch, make_engine, policy_version
 from video_r1.recipes.grpo_sampling import SamplingKey
 from video_r1.recipes.grpo_types import (
     MicroExperience,
@@ -42,7 +43,6 @@ from video_r1.recipes.grpo_types import (
 from video_r1.rl import policy_loss
 from video_r1.rl.advantages import temporal_advantages, temporal_groups
 from video_r1.rl.group_scores import GroupScores, score_group
-from video_r1.rl.mismatch import mismatch_sums, truncated_is_weights
 from video_r1.rollout import (
     Rollouts,
     completion_logprobs,
@@ -179,12 +179,6 @@ def rollout_groups(
     ]
 
 
-def policy_version(ctx: StepContext) -> int:
-    """How many optimizer steps the policy has taken (the schedule's count, resume included):
-    the engine is pushed new weights only when this changed since its last push."""
-    return int(ctx.scheduler.scheduler.last_epoch)
-
-
 def _chunk_experience(
     ctx: StepContext, batches: list[PromptBatch], shuffle_gen: torch.Generator, timer: Any,
     key: SamplingKey | None,
@@ -199,6 +193,8 @@ def _chunk_experience(
     # ZeRO-3: the whole weights for the call, else every decode step gathers them (zero3.py);
     # a vLLM push needs them whole
     vllm = rl.rollout_engine == "vllm"
+    if ctx.engine is None:  # a context made without one (benchmarks, tests): as configured
+        ctx.engine = make_engine(ctx.cfg, ctx.policy, ctx.zero3)
     with (
         timer("generate"),
         torch.no_grad(),
@@ -353,7 +349,7 @@ def _update_pass(
         with accelerator.accumulate(ctx.model):
             with timer("policy"):
                 logprobs = _policy_logprobs(ctx, micro)
-                weights = _engine_mismatch(ctx, micro, logprobs, sums)
+                weights = engine_mismatch(ctx, micro, logprobs, sums)
                 loss, stats = policy_loss(
                     logprobs, micro.advantages.to(logprobs.device), micro.mask,
                     old_logprobs=micro.old_logprobs, ref_logprobs=micro.ref_logprobs,
@@ -376,30 +372,6 @@ def _update_pass(
     with timer("optimizer"):
         sums["grad_norm"] = optimizer_step(ctx)
     return dict(sums)
-
-
-def _engine_mismatch(
-    ctx: StepContext, micro: MicroExperience, logprobs: torch.Tensor, sums: dict[str, float]
-) -> torch.Tensor | None:
-    """With an engine that kept its sampled tokens' log-probs (vLLM): add the gap to the
-    trainer's log-probs of the generating policy (the old ones, or this pass's on-policy) to
-    `sums` (`mismatch/...`, weighted like the loss), and return the truncated importance-
-    sampling weights [n, Lc] (None without a cap or without engine log-probs)."""
-    engine_logprobs = micro.chunk.rollouts.logprobs
-    if engine_logprobs is None:
-        return None
-    cap = ctx.cfg.rl.vllm_importance_sampling_cap
-    engine_logprobs = engine_logprobs[micro.index.to(engine_logprobs.device)].to(logprobs.device)
-    trainer = micro.old_logprobs if micro.old_logprobs is not None else logprobs.detach()
-    weights = truncated_is_weights(trainer, engine_logprobs, cap) if cap else None
-    gap = mismatch_sums(trainer, engine_logprobs, micro.mask, weights, cap)
-    weight = micro.batch.weight
-    sums["mismatch/abs_diff_max"] = max(
-        sums["mismatch/abs_diff_max"], weight * gap.pop("abs_diff_max")
-    )
-    for key, value in gap.items():
-        sums[f"mismatch/{key}"] += weight * value
-    return weights
 
 
 def step_tokens_per_micro_batch(ctx: StepContext, experience: list[MicroExperience]) -> float:

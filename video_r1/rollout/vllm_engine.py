@@ -65,6 +65,7 @@ class VLLMSettings:
     max_model_len: int = 0  # 0: the checkpoint's
     enforce_eager: bool = False  # True: no torch.compile / CUDA graphs (quick start)
     seed: int = 0
+    load_format: str = "auto"  # "dummy": random weights (for a push that follows at once)
 
 
 def import_vllm() -> Any:
@@ -127,7 +128,7 @@ class VLLMEngine:
             "enforce_eager": settings.enforce_eager, "generation_config": "vllm",
             "logprobs_mode": "processed_logprobs",
             "gpu_memory_utilization": settings.gpu_memory_utilization,
-            "limit_mm_per_prompt": {"image": 1, "video": 1},
+            "limit_mm_per_prompt": {"image": 1, "video": 1}, "load_format": settings.load_format,
         }  # fmt: skip
         if settings.kv_cache_gb:
             kwargs["kv_cache_memory_bytes"] = int(settings.kv_cache_gb * 2**30)
