@@ -175,7 +175,7 @@ def vllm_engine(cfg, policy, processor, preset: str):
     """The recipe's vLLM engine for this setting. A preset model exists only in memory: vLLM
     gets its config (and the processor) in a folder and random weights, which the first
     step's push replaces with the policy's."""
-    from video_r1.recipes.grpo import make_engine
+    from video_r1.recipes.grpo_engine import make_engine
 
     if preset == "tiny":
         return make_engine(cfg, policy, zero3=False)
