@@ -13,7 +13,8 @@ fi
 STAMP=.venv/.video-r1-installed
 WANT=$(cat scripts/install.sh pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$STAMP" 2>/dev/null)" = "$WANT" ] &&
-  .venv/bin/python -c "import video_r1, torch; print('video-r1 installed; torch', torch.__version__)"; then
+  .venv/bin/python -c "import importlib.util as u, video_r1, torch; assert u.find_spec('vllm')
+print('video-r1 installed; torch', torch.__version__)"; then
   exit 0
 fi
 PIP=(.venv/bin/python -m pip install -q --disable-pip-version-check)
