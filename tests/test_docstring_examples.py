@@ -8,6 +8,9 @@ import pytest
 MODULES = [
     "video_r1.rl.advantages",
     "video_r1.rl.loss",
+    "video_r1.rl.overlong",
+    "video_r1.rl.dynamic_sampling",
+    "video_r1.rollout.merge",
     "video_r1.media.frame_order",
     "video_r1.rl.step_metrics",
     "video_r1.rl.group_scores",
@@ -25,6 +28,7 @@ MODULES = [
     "video_r1.rewards.group",
     "video_r1.evaluation.benchmark_metrics",
     "video_r1.rewards.lenient",
+    "video_r1.data.records",
 ]
 
 

@@ -37,7 +37,8 @@ def _record(**fields) -> Record:
         path="v.mp4",
         media_path=Path("/data/v.mp4"),
         options=("A. left", "B. right"),
-        source="train.jsonl:3",
+        file="train.jsonl",
+        line=3,
     )
     base.update(fields)
     return Record(**base)

@@ -76,15 +76,86 @@ def test_where_the_static_cache_is_used(tiny_qwen25):
         _use_static_cache(model, True, cpu, synced_gpus=False)
 
 
+def _image_prompts(model, processor, device: str = "cpu") -> dict:
+    """Two image prompts of different lengths (the shorter one left-padded), on `device`."""
+    from video_r1.data.records import Record
+    from video_r1.prompts import build_messages, encode_prompts
+
+    questions = ("Which colour?", "Which colour is the largest object in this picture, and why?")
+    records = [
+        Record(problem_id=i, problem=q, data_type="image", problem_type="free-form",
+               solution="<answer>red</answer>", path="x.png", media_path="x.png")
+        for i, q in enumerate(questions)
+    ]  # fmt: skip
+    side = 4 * model.config.vision_config.patch_size  # 2 x 2 merged patches
+    images = [torch.randint(0, 256, (3, side, side), dtype=torch.uint8) for _ in records]
+    batch = encode_prompts(processor, [build_messages(r) for r in records], images)
+    inputs = {k: v.to(device) for k, v in batch.model_inputs.items()}
+    assert (inputs["attention_mask"] == 0).any()  # left padding is used
+    return inputs
+
+
+@pytest.fixture
+def fresh_accelerator_state():
+    """accelerate keeps one process-wide state whose precision cannot change: start from
+    none and leave none, so that later tests (mixed_precision "no") are unaffected."""
+    from accelerate.state import AcceleratorState, GradientState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+    yield
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+
+
+def test_decode_steps_run_at_the_prefills_autocast_precision(
+    tiny_model_dir, fresh_accelerator_state
+):
+    """float32 weights under accelerate's bf16 autocast (configs/grpo.yaml): the prefill goes
+    through the prepared forward, so its cache holds bf16 K/V; the fixed-shape decode calls
+    the text model and head directly and must run under the same autocast (else each step
+    writes float32 K/V into the bf16 cache and index_copy_ fails), giving the tokens of the
+    model's own forward on a growing cache, on every architecture."""
+    from accelerate import Accelerator
+
+    from video_r1.models import generation_config, load_model, load_processor, stop_token_ids
+    from video_r1.rollout import encode_vision, generate_rollouts
+
+    torch.manual_seed(0)
+    accelerator = Accelerator(cpu=True, mixed_precision="bf16")
+    model = accelerator.prepare_model(load_model(tiny_model_dir, dtype="float32"))
+    assert next(model.parameters()).dtype == torch.float32
+    processor = load_processor(tiny_model_dir)
+    inputs = _image_prompts(model, processor)
+    eos = stop_token_ids(processor.tokenizer)
+    greedy = generation_config(model, processor, max_new_tokens=8, do_sample=False)
+    greedy.min_new_tokens = 8  # every step runs
+    with torch.no_grad():
+        encoded = encode_vision(model, inputs)
+        static = generate_rollouts(
+            model, encoded, [3, 2], greedy, eos, cascade=False, static_cache=True
+        )
+        eager = generate_rollouts(
+            model, encoded, [3, 2], greedy, eos, cascade=False, static_cache=False
+        )
+    assert static.completion_ids.shape == (5, 8)
+    assert torch.equal(static.completion_ids, eager.completion_ids)
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_on_cuda_the_replayed_graphs_decode_the_eager_tokens(tiny_model_dir, monkeypatch):
+@pytest.mark.parametrize("precision", ["float32", "bf16"])
+def test_on_cuda_the_replayed_graphs_decode_the_eager_tokens(
+    tiny_model_dir, precision, monkeypatch, fresh_accelerator_state
+):
     """On a GPU generation captures its decode step once and replays it: the same greedy
     tokens as the model's own forward on a growing cache, for rows of different prompt
-    lengths (left padding), on every architecture."""
-    from video_r1.data.records import Record
+    lengths (left padding), on every architecture; with float32 weights, and with float32
+    weights under accelerate's bf16 autocast (configs/grpo.yaml: the graph replays the
+    autocast step)."""
+    from accelerate import Accelerator
+
     from video_r1.models import generation_config, load_model, load_processor, stop_token_ids
-    from video_r1.prompts import build_messages, encode_prompts
     from video_r1.rollout import encode_vision, generate_rollouts, static_decode
 
     captured = []
@@ -96,19 +167,11 @@ def test_on_cuda_the_replayed_graphs_decode_the_eager_tokens(tiny_model_dir, mon
 
     monkeypatch.setattr(static_decode.StaticDecoder, "_capture", recorded)
     torch.manual_seed(0)
-    model = load_model(tiny_model_dir, dtype="float32").to("cuda")
+    accelerator = Accelerator(mixed_precision="bf16" if precision == "bf16" else "no")
+    model = accelerator.prepare_model(load_model(tiny_model_dir, dtype="float32"))
+    assert next(model.parameters()).dtype == torch.float32 and model.device.type == "cuda"
     processor = load_processor(tiny_model_dir)
-    questions = ("Which colour?", "Which colour is the largest object in this picture, and why?")
-    records = [
-        Record(problem_id=i, problem=q, data_type="image", problem_type="free-form",
-               solution="<answer>red</answer>", path="x.png", media_path="x.png")
-        for i, q in enumerate(questions)
-    ]  # fmt: skip
-    side = 4 * model.config.vision_config.patch_size  # 2 x 2 merged patches
-    images = [torch.randint(0, 256, (3, side, side), dtype=torch.uint8) for _ in records]
-    batch = encode_prompts(processor, [build_messages(r) for r in records], images)
-    inputs = {k: v.to("cuda") for k, v in batch.model_inputs.items()}
-    assert (inputs["attention_mask"] == 0).any()  # left padding is used
+    inputs = _image_prompts(model, processor, "cuda")
     eos = stop_token_ids(processor.tokenizer)
     greedy = generation_config(model, processor, max_new_tokens=12, do_sample=False)
     greedy.min_new_tokens = 12  # every step runs: the graph is captured and replayed

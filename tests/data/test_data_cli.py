@@ -33,11 +33,11 @@ def test_check_lists_every_bad_record_with_its_line(tmp_path, media_root, capsys
     assert main(["data", "check", str(data), "--media-root", str(media_root)]) == 1
     out = capsys.readouterr().out.splitlines()
     expected_prefixes = [
-        f"{data}:3 (?): json: ",
-        f"{data}:4 (3): problem_type: unknown problem_type 'essay'",
-        f"{data}:5 (4): path: media file not found",
-        f"{data}:{first_after_indented} (5): solution: answer 'D' is not one of",
-        f"{data}:{first_after_indented + 1} (6): path: ",
+        f"{data}[1] (line 3) (?): json: ",
+        f"{data}[2] (line 4) (3): problem_type: unknown problem_type 'essay'",
+        f"{data}[3] (line 5) (4): path: media file not found",
+        f"{data}[4] (line {first_after_indented}) (5): solution: answer 'D' is not one of",
+        f"{data}[5] (line {first_after_indented + 1}) (6): path: ",
     ]
     assert len(out) == len(expected_prefixes) + 1
     for line, prefix in zip(out, expected_prefixes, strict=False):

@@ -14,22 +14,24 @@ def test_json_list_lines_are_where_each_object_starts(tmp_path):
     (tmp_path / "d.json").write_text(text)
     raws, problems = read_raw_records(tmp_path / "d.json")
     assert problems == []
-    assert [(r.line, r.value["a"]) for r in raws] == [(2, 1), (5, 3), (5, 4)]
+    assert [(r.index, r.line, r.value["a"]) for r in raws] == [(0, 2, 1), (1, 5, 3), (2, 5, 4)]
 
 
 def test_json_list_syntax_error_is_reported_and_reading_goes_on(tmp_path):
     text = '[\n {"a": 1},\n {"a": 2,, "b": 3},\n {"a": 5}\n]'
     (tmp_path / "d.json").write_text(text)
     raws, problems = read_raw_records(tmp_path / "d.json")
-    assert [(r.line, r.value["a"]) for r in raws] == [(2, 1), (4, 5)]
-    assert len(problems) == 1
-    assert str(problems[0]).startswith(f"{tmp_path / 'd.json'}:3 (?): json: Expecting")
+    assert [(r.index, r.line, r.value["a"]) for r in raws] == [(0, 2, 1), (2, 4, 5)]
+    assert len(problems) == 1 and problems[0].index == 1  # the broken record keeps its place
+    assert str(problems[0]).startswith(f"{tmp_path / 'd.json'}[1] (line 3) (?): json: Expecting")
 
 
 def test_json_list_unclosed_and_trailing(tmp_path):
     (tmp_path / "a.json").write_text('[{"a": 1},\n {"a": 2}')
     raws, problems = read_raw_records(tmp_path / "a.json")
     assert len(raws) == 2 and [p.reason for p in problems] == ["unclosed list"]
+    assert problems[0].index is None  # a fault of the file, of no one record
+    assert str(problems[0]) == f"{tmp_path / 'a.json'} (line 2) (?): json: unclosed list"
     (tmp_path / "b.json").write_text('[{"a": 1}]\n]')
     raws, problems = read_raw_records(tmp_path / "b.json")
     assert len(raws) == 1 and problems[0].line == 2 and "extra data" in problems[0].reason
@@ -40,8 +42,8 @@ def test_json_list_unclosed_and_trailing(tmp_path):
 def test_jsonl_bad_line_keeps_the_rest(tmp_path):
     (tmp_path / "d.jsonl").write_text('{"a": 1}\n\n{"a": \n{"a": 3}\n')
     raws, problems = read_raw_records(tmp_path / "d.jsonl")
-    assert [(r.line, r.value["a"]) for r in raws] == [(1, 1), (4, 3)]
-    assert [(p.line, p.problem_id, p.field) for p in problems] == [(3, "?", "json")]
+    assert [(r.index, r.line, r.value["a"]) for r in raws] == [(0, 1, 1), (2, 4, 3)]
+    assert [(p.index, p.line, p.problem_id, p.field) for p in problems] == [(1, 3, "?", "json")]
 
 
 def test_load_records_raises_with_every_problem(tmp_path, media_root):
@@ -67,9 +69,11 @@ def test_write_then_read_round_trip(tmp_path, media_root, suffix):
     again = load_records(out, media_root)
     assert [r.to_json() for r in again] == [r.to_json() for r in records]
     assert [r.extra for r in again] == [{"foo": "bar"}, {}]
-    assert [r.source for r in again] == [
-        f"{out}:{n}" for n in ((2, 16) if suffix == ".json" else (1, 2))
-    ]
+    assert [r.source for r in again] == (
+        [f"{out}[0] (line 2)", f"{out}[1] (line 16)"]
+        if suffix == ".json"
+        else [f"{out}:1", f"{out}:2"]
+    )
     if suffix == ".json":
         assert isinstance(json.loads(out.read_text()), list)
 

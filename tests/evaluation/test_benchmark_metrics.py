@@ -12,6 +12,7 @@ from video_r1.evaluation.benchmark_metrics import (
     accuracy_by_type,
     mean_relative_accuracy,
     score_evaluation,
+    vsibench_official_score,
     vsibench_score,
 )
 
@@ -101,3 +102,43 @@ def test_accuracy_by_type_and_vsibench():
     with pytest.raises(ValueError, match="2 problem types but 1 scores"):
         accuracy_by_type(types[:2], [1.0])
     assert accuracy_by_type([], []) == {}
+
+
+# A converted VSI-Bench file whose numerical-answer questions are labelled "numerical"
+# (output, ground truth, question_type); each record's problem_type is "numerical".
+VSI_AS_NUMERICAL = [
+    ("<answer>3</answer>", "3", "object_counting"),
+    ("<answer>5</answer>", "5", "object_counting"),
+    ("<answer>7.2</answer>", "10", "object_counting"),
+    ("<answer>18.3</answer>", "20.0", "room_size_estimation"),
+]
+
+
+def _per_question_type(semantics: str) -> dict[str, float]:
+    scores = [
+        score_evaluation(out, gt, "numerical", semantics, question_type=qtype)  # type: ignore[arg-type]
+        for out, gt, qtype in VSI_AS_NUMERICAL
+    ]
+    return vsibench_official_score([q for *_, q in VSI_AS_NUMERICAL], scores)[1]
+
+
+def test_official_metric_follows_the_vsi_question_type_not_the_problem_type():
+    official = _per_question_type("official")
+    # counting by MRA with "<=": 1, 1, and |7.2 - 10| / 10 = 0.28 <= 1 - t for t = 0.50, 0.55,
+    # 0.60, 0.65, 0.70 (5 of 10; at t = 0.75, 0.25 < 0.28) -> (1 + 1 + 0.5) / 3 = 0.833
+    assert official["object_counting"] == pytest.approx((1 + 1 + 0.5) / 3)
+    assert round(official["object_counting"], 3) == 0.833
+    # room size: |18.3 - 20| / 20 = 0.085 <= 1 - t for t = 0.50..0.90 (9 of 10) -> 0.9
+    assert official["room_size_estimation"] == pytest.approx(0.9)
+    # the published column as the published script scores "numerical": exact match; "7.2"
+    # has a "." and "10" none -> 0, and 18.3 != 20.0 -> 0: (1 + 1 + 0) / 3 = 0.667 and 0.0
+    published = _per_question_type("published")
+    assert published == {"object_counting": pytest.approx(2 / 3), "room_size_estimation": 0.0}
+    # which is what "official" gave before it read question_type, and still gives without one
+    assert score_evaluation("<answer>7.2</answer>", "10", "numerical", "official") == 0.0
+    # a multiple-choice question type is exact match on the first word whatever its label;
+    # a question_type that is not VSI-Bench's (MMVU's "multiple-choice") changes nothing
+    assert score_evaluation("<answer>b. left</answer>", "B", "free-form", "official",
+                            question_type="route_planning") == 1.0  # fmt: skip
+    assert score_evaluation("<answer>7.2</answer>", "10", "numerical", "official",
+                            question_type="multiple-choice") == 0.0  # fmt: skip

@@ -219,3 +219,49 @@ def test_shard_flag_is_checked(parrot_dir: Path, bench: Path, tmp_path: Path, ca
     assert "--shard '3/2'" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["eval", "--predictions", "p.jsonl", "--merge", "a", "--out", str(tmp_path)])
+
+
+def test_predictions_on_a_vsibench_file_of_another_name_get_the_official_scores(
+    tmp_path: Path,
+) -> None:
+    # A converted VSI-Bench file: counting and room size labelled "numerical", a name that
+    # does not say VSI-Bench, data_source the scene dataset; the media need not exist.
+    records = [("c1", "object_counting", "3", "3"), ("c2", "object_counting", "5", "5"),
+               ("c3", "object_counting", "10", "7.2"),
+               ("r1", "room_size_estimation", "20.0", "18.3")]  # fmt: skip
+    rows = [{"problem_id": pid, "problem": "How many?", "data_type": "video",
+             "problem_type": "numerical", "options": [], "solution": f"<answer>{gt}</answer>",
+             "path": f"media/{pid}.mp4", "data_source": "scannet", "question_type": qtype}
+            for pid, qtype, gt, _ in records]  # fmt: skip
+    rows.append({"problem_id": "p1", "problem": "Which turn?", "data_type": "video",
+                 "problem_type": "multiple choice", "options": ["A. left", "B. right"],
+                 "solution": "<answer>B</answer>", "path": "media/p1.mp4",
+                 "data_source": "scannet", "question_type": "route_planning"})  # fmt: skip
+    bench = tmp_path / "spatial_test.jsonl"
+    bench.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    preds = tmp_path / "preds.jsonl"
+    answers = [(pid, out) for pid, _, _, out in records] + [("p1", "B")]
+    preds.write_text("".join(json.dumps({"problem_id": pid, "output": f"<answer>{out}</answer>"})
+                             + "\n" for pid, out in answers))  # fmt: skip
+    out = tmp_path / "scored"
+    argv = ["eval", "--predictions", str(preds), "--bench", str(bench), "--out", str(out)]
+    assert main(argv) == 0
+    s = json.loads((out / "summary.json").read_text())["orders"]["ordered"]
+    vsi = s["benchmarks"][bench.name]["vsibench"]
+    # official, by question type: counting (1 + 1 + 0.5) / 3 = 0.833 (|7.2 - 10| / 10 = 0.28
+    # <= 1 - t for t = 0.50..0.70); room size 0.9 (0.085 <= 1 - t for t = 0.50..0.90)
+    assert vsi["categories"] == {
+        "object_counting": pytest.approx((1 + 1 + 0.5) / 3),
+        "room_size_estimation": pytest.approx(0.9),
+        "route_planning": 1.0,
+    }
+    assert vsi["official"] == pytest.approx(((1 + 1 + 0.5) / 3 + 0.9 + 1.0) / 3)
+    # published, by problem_type as the published script: numerical exact match, 2 of 4 right;
+    # its VSI figure needs regression-labelled questions, and the summary says so
+    numerical = s["benchmarks"][bench.name]["by_type"]["numerical"]
+    assert numerical["published"] == pytest.approx(2 / 4)
+    assert numerical["official"] == pytest.approx((1 + 1 + 0.5 + 0.9) / 4)
+    assert vsi["published"] is None and "no scored regression sample" in vsi["published_missing"]
+    report = (out / "summary.md").read_text()
+    assert "recognised as VSI-Bench by its records" in report
+    assert f"| {bench.name} / VSI object_counting |  |  |  |  | 83.3 |" in report

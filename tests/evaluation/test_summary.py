@@ -76,6 +76,39 @@ def test_vsibench_official_is_the_mean_over_question_types() -> None:
     assert s["score"]["official"] == pytest.approx(9 / 12)  # pooled: not the VSI figure
 
 
+def test_a_vsibench_file_is_recognised_by_its_records_whatever_its_name() -> None:
+    from video_r1.evaluation.report import markdown_report
+
+    name = "spatial_test.jsonl"
+    lines = [dict(x, benchmark=name) for x in _vsi_lines()]
+    summary = summarize_run(lines, [name], ["ordered"])
+    s = summary["orders"]["ordered"]["benchmarks"][name]
+    # every record has a VSI-Bench question_type: the same figures as under a VSI-Bench name
+    # (official (counting 0.8 + direction 0.5) / 2; published (mc 1/2 + MRA 8/10) / 2)
+    assert s["vsibench"]["official"] == pytest.approx((0.8 + 0.5) / 2)
+    assert s["vsibench"]["published"] == pytest.approx((0.5 + 0.8) / 2)
+    assert "by its records" in s["vsibench_note"]
+    report = markdown_report(summary)
+    assert f"| {name} / VSI-Bench score |" in report
+    assert f"{name}: recognised as VSI-Bench by its records" in report
+    # by a data_source naming VSI-Bench too (no question_type: no official overall, said why)
+    by_source = [dict(x, category=None, data_source="VSI-Bench") for x in lines]
+    s = summarize_run(by_source, [name], ["ordered"])["orders"]["ordered"]["benchmarks"][name]
+    assert s["vsibench"]["published"] == pytest.approx(0.65)
+    assert "no question_type" in s["vsibench"]["official_missing"]
+    # a file mixing VSI-Bench questions with others gets no figure, and the summary says why
+    mixed = [*lines, _line("t", "multiple choice", 1.0, pid=50, benchmark=name)]
+    summary = summarize_run(mixed, [name], ["ordered"])
+    s = summary["orders"]["ordered"]["benchmarks"][name]
+    assert "vsibench" not in s
+    assert "12 of 13 records are VSI-Bench questions" in s["vsibench_note"]
+    assert "no VSI-Bench figure over a mixed file" in markdown_report(summary)
+    # another benchmark's question_type field (MMVU's) is not VSI-Bench's
+    mmvu = [dict(x, category="multiple-choice", benchmark="mmvu.json") for x in _vsi_lines()]
+    s = summarize_run(mmvu, ["mmvu.json"], ["ordered"])["orders"]["ordered"]["benchmarks"]
+    assert "vsibench" not in s["mmvu.json"] and "vsibench_note" not in s["mmvu.json"]
+
+
 def test_macro_mean_uses_each_benchmark_figure() -> None:
     vsi = [dict(x, benchmark="eval_vsibench.json") for x in _vsi_lines()]
     other = [_line("t", "multiple choice", 1.0, pid=i, benchmark="mvbench.json") for i in (1, 2)]

@@ -133,7 +133,7 @@ def test_config_defaults_are_the_published_run_and_bad_combinations_fail():
         load_config(GRPOConfig, None, [*required, "rl.alpah=0.2"])
 
 
-@pytest.mark.parametrize("name", ["grpo.yaml", "grpo_tiny.yaml"])
+@pytest.mark.parametrize("name", sorted(p.name for p in (REPO / "configs").glob("grpo*.yaml")))
 def test_shipped_grpo_configs_load(name):
     cfg = load_config(GRPOConfig, REPO / "configs" / name)
     assert cfg.rl.num_generations >= 2 and cfg.checkpoint.output_dir
@@ -228,3 +228,34 @@ def test_two_iterations_clip_against_the_generating_policy_one_step_per_pass(
         assert row["train/clip_fraction"] > 0.0  # the Done-when line: it visibly clips
         assert row["train/pass1/grad_norm"] > 0 and row["train/pass2/grad_norm"] > 0
     assert (result.optimizer_steps, result.scheduler_steps) == (steps * iterations,) * 2
+
+
+def test_lora_dropout_leaves_the_first_pass_on_policy(tiny_qwen25, rl_data, tmp_path, monkeypatch):
+    """LoRA with a large dropout, two passes per batch: the rollouts, the old log-probs and
+    every update pass come from the network without dropout (experience in eval mode, the
+    update in train mode with dropout off: rl.update_dropout=false), so pass 1 differentiates
+    the very policy that generated: ratio 1, nothing clipped, at every step (a dropout mask
+    in either pass made pass 1 clip before any optimizer step). From step 2 on lora_B != 0,
+    where a mask would act."""
+    from video_r1.recipes import grpo_step
+
+    modes = []  # (model in train mode, any dropout module active) at each generate call
+
+    def recording_sampler(policy, *args, **kwargs):
+        dropouts = [m for m in policy.modules() if isinstance(m, torch.nn.Dropout)]
+        modes.append((policy.training, any(m.training for m in dropouts)))
+        return sample_rollouts(policy, *args, **kwargs)
+
+    sample_rollouts = grpo_step.sample_rollouts
+    monkeypatch.setattr(grpo_step, "sample_rollouts", recording_sampler)
+    train(_cfg(tiny_qwen25, rl_data, tmp_path / "run", "optim.max_steps=3",
+               "rl.num_iterations=2", "rl.epsilon=0.05", "optim.lr=1e-2",
+               "optim.weight_decay=0.0", "model.lora.enabled=true", "model.lora.dropout=0.3",
+               USER_REWARD))  # fmt: skip
+    rows = read_jsonl(tmp_path / "run" / "metrics.jsonl")
+    assert [r["step"] for r in rows] == [1, 2, 3]
+    for row in rows:
+        assert row["train/pass1/ratio_mean"] == pytest.approx(1.0, abs=1e-6)
+        assert row["train/pass1/clip_fraction"] == 0.0
+    assert any(abs(r["train/pass2/ratio_mean"] - 1.0) > 1e-4 for r in rows)  # the policy moved
+    assert modes == [(False, False)] * 3  # every rollout from the network without dropout

@@ -106,3 +106,17 @@ def test_lora_on_the_vision_tower_gives_the_reference_base_model_features(
     mask = rollouts.completion_mask.bool()
     assert torch.allclose(ref[mask], expected[mask], atol=1e-5)
     assert (adapted[mask] - expected[mask]).abs().max() > 1e-3  # the test can tell them apart
+
+
+def test_policy_mode_turns_dropout_off_in_eval_and_on_request_in_train():
+    """Generation in eval mode; log-prob passes and the update in train mode (gradient
+    checkpointing needs it) with the dropout modules off unless rl.update_dropout."""
+    from video_r1.train.model import set_policy_mode
+
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Dropout(0.5), torch.nn.Linear(2, 2))
+    set_policy_mode(model, training=False)
+    assert [m.training for m in model] == [False, False, False]
+    set_policy_mode(model, training=True)
+    assert [m.training for m in model] == [True, False, True]
+    set_policy_mode(model, training=True, dropout=True)
+    assert [m.training for m in model] == [True, True, True]

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from video_r1.rl import kl_penalty, policy_loss
+from video_r1.rl import kl_penalty, micro_batch_normalisers, policy_loss
 
 
 def test_kl_penalty_hand_values():
@@ -86,3 +86,22 @@ def test_token_loss_weighs_every_token_of_the_step_the_same():
         (loss / 2).backward()
     for lp in logprobs:
         assert torch.allclose(lp.grad, torch.full_like(lp, -1.0 / 110))
+
+
+@pytest.mark.parametrize("loss_type", ["sequence", "dr_grpo"])
+def test_micro_batch_normalisers_average_only_the_real_micro_batches(loss_type):
+    """grad_accum 2, one filler: accumulation averages the 2 slots, so each real micro-batch
+    loss is doubled (2 / 1) and the step's gradient is the real micro-batch's, not half of it;
+    the token loss divides by the real tokens per slot instead (12 tokens / 2 slots = 6)."""
+    advantages, mask = torch.tensor([1.0, -1.0]), torch.ones(2, 6)
+    real_lp = torch.zeros(2, 6, requires_grad=True)
+    loss, _ = policy_loss(real_lp, advantages, mask, beta=0.0, loss_type=loss_type, max_length=6)
+    (loss / 1).backward()  # the mean over the one real micro-batch
+    tokens, scale = micro_batch_normalisers(loss_type, real=1.0, tokens=12.0, slots=2)
+    assert (tokens, scale) == (None, 2.0)
+    filled_lp = torch.zeros(2, 6, requires_grad=True)
+    loss, _ = policy_loss(filled_lp, advantages, mask, beta=0.0, loss_type=loss_type, max_length=6)
+    (scale * loss / 2).backward()  # accumulation divides by the 2 slots; the filler adds 0
+    torch.testing.assert_close(filled_lp.grad, real_lp.grad)
+    assert micro_batch_normalisers("token", real=1.0, tokens=12.0, slots=2) == (6.0, 1.0)
+    assert micro_batch_normalisers("sequence", real=0.0, tokens=0.0, slots=2) == (None, 1.0)

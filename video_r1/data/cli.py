@@ -3,7 +3,9 @@
 video-r1 data check FILE --media-root DIR [--decode] [--workers N]
     Validate every record against the schema (fields and types, problem_type, data_type,
     options and answer letter, <answer> tag, media path under the root and present).
-    Prints each problem as `file:line (problem_id): field: reason`, then a summary.
+    Prints each problem as `file:line (problem_id): field: reason` (JSONL) or
+    `file[index] (line N) (problem_id): field: reason` (JSON array, index 0-based), then a
+    summary.
     With --decode, also opens every media file in parallel. Exit status 1 if any record
     is bad or the file holds no record, 0 if all are good.
 
@@ -22,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     check = sub.add_parser(
         "check",
         help="validate every record; exit 1 if any is bad",
-        description="Validate every record of FILE and list each problem with its line.",
+        description="Validate every record of FILE and list each problem with where it is.",
     )
     check.add_argument("file", help="dataset file: a JSON list or JSONL")
     check.add_argument(
@@ -55,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_check(args: argparse.Namespace) -> int:
     from video_r1.data.load import read_records
+    from video_r1.data.records import bad_record_count, file_order
 
     if args.workers < 1:
         print(f"error: --workers must be >= 1, got {args.workers}", file=sys.stderr)
@@ -64,7 +67,7 @@ def _run_check(args: argparse.Namespace) -> int:
     except (OSError, UnicodeDecodeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    total = len(records) + len({p.line for p in problems})  # a bad record has >= 1 problem
+    total = len(records) + bad_record_count(problems)  # a bad record has >= 1 problem
     if total == 0:
         print(f"error: {args.file}: no records (an empty dataset)", file=sys.stderr)
         return 1
@@ -72,11 +75,12 @@ def _run_check(args: argparse.Namespace) -> int:
         from video_r1.data.decode import decode_problems
 
         problems = sorted(
-            problems + decode_problems(records, args.workers), key=lambda p: (p.line, p.field)
+            problems + decode_problems(records, args.workers),
+            key=lambda p: (*file_order(p), p.field),
         )
     for problem in problems:
         print(problem)
-    bad = len({p.line for p in problems})
+    bad = bad_record_count(problems)
     print(
         f"{args.file}: {total} record(s), {total - bad} good, {bad} bad, "
         f"{len(problems)} problem(s)" + (" (media decoded)" if args.decode else "")

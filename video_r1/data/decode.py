@@ -18,8 +18,11 @@ def decode_problem(record: Record) -> Problem | None:
         else:
             load_image(record.media_path, ImageSettings())
     except MediaError as err:
-        file, _, line = record.source.rpartition(":")
-        return Problem(file, int(line), record.problem_id, "path", f"decode: {err.reason}")
+        reason = f"decode: {err.reason}"
+        return Problem(
+            record.file, record.line, record.problem_id, "path", reason, record.index,
+            record.in_array,
+        )  # fmt: skip
     return None
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from video_r1.data.parse import read_raw_records
-from video_r1.data.records import Problem, Record, RecordError
+from video_r1.data.records import Problem, Record, RecordError, file_order
 from video_r1.data.validate import validate_record
 from video_r1.utils.io import atomic_write_json, atomic_write_jsonl
 
@@ -27,11 +27,13 @@ def read_records(
     raws, problems = read_raw_records(path)
     records: list[Record] = []
     for raw in raws:
-        record, found = validate_record(raw.value, str(path), raw.line, media_root)
+        record, found = validate_record(
+            raw.value, str(path), raw.line, media_root, index=raw.index, in_array=raw.in_array
+        )
         problems.extend(found)
         if record is not None:
             records.append(record)
-    problems.sort(key=lambda p: p.line)  # JSON problems were collected first
+    problems.sort(key=file_order)  # JSON problems were collected first
     return records, problems
 
 

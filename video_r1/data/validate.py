@@ -72,23 +72,32 @@ def resolve_media_path(path: str, media_root: str | os.PathLike) -> Path:
 
 
 def validate_record(
-    raw: Any, file: str, line: int, media_root: str | os.PathLike
+    raw: Any,
+    file: str,
+    line: int,
+    media_root: str | os.PathLike,
+    *,
+    index: int,
+    in_array: bool = False,
 ) -> tuple[Record | None, list[Problem]]:
     """Check one decoded record; return (Record, []) if good, else (None, problems).
+
+    `index` is the record's 0-based position in `file` (what keys it), `line` where it starts
+    and `in_array` whether `file` is a JSON array: together they name it in messages.
 
     Example:
         validate_record({"problem_id": 1, "problem": "Colour?", "data_type": "image",
         "problem_type": "OCR", "solution": "<answer>CAT</answer>", "path": "a.png"},
-        "d.jsonl", 3, root) -> (Record(...), []) when root/a.png exists.
+        "d.jsonl", 3, root, index=2) -> (Record(...), []) when root/a.png exists.
     """
     if not isinstance(raw, dict):
         reason = f"expected a JSON object, got {type(raw).__name__}"
-        return None, [Problem(file, line, "?", "record", reason)]
+        return None, [Problem(file, line, "?", "record", reason, index, in_array)]
     pid = raw.get("problem_id", "?")
     problems: list[Problem] = []
 
     def bad(field: str, reason: str) -> None:
-        problems.append(Problem(file, line, pid, field, reason))
+        problems.append(Problem(file, line, pid, field, reason, index, in_array))
 
     for name in REQUIRED_FIELDS:
         if name not in raw:
@@ -133,7 +142,10 @@ def validate_record(
         options=tuple(options or ()),
         data_source=raw.get("data_source") or "",
         process=raw.get("process"),
-        source=f"{file}:{line}",
+        file=file,
+        line=line,
+        index=index,
+        in_array=in_array,
         extra=extra,
     )
     return record, []

@@ -146,8 +146,8 @@ def load_annotation_records(args: argparse.Namespace) -> tuple[list, list[dict]]
     from video_r1.data.parse import read_raw_records
 
     records, problems = read_records(args.data, args.media_root)
-    missing = {p.line: p for p in problems if p.field == "path" and "not found" in p.reason}
-    fatal = [p for p in problems if p.line not in missing or p.field != "path"]
+    missing = {p.index: p for p in problems if p.field == "path" and "not found" in p.reason}
+    fatal = [p for p in problems if p.index not in missing or p.field != "path"]
     if fatal:
         raise RecordError(fatal)
     if missing and not args.skip_missing_media:
@@ -156,12 +156,13 @@ def load_annotation_records(args: argparse.Namespace) -> tuple[list, list[dict]]
             f"{len(missing)} record(s) have no media file (first: {first}); fix --media-root, "
             "or pass --skip-missing-media to record them as dropped"
         )
-    entries = [(int(r.source.rsplit(":", 1)[1]), r, None) for r in records]
+    # in file order by position, never by line: a one-line JSON array has every record on 1
+    entries = [(r.index, r, None) for r in records]
     for raw in read_raw_records(args.data)[0] if missing else []:
-        if raw.line in missing:
+        if raw.index in missing:
             line = {"problem_id": raw.value.get("problem_id"), "kept": False}
-            line.update(reason="media error", error=f"MediaError: {missing[raw.line]}")
-            entries.append((raw.line, None, line))
+            line.update(reason="media error", error=f"MediaError: {missing[raw.index]}")
+            entries.append((raw.index, None, line))
     entries.sort(key=lambda entry: entry[0])
     if args.limit:
         entries = entries[: args.limit]

@@ -11,11 +11,14 @@ the published eval script does):
 - "official" (VSI-Bench lmms-eval task): multiple choice reduced to its first word with a
   trailing "." removed, compared case-insensitively; regression from the first word parsed
   with `float` (no comma removal), MRA with `<=` thresholds and |pred - gt| / gt in float64;
-  unparsable numbers score 0 (its "worst case").
+  unparsable numbers score 0 (its "worst case"). It picks the metric by the record's VSI-Bench
+  `question_type`, not its `problem_type` (`official_problem_type`): a counting question
+  labelled "numerical" is still scored by MRA.
 
 The published eval script scores OCR and free-form as 0 (it has no branch for them); here
 both semantics use the training scorers for them instead, and numerical uses the training
-rule under "official" too (VSI-Bench has no such type).
+rule under "official" too when no VSI-Bench `question_type` decides (VSI-Bench has no such
+type).
 """
 
 from __future__ import annotations
@@ -30,6 +33,23 @@ from video_r1.rewards.accuracy import check_problem_type, score_answer
 from video_r1.rewards.parsing import extract_answer, parse_float
 
 Semantics = Literal["published", "official"]
+
+# VSI-Bench question types by how its official scorer scores them (thinking-in-space
+# `vsibench_process_results`: MCA_QUESTION_TYPES by exact match, NA_QUESTION_TYPES by MRA).
+VSI_NUMERICAL_TYPES = frozenset(
+    {"object_counting", "object_abs_distance", "object_size_estimation", "room_size_estimation"}
+)
+VSI_MULTIPLE_CHOICE_TYPES = frozenset(
+    {
+        "object_rel_direction_easy",
+        "object_rel_direction_medium",
+        "object_rel_direction_hard",
+        "object_rel_distance",
+        "route_planning",
+        "obj_appearance_order",
+    }
+)
+VSI_QUESTION_TYPES = VSI_NUMERICAL_TYPES | VSI_MULTIPLE_CHOICE_TYPES
 
 # Thresholds 0.50, 0.55, ..., 0.95 exactly as each scorer builds them.
 # torch.arange(0.5, 0.975, 0.05, dtype=float32) computes 0.5 + i * 0.05 in float64, then casts
@@ -69,11 +89,35 @@ def mean_relative_accuracy(
     raise ValueError(f"semantics must be 'published' or 'official', got {semantics!r}")
 
 
+def official_problem_type(problem_type: str, question_type: str | None) -> str:
+    """The problem type the official VSI-Bench scorer scores a record as: "regression" (MRA)
+    for its numerical-answer question types, "multiple choice" (exact match) for the others,
+    whatever `problem_type` a converted file gives; `problem_type` itself when `question_type`
+    is absent or not a VSI-Bench type (other benchmarks use the field name differently).
+
+    Example:
+        >>> official_problem_type("numerical", "object_counting")
+        'regression'
+        >>> official_problem_type("numerical", None), official_problem_type("OCR", "open-ended")
+        ('numerical', 'OCR')
+    """
+    if question_type in VSI_NUMERICAL_TYPES:
+        return "regression"
+    if question_type in VSI_MULTIPLE_CHOICE_TYPES:
+        return "multiple choice"
+    return problem_type
+
+
 def score_evaluation(
-    output: str, ground_truth: str, problem_type: str, semantics: Semantics = "published"
+    output: str,
+    ground_truth: str,
+    problem_type: str,
+    semantics: Semantics = "published",
+    question_type: str | None = None,
 ) -> float:
     """Score one model output against the ground-truth answer (the content of the record's
-    <answer> tag) for evaluation, in [0, 1].
+    <answer> tag) for evaluation, in [0, 1]. `question_type` (a VSI-Bench record's) chooses
+    the metric under "official" only: the published script knows only `problem_type`.
 
     Example:
         >>> score_evaluation("<think>..</think><answer>b.</answer>", "B", "multiple choice")
@@ -82,6 +126,8 @@ def score_evaluation(
         ...                  "official")
         1.0
         >>> score_evaluation("<answer>3 meters</answer>", "3.3", "regression", "official")  # 9/10
+        0.9
+        >>> score_evaluation("<answer>9</answer>", "10", "numerical", "official", "object_counting")
         0.9
     """
     check_problem_type(problem_type)
@@ -92,6 +138,7 @@ def score_evaluation(
             return 0.0 if pred is None or gt is None else mean_relative_accuracy(pred, gt)
         return score_answer(answer, ground_truth, problem_type)
     if semantics == "official":
+        problem_type = official_problem_type(problem_type, question_type)
         if problem_type == "multiple choice":
             return 1.0 if _first_word(answer).lower() == ground_truth.lower() else 0.0
         if problem_type == "regression":

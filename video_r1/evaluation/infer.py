@@ -56,7 +56,7 @@ def build_record(args: argparse.Namespace):
         else "<answer>0</answer>",
         "path": media.name,
     }
-    record, problems = validate_record(raw, "command line", 0, media.parent)
+    record, problems = validate_record(raw, "command line", 0, media.parent, index=0)
     if problems:
         raise RecordError(problems)
     return record

@@ -105,7 +105,10 @@ def score_predictions(predictions: Path, benchmarks: list[Path], out: Path) -> E
         for sample in samples:
             output = outputs[sample.key]
             scored = score_output(
-                output, sample.fields["ground_truth"], sample.fields["problem_type"]
+                output,
+                sample.fields["ground_truth"],
+                sample.fields["problem_type"],
+                sample.fields["category"],
             )
             lines.append(make_line(sample, source, output=output, **scored))
         atomic_write_jsonl(out / "samples.jsonl", lines)

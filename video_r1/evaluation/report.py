@@ -15,8 +15,10 @@ HEADER = [
     "0 (it has no rule for them); here they are scored as in training: OCR by 1 - WER, "
     "free-form by the mean of ROUGE-1/2/L F1.",
     "- official %: the official VSI-Bench scorer's rules (lmms-eval): multiple choice by the "
-    "first word, case-insensitive; regression by MRA with <= thresholds. Numerical, OCR and "
-    "free-form as in the published column.",
+    "first word, case-insensitive; regression by MRA with <= thresholds. A record with a "
+    "VSI-Bench `question_type` is scored by it, as that scorer does: the numerical-answer types "
+    "by MRA, the others as multiple choice, whatever its problem_type. Otherwise numerical, "
+    "OCR and free-form as in the published column.",
     "- VSI-Bench score: published = (multiple-choice accuracy + regression MRA) / 2, as "
     "Video-R1 reports it; official = the mean over question types (`question_type` field), "
     "with the three relative-direction levels merged, as the official scorer computes it.",
@@ -90,7 +92,8 @@ def _group_rows(name: str, summary: dict[str, Any]) -> list[list[str]]:
 
 
 def _notes(result: dict[str, Any]) -> list[str]:
-    """The macro mean line, and why it or a VSI-Bench official overall is missing."""
+    """The macro mean line, and why it or a VSI-Bench figure is missing (or how a VSI-Bench
+    file was recognised when its name did not say)."""
     macro = {k: "n/a" if v is None else _pct(v) for k, v in result["overall"]["macro"].items()}
     notes = [
         "Macro mean over benchmarks (each benchmark's own figure, VSI-Bench's VSI score): "
@@ -100,9 +103,12 @@ def _notes(result: dict[str, Any]) -> list[str]:
         if not s["scored"]:
             notes += ["", f"{bench}: no scored sample ({s['failed']} of {s['n']} failed): "
                           "no macro mean without it."]  # fmt: skip
-        missing = s.get("vsibench", {}).get("official_missing")
-        if missing:
-            notes += ["", f"{bench}: {missing}."]
+        if s.get("vsibench_note"):
+            notes += ["", f"{bench}: {s['vsibench_note']}."]
+        for key in ("published_missing", "official_missing"):
+            missing = s.get("vsibench", {}).get(key)
+            if missing:
+                notes += ["", f"{bench}: {missing}."]
     return notes
 
 

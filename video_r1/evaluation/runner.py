@@ -120,18 +120,19 @@ def load_samples(
     from video_r1.data.parse import read_raw_records
 
     records, problems = read_records(path, media_root)
-    missing = {p.line: str(p) for p in problems if p.field == "path" and "not found" in p.reason}
-    fatal = [p for p in problems if p.line not in missing or p.field != "path"]
+    missing = {p.index: str(p) for p in problems if p.field == "path" and "not found" in p.reason}
+    fatal = [p for p in problems if p.index not in missing or p.field != "path"]
     if fatal:
         raise RecordError(fatal)
-    by_line: dict[int, tuple[Record | None, dict, str | None]] = {}
+    # keyed by position, never by line: a one-line JSON array holds every record on line 1
+    by_index: dict[int, tuple[Record | None, dict, str | None]] = {}
     for record in records:
-        by_line[int(record.source.rsplit(":", 1)[1])] = (record, record.to_json(), None)
+        by_index[record.index] = (record, record.to_json(), None)
     if missing:
         for raw in read_raw_records(path)[0]:
-            if raw.line in missing:
-                by_line[raw.line] = (None, raw.value, f"MediaError: {missing[raw.line]}")
-    entries = [by_line[line] for line in sorted(by_line)]
+            if raw.index in missing:
+                by_index[raw.index] = (None, raw.value, f"MediaError: {missing[raw.index]}")
+    entries = [by_index[index] for index in sorted(by_index)]
     if limit:
         entries = entries[:limit]
     ids = [str(raw["problem_id"]) for _, raw, _ in entries]
@@ -306,7 +307,10 @@ def _batch_lines(run, model, processor, batch, factor, config) -> tuple[list[dic
             lines.append(make_line(sample, run.settings, num_frames=frames, error=error))
             continue
         scored = score_output(
-            answer.text, sample.fields["ground_truth"], sample.fields["problem_type"]
+            answer.text,
+            sample.fields["ground_truth"],
+            sample.fields["problem_type"],
+            sample.fields["category"],
         )
         lines.append(
             make_line(

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from video_r1.evaluation.benchmark_metrics import (
+    VSI_QUESTION_TYPES,
     score_evaluation,
     scored_answer,
     vsibench_official_score,
@@ -29,16 +30,23 @@ METRIC_NAMES = {
 }
 
 
-def score_output(output: str, ground_truth: str, problem_type: str) -> dict[str, Any]:
+def score_output(
+    output: str, ground_truth: str, problem_type: str, question_type: str | None = None
+) -> dict[str, Any]:
     """The answer scored (the <answer> tag's content, or the whole output without one), scores
-    under both semantics, and whether it is fully correct.
+    under both semantics, and whether it is fully correct. `question_type` (the record's
+    VSI-Bench question type, if any) picks the official metric; the published one ignores it.
 
     `correct` means a published score of 1 (for regression: within 5% of the truth).
     Example:
         score_output("<think>..</think><answer>B</answer>", "B", "multiple choice")
         -> {"answer": "B", "score": {"published": 1.0, "official": 1.0}, "correct": True}
+        score_output("<answer>9</answer>", "10", "numerical", "object_counting")
+        -> {"answer": "9", "score": {"published": 0.0, "official": 0.9}, "correct": False}
     """
-    score = {s: score_evaluation(output, ground_truth, problem_type, s) for s in SEMANTICS}
+    score = {
+        s: score_evaluation(output, ground_truth, problem_type, s, question_type) for s in SEMANTICS
+    }
     return {"answer": scored_answer(output), "score": score, "correct": score["published"] >= 1}
 
 
@@ -101,6 +109,14 @@ def vsibench_scores(by_type: dict[str, dict], scored: Sequence[dict]) -> dict[st
     out: dict[str, Any] = {
         "published": (mc["published"] + reg["published"]) / 2 if mc and reg else None
     }
+    if not (mc and reg):
+        # a converted file may label its numerical-answer questions "numerical": the published
+        # figure, built on problem_type, then has no MRA half
+        absent = " or ".join(t for t, s in (("multiple choice", mc), ("regression", reg)) if not s)
+        out["published_missing"] = (
+            f"no scored {absent} sample (by problem_type): the published figure "
+            "(mc acc + regression MRA) / 2 cannot be computed"
+        )
     uncategorised = sum(1 for line in scored if not line.get("category"))
     if uncategorised or not scored:
         out["official"] = None
@@ -127,12 +143,48 @@ def benchmark_figure(summary: dict[str, Any], semantics: str) -> float | None:
 
 
 def is_vsibench(benchmark: str) -> bool:
-    """Whether a benchmark file is VSI-Bench (by name), so its combined score is reported.
+    """Whether a benchmark file is VSI-Bench by its name.
 
     Example: is_vsibench("eval_vsibench.json") -> True
     """
     name = benchmark.lower().replace("-", "").replace("_", "")
     return "vsibench" in name
+
+
+def _is_vsi_line(line: dict) -> bool:
+    return line.get("category") in VSI_QUESTION_TYPES or is_vsibench(
+        str(line.get("data_source") or "")
+    )
+
+
+def vsibench_recognition(benchmark: str, lines: Sequence[dict]) -> tuple[bool, str | None]:
+    """Whether a benchmark file is VSI-Bench, so its VSI-Bench figures are reported, and a note
+    for the summary when its name alone did not decide: by its name, else when every record
+    has a VSI-Bench `question_type` (line `category`) or a `data_source` naming VSI-Bench. A
+    file where only some records do gets no VSI-Bench figure (it would pool other questions
+    in), and the note says why.
+
+    Example:
+        vsibench_recognition("eval_vsibench.json", []) -> (True, None)
+        vsibench_recognition("spatial.jsonl", lines all of category "object_counting")
+        -> (True, "recognised as VSI-Bench by its records ...")
+        vsibench_recognition("mvbench.json", lines without VSI-Bench fields) -> (False, None)
+    """
+    if is_vsibench(benchmark):
+        return True, None
+    vsi = sum(1 for line in lines if _is_vsi_line(line))
+    if not vsi:
+        return False, None
+    if vsi == len(lines):
+        return True, (
+            "recognised as VSI-Bench by its records (VSI-Bench question_type or data_source), "
+            "not by its file name"
+        )
+    return False, (
+        f"{vsi} of {len(lines)} records are VSI-Bench questions (question_type or data_source) "
+        "but the others are not, and the file name does not say VSI-Bench: no VSI-Bench "
+        "figure over a mixed file (split the VSI-Bench records into their own file)"
+    )
 
 
 def summarize_run(
@@ -147,10 +199,13 @@ def summarize_run(
     out: dict[str, Any] = {"orders": {}}
     for order in orders:
         mine = [line for line in lines if line["frame_order"] == order]
-        per_bench = {
-            b: summarize_lines([x for x in mine if x["benchmark"] == b], is_vsibench(b))
-            for b in benchmarks
-        }
+        per_bench = {}
+        for b in benchmarks:
+            group = [x for x in mine if x["benchmark"] == b]
+            vsi, note = vsibench_recognition(b, group)
+            per_bench[b] = summarize_lines(group, vsi)
+            if note:
+                per_bench[b]["vsibench_note"] = note
         overall = summarize_lines(mine)
         overall["macro"] = {sem: _macro(per_bench.values(), sem) for sem in SEMANTICS}
         out["orders"][order] = {"benchmarks": per_bench, "overall": overall}

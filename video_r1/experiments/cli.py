@@ -9,7 +9,9 @@ docs/experiment_temporal.md), every run with common random numbers (rl.paired_sa
 are paired: per task and pooled over the order-dependent tasks, the per-seed difference to
 GRPO of ordered accuracy and of the ordered - shuffled gap with 95% t-intervals, and how often
 groups give the published bonus a channel (varying format or length); OUT/results.md,
-OUT/results.json, OUT/temporal.png, OUT/paired.png. Rerunning resumes finished runs.
+OUT/results.json, OUT/temporal.png, OUT/paired.png. Rerunning resumes finished runs. The
+experiment is concluded: docs/experiment_temporal.md gives its findings and one command per
+comparison.
 `--earlier` pools the paired differences with earlier reports of other seeds from the same
 SFT checkpoint (another session; results.json records the checkpoint), in results.md and
 OUT/paired_with_earlier.png. A verdict that is one of several comparisons (variants compared,
@@ -66,10 +68,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--base-sft", type=Path, default=None, metavar="DIR",
-        help="take this exported SFT checkpoint (--export-base; the README's comparisons ship "
-        "theirs under docs/experiment_temporal/) as the base's instead of training one: "
-        "another CPU trains another checkpoint. The benchmark and the initial model are built "
-        "here and must be the ones it was trained from (checked)",
+        help="take this exported SFT checkpoint (--export-base; the group_weight comparison's "
+        "is docs/experiment_temporal/base_f652668380050bfb) as the base's instead of training "
+        "one: another CPU trains another checkpoint. The benchmark and the initial model are "
+        "built here and must be the ones it was trained from (checked)",
     )  # fmt: skip
     parser.add_argument(
         "--export-base", type=Path, default=None, metavar="DEST",
@@ -92,8 +94,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--earlier", nargs="+", type=Path, default=None, metavar="RESULTS_JSON",
         help="results.json of earlier reports (other seeds, same SFT checkpoint: another "
-        "session) whose paired differences to GRPO are pooled with this report's, each seed "
-        "once; docs/experiment_temporal/ keeps the README's",
+        "session) whose paired differences to GRPO (each file's own `paired` rows) are pooled "
+        "with this report's, each seed once; docs/experiment_temporal/ keeps each comparison's "
+        "final one",
     )  # fmt: skip
     parser.add_argument(
         "--comparisons", type=int, default=1, metavar="K",

@@ -11,6 +11,7 @@ from typing import ClassVar
 
 from video_r1.rl.advantages import TEMPORAL_VARIANTS
 from video_r1.rl.group_scores import ScoringSettings
+from video_r1.rl.loss import IMPORTANCE_LEVELS
 from video_r1.rollout.engine import ENGINES
 from video_r1.train.config import ConfigError, OptimConfig, TrainConfig, _help
 
@@ -102,6 +103,16 @@ class RLConfig:
         "micro-batch and ending in one optimizer and one scheduler step (1 = on-policy as "
         "published; from the second pass on, epsilon clips the ratio to the generating policy)",
         default=1,
+    )
+    update_dropout: bool = _help(
+        "keep the model's dropout (LoRA's model.lora.dropout) on in the update passes. Off: "
+        "the rollouts (eval mode), the old and reference log-probs and every update pass "
+        "(train mode, dropout modules off) use one network, so the gradient is that of the "
+        "policy that sampled and pass 1's ratio is exactly 1; on: each micro-batch's log-probs "
+        "come from a random dropout sub-network of it, whose ratio to the sampling policy is "
+        "not 1 even before any optimizer step (clipping acts on that noise). Rollouts and the "
+        "old and reference log-probs never use dropout",
+        default=False,
     )
     rollout_batch_size: int = _help(
         "prompts per generate call, independent of the training micro-batch (0: every prompt "
@@ -196,6 +207,41 @@ class RLConfig:
         default="published",
     )
 
+    # --- DAPO and GSPO (docs/dapo_gspo.md); off by default: the published run stays the default
+    dynamic_sampling: bool = _help(
+        "DAPO dynamic sampling: drop every prompt group whose ordered rewards are all equal "
+        "(zero advantages) before the update, and draw and roll out more prompts (the next ones "
+        "of the data order) until the step holds its prompts or "
+        "rl.dynamic_sampling_max_rounds generation rounds have run",
+        default=False,
+    )
+    dynamic_sampling_max_rounds: int = _help(
+        "with rl.dynamic_sampling: generation rounds per step at most, the first included; a "
+        "step still short then trains on what it kept (and says so)",
+        default=4,
+    )
+    overlong_buffer_tokens: int = _help(
+        "DAPO soft overlong penalty: width of the window before rl.max_completion_length in "
+        "which the reward falls linearly to -rl.overlong_penalty (0: off)",
+        default=_PUBLISHED.overlong_buffer_tokens,
+    )
+    overlong_penalty: float = _help(
+        "DAPO soft overlong penalty factor: the reward lost at rl.max_completion_length tokens "
+        "(0: off)",
+        default=_PUBLISHED.overlong_penalty,
+    )
+    mask_truncated_completions: bool = _help(
+        "rollouts that hit rl.max_completion_length without EOS get no loss (DAPO's overlong "
+        "filtering; TRL's name); their rewards still shape their group's advantages",
+        default=False,
+    )
+    importance_sampling_level: str = _help(
+        f"importance ratio, one of {IMPORTANCE_LEVELS}: token (as published, PPO/GRPO), sequence "
+        "(GSPO: exp of the mean token log-ratio, one clipped ratio per rollout) or "
+        "sequence_token (GSPO-token); acts from the second of rl.num_iterations passes",
+        default="token",
+    )
+
     def __post_init__(self) -> None:
         if self.num_generations < 2:
             raise ConfigError("rl.num_generations must be >= 2 (group-relative advantages)")
@@ -243,6 +289,20 @@ class RLConfig:
             )
         if self.temporal_variant not in TEMPORAL_VARIANTS:
             raise ConfigError(f"rl.temporal_variant must be one of {TEMPORAL_VARIANTS}")
+        self._check_dapo_gspo()
+
+    def _check_dapo_gspo(self) -> None:
+        if self.dynamic_sampling_max_rounds < 1:
+            raise ConfigError("rl.dynamic_sampling_max_rounds must be >= 1 (the first round)")
+        if not 0 <= self.overlong_buffer_tokens <= self.max_completion_length:
+            raise ConfigError(
+                f"rl.overlong_buffer_tokens must be in [0, rl.max_completion_length "
+                f"{self.max_completion_length}]"
+            )
+        if self.overlong_penalty < 0:
+            raise ConfigError("rl.overlong_penalty must be >= 0 (the reward lost at the limit)")
+        if self.importance_sampling_level not in IMPORTANCE_LEVELS:
+            raise ConfigError(f"rl.importance_sampling_level must be one of {IMPORTANCE_LEVELS}")
 
 
 def _published_optim() -> OptimConfig:

@@ -40,6 +40,13 @@ def make_engine(cfg: GRPOConfig, policy: Any, zero3: bool, load_format: str = "a
     return VLLMEngine(cfg.model.path, settings)
 
 
+def run_engine(ctx: StepContext) -> Any:
+    """The context's engine; one made without (benchmarks, tests) gets the configured one."""
+    if ctx.engine is None:
+        ctx.engine = make_engine(ctx.cfg, ctx.policy, ctx.zero3)
+    return ctx.engine
+
+
 def policy_version(ctx: StepContext) -> int:
     """How many optimizer steps the policy has taken (the schedule's count, resume included):
     the engine is pushed new weights only when this changed since its last push."""

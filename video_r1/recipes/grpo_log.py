@@ -8,6 +8,7 @@ from typing import Any
 
 from video_r1.media.types import Clip
 from video_r1.recipes.grpo_types import MicroExperience
+from video_r1.rl.dynamic_sampling import dynamic_metrics, short_note
 from video_r1.rl.step_metrics import finalize, group_sums, no_signal_warning
 from video_r1.train.metrics_logger import peak_memory_gb, reduce_max, reduce_sums
 from video_r1.train.run import Run
@@ -17,11 +18,15 @@ from video_r1.utils.io import append_jsonl_rows
 def log_step(
     run: Run, logger: Any, step: int, experience: list[MicroExperience],
     passes: list[dict[str, float]], timer: Any, clock: Any, lr: float,
+    extra: dict[str, float] | None = None,
 ) -> dict[str, float]:  # fmt: skip
     """Reduce the step's sums over ranks, check the bad-sample budget, log metrics and debug
-    rollouts; returns the bad-sample totals for the checkpoint."""
+    rollouts; returns the bad-sample totals for the checkpoint. extra: sums added to the
+    experience's (rl.dynamic_sampling's `dynamic/...` and the untrained groups' tokens)."""
     cfg, accelerator = run.cfg, run.accelerator
     sums = experience_sums(experience)
+    for key, value in (extra or {}).items():
+        sums[key] = sums.get(key, 0.0) + value
     length_max = sums.pop("length_max")
     # the engine mismatch is a property of the step's rollouts: pass 1's (the same every pass)
     gap_max = passes[0].get("mismatch/abs_diff_max")
@@ -41,11 +46,19 @@ def log_step(
     warning = no_signal_warning(reduced, step + 1)
     if warning:
         logger.note(warning)
+    dynamic = "dynamic/drawn" in reduced  # rl.dynamic_sampling
+    if dynamic:
+        wanted = run.sampler.records_per_step
+        note = short_note(reduced, wanted, step + 1, run.world)
+        if note:
+            logger.note(note)
     logger.advance()
     done = step + 1
     if done % cfg.logging.log_every == 0 or done == run.total_steps:
         metrics = step_metrics(reduced, peaks, [p["grad_norm"] for p in passes], run.world)
         metrics.update({"train/lr": lr, "train/epoch": done / run.sampler.steps_per_epoch})
+        if dynamic:
+            metrics.update(dynamic_metrics(reduced, run.world))
         logger.log(done, metrics)
     rows = debug_rows(done, run.rank, experience, cfg.rl.debug_rollouts)
     if rows and accelerator.is_main_process:

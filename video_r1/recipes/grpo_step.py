@@ -32,7 +32,7 @@ from video_r1.media.record_media import load_record_media, load_records_media
 from video_r1.media.types import BackendMissing, Clip
 from video_r1.prompts import build_messages, encode_prompts, prompt_text, select
 from video_r1.recipes.grpo_config import GRPOConfig
-from video_r1.recipes.grpo_engine import engine_mismatch, make_engine, policy_version
+from video_r1.recipes.grpo_engine import engine_mismatch, policy_version, run_engine
 from video_r1.recipes.grpo_sampling import SamplingKey
 from video_r1.recipes.grpo_types import (
     MicroExperience,
@@ -40,16 +40,18 @@ from video_r1.recipes.grpo_types import (
     RolloutChunk,
     StepContext,
 )
-from video_r1.rl import policy_loss
+from video_r1.rl import micro_batch_normalisers, policy_loss
 from video_r1.rl.advantages import temporal_advantages, temporal_groups
 from video_r1.rl.group_scores import GroupScores, score_group
+from video_r1.rl.overlong import mask_truncated
 from video_r1.rollout import (
-    Rollouts,
     completion_logprobs,
     encode_vision,
 )
 from video_r1.rollout.engine import RolloutRequest
+from video_r1.rollout.merge import rollouts_of_rows
 from video_r1.train.bad_samples import find_filler
+from video_r1.train.model import set_policy_mode
 from video_r1.train.run import grad_norm_value
 from video_r1.train.zero3 import gathered_weights
 
@@ -98,7 +100,7 @@ def fill_bad_batches(
     Every process must make the same collective calls (DDP all-reduce, ZeRO-3 gathers), so a
     rank whose micro-batch is all bad trains on the next good record of the epoch order
     (`RecordSampler.filler_order`, the same on every resume) with weight 0: nothing of it is
-    learned or logged, and no record is substituted for the bad ones.
+    learned or logged, and no record is substituted for the bad ones (`loss_normalisers`).
     """
     filler = None
     filled = []
@@ -135,7 +137,8 @@ def collect_experience(
         if ctx.cfg.rl.paired_sampling:
             key = SamplingKey(ctx.cfg.seed, step, ctx.accelerator.process_index, call)
         chunk = batches[start : start + per_call]
-        experience += _chunk_experience(ctx, chunk, shuffle_gen, timer, key)
+        scored = generate_and_score(ctx, chunk, shuffle_gen, timer, key)
+        experience += chunk_micro_experiences(ctx, chunk, *scored, timer)
     return experience
 
 
@@ -179,10 +182,12 @@ def rollout_groups(
     ]
 
 
-def _chunk_experience(
+def generate_and_score(
     ctx: StepContext, batches: list[PromptBatch], shuffle_gen: torch.Generator, timer: Any,
     key: SamplingKey | None,
-) -> list[MicroExperience]:  # fmt: skip
+) -> tuple[RolloutChunk, list, list[GroupScores]]:  # fmt: skip
+    """One generate call over `batches`: its chunk, each record's (ordered, shuffled) rollout
+    indices and its scored group (dynamic sampling filters on these before any log-prob)."""
     rl, records = ctx.cfg.rl, [r for b in batches for r in b.records]
     with timer("prompt"):
         media = [m for b in batches for m in b.media]
@@ -190,11 +195,10 @@ def _chunk_experience(
         messages = [build_messages(records[b], wording=rl.prompt_wording) for b in sources]
         prompts = encode_prompts(ctx.processor, messages, row_media)
         inputs = {k: v.to(ctx.accelerator.device) for k, v in prompts.model_inputs.items()}
+    set_policy_mode(ctx.model, training=False)  # rollouts of the network without dropout
     # ZeRO-3: the whole weights for the call, else every decode step gathers them (zero3.py);
     # a vLLM push needs them whole
-    vllm = rl.rollout_engine == "vllm"
-    if ctx.engine is None:  # a context made without one (benchmarks, tests): as configured
-        ctx.engine = make_engine(ctx.cfg, ctx.policy, ctx.zero3)
+    vllm, engine = rl.rollout_engine == "vllm", run_engine(ctx)
     with (
         timer("generate"),
         torch.no_grad(),
@@ -202,13 +206,14 @@ def _chunk_experience(
     ):
         encoded = encode_vision(ctx.policy, inputs)  # one tower call for every row
         with timer("weight_sync"):  # part of generate: only a new policy is pushed
-            ctx.engine.sync_weights(ctx.policy, policy_version(ctx))
+            engine.sync_weights(ctx.policy, policy_version(ctx))
         texts = [prompt_text(ctx.processor, m) for m in messages] if vllm else []
         request = RolloutRequest(
             encoded, texts, row_media, counts, ctx.gen_config, ctx.eos_ids, len(records), key,
             synced_gpus=ctx.zero3 and not gathered,
         )  # fmt: skip
-        rollouts = ctx.engine.generate(request)
+        rollouts = engine.generate(request)
+    set_policy_mode(ctx.model, training=True)  # fixed log-probs: as the update's, no dropout
     with timer("rewards"):
         lengths = rollouts.lengths.tolist()
         texts = [
@@ -222,7 +227,15 @@ def _chunk_experience(
                         ctx.terms, ctx.scoring, [lengths[k] for k in shuffled])
             for record, (ordered, shuffled) in zip(records, members, strict=True)
         ]  # fmt: skip
-    chunk, out, first = RolloutChunk(inputs, encoded, rollouts, texts), [], 0
+    return RolloutChunk(inputs, encoded, rollouts, texts), members, groups
+
+
+def chunk_micro_experiences(
+    ctx: StepContext, batches: list[PromptBatch], chunk: RolloutChunk, members: list,
+    groups: list[GroupScores], timer: Any,
+) -> list[MicroExperience]:  # fmt: skip
+    """Each micro-batch's experience, from one generate call over `batches` (in order)."""
+    out, first = [], 0
     for batch in batches:
         mine = slice(first, first + len(batch.records))
         rows = list(range(first, first + len(batch.records)))
@@ -244,6 +257,8 @@ def _micro_experience(
         scale_rewards=rl.scale_rewards,
     ).reshape(-1)
     mask = chunk.rollouts.completion_mask[index].to(ctx.accelerator.device)  # [n, Lc]
+    if rl.mask_truncated_completions:  # DAPO / TRL: a cut-off rollout gets no loss
+        mask = mask_truncated(mask, chunk.rollouts.truncated[index])
     reference = ctx.model if ctx.reference is None else ctx.reference  # LoRA: adapters off
     with (
         timer("reference"),
@@ -259,28 +274,6 @@ def _micro_experience(
             )  # fmt: skip
     return MicroExperience(batch, chunk, rows, index, advantages, mask, ref_logprobs,
                            old_logprobs, groups, members)  # fmt: skip
-
-
-def rollouts_of_rows(rollouts: Rollouts, index: torch.Tensor, rows: list[int]) -> Rollouts:
-    """Rollouts `index` as a batch of their own, prompt rows renumbered to positions in `rows`
-    (for features encoded from `select(inputs, rows)`).
-
-    Example:
-        >>> r = Rollouts(rows=torch.tensor([0, 0, 1, 1]), prompt_ids=torch.zeros(4, 2),
-        ...     prompt_mask=torch.ones(4, 2), completion_ids=torch.zeros(4, 3),
-        ...     completion_mask=torch.ones(4, 3), truncated=torch.zeros(4, dtype=torch.bool))
-        >>> rollouts_of_rows(r, torch.tensor([2, 3]), rows=[1]).rows
-        tensor([0, 0])
-    """
-    position = {row: i for i, row in enumerate(rows)}
-    return Rollouts(
-        rows=torch.tensor([position[r] for r in rollouts.rows[index].tolist()]),
-        prompt_ids=rollouts.prompt_ids[index],
-        prompt_mask=rollouts.prompt_mask[index],
-        completion_ids=rollouts.completion_ids[index],
-        completion_mask=rollouts.completion_mask[index],
-        truncated=rollouts.truncated[index],
-    )
 
 
 def reference_logprobs(
@@ -319,6 +312,7 @@ def update(
     Returns per pass the weighted sums of loss, kl, clip_fraction, ratio_mean, the number of
     micro-batches trained on, and the pass's gradient norm.
     """
+    set_policy_mode(ctx.model, training=True, dropout=ctx.cfg.rl.update_dropout)
     return [_update_pass(ctx, experience, timer) for _ in range(ctx.cfg.rl.num_iterations)]
 
 
@@ -341,7 +335,7 @@ def _update_pass(
 ) -> dict[str, float]:
     rl, accelerator = ctx.cfg.rl, ctx.accelerator
     sums: dict[str, float] = defaultdict(float)
-    tokens = step_tokens_per_micro_batch(ctx, experience) if rl.loss_type == "token" else None
+    tokens, scale = loss_normalisers(ctx, experience)
     for micro in experience:
         weight = micro.batch.weight
         # accumulate() counts micro-batches: `grad_accum` per pass, so the last one of the pass
@@ -356,9 +350,10 @@ def _update_pass(
                     beta=rl.beta, epsilon=rl.epsilon, epsilon_high=rl.epsilon_high,
                     loss_type=rl.loss_type, max_length=rl.max_completion_length,
                     tokens_per_micro_batch=tokens, sampling_weights=weights,
+                    importance_sampling_level=rl.importance_sampling_level,  # GSPO
                 )  # fmt: skip
             with timer("backward"):
-                accelerator.backward(weight * loss)  # divided by grad_accum by accelerate
+                accelerator.backward(weight * scale * loss)  # / grad_accum by accelerate
         sums["loss"] += weight * float(loss.detach())
         sums["kl"] += weight * stats.kl
         sums["clip_fraction"] += weight * stats.clip_fraction
@@ -374,15 +369,20 @@ def _update_pass(
     return dict(sums)
 
 
-def step_tokens_per_micro_batch(ctx: StepContext, experience: list[MicroExperience]) -> float:
-    """The step's trained completion tokens (fillers weigh 0; summed over processes) over its
-    micro-batches x processes: the token-mean denominator of each micro-batch's loss. A
-    collective call: every process makes it, once per pass."""
-    mine = sum(micro.batch.weight * float(micro.mask.sum()) for micro in experience)
-    total = ctx.accelerator.reduce(
-        torch.tensor(mine, dtype=torch.float64, device=ctx.accelerator.device), reduction="sum"
-    )
-    return float(total) / (ctx.cfg.optim.grad_accum * ctx.accelerator.num_processes)
+def loss_normalisers(
+    ctx: StepContext, experience: list[MicroExperience]
+) -> tuple[float | None, float]:
+    """`micro_batch_normalisers` of the step: its real micro-batches and completion tokens
+    (fillers weigh 0) summed over processes. A collective call: every process, once a pass."""
+    mine = [0.0, 0.0]  # real micro-batches, real completion tokens
+    for micro in experience:
+        mine[0] += micro.batch.weight
+        mine[1] += micro.batch.weight * float(micro.mask.sum())
+    device = ctx.accelerator.device
+    summed = ctx.accelerator.reduce(torch.tensor(mine, dtype=torch.float64, device=device), "sum")
+    real, tokens = summed.tolist()
+    slots = ctx.cfg.optim.grad_accum * ctx.accelerator.num_processes
+    return micro_batch_normalisers(ctx.cfg.rl.loss_type, real, tokens, slots)
 
 
 def optimizer_step(ctx: StepContext) -> float:

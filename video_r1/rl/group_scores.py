@@ -8,10 +8,11 @@ ordered rollouts are trained on, so only they get a total reward.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from video_r1.rewards import length_bonus, temporal_bonus
+from video_r1.rl.overlong import overlong_penalty
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,10 @@ class ScoringSettings:
     length_bonus_min_tokens: int = 320  # length bonus window, tokens incl. EOS
     length_bonus_max_tokens: int = 512
     length_bonus: float = 0.2
+    # DAPO's soft overlong penalty (rl/overlong.py); 0 buffer or 0 penalty: off, as published
+    overlong_buffer_tokens: int = 0  # the window's width, ending at max_completion_length
+    overlong_penalty: float = 0.0  # the penalty at max_completion_length
+    max_completion_length: int = 768  # the generation limit the window ends at
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,7 @@ class GroupScores:
     p: float
     p_shuffled: float | None
     length_bonus: list[float]
+    overlong_penalty: list[float] = field(default_factory=list)  # [G] (0 or negative), or []
 
 
 def _call(
@@ -166,6 +172,11 @@ def score_group(
             )
         )
     total = [t + b + lb for t, b, lb in zip(total, bonus, lengths_bonus, strict=True)]
+    overlong = overlong_penalty(
+        list(ordered_lengths), settings.max_completion_length, settings.overlong_buffer_tokens,
+        settings.overlong_penalty,
+    )  # fmt: skip
+    total = [t + p for t, p in zip(total, overlong, strict=True)]
     return GroupScores(
         total=total,
         terms=values,
@@ -176,4 +187,5 @@ def score_group(
         p=p,
         p_shuffled=p_shuffled,
         length_bonus=lengths_bonus,
+        overlong_penalty=overlong,
     )

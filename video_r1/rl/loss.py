@@ -8,6 +8,8 @@ from typing import Literal
 import torch
 
 LossType = Literal["sequence", "token", "dr_grpo"]
+ImportanceLevel = Literal["token", "sequence", "sequence_token"]
+IMPORTANCE_LEVELS: tuple[str, ...] = ("token", "sequence", "sequence_token")
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,40 @@ def kl_penalty(logprobs: torch.Tensor, ref_logprobs: torch.Tensor) -> torch.Tens
     return torch.exp(x) - x - 1.0
 
 
+def importance_log_ratio(
+    logprobs: torch.Tensor,
+    old_logprobs: torch.Tensor,
+    mask: torch.Tensor,
+    level: ImportanceLevel = "token",
+) -> torch.Tensor:
+    """Log importance ratio of the policy against the one that sampled, per token or per
+    sequence (GSPO, arXiv 2507.18071; TRL's `importance_sampling_level`).
+
+    token: logp - old_logp, [N, L] (GRPO / PPO).
+    sequence: the length-normalised sequence log-ratio s_i = mean over completion tokens of
+        (logp - old_logp), [N, 1]: one ratio per rollout, clipped as a whole (GSPO).
+    sequence_token: s_i's value on every token, with each token's own gradient,
+        sg[s_i] + logp - sg[logp], [N, L] (GSPO-token; equals GSPO when the advantage is the
+        same on every token of a rollout, as here).
+
+    Example (2 rollouts; the second's tokens moved by +0.2 and -0.1 against 0):
+        >>> lp = torch.tensor([[0.0, 0.0], [0.2, -0.1]]); old = torch.zeros(2, 2)
+        >>> importance_log_ratio(lp, old, torch.ones(2, 2), "sequence")  # (0.2 - 0.1) / 2
+        tensor([[0.0000],
+                [0.0500]])
+    """
+    log_ratio = logprobs - old_logprobs  # [N, L]
+    if level == "token":
+        return log_ratio
+    mask = mask.to(logprobs.dtype)
+    sequence = (log_ratio * mask).sum(1, keepdim=True) / mask.sum(1, keepdim=True).clamp(min=1.0)
+    if level == "sequence":
+        return sequence  # [N, 1]
+    if level == "sequence_token":
+        return sequence.detach() + logprobs - logprobs.detach()  # [N, L]
+    raise ValueError(f"importance_sampling_level must be one of {IMPORTANCE_LEVELS}, got {level!r}")
+
+
 def _normalise(
     per_token: torch.Tensor, mask: torch.Tensor, loss_type: LossType, max_length: int | None,
     tokens: float | None = None,
@@ -49,6 +85,30 @@ def _normalise(
     raise ValueError(f"unknown loss_type {loss_type!r}; use 'sequence', 'token' or 'dr_grpo'")
 
 
+def micro_batch_normalisers(
+    loss_type: LossType, real: float, tokens: float, slots: int
+) -> tuple[float | None, float]:
+    """(tokens_per_micro_batch, scale) of a step's micro-batch losses under gradient
+    accumulation: `slots` micro-batches (grad_accum x processes), of which `real` train (the
+    others are zero-weight fillers) with `tokens` completion tokens in all.
+
+    Accumulation and DDP average the slots' losses, fillers included. The token loss divides
+    each micro-batch by tokens / slots, so every real token weighs the same (scale 1). The
+    sequence and dr_grpo losses normalise each micro-batch on its own: averaged over the slots,
+    f fillers would leave (slots - f) / slots of the real micro-batches' mean gradient; each
+    loss is multiplied by slots / real to restore it (1 when none is real: nothing trains).
+
+    Example (4 slots, one a filler, 30 tokens):
+        >>> micro_batch_normalisers("token", real=3.0, tokens=30.0, slots=4)
+        (7.5, 1.0)
+        >>> micro_batch_normalisers("sequence", real=3.0, tokens=30.0, slots=4)
+        (None, 1.3333333333333333)
+    """
+    if loss_type == "token":
+        return tokens / slots, 1.0
+    return None, slots / real if real > 0 else 1.0
+
+
 def policy_loss(
     logprobs: torch.Tensor,
     advantages: torch.Tensor,
@@ -62,6 +122,7 @@ def policy_loss(
     loss_type: LossType = "sequence",
     max_length: int | None = None,
     tokens_per_micro_batch: float | None = None,
+    importance_sampling_level: ImportanceLevel = "token",
     sampling_weights: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, LossStats]:
     """GRPO loss over the completion tokens of N rollouts.
@@ -79,6 +140,9 @@ def policy_loss(
         process) over its micro-batches x processes: gradient accumulation and DDP average the
         micro-batch losses, so dividing each by this makes every token of the step weigh the
         same, as DAPO's token mean does (None: this micro-batch's own token count).
+    importance_sampling_level: "token" (as published), "sequence" (GSPO: one clipped ratio
+        per rollout, its loss spread over the rollout's tokens before `loss_type` normalises,
+        as TRL does) or "sequence_token" (`importance_log_ratio`).
     sampling_weights: [N, L] detached per-token weights of the policy-gradient term (not the
         KL term): the truncated importance-sampling correction for rollouts drawn by another
         engine (`video_r1.rl.mismatch.truncated_is_weights`); None: 1.
@@ -92,7 +156,9 @@ def policy_loss(
     mask = mask.to(logprobs.dtype)
     if old_logprobs is None:
         old_logprobs = logprobs.detach()
-    ratio = torch.exp(logprobs - old_logprobs)  # [N, L]
+    # [N, L], or [N, 1] per sequence (GSPO): it broadcasts over the tokens below
+    log_ratio = importance_log_ratio(logprobs, old_logprobs, mask, importance_sampling_level)
+    ratio = torch.exp(log_ratio)
     adv = advantages.to(logprobs.dtype).unsqueeze(1)  # [N, 1]
     objective = ratio * adv
     clipped_tokens = torch.zeros_like(mask)

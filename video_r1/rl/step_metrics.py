@@ -33,7 +33,7 @@ def group_sums(
     for key in ("total", "total_sq", "accuracy", "all_correct", "all_wrong", "temporal_groups",
                 "temporal_passed", "temporal_any_correct", "temporal_passed_any_correct", "p",
                 "p_shuffled", "video_groups", "temporal_bonus", "length_bonus", "length",
-                "truncated", "zero_variance"):  # fmt: skip
+                "truncated", "zero_variance", "overlong_penalty"):  # fmt: skip
         sums[key] = 0.0
     sums["length_max"] = 0.0
     first = 0
@@ -51,6 +51,7 @@ def group_sums(
         sums["accuracy"] += sum(group.accuracy)
         sums["temporal_bonus"] += sum(group.temporal_bonus)
         sums["length_bonus"] += sum(group.length_bonus)
+        sums["overlong_penalty"] += sum(group.overlong_penalty)  # DAPO's; [] when off
         correct = [a > 0.5 for a in group.accuracy]
         sums["all_correct"] += float(all(correct))
         sums["all_wrong"] += float(not any(correct))
@@ -96,6 +97,7 @@ def finalize(sums: dict[str, float], prefix: str = "train") -> dict[str, float]:
         f"{prefix}/reward/accuracy": sums["accuracy"] / n,
         f"{prefix}/reward/temporal_bonus": sums["temporal_bonus"] / n,
         f"{prefix}/reward/length_bonus": sums["length_bonus"] / n,
+        f"{prefix}/reward/overlong_penalty": sums.get("overlong_penalty", 0.0) / n,
         f"{prefix}/groups/all_correct": sums["all_correct"] / groups,
         f"{prefix}/groups/all_wrong": sums["all_wrong"] / groups,
         f"{prefix}/groups/zero_variance_count": sums.get("zero_variance", 0.0),

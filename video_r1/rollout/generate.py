@@ -23,6 +23,7 @@ from video_r1.rollout.cascade import (
 from video_r1.rollout.last_layer import last_layer_at_last_position
 from video_r1.rollout.sampling import TokenSampler, finished_after
 from video_r1.rollout.static_decode import (
+    AutocastProbe,
     StaticDecoder,
     StaticRolloutCache,
     supports_static_decode,
@@ -124,8 +125,10 @@ def prefill_prompts(
     """
     unique = sorted(set(rows))
     kwargs = rows_inputs(encoded, unique)
+    language_model = base_model(model).language_model
+    probe = AutocastProbe(kwargs["input_ids"].device.type)  # for a static decode's steps
     # only the cache and the last position's logits are read: the last layer runs there only
-    with last_layer_at_last_position(base_model(model).language_model):
+    with last_layer_at_last_position(language_model), probe.watching(language_model):
         out = inner_module(model)(**kwargs, use_cache=True, logits_to_keep=1)
     cache = returned_cache(out)
     if cache is None:
@@ -138,7 +141,7 @@ def prefill_prompts(
     if cascade and has_fused_kernels(select.device):
         cache = SharedPrefixCache(cache, kwargs["attention_mask"], select, capacity)
     elif static:
-        cache = StaticRolloutCache(cache, select, capacity)
+        cache = StaticRolloutCache(cache, select, capacity, probe.seen)
     else:
         cache.batch_select_indices(select)
     # [U, 1]: 3D (mrope) position offset of the text, set by the prefill's get_rope_index

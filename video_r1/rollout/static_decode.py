@@ -19,6 +19,12 @@ The text model's forward and the LM head then run the same kernels on the same a
 every step: captured once, after one eager step that warms the libraries up, and replayed
 (one launch) for every later step. Sampling stays outside the graph (`TokenSampler`).
 
+Precision: every step runs under the autocast the prefill ran under (`AutocastState`). With
+float32 weights and accelerate's `mixed_precision: bf16`, the prefill goes through the
+prepared model's forward, which accelerate wraps in `torch.autocast`; the steps here call the
+text model and head directly, outside that wrapper, and would compute float32 K/V for a cache
+of bf16 ones.
+
 Where: on CUDA, not under ZeRO-3 (each forward gathers the parameters in hooks), and not for
 text models with sliding-window layers (one full-attention mask serves every layer here).
 On CPU the same fixed-shape step runs eagerly when asked for (the tests compare it with
@@ -28,11 +34,59 @@ the other paths: the same tokens and log-probs on every architecture).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 import torch
 from transformers.cache_utils import Cache, CacheLayerMixin
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AutocastState:
+    """Whether autocast was on for `device_type`, and at which dtype."""
+
+    device_type: str
+    enabled: bool
+    dtype: torch.dtype
+
+    @classmethod
+    def current(cls, device_type: str) -> AutocastState:
+        return cls(
+            device_type, torch.is_autocast_enabled(device_type),
+            torch.get_autocast_dtype(device_type),
+        )  # fmt: skip
+
+    def context(self) -> torch.autocast:
+        """This state as a context. Without autocast's cache of cast weights: a CUDA graph
+        must not replay casts cached (and freed) outside its capture (torch.cuda.graphs)."""
+        return torch.autocast(
+            self.device_type, dtype=self.dtype, enabled=self.enabled, cache_enabled=False
+        )
+
+
+class AutocastProbe:
+    """The autocast state a module's forward last ran under (`seen`, None before any call)."""
+
+    def __init__(self, device_type: str):
+        self.device_type = device_type
+        self.seen: AutocastState | None = None
+
+    @contextmanager
+    def watching(self, module: torch.nn.Module) -> Iterator[AutocastProbe]:
+        """Record the state at each call of `module` inside this context: a wrapper around
+        an outer forward (accelerate's autocast) sets it out of the caller's sight."""
+
+        def record(*_) -> None:
+            self.seen = AutocastState.current(self.device_type)
+
+        handle = module.register_forward_pre_hook(record)
+        try:
+            yield self
+        finally:
+            handle.remove()
 
 
 class StaticRolloutLayer(CacheLayerMixin):
@@ -72,11 +126,15 @@ class StaticRolloutCache(Cache):
     """Every rollout's cache at its final length, the prompt part copied from the prompt rows.
 
     prompt_cache: the prompt rows' cache ([U, Hkv, Lp, D] per layer); select: [N] prompt
-    row of each rollout; capacity: completion tokens to make room for.
+    row of each rollout; capacity: completion tokens to make room for; autocast: the state
+    the prompt was computed under, which every decode step reuses (None: the caller's state
+    now).
     """
 
-    def __init__(self, prompt_cache: Cache, select: torch.Tensor, capacity: int):
+    def __init__(self, prompt_cache: Cache, select: torch.Tensor, capacity: int,
+                 autocast: AutocastState | None = None):  # fmt: skip
         first = prompt_cache.layers[0].keys
+        self.autocast = autocast or AutocastState.current(first.device.type)
         self.prompt_len = first.shape[-2]
         self.position = torch.zeros(1, dtype=torch.long, device=first.device)
         layers = []
@@ -138,6 +196,11 @@ class StaticDecoder:
         self.logits: torch.Tensor | None = None
 
     def _forward(self) -> torch.Tensor:
+        # the prefill's precision: its K/V and each step's share the cache's buffers
+        with self.cache.autocast.context():
+            return self._forward_at_precision()
+
+    def _forward_at_precision(self) -> torch.Tensor:
         hidden = self.language_model(
             input_ids=self.input_ids, attention_mask=self.mask, position_ids=self.positions,
             use_cache=True, **self.cache_kwargs,

@@ -147,7 +147,7 @@ def encode_vision(
     return EncodedPrompts(inputs=inputs, features=features, media_of_row=media_of_row)
 
 
-def _select_features(output, items: list[int]):
+def select_features(output, items: list[int]):
     """A shallow copy of an encoder output keeping `items` (tensors shared, not copied)."""
     selected = type(output)(**{k: v for k, v in output.items()})
     selected.pooler_output = tuple(output.pooler_output[i] for i in items)
@@ -165,7 +165,7 @@ def rows_inputs(encoded: EncodedPrompts, rows: Sequence[int]) -> dict:
     """
     out, chosen_items = select_rows(encoded.inputs, rows, encoded.media_of_row)
     mm_outputs = {
-        modality: _select_features(encoded.features[modality], items)
+        modality: select_features(encoded.features[modality], items)
         for modality, items in chosen_items.items()
     }
     if mm_outputs:

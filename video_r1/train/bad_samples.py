@@ -64,9 +64,7 @@ class BadSamples:
     def report(self, record: Any, reason: str, step: int, rank: int = 0) -> None:
         """Log one failed record; raise BadSampleError under the 'error' policy."""
         problem_id = getattr(record, "problem_id", None)
-        source = getattr(record, "source", "") or (
-            f"{record.file}:{record.line}" if hasattr(record, "file") else ""
-        )
+        source = getattr(record, "source", "")  # a Record's or a Problem's: both name it
         if self.policy == "error":
             raise BadSampleError(
                 f"{source} (problem_id {problem_id}): {reason} "
@@ -80,6 +78,7 @@ class BadSamples:
                 "step": step,
                 "rank": rank,
                 "problem_id": problem_id,
+                "index": getattr(record, "index", None),  # position in the data file: unique
                 "source": source,
                 "media_path": str(getattr(record, "media_path", "")),
                 "reason": reason,

@@ -144,3 +144,29 @@ def build_scheduler(
     return torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: lr_factor(step, total_steps, warmup, cfg.schedule)
     )
+
+
+DROPOUT_MODULES = (
+    torch.nn.Dropout, torch.nn.Dropout1d, torch.nn.Dropout2d, torch.nn.Dropout3d,
+    torch.nn.AlphaDropout, torch.nn.FeatureAlphaDropout,
+)  # fmt: skip
+
+
+def set_policy_mode(model: torch.nn.Module, training: bool, dropout: bool = False) -> None:
+    """Eval mode (no dropout) or train mode, there with the dropout modules on or off.
+
+    Generation runs in eval mode: the rollouts come from the network without dropout (as TRL
+    and verl generate). The old and reference log-probs and the update run in train mode,
+    which gradient checkpointing needs (transformers checkpoints only while `training`, and
+    a log-prob pass then takes its cache-free path): the fixed log-probs are computed exactly
+    as the update computes its own. Their dropout modules (LoRA's) stay off, and the update's
+    too unless `dropout` (rl.update_dropout): pass 1 then differentiates the very network that
+    sampled, its ratio is exactly 1 and, with LoRA, its KL to the adapter-free reference is
+    exactly 0 before any update. Under DeepSpeed `model` is the engine; its train() reaches
+    its module.
+    """
+    model.train(training)
+    if training and not dropout:
+        for module in model.modules():
+            if isinstance(module, DROPOUT_MODULES):
+                module.eval()

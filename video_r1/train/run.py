@@ -124,16 +124,18 @@ def _read_training_records(cfg: TrainConfig, main: bool) -> tuple[list, list]:
     """The good records and the problems of the others; the main process reports how many
     records fail and the first reasons, before anything else can fail on their absence."""
     from video_r1.data import read_records
+    from video_r1.data.records import bad_record_count
 
     records, problems = read_records(cfg.data.train_file, cfg.data.media_root)
     if problems and main:
-        bad = len({p.line for p in problems})
+        bad = bad_record_count(problems)
         first = "; ".join(str(p) for p in problems[:3])
         print(f"# {cfg.data.train_file}: {bad} bad record(s), first: {first}", flush=True)
     return records, problems
 
 
 def _make_sampler(cfg: TrainConfig, accelerator: Any, records: list, problems: list) -> Any:
+    from video_r1.data.records import bad_record_count
     from video_r1.train.config import ConfigError
     from video_r1.train.sampler import RecordSampler
 
@@ -146,7 +148,7 @@ def _make_sampler(cfg: TrainConfig, accelerator: Any, records: list, problems: l
     except ValueError as e:
         if not problems:
             raise ConfigError(f"{cfg.data.train_file}: {e}") from e
-        bad = len({p.line for p in problems})
+        bad = bad_record_count(problems)
         raise ConfigError(
             f"{cfg.data.train_file}: {bad} bad record(s) (first: {problems[0]}; check "
             f"data.media_root {cfg.data.media_root}), so {e}"
@@ -179,8 +181,11 @@ def resume_state(run: Run, description: str, extra_logs: tuple[str, ...] = ()) -
         if run.rank == 0:  # totals live on rank 0; the check uses sums over ranks
             run.bad.load_state_dict(state["bad_samples"])
     elif run.accelerator.is_main_process:
-        for problem in run.problems:
-            run.bad.report(problem, reason=f"{problem.field}: {problem.reason}", step=0)
+        from video_r1.data.records import problems_by_record
+
+        for problems in problems_by_record(run.problems):  # one bad sample per record
+            reason = "; ".join(f"{p.field}: {p.reason}" for p in problems)
+            run.bad.report(problems[0], reason=reason, step=0)
     truncate_jsonl_after(run.order_log, start_step)
     if run.accelerator.is_main_process:
         truncate_jsonl_after(run.bad.log_path, start_step)

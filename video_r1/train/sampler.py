@@ -121,3 +121,31 @@ class RecordSampler:
         start = (within + 1) * self.records_per_step
         start = start % self.num_records
         return order[start:] + order[:start]
+
+    def stream_batches(self, position: int, micro_batches: int) -> list[list[int]]:
+        """This rank's `micro_batches` micro-batches read from `position` of the data stream:
+        the epoch orders one after another, each cut to its steps_per_epoch x records_per_step
+        records as `step_batches` cuts it. A round of dynamic sampling consumes
+        micro_batches x per_device_batch_size x world_size positions, laid out as
+        `step_batches` lays out a step, so `stream_batches(step x records_per_step,
+        grad_accum)` is `step_batches(step)`. The position after a step is saved in the
+        checkpoint: what a step reads depends on how many groups earlier steps dropped.
+
+        Example:
+            >>> s = RecordSampler(8, world_size=2, rank=1, per_device_batch_size=1,
+            ...                   grad_accum=2, seed=0, shuffle=False)
+            >>> s.stream_batches(4, 2) == s.step_batches(1), s.stream_batches(6, 1)
+            (True, [[7]])
+        """
+        usable = self.steps_per_epoch * self.records_per_step
+        b, orders = self.per_device_batch_size, {}
+        out = []
+        for a in range(micro_batches):
+            micro = []
+            for j in range(b):
+                epoch, within = divmod(position + (a * self.world_size + self.rank) * b + j, usable)
+                if epoch not in orders:  # one permutation per epoch, not per record
+                    orders[epoch] = epoch_order(self.num_records, self.seed, epoch, self.shuffle)
+                micro.append(orders[epoch][within])
+            out.append(micro)
+        return out
