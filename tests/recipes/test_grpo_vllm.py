@@ -91,6 +91,25 @@ def test_two_process_ddp_each_with_its_own_engine(tiny_qwen25, tmp_path):
     assert changed == list(initial)
 
 
+def test_dynamic_sampling_on_vllm_keeps_the_engines_logprobs(tiny_qwen25, tmp_path):
+    """Groups kept from several generate calls are merged (rollout/merge.py) with vLLM's
+    log-probs: the mismatch is still measured and corrected."""
+    rewards = DRIVER.with_name("_rewards.py")
+    data = write_cot_records(tmp_path / "data", n=8)
+    cfg = load_config(
+        GRPOConfig, REPO / "configs" / "grpo_tiny.yaml",
+        [*_overrides(tiny_qwen25, data, tmp_path / "run"), "optim.max_steps=2",
+         "optim.per_device_batch_size=2", "rl.dynamic_sampling=true",
+         f"rl.reward_funcs=[{rewards}:learnable_if_even]",
+         f"rl.accuracy_reward={rewards}:learnable_if_even"],
+    )  # fmt: skip
+    train(cfg)
+    rows = read_jsonl(tmp_path / "run" / "metrics.jsonl")
+    assert [r["step"] for r in rows] == [1, 2]
+    for row in rows:
+        _check_mismatch(row)
+
+
 def test_engine_settings_are_checked():
     with pytest.raises(ConfigError, match="rl.rollout_engine"):
         load_config(GRPOConfig, REPO / "configs" / "grpo_tiny.yaml", ["rl.rollout_engine=sglang"])
