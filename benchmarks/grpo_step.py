@@ -18,6 +18,12 @@ gradient accumulation, as memory-limited real runs are), one optimizer step per 
 - eager-decode: optimised with rl.cuda_graph_decode=false: on CUDA, each decode step the
   model's own forward on a growing cache instead of one replayed CUDA graph (the same as
   optimised on CPU, where no graph is used).
+- vllm: optimised with rl.rollout_engine=vllm: the rollouts from an in-process vLLM engine
+  (the policy's weights pushed before each step's generation, `weight_sync`, part of
+  `generate`), log-probs and update as optimised. `--vllm-kv-cache-gb` sizes its KV cache
+  (needed on CPU); with `--preset 3b` it starts on random weights (`load_format=dummy`) and
+  the first push gives it the policy's. The first (warm-up) step includes no engine start:
+  the engine starts while the context is built.
 - off: the published structure, per prompt: pixels repeated once per rollout, ordered and
   shuffled generated in two sequential calls, policy and reference forwards on repeated
   pixels, backward; the optimizer steps after the last prompt. The model is transformers' as
@@ -108,6 +114,7 @@ def index_reward(completions, **columns):
 def recipe_context(
     model_dir: str, preset: str, dtype: str, device: str, prompts: int, new_tokens: int,
     cascade: bool = True, stock: bool = False, checkpointing: bool = False, graphs: bool = True,
+    vllm_kv_cache_gb: float | None = None,
 ):  # fmt: skip
     """The recipe's StepContext for this setting (one process, no checkpoint); cascade:
     rl.cascade_attention (False: each prompt row's cache copied to its rollouts); graphs:
@@ -132,7 +139,10 @@ def recipe_context(
         f"rl.num_generations={G}", f"rl.num_shuffled_generations={G_SHUFFLED}", f"rl.beta={BETA}",
         f"rl.max_completion_length={new_tokens}", f"rl.min_completion_length={new_tokens}",
         f"rl.cascade_attention={str(cascade).lower()}", f"rl.cuda_graph_decode={str(graphs).lower()}",
+        f"model.dtype={dtype}",
     ])  # fmt: skip
+    if vllm_kv_cache_gb is not None:  # rollouts from vLLM
+        cfg.rl.rollout_engine, cfg.rl.vllm_kv_cache_gb = "vllm", vllm_kv_cache_gb
     accelerator = Accelerator(cpu=device == "cpu", gradient_accumulation_steps=prompts,
                               step_scheduler_with_optimizer=False)  # fmt: skip
     policy = build_model(model_dir, preset, dtype, device, stock)
@@ -149,12 +159,31 @@ def recipe_context(
     gen_config.min_new_tokens = new_tokens  # fixed-length completions
     terms = [RewardTerm("accuracy", accuracy_reward), RewardTerm("format", format_reward),
              RewardTerm("index", index_reward)]  # fmt: skip
+    engine = None
+    if vllm_kv_cache_gb is not None:
+        engine = vllm_engine(cfg, accelerator.unwrap_model(model), processor, preset)
     return StepContext(
         cfg=cfg, accelerator=accelerator, model=model, policy=accelerator.unwrap_model(model),
         reference=reference, processor=processor, optimizer=optimizer, scheduler=scheduler,
         gen_config=gen_config, eos_ids=stop_token_ids(processor.tokenizer), terms=terms,
         scoring=ScoringSettings(len_control=False), vision_trainable=True, zero3=False,
+        engine=engine,
     )  # fmt: skip
+
+
+def vllm_engine(cfg, policy, processor, preset: str):
+    """The recipe's vLLM engine for this setting. A preset model exists only in memory: vLLM
+    gets its config (and the processor) in a folder and random weights, which the first
+    step's push replaces with the policy's."""
+    from video_r1.recipes.grpo_engine import make_engine
+
+    if preset == "tiny":
+        return make_engine(cfg, policy, zero3=False)
+    folder = Path(tempfile.mkdtemp(prefix="grpo-step-vllm-"))
+    policy.config.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    cfg.model.path = str(folder)
+    return make_engine(cfg, policy, zero3=False, load_format="dummy")
 
 
 def optimised_step(ctx, video: Path, records: list, settings, seed: int, timer,
@@ -272,7 +301,8 @@ def run_mode(args: argparse.Namespace) -> dict:
     ctx = recipe_context(args.model_dir, args.preset, args.dtype, args.device, args.prompts,
                          args.new_tokens, cascade=args.mode != "expanded",
                          stock=args.mode == "off", checkpointing=args.gradient_checkpointing,
-                         graphs=args.mode != "eager-decode")  # fmt: skip
+                         graphs=args.mode != "eager-decode",
+                         vllm_kv_cache_gb=args.vllm_kv_cache_gb if args.mode == "vllm" else None)  # fmt: skip
     if args.device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
     runs = []
@@ -295,7 +325,9 @@ def run_mode(args: argparse.Namespace) -> dict:
             torch.cuda.synchronize()
         phases = dict(timer.seconds)
         phases["total"] = time.perf_counter() - start
-        phases["other"] = phases["total"] - sum(v for k, v in phases.items() if k != "total")
+        phases["other"] = phases["total"] - sum(
+            v for k, v in phases.items() if k != "total" and k not in NESTED
+        )
         phases["tokens_per_s"] = tokens / phases["generate"]
         if i:
             runs.append(phases)
@@ -340,9 +372,10 @@ def flop_counter():
     return fc.FlopCounterMode(display=False, custom_mapping=mapping)
 
 
-MODES = ["optimised", "off", "expanded", "eager-decode"]
-PHASES = ["media", "prompt", "generate", "rewards", "reference", "policy", "backward",
-          "optimizer", "other", "total", "tokens_per_s"]  # fmt: skip
+MODES = ["optimised", "off", "expanded", "eager-decode", "vllm"]
+PHASES = ["media", "prompt", "generate", "weight_sync", "rewards", "reference", "policy",
+          "backward", "optimizer", "other", "total", "tokens_per_s"]  # fmt: skip
+NESTED = {"weight_sync"}  # timed inside another phase (generate): not added to the total
 
 
 def parse_args() -> argparse.Namespace:
@@ -381,7 +414,15 @@ def parse_args() -> argparse.Namespace:
         default="optimised,off",
         help="comma-separated modes to run: optimised, off, expanded (optimised with "
         "rl.cascade_attention=false: each prompt row's KV cache copied to its rollouts), "
-        "eager-decode (optimised with rl.cuda_graph_decode=false: no CUDA graphs)",
+        "eager-decode (optimised with rl.cuda_graph_decode=false: no CUDA graphs), vllm "
+        "(optimised with rl.rollout_engine=vllm)",
+    )
+    parser.add_argument(
+        "--vllm-kv-cache-gb",
+        type=float,
+        default=None,
+        help="vllm mode: vLLM's KV cache in GiB (default: 1 on CPU; on CUDA 0, sized from "
+        "rl.vllm_gpu_memory_utilization's 0.3)",
     )
     parser.add_argument(
         "--gradient-checkpointing",
@@ -404,6 +445,8 @@ def parse_args() -> argparse.Namespace:
         parser.error(f"--modes: unknown {', '.join(unknown)} (choose from {', '.join(MODES)})")
     if args.new_tokens < 1:
         parser.error(f"--new-tokens {args.new_tokens}: must be at least 1")
+    if args.vllm_kv_cache_gb is None:
+        args.vllm_kv_cache_gb = 0.0 if args.device.startswith("cuda") else 1.0
     args.mfu = args.peak_tflops is not None or args.device.startswith("cuda")
     return args
 
@@ -453,7 +496,8 @@ def main() -> None:
     flops_errors: dict[str, str] = {}
     passed = ["--steps", str(args.steps), "--prompts", str(args.prompts), "--video", args.video,
               "--device", args.device, "--dtype", args.dtype, "--preset", args.preset,
-              "--new-tokens", str(args.new_tokens)]  # fmt: skip
+              "--new-tokens", str(args.new_tokens),
+              "--vllm-kv-cache-gb", str(args.vllm_kv_cache_gb)]  # fmt: skip
     if args.gradient_checkpointing:
         passed.append("--gradient-checkpointing")
     if args.peak_tflops is not None:
@@ -499,6 +543,10 @@ def main() -> None:
     for mode in (m for m in modes if m != "off" and "off" in modes):
         ratio = medians["off"]["total"] / medians[mode]["total"]
         print(f"speed-up (off / {mode}): {ratio:.2f}x")
+    if {"optimised", "vllm"} <= set(modes):
+        for phase in ("generate", "total"):
+            ratio = medians["optimised"][phase] / medians["vllm"][phase]
+            print(f"{phase} speed-up (optimised / vllm): {ratio:.2f}x")
     if {"optimised", "eager-decode"} <= set(modes):  # the CUDA graphs' share, on CUDA
         ratio = medians["eager-decode"]["generate"] / medians["optimised"]["generate"]
         print(f"generation speed-up (eager-decode / optimised): {ratio:.2f}x")

@@ -95,10 +95,11 @@ def think_block(text: str) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from video_r1.evaluation.answering import add_model_arguments
+    from video_r1.evaluation.answering import add_engine_arguments, add_model_arguments
     from video_r1.evaluation.settings import add_settings_arguments
 
     add_model_arguments(parser, "--teacher")
+    add_engine_arguments(parser)
     parser.add_argument("--data", required=True, help="records to annotate (Video-R1 schema)")
     parser.add_argument("--media-root", required=True, help="folder record paths are under")
     parser.add_argument("--out", required=True, help="COT records to write (.jsonl or .json)")
@@ -185,6 +186,8 @@ def _run_description(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
         "keep_rule": args.keep_rule,
         "dtype": args.dtype,
         "attn": args.attn,
+        # another engine samples other numbers (native runs' files predate the key)
+        **({"engine": args.engine} if args.engine != "native" else {}),
     }
 
 
@@ -193,6 +196,7 @@ def run(args: argparse.Namespace) -> int:
     from video_r1.evaluation.lock import LockHeld, hold_lock
     from video_r1.evaluation.results import check_run_description
     from video_r1.evaluation.settings import describe_settings, settings_from_args
+    from video_r1.rollout.vllm_engine import VLLMMissing
 
     out = Path(args.out)
     try:
@@ -229,7 +233,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except LockHeld as err:
+    except (LockHeld, VLLMMissing) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(f"kept {summary['kept']} of {summary['records']}; dropped: {summary['dropped']}")
@@ -292,7 +296,7 @@ def annotate(
     from tqdm import tqdm
 
     from video_r1.data import write_records
-    from video_r1.evaluation.answering import load_model_and_processor
+    from video_r1.evaluation.answering import load_model_and_processor, vllm_settings_from_args
     from video_r1.evaluation.results import drop_partial_last_line
     from video_r1.prompts import processor_factor
     from video_r1.utils.io import append_jsonl, atomic_write_json, read_jsonl
@@ -308,8 +312,9 @@ def annotate(
     print(f"{len(records)} records: {len(records) - len(todo)} already done, {len(todo)} to run")
     if todo:
         model, processor = load_model_and_processor(
-            args.teacher, dtype=args.dtype, device=args.device, attn=args.attn
-        )
+            args.teacher, dtype=args.dtype, device=args.device, attn=args.attn,
+            engine=args.engine, vllm=vllm_settings_from_args(args),
+        )  # fmt: skip
         teacher = (model, processor, processor_factor(processor))
         kept = 0
         # `with`: the bar's line ends before whatever stops the loop prints its error

@@ -99,15 +99,26 @@ def encode_batch(
     model: Any, processor: Any, records: Sequence[Record], media: Sequence[Media], wording: str
 ) -> Any:
     """Prompts of `records` with their media, on the model's device, vision features computed."""
-    from video_r1.prompts import build_messages, encode_prompts
-    from video_r1.rollout import encode_vision
+    return _encode_requests(model, processor, records, media, wording)[0]
+
+
+def _encode_requests(
+    model: Any, processor: Any, records: Sequence[Record], media: Sequence[Media], wording: str
+) -> tuple[Any, list[str]]:
+    """(encoded prompts, their texts). With a vLLM engine the model is a skeleton without
+    weights: the prompts are encoded (for their token ids) but no vision tower runs."""
+    from video_r1.prompts import build_messages, encode_prompts, prompt_text
+    from video_r1.rollout import EncodedPrompts, encode_vision
 
     messages = [build_messages(r, wording=wording) for r in records]
     batch = encode_prompts(processor, messages, list(media))
+    texts = [prompt_text(processor, m) for m in messages]
+    if getattr(model, "generation_engine", None) is not None:
+        return EncodedPrompts(batch.model_inputs, {}, {}), texts
     device = model_device(model)
     inputs = {k: v.to(device) for k, v in batch.model_inputs.items()}
     with torch.no_grad():
-        return encode_vision(model, inputs)
+        return encode_vision(model, inputs), texts
 
 
 def generate_answers(
@@ -131,7 +142,7 @@ def generate_answers(
     sampling in name only; use --greedy for batched greedy decoding).
     """
     from video_r1.models import stop_token_ids
-    from video_r1.rollout import generate_rollouts
+    from video_r1.rollout.engine import NativeEngine, RolloutRequest
 
     if len(records) != len(media):
         raise ValueError(f"{len(records)} records but {len(media)} media")
@@ -140,19 +151,22 @@ def generate_answers(
         raise ValueError(f"{len(records)} records but {len(seeds)} seeds")
     config = generation_config or build_generation_config(model, processor, settings)
     eos = stop_token_ids(processor.tokenizer, model)
+    engine = getattr(model, "generation_engine", None) or NativeEngine(model)
     if settings.greedy:
         groups = [list(range(len(records)))]
     else:  # one record per call, with its own padding and seed: nothing depends on the batch
         groups = [[i] for i in range(len(records))]
     answers: list[list[Answer]] = [[] for _ in records]
     for group in groups:
-        encoded = encode_batch(
-            model, processor, [records[i] for i in group], [media[i] for i in group],
-            settings.wording,
-        )  # fmt: skip
+        group_media = [media[i] for i in group]
+        encoded, texts = _encode_requests(
+            model, processor, [records[i] for i in group], group_media, settings.wording
+        )
         if not settings.greedy:
-            torch.manual_seed(seeds[group[0]])
-        rollouts = generate_rollouts(model, encoded, [samples_per_record] * len(group), config, eos)
+            torch.manual_seed(seeds[group[0]])  # the vLLM engine draws its seeds from it
+        request = RolloutRequest(encoded, texts, group_media, [samples_per_record] * len(group),
+                                 config, eos)  # fmt: skip
+        rollouts = engine.generate(request)
         for k, row in enumerate(rollouts.rows.tolist()):
             ids = rollouts.completion_ids[k][rollouts.completion_mask[k].bool()]
             answers[group[row]].append(
@@ -202,15 +216,87 @@ def answer_each(
 
 
 def load_model_and_processor(
-    path: str, *, dtype: str = "auto", device: str | None = None, attn: str | None = None
+    path: str,
+    *,
+    dtype: str = "auto",
+    device: str | None = None,
+    attn: str | None = None,
+    engine: str = "native",
+    vllm: Any = None,
 ) -> tuple[Any, Any]:
-    """The checkpoint (eval mode, on `device`; default cuda if available) and its processor."""
+    """The checkpoint (eval mode, on `device`; default cuda if available) and its processor.
+
+    engine "vllm": the weights go to an in-process vLLM engine (`vllm`: its VLLMSettings)
+    instead; the model returned is the checkpoint's skeleton on the meta device (no memory),
+    which answers what generation settings ask of a model (vocabulary size, eos ids), with
+    the engine as its `generation_engine`.
+    """
     from video_r1.models import load_model, load_processor
 
+    if engine == "vllm":
+        return _vllm_skeleton(path, dtype, vllm), load_processor(path)
     model = load_model(path, dtype=dtype, attn_implementation=attn)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device).eval()
     return model, load_processor(path)
+
+
+def _vllm_skeleton(path: str, dtype: str, settings: Any) -> Any:
+    import dataclasses
+
+    from transformers import AutoConfig, AutoModelForImageTextToText, GenerationConfig
+
+    from video_r1.rollout.vllm_engine import VLLMEngine, VLLMSettings
+
+    config = AutoConfig.from_pretrained(path)
+    if dtype == "auto":  # the checkpoint's, as load_model takes it (vLLM's "auto" may downcast)
+        dtype = str(getattr(config, "dtype", None) or "auto").removeprefix("torch.")
+    engine = VLLMEngine(path, dataclasses.replace(settings or VLLMSettings(), dtype=dtype))
+    with torch.device("meta"):
+        skeleton = AutoModelForImageTextToText.from_config(config)
+    try:
+        skeleton.generation_config = GenerationConfig.from_pretrained(path)
+    except OSError:  # no generation_config.json: the config's own defaults
+        pass
+    skeleton.generation_engine = engine
+    return skeleton
+
+
+def add_engine_arguments(parser: Any) -> None:
+    """--engine and the vLLM engine's flags (eval, annotate)."""
+    parser.add_argument(
+        "--engine", choices=("native", "vllm"), default="native",
+        help="generation engine: native (video-r1's decoder) or vllm (pip install "
+        "'video-r1[vllm]'); the same prompts, frames, pixels and decoding settings",
+    )  # fmt: skip
+    parser.add_argument(
+        "--vllm-gpu-memory-utilization", type=float, default=0.9,
+        help="with --engine vllm: share of the GPU's memory vLLM may take (default 0.9)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--vllm-kv-cache-gb", type=float, default=0.0,
+        help="with --engine vllm: KV cache size in GiB (0: from the memory share; set it on CPU)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--vllm-max-model-len", type=int, default=0,
+        help="with --engine vllm: longest prompt + answer planned for (0: the checkpoint's)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--vllm-enforce-eager", action="store_true",
+        help="with --engine vllm: no compilation or CUDA graphs (quick start, slower decoding)",
+    )  # fmt: skip
+
+
+def vllm_settings_from_args(args: Any) -> Any:
+    """The VLLMSettings of --vllm-* flags (None with --engine native)."""
+    if getattr(args, "engine", "native") != "vllm":
+        return None
+    from video_r1.rollout.vllm_engine import VLLMSettings
+
+    return VLLMSettings(
+        gpu_memory_utilization=args.vllm_gpu_memory_utilization, kv_cache_gb=args.vllm_kv_cache_gb,
+        max_model_len=args.vllm_max_model_len, enforce_eager=args.vllm_enforce_eager,
+    )  # fmt: skip
 
 
 def add_model_arguments(parser: Any, flag: str = "--model", required: bool = True) -> None:

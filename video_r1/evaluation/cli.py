@@ -47,9 +47,10 @@ from video_r1.evaluation.settings import FRAME_ORDERS, add_settings_arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from video_r1.evaluation.answering import add_model_arguments
+    from video_r1.evaluation.answering import add_engine_arguments, add_model_arguments
 
     add_model_arguments(parser, required=False)
+    add_engine_arguments(parser)
     parser.add_argument(
         "--bench",
         nargs="+",
@@ -169,6 +170,7 @@ def run(args: argparse.Namespace) -> int:
     from video_r1.evaluation.lock import LockHeld
     from video_r1.evaluation.offline import merge_shards, score_predictions
     from video_r1.evaluation.runner import EvalAborted, evaluate
+    from video_r1.rollout.vllm_engine import VLLMMissing
 
     out = Path(args.out)
     try:
@@ -183,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
     except (RecordError, ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except (EvalAborted, LockHeld) as err:
+    except (EvalAborted, LockHeld, VLLMMissing) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return _finish(result, out, "the same command with --retry-failed")
@@ -191,6 +193,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _eval_run(args: argparse.Namespace):
     """The EvalRun of a model run's flags (printing the resolved settings)."""
+    from video_r1.evaluation.answering import vllm_settings_from_args
     from video_r1.evaluation.runner import EvalRun
     from video_r1.evaluation.settings import describe_settings, settings_from_args
 
@@ -214,4 +217,6 @@ def _eval_run(args: argparse.Namespace):
         limit=args.limit,
         progress=not args.no_progress,
         shard=parse_shard(args.shard),
+        engine=args.engine,
+        vllm=vllm_settings_from_args(args),
     )

@@ -50,6 +50,8 @@ class EvalRun:
     limit: int = 0
     progress: bool = True
     shard: tuple[int, int] | None = None  # (i, n), 1 <= i <= n: every n-th record from the i-th
+    engine: str = "native"  # generation engine: native or vllm
+    vllm: Any = None  # VLLMSettings with engine "vllm"
 
 
 @dataclass(frozen=True)
@@ -218,6 +220,9 @@ def run_description(run: EvalRun) -> dict[str, Any]:
         "attn": run.attn,
         "benchmarks": {b.name: file_sha256(b) for b in run.benchmarks},
         **(shard or {"shard": None}),
+        # another engine samples other numbers: a resume keeps the engine (native runs' run.json
+        # predates the key)
+        **({"engine": run.engine} if run.engine != "native" else {}),
     }
 
 
@@ -332,8 +337,9 @@ def _run_samples(run: EvalRun, todo: list[Sample], results_path: Path) -> None:
     from video_r1.prompts import processor_factor
 
     model, processor = load_model_and_processor(
-        run.model, dtype=run.dtype, device=run.device, attn=run.attn
-    )
+        run.model, dtype=run.dtype, device=run.device, attn=run.attn, engine=run.engine,
+        vllm=run.vllm,
+    )  # fmt: skip
     factor = processor_factor(processor)
     config = build_generation_config(model, processor, run.settings)
     failed = errors_in_row = 0

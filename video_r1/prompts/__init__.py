@@ -7,7 +7,13 @@ This is the only package that knows processor keys (``pixel_values_videos``,
 the processor call; `sft`: SFT examples with their labels.
 """
 
-from video_r1.prompts.encode import Media, PromptBatch, encode_prompts, processor_factor
+from video_r1.prompts.encode import (
+    Media,
+    PromptBatch,
+    encode_prompts,
+    processor_factor,
+    prompt_text,
+)
 from video_r1.prompts.inputs import (
     KNOWN_KEYS,
     MEDIA_KEYS,
@@ -54,6 +60,7 @@ __all__ = [
     "build_prompt_text",
     "collate_sft_examples",
     "encode_prompts",
+    "prompt_text",
     "encode_sft_example",
     "format_question",
     "index_rows",

@@ -88,6 +88,14 @@ def _video_metadata(clip: Clip) -> Any:
     )
 
 
+def prompt_text(processor: Any, messages: list[dict], add_generation_prompt: bool = True) -> str:
+    """The prompt's text, chat template applied: what `encode_prompts` tokenises, and what a
+    generation engine that tokenises itself (vLLM) is given."""
+    return processor.apply_chat_template(
+        messages, tokenize=False, add_generation_prompt=add_generation_prompt
+    )
+
+
 def encode_prompts(
     processor: Any,
     messages_list: Sequence[list[dict]],
@@ -123,11 +131,7 @@ def encode_prompts(
                     raise ValueError(f"prompt {i}: image must be [3, H, W], got {list(item.shape)}")
                 _check_frames(item, factor, f"prompt {i} image")
                 images.append(item)
-        texts.append(
-            processor.apply_chat_template(
-                messages, tokenize=False, add_generation_prompt=add_generation_prompt
-            )
-        )
+        texts.append(prompt_text(processor, messages, add_generation_prompt))
     kwargs: dict[str, Any] = {}
     if images:
         kwargs["images"] = images

@@ -151,6 +151,7 @@ def setup_step(cfg: GRPOConfig, run: Run) -> tuple[StepContext, int]:
     """
     from video_r1.media.record_media import make_frame_cache
     from video_r1.models import generation_config, load_processor
+    from video_r1.recipes.grpo_engine import make_engine
     from video_r1.recipes.grpo_types import StepContext
     from video_r1.train import model as model_setup
     from video_r1.train.run import resume_state
@@ -182,13 +183,14 @@ def setup_step(cfg: GRPOConfig, run: Run) -> tuple[StepContext, int]:
     if rl.min_completion_length:
         gen_config.min_new_tokens = rl.min_completion_length
     scoring = scoring_settings(rl)
+    engine = make_engine(cfg, policy, zero3)  # vLLM: loads now, before the first step
     ctx = StepContext(
         cfg=cfg, accelerator=accelerator, model=model, policy=policy,
         reference=load_reference(cfg, accelerator), processor=processor, optimizer=optimizer,
         scheduler=scheduler, gen_config=gen_config, eos_ids=list(gen_config.eos_token_id),
         terms=load_reward_terms(cfg), scoring=scoring, vision_trainable=vision_trainable,
         zero3=zero3,
-        cache=make_frame_cache(cfg.media),
+        cache=make_frame_cache(cfg.media), engine=engine,
     )  # fmt: skip
     method = "T-GRPO" if rl.temporal else "GRPO"
     start_step = resume_state(

@@ -12,6 +12,7 @@ from typing import ClassVar
 from video_r1.rl.advantages import TEMPORAL_VARIANTS
 from video_r1.rl.group_scores import ScoringSettings
 from video_r1.rl.loss import IMPORTANCE_LEVELS
+from video_r1.rollout.engine import ENGINES
 from video_r1.train.config import ConfigError, OptimConfig, TrainConfig, _help
 
 SCALE_REWARDS = ("group", "none")
@@ -161,6 +162,44 @@ class RLConfig:
         "one call on the global random stream",
         default=False,
     )
+    rollout_engine: str = _help(
+        f"what generates the rollouts, one of {ENGINES}: native (video-r1's decoder on the "
+        "policy) or vllm (an in-process vLLM engine per training process, the policy's weights "
+        "pushed to it before a step's generation when they changed; pip install "
+        "'video-r1[vllm]'). With vllm, rl.paired_sampling seeds each prompt row's sampling "
+        "from (seed, step, rank, call, stream, row): the ordered rollouts do not depend on the "
+        "shuffled ones drawn in the same call, up to vLLM's batch-dependent float rounding, and "
+        "are not the native engine's draws",
+        default="native",
+    )
+    vllm_importance_sampling_cap: float = _help(
+        "with rl.rollout_engine=vllm: truncated importance sampling, each token's policy-"
+        "gradient term weighed by min(exp(trainer_logp - vllm_logp), C) with C this cap (2.0: "
+        "the value of TRL's token-level truncation and of the TIS paper, Yao et al. 2025); 0: "
+        "no correction (the gap is logged either way, train/mismatch/*)",
+        default=2.0,
+    )
+    vllm_gpu_memory_utilization: float = _help(
+        "with rl.rollout_engine=vllm: share of the GPU's memory vLLM may take (weights + KV "
+        "cache) beside the trainer (TRL's colocate default is 0.3)",
+        default=0.3,
+    )
+    vllm_kv_cache_gb: float = _help(
+        "with rl.rollout_engine=vllm: vLLM's KV cache size in GiB (0: sized from "
+        "rl.vllm_gpu_memory_utilization; needed on CPU, where the default takes most of the "
+        "free memory)",
+        default=0.0,
+    )
+    vllm_max_model_len: int = _help(
+        "with rl.rollout_engine=vllm: longest prompt + completion vLLM plans for (0: the "
+        "checkpoint's maximum, which the KV cache must hold at least once)",
+        default=0,
+    )
+    vllm_enforce_eager: bool = _help(
+        "with rl.rollout_engine=vllm: no torch.compile and no CUDA graphs (starts in seconds, "
+        "decodes slower)",
+        default=False,
+    )
     temporal_variant: str = _help(
         f"how the temporal rule shapes advantages, one of {TEMPORAL_VARIANTS}: published (bonus "
         "before normalisation), after_norm (bonus added after it), group_weight (passing groups "
@@ -240,6 +279,13 @@ class RLConfig:
         if not 0 < self.top_p <= 1 or self.temperature <= 0 or self.top_k < 0:
             raise ConfigError(
                 "rl.top_p must be in (0, 1], rl.temperature > 0 and rl.top_k >= 0 (0: off)"
+            )
+        if self.rollout_engine not in ENGINES:
+            raise ConfigError(f"rl.rollout_engine must be one of {ENGINES}")
+        if self.vllm_importance_sampling_cap != 0 and self.vllm_importance_sampling_cap < 1:
+            raise ConfigError(
+                "rl.vllm_importance_sampling_cap must be 0 (no correction) or >= 1 (a cap "
+                "below 1 would shrink every token's weight)"
             )
         if self.temporal_variant not in TEMPORAL_VARIANTS:
             raise ConfigError(f"rl.temporal_variant must be one of {TEMPORAL_VARIANTS}")

@@ -28,13 +28,20 @@ def log_step(
     for key, value in (extra or {}).items():
         sums[key] = sums.get(key, 0.0) + value
     length_max = sums.pop("length_max")
+    # the engine mismatch is a property of the step's rollouts: pass 1's (the same every pass)
+    gap_max = passes[0].get("mismatch/abs_diff_max")
     for k, pass_sums in enumerate(passes, start=1):
-        sums.update({f"pass{k}/{key}": v for key, v in pass_sums.items() if key != "grad_norm"})
+        sums.update({f"pass{k}/{key}": v for key, v in pass_sums.items()
+                     if key != "grad_norm" and not key.startswith("mismatch/")})  # fmt: skip
+    sums.update({key: v for key, v in passes[0].items() if key.startswith("mismatch/")})
+    sums.pop("mismatch/abs_diff_max", None)
     sums.update({f"time/{phase}": seconds for phase, seconds in timer.seconds.items()})
     sums["seen"], sums["bad"] = run.bad.seen, run.bad.bad
     reduced = reduce_sums(accelerator, sums)
-    peaks = reduce_max(accelerator, {"time": clock.elapsed(), "mem": peak_memory_gb(),
-                                     "length_max": length_max})  # fmt: skip
+    peaks = {"time": clock.elapsed(), "mem": peak_memory_gb(), "length_max": length_max}
+    if gap_max is not None:
+        peaks["mismatch_max"] = gap_max
+    peaks = reduce_max(accelerator, peaks)
     run.bad.check(int(reduced["bad"]), run.total_steps * run.sampler.records_per_step)
     warning = no_signal_warning(reduced, step + 1)
     if warning:
@@ -77,6 +84,7 @@ def step_metrics(
             metrics.update({f"train/pass{k}/{key}": v for k, v in enumerate(values, start=1)})
     if passes > 1:
         metrics.update({f"train/pass{k}/grad_norm": g for k, g in enumerate(grad_norms, start=1)})
+    metrics.update(mismatch_metrics(reduced, peaks))
     times = {k[5:]: v / world for k, v in reduced.items() if k.startswith("time/")}
     metrics.update({
         "train/grad_norm": grad_norms[-1],
@@ -86,6 +94,29 @@ def step_metrics(
         "train/bad_samples": reduced["bad"],
         **{f"train/time/{k}": v for k, v in times.items()},
     })  # fmt: skip
+    return metrics
+
+
+def mismatch_metrics(reduced: dict[str, float], peaks: dict[str, float]) -> dict[str, float]:
+    """The rollout engine's log-probs against the trainer's (vLLM engine only): mean and max
+    |difference| per completion token, and the truncated importance-sampling weights' mean and
+    share at the cap (`rl.vllm_importance_sampling_cap`).
+
+    Example:
+        >>> mismatch_metrics({"mismatch/abs_diff": 0.5, "mismatch/tokens": 10.0},
+        ...                  {"mismatch_max": 0.25})
+        {'train/mismatch/logprob_diff_mean': 0.05, 'train/mismatch/logprob_diff_max': 0.25}
+    """
+    if "mismatch/tokens" not in reduced:
+        return {}
+    tokens = max(reduced["mismatch/tokens"], 1.0)
+    metrics = {
+        "train/mismatch/logprob_diff_mean": reduced["mismatch/abs_diff"] / tokens,
+        "train/mismatch/logprob_diff_max": peaks["mismatch_max"],
+    }
+    if "mismatch/is_weight" in reduced:
+        metrics["train/mismatch/is_weight_mean"] = reduced["mismatch/is_weight"] / tokens
+        metrics["train/mismatch/is_capped"] = reduced["mismatch/is_capped"] / tokens
     return metrics
 
 

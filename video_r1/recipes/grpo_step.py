@@ -30,9 +30,10 @@ import torch
 from video_r1.media.frame_order import time_shuffle
 from video_r1.media.record_media import load_record_media, load_records_media
 from video_r1.media.types import BackendMissing, Clip
-from video_r1.prompts import build_messages, encode_prompts, select
+from video_r1.prompts import build_messages, encode_prompts, prompt_text, select
 from video_r1.recipes.grpo_config import GRPOConfig
-from video_r1.recipes.grpo_sampling import SamplingKey, sample_rollouts
+from video_r1.recipes.grpo_engine import engine_mismatch, policy_version, run_engine
+from video_r1.recipes.grpo_sampling import SamplingKey
 from video_r1.recipes.grpo_types import (
     MicroExperience,
     PromptBatch,
@@ -47,6 +48,7 @@ from video_r1.rollout import (
     completion_logprobs,
     encode_vision,
 )
+from video_r1.rollout.engine import RolloutRequest
 from video_r1.rollout.merge import rollouts_of_rows
 from video_r1.train.bad_samples import find_filler
 from video_r1.train.model import set_policy_mode
@@ -194,19 +196,23 @@ def generate_and_score(
         prompts = encode_prompts(ctx.processor, messages, row_media)
         inputs = {k: v.to(ctx.accelerator.device) for k, v in prompts.model_inputs.items()}
     set_policy_mode(ctx.model, training=False)  # rollouts of the network without dropout
-    # ZeRO-3: the whole weights for the call, else every decode step gathers them (zero3.py)
+    # ZeRO-3: the whole weights for the call, else every decode step gathers them (zero3.py);
+    # a vLLM push needs them whole
+    vllm, engine = rl.rollout_engine == "vllm", run_engine(ctx)
     with (
         timer("generate"),
         torch.no_grad(),
-        gathered_weights(ctx.model, rl.gather_for_generation) as gathered,
+        gathered_weights(ctx.model, rl.gather_for_generation or vllm) as gathered,
     ):
         encoded = encode_vision(ctx.policy, inputs)  # one tower call for every row
-        rollouts = sample_rollouts(
-            ctx.policy, encoded, counts, len(records), ctx.gen_config, ctx.eos_ids, key,
-            synced_gpus=ctx.zero3 and not gathered, cascade=rl.cascade_attention,
-            # ZeRO-3's hooks gather parameters inside each forward: no graph can hold that
-            static_cache=None if rl.cuda_graph_decode and not ctx.zero3 else False,
+        with timer("weight_sync"):  # part of generate: only a new policy is pushed
+            engine.sync_weights(ctx.policy, policy_version(ctx))
+        texts = [prompt_text(ctx.processor, m) for m in messages] if vllm else []
+        request = RolloutRequest(
+            encoded, texts, row_media, counts, ctx.gen_config, ctx.eos_ids, len(records), key,
+            synced_gpus=ctx.zero3 and not gathered,
         )  # fmt: skip
+        rollouts = engine.generate(request)
     set_policy_mode(ctx.model, training=True)  # fixed log-probs: as the update's, no dropout
     with timer("rewards"):
         lengths = rollouts.lengths.tolist()
@@ -337,12 +343,13 @@ def _update_pass(
         with accelerator.accumulate(ctx.model):
             with timer("policy"):
                 logprobs = _policy_logprobs(ctx, micro)
+                weights = engine_mismatch(ctx, micro, logprobs, sums)
                 loss, stats = policy_loss(
                     logprobs, micro.advantages.to(logprobs.device), micro.mask,
                     old_logprobs=micro.old_logprobs, ref_logprobs=micro.ref_logprobs,
                     beta=rl.beta, epsilon=rl.epsilon, epsilon_high=rl.epsilon_high,
                     loss_type=rl.loss_type, max_length=rl.max_completion_length,
-                    tokens_per_micro_batch=tokens,
+                    tokens_per_micro_batch=tokens, sampling_weights=weights,
                     importance_sampling_level=rl.importance_sampling_level,  # GSPO
                 )  # fmt: skip
             with timer("backward"):

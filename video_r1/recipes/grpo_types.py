@@ -32,6 +32,7 @@ class StepContext:
     vision_trainable: bool  # some vision-tower parameter (or LoRA adapter on it) trains
     zero3: bool
     cache: Any = None  # FrameCache or None
+    engine: Any = None  # the rollout engine (video_r1.rollout.engine.GenerationEngine)
 
 
 @dataclass

@@ -123,6 +123,7 @@ def policy_loss(
     max_length: int | None = None,
     tokens_per_micro_batch: float | None = None,
     importance_sampling_level: ImportanceLevel = "token",
+    sampling_weights: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, LossStats]:
     """GRPO loss over the completion tokens of N rollouts.
 
@@ -142,6 +143,9 @@ def policy_loss(
     importance_sampling_level: "token" (as published), "sequence" (GSPO: one clipped ratio
         per rollout, its loss spread over the rollout's tokens before `loss_type` normalises,
         as TRL does) or "sequence_token" (`importance_log_ratio`).
+    sampling_weights: [N, L] detached per-token weights of the policy-gradient term (not the
+        KL term): the truncated importance-sampling correction for rollouts drawn by another
+        engine (`video_r1.rl.mismatch.truncated_is_weights`); None: 1.
 
     Example (on-policy, beta 0: the loss value is -mean(A) and its gradient is -A d logp):
         >>> lp = torch.zeros(2, 3, requires_grad=True)
@@ -165,6 +169,8 @@ def policy_loss(
         clipped_tokens = (clipped_objective < objective).to(mask.dtype)
         objective = torch.minimum(objective, clipped_objective)
     per_token = -objective
+    if sampling_weights is not None:  # TRL and verl weigh the policy-gradient term only
+        per_token = per_token * sampling_weights.to(per_token.dtype)
     pg_loss = _normalise(per_token, mask, loss_type, max_length, tokens_per_micro_batch)
     kl_mean = torch.zeros((), dtype=logprobs.dtype)
     if beta != 0.0:

@@ -38,6 +38,8 @@ class Rollouts:
     rows: [N] prompt row of each rollout; prompt_ids / prompt_mask: [N, Lp] (left-padded);
     completion_ids: [N, Lc]; completion_mask: [N, Lc] 1 up to and including the first EOS;
     truncated: [N] True where no EOS was produced within the limit.
+    logprobs: [N, Lc] float32 log-probs of the sampled tokens as the engine that sampled them
+    computed them (the vLLM engine; 0 past the mask), None where the engine keeps none.
     """
 
     rows: torch.Tensor
@@ -46,6 +48,7 @@ class Rollouts:
     completion_ids: torch.Tensor
     completion_mask: torch.Tensor
     truncated: torch.Tensor
+    logprobs: torch.Tensor | None = None
 
     @property
     def lengths(self) -> torch.Tensor:  # [N] completion tokens, including the first EOS

@@ -143,6 +143,9 @@ def concat_rollouts(parts: Sequence[Rollouts], rows_per_part: Sequence[int], pad
             [pad_right(p.completion_mask, completion_width, 0) for p in parts]
         ),
         truncated=torch.cat([p.truncated for p in parts]),
+        logprobs=None  # an engine's sampled-token log-probs (vLLM), kept through the merge
+        if any(p.logprobs is None for p in parts)
+        else torch.cat([pad_right(p.logprobs, completion_width, 0) for p in parts]),
     )
 
 
@@ -165,4 +168,5 @@ def rollouts_of_rows(rollouts: Rollouts, index: torch.Tensor, rows: list[int]) -
         completion_ids=rollouts.completion_ids[index],
         completion_mask=rollouts.completion_mask[index],
         truncated=rollouts.truncated[index],
+        logprobs=None if rollouts.logprobs is None else rollouts.logprobs[index],
     )

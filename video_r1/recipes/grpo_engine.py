@@ -1,0 +1,77 @@
+"""The rollout engine of a GRPO run: which one (rl.rollout_engine), when the policy's weights
+go to it, and what its sampled tokens' log-probs say against the trainer's.
+
+The step (grpo_step.py) asks the engine for rollouts and calls `sync_weights` before each
+generation; only a new policy version (the schedule's step count) is pushed. With an engine
+that keeps its log-probs (vLLM), each update pass logs the gap and applies the truncated
+importance-sampling correction (video_r1/rl/mismatch.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from video_r1.recipes.grpo_config import GRPOConfig
+from video_r1.recipes.grpo_types import MicroExperience, StepContext
+from video_r1.rl.mismatch import mismatch_sums, truncated_is_weights
+
+
+def make_engine(cfg: GRPOConfig, policy: Any, zero3: bool, load_format: str = "auto") -> Any:
+    """The rollout engine of rl.rollout_engine: video-r1's decoder on the policy, or an
+    in-process vLLM engine on the checkpoint (its weights replaced by the policy's before the
+    first generation: a resumed or LoRA policy is not the checkpoint)."""
+    rl = cfg.rl
+    if rl.rollout_engine == "native":
+        from video_r1.rollout.engine import NativeEngine
+
+        # ZeRO-3's hooks gather parameters inside each forward: no graph can hold that
+        static = None if rl.cuda_graph_decode and not zero3 else False
+        return NativeEngine(policy, cascade=rl.cascade_attention, static_cache=static)
+    from video_r1.rollout.vllm_engine import VLLMEngine, VLLMSettings
+
+    settings = VLLMSettings(
+        dtype=cfg.model.dtype, kv_cache_gb=rl.vllm_kv_cache_gb,
+        gpu_memory_utilization=rl.vllm_gpu_memory_utilization,
+        max_model_len=rl.vllm_max_model_len, enforce_eager=rl.vllm_enforce_eager, seed=cfg.seed,
+        load_format=load_format,
+    )  # fmt: skip
+    return VLLMEngine(cfg.model.path, settings)
+
+
+def run_engine(ctx: StepContext) -> Any:
+    """The context's engine; one made without (benchmarks, tests) gets the configured one."""
+    if ctx.engine is None:
+        ctx.engine = make_engine(ctx.cfg, ctx.policy, ctx.zero3)
+    return ctx.engine
+
+
+def policy_version(ctx: StepContext) -> int:
+    """How many optimizer steps the policy has taken (the schedule's count, resume included):
+    the engine is pushed new weights only when this changed since its last push."""
+    return int(ctx.scheduler.scheduler.last_epoch)
+
+
+def engine_mismatch(
+    ctx: StepContext, micro: MicroExperience, logprobs: torch.Tensor, sums: dict[str, float]
+) -> torch.Tensor | None:
+    """With an engine that kept its sampled tokens' log-probs (vLLM): add the gap to the
+    trainer's log-probs of the generating policy (the old ones, or this pass's on-policy) to
+    `sums` (`mismatch/...`, weighted like the loss), and return the truncated importance-
+    sampling weights [n, Lc] (None without a cap or without engine log-probs)."""
+    engine_logprobs = micro.chunk.rollouts.logprobs
+    if engine_logprobs is None:
+        return None
+    cap = ctx.cfg.rl.vllm_importance_sampling_cap
+    engine_logprobs = engine_logprobs[micro.index.to(engine_logprobs.device)].to(logprobs.device)
+    trainer = micro.old_logprobs if micro.old_logprobs is not None else logprobs.detach()
+    weights = truncated_is_weights(trainer, engine_logprobs, cap) if cap else None
+    gap = mismatch_sums(trainer, engine_logprobs, micro.mask, weights, cap)
+    weight = micro.batch.weight
+    sums["mismatch/abs_diff_max"] = max(
+        sums["mismatch/abs_diff_max"], weight * gap.pop("abs_diff_max")
+    )
+    for key, value in gap.items():
+        sums[f"mismatch/{key}"] += weight * value
+    return weights
