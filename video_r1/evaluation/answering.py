@@ -159,9 +159,14 @@ def generate_answers(
     answers: list[list[Answer]] = [[] for _ in records]
     for group in groups:
         group_media = [media[i] for i in group]
-        encoded, texts = _encode_requests(
-            model, processor, [records[i] for i in group], group_media, settings.wording
-        )
+        group_records = [records[i] for i in group]
+        if engine.name == "vllm":  # prompt texts; no vision tower (the model has no weights)
+            encoded, texts = _encode_requests(
+                model, processor, group_records, group_media, settings.wording
+            )
+        else:
+            encoded, texts = encode_batch(model, processor, group_records, group_media,
+                                          settings.wording), []  # fmt: skip
         if not settings.greedy:
             torch.manual_seed(seeds[group[0]])  # the vLLM engine draws its seeds from it
         request = RolloutRequest(encoded, texts, group_media, [samples_per_record] * len(group),
