@@ -108,8 +108,11 @@ class StaticRolloutLayer(CacheLayerMixin):
         """Write one token's K/V [N, Hkv, 1, D] at `position`; returns the whole buffers."""
         if key_states.shape[-2] != 1:
             raise ValueError("a static rollout cache takes one token per step")
-        self.keys.index_copy_(2, self.position, key_states)
-        self.values.index_copy_(2, self.position, value_states)
+        # to the buffer's dtype: transformers < 5.20 keeps the prefill's rotated keys in
+        # float32 under bf16 autocast while a step's keys come out in bf16; the eager cache's
+        # torch.cat promotes the same way (a no-op where both already agree)
+        self.keys.index_copy_(2, self.position, key_states.to(self.keys.dtype))
+        self.values.index_copy_(2, self.position, value_states.to(self.values.dtype))
         return self.keys, self.values
 
     def get_seq_length(self) -> int:
