@@ -117,6 +117,23 @@ def test_sampled_token_logprobs_are_the_trainers(setup):
     assert ((rollouts.logprobs - plain)[mask] > -LOGPROB_TOLERANCE).all()
 
 
+def test_sampled_rollouts_past_one_scheduler_step(setup):
+    """More prompt tokens than one scheduler step takes: vLLM's CPU build, prefilling a
+    request in chunks, rewinds its seeded generator (`set_offset`), which CPU generators
+    refuse; the engine has the scheduler take whole prompts on CPU instead."""
+    model, processor, prompts, engine = setup
+    budget = engine.llm.llm_engine.vllm_config.scheduler_config.max_num_batched_tokens
+    counts = [24, 24, 24, 24]
+    request = _request(model, processor, prompts, counts, temperature=1.0, top_p=1.0, top_k=0)
+    prompt_tokens = request.encoded.inputs["attention_mask"].sum(dim=1)
+    assert int((prompt_tokens * torch.tensor(counts)).sum()) > budget  # several steps' worth
+    rollouts = engine.generate(request)
+    assert rollouts.rows.tolist() == [r for r, n in enumerate(counts) for _ in range(n)]
+    mask = rollouts.completion_mask.bool()
+    expected = _sampler_logprobs(model, request, rollouts, 1.0)
+    assert (rollouts.logprobs - expected)[mask].abs().max() < LOGPROB_TOLERANCE
+
+
 def test_weight_push_changes_outputs_and_old_weights_restore_them(setup):
     from video_r1.rollout.vllm_engine import policy_weights
 

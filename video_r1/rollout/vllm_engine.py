@@ -108,6 +108,12 @@ def _process_state_kept() -> Iterator[None]:
             np.random.set_state(np_state)
 
 
+def _on_cpu() -> bool:
+    from vllm.platforms import current_platform
+
+    return bool(current_platform.is_cpu())
+
+
 def _distributed_backend() -> str | None:
     """Under a launched multi-process run vLLM joins the existing process group
     (`external_launcher`, as TRL's colocate mode does), each process its own engine."""
@@ -134,6 +140,12 @@ class VLLMEngine:
             kwargs["kv_cache_memory_bytes"] = int(settings.kv_cache_gb * 2**30)
         if settings.max_model_len:
             kwargs["max_model_len"] = settings.max_model_len
+        if _on_cpu():
+            # vLLM's CPU build rewinds a seeded request's generator when it prefills the
+            # request in chunks (`set_offset`, which CPU generators refuse: RuntimeError), and
+            # every sampled rollout is seeded (row_seeds): the scheduler takes whole prompts
+            # (its step budget becomes max(max_model_len, its default))
+            kwargs["enable_chunked_prefill"] = False
         backend = _distributed_backend()
         if backend:
             kwargs["distributed_executor_backend"] = backend
