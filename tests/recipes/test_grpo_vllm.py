@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from _launch import REPO, run_driver, torchrun
+from _launch import REPO, accelerate_launch, run_driver, torchrun
 from _sft_data import write_cot_records
 
 from video_r1.recipes.grpo import train
@@ -88,6 +88,30 @@ def test_two_process_ddp_each_with_its_own_engine(tiny_qwen25, tmp_path):
 
     initial = AutoModelForImageTextToText.from_pretrained(tiny_qwen25).state_dict()
     changed = [k for k in initial if not torch.equal(initial[k], p0[k])]
+    assert changed == list(initial)
+
+
+@pytest.mark.parametrize("zero", ["zero2", "zero3"])
+def test_two_process_deepspeed_pushes_whole_weights(zero, tiny_qwen25, tmp_path):
+    """Under ZeRO-3 each rank holds a shard of every weight: the push gathers them first. A
+    shard or a stale weight pushed would show as a log-prob gap far above the ~2% of mass the
+    suppressed ids hold, or as an error from vLLM's loader."""
+    pytest.importorskip("deepspeed")
+    from transformers import AutoModelForImageTextToText
+
+    data = write_cot_records(tmp_path / "data", n=8)
+    out = tmp_path / zero
+    args = [str(REPO / "configs" / "grpo_tiny.yaml"), *_overrides(tiny_qwen25, data, out),
+            "optim.max_steps=2", "optim.per_device_batch_size=1",
+            "rl.gather_for_generation=false"]  # the native decoder's choice: vLLM gathers anyway
+    run_driver(accelerate_launch(zero), DRIVER, args, timeout=600)
+    rows = read_jsonl(out / "metrics.jsonl")
+    assert [r["step"] for r in rows] == [1, 2]
+    for row in rows:
+        _check_mismatch(row)
+    initial = AutoModelForImageTextToText.from_pretrained(tiny_qwen25).state_dict()
+    final = AutoModelForImageTextToText.from_pretrained(out / "final").state_dict()
+    changed = [k for k in initial if not torch.equal(initial[k], final[k])]
     assert changed == list(initial)
 
 
