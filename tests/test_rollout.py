@@ -374,4 +374,3 @@ def test_kv_cache_goes_by_the_keyword_the_model_takes(setup, monkeypatch):
     version = tuple(int(x) for x in transformers.__version__.split(".")[:2])
     expected = "cache" if version >= (5, 24) else "past_key_values"
     assert keyword == expected
-

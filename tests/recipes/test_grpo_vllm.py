@@ -101,9 +101,13 @@ def test_two_process_deepspeed_pushes_whole_weights(zero, tiny_qwen25, tmp_path)
 
     data = write_cot_records(tmp_path / "data", n=8)
     out = tmp_path / zero
-    args = [str(REPO / "configs" / "grpo_tiny.yaml"), *_overrides(tiny_qwen25, data, out),
-            "optim.max_steps=2", "optim.per_device_batch_size=1",
-            "rl.gather_for_generation=false"]  # the native decoder's choice: vLLM gathers anyway
+    args = [
+        str(REPO / "configs" / "grpo_tiny.yaml"),
+        *_overrides(tiny_qwen25, data, out),
+        "optim.max_steps=2",
+        "optim.per_device_batch_size=1",
+        "rl.gather_for_generation=false",
+    ]  # the native decoder's choice: vLLM gathers anyway
     run_driver(accelerate_launch(zero), DRIVER, args, timeout=600)
     rows = read_jsonl(out / "metrics.jsonl")
     assert [r["step"] for r in rows] == [1, 2]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from video_r1.data.parse import read_raw_records
 from video_r1.data.records import Problem, Record, RecordError, file_order
@@ -35,6 +37,37 @@ def read_records(
             records.append(record)
     problems.sort(key=file_order)  # JSON problems were collected first
     return records, problems
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One record of a dataset, in file order: parsed (`record`), or, where its media file is
+    missing, its raw JSON value (`raw`) with that problem (`missing_media`)."""
+
+    index: int
+    record: Record | None
+    raw: dict[str, Any] | None = None
+    missing_media: Problem | None = None
+
+
+def read_records_keeping_missing_media(
+    path: str | os.PathLike, media_root: str | os.PathLike
+) -> list[FileEntry]:
+    """Every record of a dataset in file order, by position (never by line: a one-line JSON
+    array holds every record on line 1). A record whose media file is missing comes back raw
+    with its problem (eval scores it as failed, annotate records it as dropped); any other
+    problem raises RecordError listing them all.
+    """
+    records, problems = read_records(path, media_root)
+    missing = {p.index: p for p in problems if p.field == "path" and "not found" in p.reason}
+    fatal = [p for p in problems if p.index not in missing or p.field != "path"]
+    if fatal:
+        raise RecordError(fatal)
+    entries = [FileEntry(r.index, r) for r in records]
+    for raw in read_raw_records(path)[0] if missing else []:
+        if raw.index in missing:
+            entries.append(FileEntry(raw.index, None, raw.value, missing[raw.index]))
+    return sorted(entries, key=lambda entry: entry.index)
 
 
 def load_records(path: str | os.PathLike, media_root: str | os.PathLike) -> list[Record]:

@@ -142,34 +142,26 @@ def load_annotation_records(args: argparse.Namespace) -> tuple[list, list[dict]]
     """(records to annotate, a "media error" progress line per record whose media file is
     missing). Missing media refuse the file (ValueError) unless --skip-missing-media; any
     other problem raises RecordError."""
-    from video_r1.data import RecordError, read_records
-    from video_r1.data.parse import read_raw_records
+    from video_r1.data.load import read_records_keeping_missing_media
 
-    records, problems = read_records(args.data, args.media_root)
-    missing = {p.index: p for p in problems if p.field == "path" and "not found" in p.reason}
-    fatal = [p for p in problems if p.index not in missing or p.field != "path"]
-    if fatal:
-        raise RecordError(fatal)
+    entries = read_records_keeping_missing_media(args.data, args.media_root)
+    missing = [entry for entry in entries if entry.record is None]
     if missing and not args.skip_missing_media:
-        first = next(iter(missing.values()))
         raise ValueError(
-            f"{len(missing)} record(s) have no media file (first: {first}); fix --media-root, "
-            "or pass --skip-missing-media to record them as dropped"
+            f"{len(missing)} record(s) have no media file (first: {missing[0].missing_media}); "
+            "fix --media-root, or pass --skip-missing-media to record them as dropped"
         )
-    # in file order by position, never by line: a one-line JSON array has every record on 1
-    entries = [(r.index, r, None) for r in records]
-    for raw in read_raw_records(args.data)[0] if missing else []:
-        if raw.index in missing:
-            line = {"problem_id": raw.value.get("problem_id"), "kept": False}
-            line.update(reason="media error", error=f"MediaError: {missing[raw.index]}")
-            entries.append((raw.index, None, line))
-    entries.sort(key=lambda entry: entry[0])
     if args.limit:
         entries = entries[: args.limit]
-    ids = [str(r.problem_id if r else line["problem_id"]) for _, r, line in entries]
+    ids = [str(e.record.problem_id if e.record else e.raw.get("problem_id")) for e in entries]
     if len(set(ids)) != len(ids):
         raise ValueError(f"{args.data}: repeated problem_ids (they key the resume)")
-    return [r for _, r, _ in entries if r], [line for _, _, line in entries if line]
+    lines = [
+        {"problem_id": e.raw.get("problem_id"), "kept": False, "reason": "media error",
+         "error": f"MediaError: {e.missing_media}"}
+        for e in entries if e.record is None
+    ]  # fmt: skip
+    return [e.record for e in entries if e.record], lines
 
 
 def _run_description(args: argparse.Namespace, settings: Any) -> dict[str, Any]:

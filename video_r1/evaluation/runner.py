@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from video_r1.data import Record, RecordError
+from video_r1.data import Record
 from video_r1.evaluation.lock import hold_lock
 from video_r1.evaluation.results import (
     check_run_description,
@@ -116,23 +116,13 @@ def load_samples(
     do repeated problem_ids (they key the results). `shard` (i, n) keeps the records at
     positions i-1, i-1+n, ... (after `limit`), every frame order of a record in one shard.
     """
-    from video_r1.data import read_records
-    from video_r1.data.parse import read_raw_records
+    from video_r1.data.load import read_records_keeping_missing_media
 
-    records, problems = read_records(path, media_root)
-    missing = {p.index: str(p) for p in problems if p.field == "path" and "not found" in p.reason}
-    fatal = [p for p in problems if p.index not in missing or p.field != "path"]
-    if fatal:
-        raise RecordError(fatal)
-    # keyed by position, never by line: a one-line JSON array holds every record on line 1
-    by_index: dict[int, tuple[Record | None, dict, str | None]] = {}
-    for record in records:
-        by_index[record.index] = (record, record.to_json(), None)
-    if missing:
-        for raw in read_raw_records(path)[0]:
-            if raw.index in missing:
-                by_index[raw.index] = (None, raw.value, f"MediaError: {missing[raw.index]}")
-    entries = [by_index[index] for index in sorted(by_index)]
+    entries: list[tuple[Record | None, dict, str | None]] = [
+        (e.record, e.record.to_json(), None) if e.record
+        else (None, e.raw, f"MediaError: {e.missing_media}")
+        for e in read_records_keeping_missing_media(path, media_root)
+    ]  # fmt: skip
     if limit:
         entries = entries[:limit]
     ids = [str(raw["problem_id"]) for _, raw, _ in entries]

@@ -254,3 +254,17 @@ def generation_stop_ids(
             "video_r1.models.stop_token_ids(tokenizer, model), or pass no list"
         )
     return stops
+
+
+def completion_pad_id(generation_config: Any) -> int:
+    """The id completions are right-padded with (masked out in any case): the config's
+    pad_token_id, else its first stop id.
+
+    Example:
+        >>> from transformers import GenerationConfig
+        >>> completion_pad_id(GenerationConfig(eos_token_id=[7, 9])), completion_pad_id(
+        ...     GenerationConfig(eos_token_id=[7, 9], pad_token_id=3))
+        (7, 3)
+    """
+    pad = generation_config.pad_token_id
+    return int(pad) if pad is not None else generation_stop_ids(generation_config)[0]

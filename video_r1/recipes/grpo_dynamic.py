@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 
+from video_r1.models.loading import completion_pad_id
 from video_r1.prompts import select
 from video_r1.recipes.grpo_sampling import SamplingKey
 from video_r1.recipes.grpo_step import (
@@ -187,15 +188,10 @@ def micro_of_pieces(
     if len(chunks) == 1:
         chunk, rows, members = pieces[0].chunk, [p.row for p in pieces], [p.members for p in pieces]
     else:
-        chunk, rows, members = merge_pieces(pieces, pad_id(ctx))
+        chunk, rows, members = merge_pieces(pieces, completion_pad_id(ctx.gen_config))
     batch = PromptBatch([p.record for p in pieces], [p.media for p in pieces], weight=weight)
     groups = [p.group for p in pieces]
     return _micro_experience(ctx, chunk, batch, rows, members, groups, timer)
-
-
-def pad_id(ctx: StepContext) -> int:
-    pad = ctx.gen_config.pad_token_id
-    return int(pad if pad is not None else ctx.eos_ids[0])
 
 
 def merge_pieces(

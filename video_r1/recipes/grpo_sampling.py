@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from video_r1.models.loading import completion_pad_id
 from video_r1.rollout import EncodedPrompts, Rollouts, generate_rollouts
 
 ORDERED_STREAM, SHUFFLED_STREAM = 0, 1
@@ -136,5 +137,4 @@ def sample_rollouts(
             )
     if len(calls) == 1:
         return calls[0]
-    pad_id = generation_config.pad_token_id
-    return merge_rollouts(calls[0], calls[1], pad_id if pad_id is not None else eos_ids[0])
+    return merge_rollouts(calls[0], calls[1], completion_pad_id(generation_config))

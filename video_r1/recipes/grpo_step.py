@@ -207,9 +207,9 @@ def generate_and_score(
         encoded = encode_vision(ctx.policy, inputs)  # one tower call for every row
         with timer("weight_sync"):  # part of generate: only a new policy is pushed
             engine.sync_weights(ctx.policy, policy_version(ctx))
-        texts = [prompt_text(ctx.processor, m) for m in messages] if vllm else []
+        prompt_texts = [prompt_text(ctx.processor, m) for m in messages] if vllm else []
         request = RolloutRequest(
-            encoded, texts, row_media, counts, ctx.gen_config, ctx.eos_ids, len(records), key,
+            encoded, prompt_texts, row_media, counts, ctx.gen_config, ctx.eos_ids, len(records), key,
             synced_gpus=ctx.zero3 and not gathered,
         )  # fmt: skip
         rollouts = engine.generate(request)

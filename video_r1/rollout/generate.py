@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from video_r1.models.loading import generation_stop_ids
+from video_r1.models.loading import completion_pad_id, generation_stop_ids
 from video_r1.prompts.inputs import index_rows
 from video_r1.rollout.cascade import (
     SharedPrefixCache,
@@ -322,10 +322,9 @@ def generate_rollouts(
         sampler = TokenSampler.from_config(generation_config)
         static = _use_static_cache(model, static_cache, kwargs["input_ids"].device, synced_gpus)
         cache, deltas, logits = prefill_prompts(model, encoded, rows, cascade, max_new, static)
-        pad = generation_config.pad_token_id
         completion_ids = decode_completions(
             model, cache, logits, kwargs["attention_mask"], deltas, sampler, max_new, stops,
-            stops[0] if pad is None else int(pad), synced_gpus,
+            completion_pad_id(generation_config), synced_gpus,
         )  # fmt: skip
     else:
         with without_checkpoint_defaults(model):

@@ -100,9 +100,7 @@ def concat_encoded(parts: Sequence[EncodedPrompts], pad_id: int) -> EncodedPromp
         rows_before += rows
         for modality, output in part.features.items():
             if modality not in features:
-                features[modality] = select_features(
-                    output, list(range(len(output.pooler_output)))
-                )
+                features[modality] = select_features(output, list(range(len(output.pooler_output))))
                 continue
             merged = features[modality]
             merged.pooler_output = tuple(merged.pooler_output) + tuple(output.pooler_output)

@@ -33,6 +33,7 @@ from typing import Any
 
 import torch
 
+from video_r1.models.loading import completion_pad_id, generation_stop_ids
 from video_r1.rollout.engine import RolloutRequest
 from video_r1.rollout.generate import Rollouts, completion_mask
 from video_r1.rollout.sampling import TokenSampler
@@ -153,6 +154,7 @@ class VLLMEngine:
             self.llm = vllm.LLM(**kwargs)
         self._vllm = vllm
         self.vocab_size = int(self.llm.llm_engine.model_config.get_vocab_size())
+        self._allowed: dict[frozenset[int], list[int]] = {}  # suppressed ids -> the others
         self.version: int | None = None  # of the weights last pushed; None: the checkpoint's
         self.pushes = 0
 
@@ -194,18 +196,14 @@ class VLLMEngine:
             rows += [r] * n
         outputs = self.llm.generate(prompts, params, use_tqdm=False) if prompts else []
         completions = [c for out in outputs for c in out.outputs]
-        pad = request.generation_config.pad_token_id
-        return _rollouts(request, rows, completions, stops, stops[0] if pad is None else pad)
+        pad = completion_pad_id(request.generation_config)
+        return _rollouts(request, rows, completions, stops, pad)
 
     def sampling_params(
         self, sampler: TokenSampler, n: int, stops: list[int], request: RolloutRequest, seed: int
     ) -> Any:
         """The SamplingParams of one row: the sampler's settings, one to one."""
         config = request.generation_config
-        suppressed = set(sampler.suppress)
-        allowed = None
-        if suppressed:
-            allowed = [i for i in range(self.vocab_size) if i not in suppressed]
         return self._vllm.SamplingParams(
             n=n,
             temperature=sampler.temperature if sampler.do_sample else 0.0,
@@ -214,16 +212,24 @@ class VLLMEngine:
             min_tokens=sampler.min_new_tokens,
             max_tokens=int(config.max_new_tokens),
             stop_token_ids=stops,
-            allowed_token_ids=allowed,
+            allowed_token_ids=self.allowed_ids(sampler.suppress),
             logprobs=0,  # the sampled token's own
             seed=seed,
             skip_special_tokens=True,
         )
 
+    def allowed_ids(self, suppressed: Sequence[int]) -> list[int] | None:
+        """Every id but the suppressed ones (None: all), built once per suppressed set rather
+        than per row and step (a real vocabulary holds ~152k ids)."""
+        key = frozenset(int(i) for i in suppressed)
+        if not key:
+            return None
+        if key not in self._allowed:
+            self._allowed[key] = [i for i in range(self.vocab_size) if i not in key]
+        return self._allowed[key]
+
 
 def _stop_ids(request: RolloutRequest) -> list[int]:
-    from video_r1.models.loading import generation_stop_ids
-
     return generation_stop_ids(request.generation_config, request.eos_ids)
 
 
@@ -271,10 +277,9 @@ def vllm_prompt(text: str, media: Any) -> dict:
         # as prompts.encode: nothing is resized, so no cap applies (silences a warning)
         prompt["mm_processor_kwargs"] = {"do_resize": False, "cap_pixels_per_frame": False}
         return prompt
-    else:  # uint8 [3, H, W]; a tensor would be taken for embeddings
-        from PIL import Image
+    from PIL import Image  # uint8 [3, H, W]; a tensor would be taken for embeddings
 
-        prompt["multi_modal_data"] = {"image": Image.fromarray(media.permute(1, 2, 0).numpy())}
+    prompt["multi_modal_data"] = {"image": Image.fromarray(media.permute(1, 2, 0).numpy())}
     prompt["mm_processor_kwargs"] = {"do_resize": False}
     return prompt
 
