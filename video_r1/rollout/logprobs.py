@@ -14,6 +14,7 @@ from video_r1.rollout.generate import (
     inner_module,
     prefill_prompts,
 )
+from video_r1.rollout.grouped import grouped_logprobs, supports_grouped
 from video_r1.rollout.vision import EncodedPrompts, rows_inputs
 
 
@@ -50,6 +51,7 @@ def completion_logprobs(
     temperature: float = 1.0,
     share_prefix: bool = True,
     cascade: bool = True,
+    grouped: bool | None = None,
 ) -> torch.Tensor:
     """Log-probs [n, Lc] (float32) of the sampled completion tokens of rollouts `index`
     (default: all).
@@ -61,11 +63,23 @@ def completion_logprobs(
     distribution that sampled. cascade: attend to each row's prompt cache kept once
     (`cascade.py`), on CPU; False, or another device, copies it to every rollout
     (`prefill_prompts`).
+    grouped: with share_prefix, one forward of each prompt row followed by its rollouts'
+    completions (`grouped.py`: the prompt once, with or without activation checkpointing);
+    None: for passes with grad (the policy's update), the passes without grad keeping the
+    cache. False: the cache, or under checkpointing in training one full sequence per
+    rollout (the per-rollout path, kept as the reference and for the benchmark).
+    Off sdpa and eager attention (flash kernels take no block mask) grouped is not used.
     """
     if index is None:
         index = torch.arange(rollouts.rows.shape[0])
     rows = rollouts.rows[index].tolist()
     completion_ids = rollouts.completion_ids[index]
+    if grouped is None:
+        grouped = torch.is_grad_enabled()
+    if share_prefix and grouped and supports_grouped(model):
+        return grouped_logprobs(
+            model, encoded, rows, completion_ids, rollouts.completion_mask[index], temperature
+        )
     completion_len = completion_ids.shape[1]
     attention = torch.cat(
         [
