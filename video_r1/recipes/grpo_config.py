@@ -141,6 +141,15 @@ class RLConfig:
         "the copied cache)",
         default=True,
     )
+    grouped_update: bool = _help(
+        "the policy's log-prob pass in the update (with grad) as one sequence per prompt row: "
+        "the prompt once, then its rollouts' completions, a block mask keeping them apart "
+        "(video_r1/rollout/grouped.py), with or without model.gradient_checkpointing; false "
+        "runs it on the shared prompt cache, or under activation checkpointing (which turns "
+        "the cache off) as one full sequence per rollout, the prompt copied to each (the "
+        "earlier path)",
+        default=True,
+    )
     cuda_graph_decode: bool = _help(
         "on CUDA, generation decodes with fixed shapes (each rollout's KV cache preallocated "
         "to its final length, written in place) and replays every decode step after the "

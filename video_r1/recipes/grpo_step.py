@@ -317,17 +317,17 @@ def update(
 
 
 def _policy_logprobs(ctx: StepContext, micro: MicroExperience) -> torch.Tensor:
-    """Policy log-probs [n, Lc] with grad. A trainable tower runs again for this micro-batch
-    (backward consumes the graph); a frozen tower's features are reused across passes."""
+    """Policy log-probs [n, Lc] with grad (rl.grouped_update: each prompt row once, then its
+    rollouts' completions). A trainable tower runs again for this micro-batch (backward
+    consumes the graph); a frozen tower's features are reused across passes."""
     chunk, temperature = micro.chunk, ctx.cfg.rl.temperature
-    cascade = ctx.cfg.rl.cascade_attention
+    layout = {"cascade": ctx.cfg.rl.cascade_attention, "grouped": ctx.cfg.rl.grouped_update}
     if not ctx.vision_trainable:
-        return completion_logprobs(
-            ctx.model, chunk.encoded, chunk.rollouts, micro.index, temperature, cascade=cascade
-        )
+        return completion_logprobs(ctx.model, chunk.encoded, chunk.rollouts, micro.index,
+                                   temperature, **layout)  # fmt: skip
     encoded = encode_vision(ctx.policy, select(chunk.inputs, micro.rows))
     subset = rollouts_of_rows(chunk.rollouts, micro.index, micro.rows)
-    return completion_logprobs(ctx.model, encoded, subset, None, temperature, cascade=cascade)
+    return completion_logprobs(ctx.model, encoded, subset, None, temperature, **layout)
 
 
 def _update_pass(
