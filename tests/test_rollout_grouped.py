@@ -101,8 +101,9 @@ def test_grouped_pass_equals_the_per_rollout_pass(prompts, checkpointing):
 
 
 def test_the_policy_pass_under_checkpointing_runs_each_prompt_once(prompts):
-    """With grad (the update), the text model sees one sequence per prompt row, not one per
-    rollout, also under activation checkpointing (where the KV cache is off)."""
+    """Under activation checkpointing (where the KV cache is off in training) the text model
+    sees one sequence per prompt row, not one per rollout, with grad (the update) and without
+    (old log-probs, LoRA's reference: the policy in train mode)."""
     model, inputs, eos = prompts
     rollouts = _rollouts(inputs, [3, 2, 2, 2], eos, width=4, seed=2)
     batches = []
@@ -113,13 +114,16 @@ def test_the_policy_pass_under_checkpointing_runs_each_prompt_once(prompts):
     )
     model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.train()
+    index = torch.tensor([0, 1, 3])
     try:
-        completion_logprobs(model, encode_vision(model, inputs), rollouts, torch.tensor([0, 1, 3]))
+        completion_logprobs(model, encode_vision(model, inputs), rollouts, index)
+        with torch.no_grad():  # old or LoRA reference log-probs: no cache to share either
+            completion_logprobs(model, encode_vision(model, inputs), rollouts, index)
     finally:
         hook.remove()
         model.gradient_checkpointing_disable()
         model.eval()
-    assert batches == [2]  # rows 0 and 1, in one forward
+    assert batches == [2, 2]  # rows 0 and 1, in one forward each
 
 
 def test_block_mask_keeps_completions_apart_and_padding_out():

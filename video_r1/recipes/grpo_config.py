@@ -142,8 +142,9 @@ class RLConfig:
         default=True,
     )
     grouped_update: bool = _help(
-        "the policy's log-prob pass in the update (with grad) as one sequence per prompt row: "
-        "the prompt once, then its rollouts' completions, a block mask keeping them apart "
+        "the policy's log-prob pass in the update (with grad), and the old log-probs of "
+        "rl.num_iterations > 1 alike, as one sequence per prompt row: the prompt once, then "
+        "its rollouts' completions, a block mask keeping them apart "
         "(video_r1/rollout/grouped.py), with or without model.gradient_checkpointing; false "
         "runs it on the shared prompt cache, or under activation checkpointing (which turns "
         "the cache off) as one full sequence per rollout, the prompt copied to each (the "

@@ -268,9 +268,9 @@ def _micro_experience(
         ref_logprobs = reference_logprobs(ctx, chunk, rows, index)
         old_logprobs = None
         if rl.num_iterations > 1:  # the policy that generated, before any update of this step
-            old_logprobs = completion_logprobs(
+            old_logprobs = completion_logprobs(  # computed as the update's (pass 1: ratio 1)
                 ctx.policy, chunk.encoded, chunk.rollouts, index, rl.temperature,
-                cascade=rl.cascade_attention,
+                cascade=rl.cascade_attention, grouped=rl.grouped_update,
             )  # fmt: skip
     return MicroExperience(batch, chunk, rows, index, advantages, mask, ref_logprobs,
                            old_logprobs, groups, members)  # fmt: skip

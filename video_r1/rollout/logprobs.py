@@ -65,17 +65,22 @@ def completion_logprobs(
     (`prefill_prompts`).
     grouped: with share_prefix, one forward of each prompt row followed by its rollouts'
     completions (`grouped.py`: the prompt once, with or without activation checkpointing);
-    None: for passes with grad (the policy's update), the passes without grad keeping the
-    cache. False: the cache, or under checkpointing in training one full sequence per
-    rollout (the per-rollout path, kept as the reference and for the benchmark).
+    None: for passes with grad (the policy's update) and wherever the cache is off (a
+    checkpointed model in training), other passes keeping the cache. False: the cache, or
+    where it is off one full sequence per rollout (the per-rollout path, the earlier one).
     Off sdpa and eager attention (flash kernels take no block mask) grouped is not used.
     """
     if index is None:
         index = torch.arange(rollouts.rows.shape[0])
     rows = rollouts.rows[index].tolist()
     completion_ids = rollouts.completion_ids[index]
-    if grouped is None:
-        grouped = torch.is_grad_enabled()
+    inner = inner_module(model)
+    checkpointing = getattr(inner, "is_activation_checkpointing", None)
+    if checkpointing is None:  # transformers < 5.2 name
+        checkpointing = getattr(inner, "is_gradient_checkpointing", False)
+    cache_off = inner.training and checkpointing
+    if grouped is None:  # the per-rollout path is never the faster one
+        grouped = torch.is_grad_enabled() or cache_off
     if share_prefix and grouped and supports_grouped(model):
         return grouped_logprobs(
             model, encoded, rows, completion_ids, rollouts.completion_mask[index], temperature
@@ -88,11 +93,7 @@ def completion_logprobs(
         ],
         dim=1,
     )
-    inner = inner_module(model)
-    checkpointing = getattr(inner, "is_activation_checkpointing", None)
-    if checkpointing is None:  # transformers < 5.2 name
-        checkpointing = getattr(inner, "is_gradient_checkpointing", False)
-    if share_prefix and not (inner.training and checkpointing):
+    if share_prefix and not cache_off:
         cache, deltas, first_logits = prefill_prompts(model, encoded, rows, cascade)
         prompt_len = rollouts.prompt_ids.shape[1]
         # text after the vision tokens: the same 3D position on all axes, shifted by delta
