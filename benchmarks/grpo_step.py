@@ -492,8 +492,9 @@ def parse_args() -> argparse.Namespace:
         "--gradient-checkpointing",
         action="store_true",
         help="activation checkpointing in both modes, as configs/grpo.yaml's "
-        "model.gradient_checkpointing: true runs (it also turns off the shared-prefix log-prob "
-        "passes, as in the recipe)",
+        "model.gradient_checkpointing: true runs (it turns the KV cache off in training: the "
+        "policy's log-prob passes run prefix-grouped, in the per-rollout mode one sequence "
+        "per rollout, as in the recipe)",
     )
     parser.add_argument("--mode", choices=MODES, help=argparse.SUPPRESS)
     parser.add_argument("--model-dir", help=argparse.SUPPRESS)
