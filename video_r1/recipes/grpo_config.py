@@ -142,13 +142,13 @@ class RLConfig:
         default=True,
     )
     grouped_update: bool = _help(
-        "the policy's log-prob pass in the update (with grad), and the old log-probs of "
-        "rl.num_iterations > 1 alike, as one sequence per prompt row: the prompt once, then "
-        "its rollouts' completions, a block mask keeping them apart "
+        "the policy's log-prob pass in the update (with grad), and the old and reference "
+        "log-probs alike (the same computation), as one sequence per prompt row: the prompt "
+        "once, then its rollouts' completions, a block mask keeping them apart "
         "(video_r1/rollout/grouped.py), with or without model.gradient_checkpointing; false "
-        "runs it on the shared prompt cache, or under activation checkpointing (which turns "
-        "the cache off) as one full sequence per rollout, the prompt copied to each (the "
-        "earlier path)",
+        "runs them on the shared prompt cache, or under activation checkpointing (which turns "
+        "the cache off in training) as one full sequence per rollout, the prompt copied to "
+        "each (the earlier path)",
         default=True,
     )
     cuda_graph_decode: bool = _help(
