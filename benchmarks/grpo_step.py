@@ -15,11 +15,11 @@ gradient accumulation, as memory-limited real runs are), one optimizer step per 
 - expanded: optimised with rl.cascade_attention=false: each row's cache copied to its
   rollouts, every decode step and log-prob pass reading all N copies (the earlier path; off
   CPU the optimised mode runs this too, since no fused kernel serves the shared prefix there).
-- per-rollout: optimised with rl.grouped_update=false: the update's policy pass on the shared
-  prompt cache, or with `--gradient-checkpointing` (which turns the cache off in training) as
-  one full sequence per rollout, each carrying its own copy of the prompt (the earlier path;
-  the optimised mode runs each prompt row once with its rollouts' completions after it,
-  video_r1/rollout/grouped.py). `--modes optimised,per-rollout` prints the update's speed-up
+- per-rollout: optimised with rl.grouped_update=false: the log-prob passes (reference, and the
+  update's policy pass) on the shared prompt cache, or where the cache is off (the policy
+  with `--gradient-checkpointing`, in training) as one full sequence per rollout, each
+  carrying its own copy of the prompt (the earlier path; the optimised mode runs each prompt
+  row once with its rollouts' completions after it, video_r1/rollout/grouped.py). `--modes optimised,per-rollout` prints the update's speed-up
   (policy + backward + optimizer) and both modes' peak memory during the update.
 - eager-decode: optimised with rl.cuda_graph_decode=false: on CUDA, each decode step the
   model's own forward on a growing cache instead of one replayed CUDA graph (the same as
