@@ -115,6 +115,28 @@ def test_sampled_logprobs_are_the_log_of_the_draws_distribution(top_k, top_p):
         assert (got >= full - 1e-5).all()  # never below the full softmax's log-prob
 
 
+def test_sampled_log_softmax_holds_stop_ids_back_before_min_new_tokens():
+    """Positions before min_new_tokens score with the stop ids out (as vLLM's min_tokens and
+    the decoder's), later ones with them in, across the blocks of positions it works in."""
+    from video_r1.rollout import TokenSampler
+    from video_r1.rollout.logprobs import sampled_log_softmax
+
+    gen = torch.Generator().manual_seed(3)
+    logits = torch.randn(2, 300, 1000, generator=gen) * 3
+    ids = torch.randint(0, 1000, (2, 300), generator=gen)
+    ids[:, ::7] = 7  # a stop id, before and after min_new_tokens
+    sampler = TokenSampler(True, 0.8, 50, 0.9, (3, 4), min_new_tokens=200)
+    got = sampled_log_softmax(logits, ids, sampler, stop_ids=[7, 8])
+    early = sampler.suppress_mask(1000, logits.device, also=[7, 8])
+    later = sampler.suppress_mask(1000, logits.device)
+    for row in range(2):
+        expected = torch.cat([
+            sampler.sampled_logprobs(logits[row, :200] / 0.8, ids[row, :200], early),
+            sampler.sampled_logprobs(logits[row, 200:] / 0.8, ids[row, 200:], later),
+        ])  # fmt: skip
+        assert torch.allclose(got[row], expected, atol=1e-6)
+
+
 def test_greedy_is_the_argmax_among_tokens_not_suppressed():
     from video_r1.rollout import TokenSampler
 

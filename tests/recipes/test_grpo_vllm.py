@@ -137,6 +137,23 @@ def test_dynamic_sampling_on_vllm_keeps_the_engines_logprobs(tiny_qwen25, tmp_pa
         _check_mismatch(row)
 
 
+def test_several_updates_per_step_compare_the_generating_policy(tiny_qwen25, tmp_path):
+    """rl.num_iterations 2: the engine's log-probs are compared with the old (generating)
+    policy's under the sampling distribution, scored once before the updates; pass 2's
+    policy has moved, the comparison has not."""
+    data = write_cot_records(tmp_path / "data", n=8)
+    cfg = load_config(
+        GRPOConfig, REPO / "configs" / "grpo_tiny.yaml",
+        [*_overrides(tiny_qwen25, data, tmp_path / "run"), "optim.max_steps=2",
+         "optim.per_device_batch_size=2", "rl.num_iterations=2"],
+    )  # fmt: skip
+    train(cfg)
+    rows = read_jsonl(tmp_path / "run" / "metrics.jsonl")
+    assert [r["step"] for r in rows] == [1, 2]
+    for row in rows:
+        _check_mismatch(row)
+
+
 @pytest.mark.parametrize(
     "precision, setting, expected",
     [("bf16", "auto", "bfloat16"), ("fp16", "auto", "float16"), ("no", "auto", "float32"),

@@ -45,6 +45,9 @@ def selective_log_softmax(
     return torch.stack(rows)  # [N, L]
 
 
+_POSITIONS_PER_BLOCK = 128
+
+
 def sampled_log_softmax(
     logits: torch.Tensor, token_ids: torch.Tensor, sampler: TokenSampler,
     stop_ids: Sequence[int] = (),
@@ -65,13 +68,19 @@ def sampled_log_softmax(
     rows = []
     with torch.no_grad():
         for row_logits, row_ids in zip(logits, token_ids, strict=True):  # [L, V], [L]
-            masked = torch.zeros(row_logits.shape, dtype=torch.bool, device=logits.device)
-            if suppressed is not None:
-                masked |= suppressed
-            if early is not None and sampler.min_new_tokens:
-                masked[: sampler.min_new_tokens] |= early
-            scores = row_logits.float() / sampler.temperature
-            rows.append(sampler.sampled_logprobs(scores, row_ids, masked))
+            parts = []
+            # a block of positions at a time: a real vocabulary's float32 copies of a whole
+            # row ([768, 152k]) would take ~0.5 GB each
+            for start in range(0, row_ids.shape[0], _POSITIONS_PER_BLOCK):
+                block = slice(start, start + _POSITIONS_PER_BLOCK)
+                scores = row_logits[block].float() / sampler.temperature  # [b, V]
+                masked = torch.zeros(scores.shape, dtype=torch.bool, device=logits.device)
+                if suppressed is not None:
+                    masked |= suppressed
+                if early is not None and sampler.min_new_tokens > start:
+                    masked[: sampler.min_new_tokens - start] |= early
+                parts.append(sampler.sampled_logprobs(scores, row_ids[block], masked))
+            rows.append(torch.cat(parts))
     if not rows:
         return torch.zeros(token_ids.shape, dtype=torch.float32, device=logits.device)
     return torch.stack(rows)  # [N, L]
