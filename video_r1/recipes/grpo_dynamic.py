@@ -26,7 +26,6 @@ import torch
 
 from video_r1.models.loading import completion_pad_id
 from video_r1.prompts import select
-from video_r1.recipes.grpo_sampling import SamplingKey
 from video_r1.recipes.grpo_step import (
     _micro_experience,
     chunk_micro_batches,
@@ -43,6 +42,7 @@ from video_r1.rollout.merge import (
     rollouts_of_rows,
     select_encoded,
 )
+from video_r1.rollout.paired import SamplingKey
 
 POSITION_KEY = "data_position"  # trainer_state.json: where the next step reads the stream
 

@@ -33,7 +33,6 @@ from video_r1.media.types import BackendMissing, Clip
 from video_r1.prompts import build_messages, encode_prompts, prompt_text, select
 from video_r1.recipes.grpo_config import GRPOConfig
 from video_r1.recipes.grpo_engine import engine_mismatch, policy_version, run_engine
-from video_r1.recipes.grpo_sampling import SamplingKey
 from video_r1.recipes.grpo_types import (
     MicroExperience,
     PromptBatch,
@@ -50,6 +49,7 @@ from video_r1.rollout import (
 )
 from video_r1.rollout.engine import RolloutRequest
 from video_r1.rollout.merge import rollouts_of_rows
+from video_r1.rollout.paired import SamplingKey
 from video_r1.train.bad_samples import find_filler
 from video_r1.train.model import set_policy_mode
 from video_r1.train.run import grad_norm_value
