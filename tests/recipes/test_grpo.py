@@ -178,7 +178,7 @@ def test_token_loss_divides_every_micro_batch_by_the_steps_tokens(
     seen = []
 
     def recording_loss(logprobs, advantages, mask, **kwargs):
-        seen.append((float(mask.sum()), kwargs["tokens_per_micro_batch"]))
+        seen.append((float(mask.sum()), kwargs["normaliser"]))
         return grpo_step_policy_loss(logprobs, advantages, mask, **kwargs)
 
     grpo_step_policy_loss = grpo_step.policy_loss
