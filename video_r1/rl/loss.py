@@ -9,6 +9,7 @@ from typing import Literal
 import torch
 
 LossType = Literal["sequence", "token", "dr_grpo"]
+LOSS_TYPES: tuple[str, ...] = ("sequence", "token", "dr_grpo")
 ImportanceLevel = Literal["token", "sequence", "sequence_token"]
 IMPORTANCE_LEVELS: tuple[str, ...] = ("token", "sequence", "sequence_token")
 
@@ -102,6 +103,19 @@ def _summed(per_token: torch.Tensor, mask: torch.Tensor, loss_type: LossType) ->
     return (per_token * mask).sum()
 
 
+def _checked_normaliser(
+    normaliser: float | None, mask: torch.Tensor, loss_type: LossType, max_length: int | None
+) -> float:
+    """The given normaliser (> 0, for a known loss type), or the batch's own denominator."""
+    if normaliser is None:
+        return loss_denominator(loss_type, float(mask.sum()), mask.shape[0], max_length)
+    if loss_type not in LOSS_TYPES:
+        raise ValueError(f"unknown loss_type {loss_type!r}; use one of {LOSS_TYPES}")
+    if normaliser <= 0:
+        raise ValueError(f"normaliser must be > 0, got {normaliser}")
+    return normaliser
+
+
 def micro_batch_normaliser(
     loss_type: LossType, tokens: float, rollouts: float, slots: int,
     max_length: int | None = None,
@@ -186,10 +200,7 @@ def policy_loss(
     per_token = -objective
     if sampling_weights is not None:  # TRL and verl weigh the policy-gradient term only
         per_token = per_token * sampling_weights.to(per_token.dtype)
-    if normaliser is None:
-        normaliser = loss_denominator(loss_type, float(mask.sum()), mask.shape[0], max_length)
-    elif normaliser <= 0:
-        raise ValueError(f"normaliser must be > 0, got {normaliser}")
+    normaliser = _checked_normaliser(normaliser, mask, loss_type, max_length)
     pg_loss = _summed(per_token, mask, loss_type) / normaliser
     kl_mean = torch.zeros((), dtype=logprobs.dtype)
     if beta != 0.0:
