@@ -241,7 +241,7 @@ def row_seeds(request: RolloutRequest) -> list[int]:
     engine's two seeded calls, up to the batch's float rounding); without one, the seeds are
     drawn from torch's global stream, which the run seeds and resumes as for the native engine.
     """
-    from video_r1.recipes.grpo_sampling import ORDERED_STREAM, SHUFFLED_STREAM, stream_seed
+    from video_r1.rollout.paired import ORDERED_STREAM, SHUFFLED_STREAM, stream_seed
 
     rows = len(request.rollouts_per_row)
     if request.key is None:
