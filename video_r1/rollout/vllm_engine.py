@@ -37,6 +37,8 @@ from video_r1.models.loading import completion_pad_id, generation_stop_ids
 from video_r1.rollout.engine import RolloutRequest
 from video_r1.rollout.generate import Rollouts, completion_mask
 from video_r1.rollout.sampling import TokenSampler
+from video_r1.rollout.vllm_logs import engine_summary, quiet_vllm_logging
+from video_r1.utils.logs import debug_logs
 
 INSTALL_HINT = (
     "vLLM is not installed: pip install 'video-r1[vllm]' (GPU), or on a CPU machine "
@@ -67,6 +69,7 @@ class VLLMSettings:
     enforce_eager: bool = False  # True: no torch.compile / CUDA graphs (quick start)
     seed: int = 0
     load_format: str = "auto"  # "dummy": random weights (for a push that follows at once)
+    kv_cache_sequences: int = 8  # on CPU without kv_cache_gb: sequences the cache holds
 
 
 def import_vllm() -> Any:
@@ -74,6 +77,7 @@ def import_vllm() -> Any:
     from video_r1.compat import ensure_torchvision_importable
 
     ensure_torchvision_importable()  # vLLM imports transformers, which imports torchvision
+    quiet_vllm_logging()  # before vLLM configures its logging at import (vllm_logs.py)
     for key, value in _ENV.items():
         os.environ.setdefault(key, value)
     try:
@@ -137,10 +141,22 @@ class VLLMEngine:
             "gpu_memory_utilization": settings.gpu_memory_utilization,
             "limit_mm_per_prompt": {"image": 1, "video": 1}, "load_format": settings.load_format,
         }  # fmt: skip
-        if settings.kv_cache_gb:
-            kwargs["kv_cache_memory_bytes"] = int(settings.kv_cache_gb * 2**30)
+        kv_cache_gb = settings.kv_cache_gb
+        if not kv_cache_gb and _on_cpu():  # not vLLM's share of the machine (vllm_memory.py)
+            from video_r1.rollout.vllm_memory import default_cpu_kv_cache_gb
+
+            kv_cache_gb = default_cpu_kv_cache_gb(
+                model_path, settings.dtype, settings.max_model_len, settings.kv_cache_sequences
+            )
+        if kv_cache_gb:
+            kwargs["kv_cache_memory_bytes"] = int(kv_cache_gb * 2**30)
         if settings.max_model_len:
             kwargs["max_model_len"] = settings.max_model_len
+        if not debug_logs():  # the checkpoint's load bar (one shard on a tiny model)
+            kwargs["use_tqdm_on_load"] = False
+        # video-r1 resizes frames itself (media stage) and sends them unresized; this also
+        # reaches vLLM's start-up profiling, whose processor call warned about its cap otherwise
+        kwargs["mm_processor_kwargs"] = {"cap_pixels_per_frame": False}
         if _on_cpu():
             # vLLM's CPU build rewinds a seeded request's generator when it prefills the
             # request in chunks (`set_offset`, which CPU generators refuse: RuntimeError), and
@@ -152,11 +168,29 @@ class VLLMEngine:
             kwargs["distributed_executor_backend"] = backend
         with _process_state_kept():
             self.llm = vllm.LLM(**kwargs)
+        if int(os.environ.get("RANK", "0")) == 0:
+            print(engine_summary(self.llm, kv_cache_gb, _on_cpu()), flush=True)
         self._vllm = vllm
         self.vocab_size = int(self.llm.llm_engine.model_config.get_vocab_size())
         self._allowed: dict[frozenset[int], list[int]] = {}  # suppressed ids -> the others
         self.version: int | None = None  # of the weights last pushed; None: the checkpoint's
         self.pushes = 0
+
+    def close(self) -> None:
+        """Shut the engine down now (idempotent). Its own shutdown at interpreter exit comes
+        after the trainer's accelerator has destroyed the process group vLLM initialised or
+        joined (`end_training`), and fails there with a traceback: the run, eval and annotate
+        close it first."""
+        llm, self.llm = getattr(self, "llm", None), None
+        if llm is None:
+            return
+        client = llm.llm_engine.engine_core
+        if _distributed_backend():
+            # joined the launcher's process group: vLLM's shutdown would destroy that group,
+            # which the trainer still uses; the launcher's end of it takes vLLM's subgroups
+            client._finalizer.detach()
+        else:
+            client.shutdown()  # the model, the caches, the process group vLLM created
 
     # --- weights ---------------------------------------------------------------------------
 
