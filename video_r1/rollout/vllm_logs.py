@@ -32,6 +32,7 @@ NOISE: dict[str, str] = {
     # but shows as a log-prob gap (train/mismatch/...)
     "Failed to load weights": "layers without weights, at every push",
 }
+_MARK = "VIDEO_R1_QUIET_VLLM"  # VLLM_CONFIGURE_LOGGING=0 is video-r1's, not the user's
 # Python warnings raised by vLLM's own modules at import (deprecations of torch names)
 _WARNING_MODULES = r"vllm\."
 
@@ -53,11 +54,19 @@ class _Handler(logging.StreamHandler):
 def quiet_vllm_logging() -> None:
     """Before vLLM is imported (idempotent): its warnings that matter, on stderr, one line each.
     A user's own VLLM_CONFIGURE_LOGGING or VLLM_LOGGING_CONFIG_PATH is left to rule."""
-    if debug_logs() or "vllm" in sys.modules:
+    if "vllm" in sys.modules:
         return
-    if "VLLM_CONFIGURE_LOGGING" in os.environ or "VLLM_LOGGING_CONFIG_PATH" in os.environ:
+    ours = os.environ.get(_MARK) == "1"  # set by this function (here, or in a parent process)
+    if debug_logs():  # vLLM's own logging, as without video-r1
+        if ours:
+            del os.environ["VLLM_CONFIGURE_LOGGING"], os.environ[_MARK]
+        return
+    if not ours and (
+        "VLLM_CONFIGURE_LOGGING" in os.environ or "VLLM_LOGGING_CONFIG_PATH" in os.environ
+    ):
         return
     os.environ["VLLM_CONFIGURE_LOGGING"] = "0"
+    os.environ[_MARK] = "1"
     logger = logging.getLogger("vllm")
     if not any(isinstance(h, _Handler) for h in logger.handlers):
         logger.addHandler(_Handler())
