@@ -38,6 +38,7 @@ from video_r1.rollout.engine import RolloutRequest
 from video_r1.rollout.generate import Rollouts, completion_mask
 from video_r1.rollout.sampling import TokenSampler
 from video_r1.rollout.vllm_logs import engine_summary, quiet_vllm_logging
+from video_r1.rollout.vllm_memory import kv_cache_size_gb
 from video_r1.utils.logs import debug_logs
 
 INSTALL_HINT = (
@@ -140,23 +141,16 @@ class VLLMEngine:
             "logprobs_mode": "processed_logprobs",
             "gpu_memory_utilization": settings.gpu_memory_utilization,
             "limit_mm_per_prompt": {"image": 1, "video": 1}, "load_format": settings.load_format,
+            "use_tqdm_on_load": debug_logs(),  # the checkpoint's load bar: --debug only
+            # frames come resized by video-r1; also reaches vLLM's start-up profiling, whose
+            # processor call warned about the per-frame pixel cap otherwise
+            "mm_processor_kwargs": {"cap_pixels_per_frame": False},
         }  # fmt: skip
-        kv_cache_gb = settings.kv_cache_gb
-        if not kv_cache_gb and _on_cpu():  # not vLLM's share of the machine (vllm_memory.py)
-            from video_r1.rollout.vllm_memory import default_cpu_kv_cache_gb
-
-            kv_cache_gb = default_cpu_kv_cache_gb(
-                model_path, settings.dtype, settings.max_model_len, settings.kv_cache_sequences
-            )
+        kv_cache_gb = kv_cache_size_gb(model_path, settings, _on_cpu())  # vllm_memory.py
         if kv_cache_gb:
             kwargs["kv_cache_memory_bytes"] = int(kv_cache_gb * 2**30)
         if settings.max_model_len:
             kwargs["max_model_len"] = settings.max_model_len
-        if not debug_logs():  # the checkpoint's load bar (one shard on a tiny model)
-            kwargs["use_tqdm_on_load"] = False
-        # video-r1 resizes frames itself (media stage) and sends them unresized; this also
-        # reaches vLLM's start-up profiling, whose processor call warned about its cap otherwise
-        kwargs["mm_processor_kwargs"] = {"cap_pixels_per_frame": False}
         if _on_cpu():
             # vLLM's CPU build rewinds a seeded request's generator when it prefills the
             # request in chunks (`set_offset`, which CPU generators refuse: RuntimeError), and

@@ -59,15 +59,18 @@ def cpu_kv_cache_gb(
     return min(one * max(1, sequences), cap) / 2**30
 
 
-def default_cpu_kv_cache_gb(model_path: str | Path, dtype: str, max_model_len: int,
-                            sequences: int) -> float:  # fmt: skip
-    """cpu_kv_cache_gb for the checkpoint at `model_path` on this machine (max_model_len 0:
-    the checkpoint's)."""
+def kv_cache_size_gb(model_path: str | Path, settings: Any, on_cpu: bool) -> float:
+    """The KV cache size of a VLLMSettings: its own; 0 (vLLM's rule) on a GPU; on a CPU
+    cpu_kv_cache_gb for the checkpoint at `model_path` on this machine (max_model_len 0: the
+    checkpoint's)."""
+    if settings.kv_cache_gb or not on_cpu:
+        return float(settings.kv_cache_gb)
     import psutil
     from transformers import AutoConfig
 
     config = AutoConfig.from_pretrained(str(model_path))
     text = getattr(config, "text_config", None) or config
-    length = max_model_len or int(text.max_position_embeddings)
+    length = settings.max_model_len or int(text.max_position_embeddings)
     available = int(psutil.virtual_memory().available)
-    return cpu_kv_cache_gb(kv_bytes_per_token(config, dtype), length, sequences, available)
+    per_token = kv_bytes_per_token(config, settings.dtype)
+    return cpu_kv_cache_gb(per_token, length, settings.kv_cache_sequences, available)
