@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from video_r1.rollout.vllm_memory import cpu_kv_cache_gb, kv_bytes_per_token
+from video_r1.rollout.vllm_engine import VLLMSettings
+from video_r1.rollout.vllm_memory import cpu_kv_cache_gb, kv_bytes_per_token, kv_cache_size_gb
 
 GIB = 2**30
 
@@ -29,3 +30,11 @@ def test_room_for_the_sequences_of_one_call_within_a_quarter_of_the_memory():
     with pytest.raises(ValueError, match=r"max_model_len 128,000 tokens needs a 6\.8 GiB") as err:
         cpu_kv_cache_gb(qwen7b, 128_000, 4, free)  # the checkpoint's length: not even one
     assert "--vllm-max-model-len" in str(err.value) and "rl.vllm_kv_cache_gb" in str(err.value)
+
+
+def test_the_size_a_setting_gets(tiny_qwen25):
+    eval_batch = VLLMSettings(max_model_len=4096, kv_cache_sequences=2)
+    assert kv_cache_size_gb(tiny_qwen25, eval_batch, on_cpu=True) == 2 * 4096 * 1024 / GIB
+    assert kv_cache_size_gb(tiny_qwen25, eval_batch, on_cpu=False) == 0.0  # vLLM's GPU rule
+    given = VLLMSettings(kv_cache_gb=0.05)
+    assert kv_cache_size_gb(tiny_qwen25, given, on_cpu=True) == 0.05
