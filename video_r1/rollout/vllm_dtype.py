@@ -26,8 +26,9 @@ def cpu_flags() -> frozenset[str]:
 def cpu_has_bf16_kernels(flags: Collection[str], machine: str) -> bool:
     """Whether vLLM's CPU build computes bf16 natively here. On x86 it loads its bf16 kernels
     (`vllm._C`) only where torch sees AVX512-BF16 (AMX CPUs have it too); its AVX2 and AVX512
-    builds convert bf16 in software (a tiny model ran, far slower than float32). Elsewhere
-    vLLM lists bf16 as native (Arm with the bf16 feature; POWER, RISC-V).
+    builds have no native bf16 (a tiny model did run in bf16 on an AVX2 CPU, through
+    conversions). Elsewhere vLLM lists bf16 as native (Arm with the bf16 feature; POWER,
+    RISC-V).
 
     Example:
         >>> cpu_has_bf16_kernels({"avx2", "avx512f", "avx512_bf16"}, "x86_64")
