@@ -17,6 +17,7 @@ from video_r1.train.config import ConfigError, OptimConfig, TrainConfig, _help
 
 SCALE_REWARDS = ("group", "none")
 LOSS_TYPES = ("sequence", "token", "dr_grpo")
+VLLM_DTYPES = ("auto", "bfloat16", "float32", "float16")
 # the group-scoring constants live in ScoringSettings; RLConfig takes its defaults from there
 _PUBLISHED = ScoringSettings()
 
@@ -174,11 +175,21 @@ class RLConfig:
     )
     vllm_importance_sampling_cap: float = _help(
         "with rl.rollout_engine=vllm: truncated importance sampling, each token's policy-"
-        "gradient term weighed by min(exp(trainer_logp - vllm_logp), C) with C this cap (2.0: "
-        "the cap TRL first shipped its token-level truncation with, newer TRL takes 3.0; the "
-        "gap measured on these models is a few percent, so 2 truncates only outliers); 0: no "
+        "gradient term weighed by min(exp(trainer_logp - vllm_logp), C) with C this cap; both "
+        "log-probs are of the distribution that sampled (suppressed ids, temperature, top-k, "
+        "top-p), so the ratio holds only the engine's drift from the trainer (kernels, "
+        "precision, stale weights), not the mass top-k / top-p cut, and the cap truncates the "
+        "tokens the engine made far less likely than the trainer would (2.0: the cap TRL "
+        "first shipped its token-level truncation with, newer TRL takes 3.0); 0: no "
         "correction (the gap is logged either way, train/mismatch/*)",
         default=2.0,
+    )
+    vllm_dtype: str = _help(
+        f"with rl.rollout_engine=vllm: the engine's precision, one of {VLLM_DTYPES}; auto: the "
+        "trainer's compute precision (bfloat16 under mixed_precision bf16, float16 under fp16, "
+        "else model.dtype), not the float32 master weights'. On a CPU whose vLLM build has no "
+        "bf16 kernels (no AVX512-BF16) bfloat16 runs in float32, said in one line",
+        default="auto",
     )
     vllm_gpu_memory_utilization: float = _help(
         "with rl.rollout_engine=vllm: share of the GPU's memory vLLM may take (weights + KV "
@@ -283,6 +294,8 @@ class RLConfig:
             )
         if self.rollout_engine not in ENGINES:
             raise ConfigError(f"rl.rollout_engine must be one of {ENGINES}")
+        if self.vllm_dtype not in VLLM_DTYPES:
+            raise ConfigError(f"rl.vllm_dtype must be one of {VLLM_DTYPES}")
         if self.vllm_importance_sampling_cap != 0 and self.vllm_importance_sampling_cap < 1:
             raise ConfigError(
                 "rl.vllm_importance_sampling_cap must be 0 (no correction) or >= 1 (a cap "

@@ -67,6 +67,8 @@ class MicroExperience:
     rows: chunk prompt rows of its records (ordered frames), in record order.
     index: [n] chunk rollouts trained on; advantages: [n]; mask: [n, Lc];
     ref_logprobs / old_logprobs: [n, Lc] or None (beta 0 / one iteration).
+    old_sampled_logprobs: [n, Lc], the old policy's under the sampling distribution (top-k,
+    top-p...), to compare with the engine's (None: one iteration, or no engine log-probs).
     members: per record, (chunk indices of its ordered rollouts, of its shuffled ones).
     """
 
@@ -80,3 +82,4 @@ class MicroExperience:
     old_logprobs: torch.Tensor | None
     groups: list[GroupScores]
     members: list[tuple[list[int], list[int]]]
+    old_sampled_logprobs: torch.Tensor | None = None
