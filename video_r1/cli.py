@@ -110,7 +110,7 @@ def error_line(error: BaseException) -> str:
 _ACTIONABLE = {
     "ConfigError", "CheckpointError", "BadSampleError", "RecordError", "MediaError",
     "BackendMissing", "RewardSpecError", "ModelPathError", "EvalAborted", "DemoSettingsChanged",
-    "VLLMMissing",
+    "VLLMMissing", "RewardFunctionError",
 }  # fmt: skip
 
 
