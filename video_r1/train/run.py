@@ -94,7 +94,10 @@ def start_run(cfg: TrainConfig, recipe: str, resume: str | None = None) -> Run:
             print(line, flush=True)
     set_seed(cfg.seed)
     records, problems = _read_training_records(cfg, accelerator.is_main_process)
-    sampler = _make_sampler(cfg, accelerator, records, problems)
+    # SFT trains an epoch's last records as a smaller step (HF Trainer's default) unless
+    # sft.drop_last; GRPO's steps are whole groups of prompts
+    keep_partial = recipe == "sft" and not getattr(getattr(cfg, "sft", None), "drop_last", True)
+    sampler = _make_sampler(cfg, accelerator, records, problems, keep_partial)
     bad = BadSamples(cfg.data.on_bad_sample, cfg.data.max_bad_fraction, out / "bad_samples.jsonl")
     return Run(
         cfg=cfg, recipe=recipe, accelerator=accelerator, out=out, config_yaml=config_yaml,
@@ -181,7 +184,9 @@ def _read_training_records(cfg: TrainConfig, main: bool) -> tuple[list, list]:
     return records, problems
 
 
-def _make_sampler(cfg: TrainConfig, accelerator: Any, records: list, problems: list) -> Any:
+def _make_sampler(
+    cfg: TrainConfig, accelerator: Any, records: list, problems: list, keep_partial: bool = False
+) -> Any:
     from video_r1.data.records import bad_record_count
     from video_r1.train.config import ConfigError
     from video_r1.train.sampler import RecordSampler
@@ -190,7 +195,7 @@ def _make_sampler(cfg: TrainConfig, accelerator: Any, records: list, problems: l
         sampler = RecordSampler(
             len(records), accelerator.num_processes, accelerator.process_index,
             cfg.optim.per_device_batch_size, cfg.optim.grad_accum, cfg.data.seed,
-            cfg.data.shuffle,
+            cfg.data.shuffle, keep_partial,
         )  # fmt: skip
     except ValueError as e:
         if not problems:
@@ -201,7 +206,9 @@ def _make_sampler(cfg: TrainConfig, accelerator: Any, records: list, problems: l
             f"data.media_root {cfg.data.media_root}), so {e}"
         ) from e
     if accelerator.is_main_process and sampler.dropped_per_epoch:
-        print(f"# {sampler.dropped_per_epoch} records per epoch do not fill a step", flush=True)
+        print(f"# {sampler.dropped_per_epoch} records per epoch do not fill a step and are "
+              "left out of that epoch (a fresh order each epoch leaves out others)",
+              flush=True)  # fmt: skip
     return sampler
 
 
