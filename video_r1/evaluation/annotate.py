@@ -131,6 +131,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         temperature=1.0,
         top_p=0.95,
         source="published CoT generation defaults",
+        temperature_help="published CoT generation: 1.0, so K answers differ",
     )
 
 
@@ -230,6 +231,16 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print(f"kept {summary['kept']} of {summary['records']}; dropped: {summary['dropped']}")
     print(f"wrote {out}, {_path(out, '.progress.jsonl')} and {out.with_suffix('.summary.json')}")
+    if summary["kept"] == 0:  # an empty OUT is no dataset: a script must not go on to SFT
+        reasons = ", ".join(f"{n} {why}" for why, n in summary["dropped"].items()) or "none"
+        print(
+            f"error: no record kept ({summary['records']} annotated; dropped: {reasons}): "
+            f"{out} holds no COT record; the teacher's answers are in "
+            f"{_path(out, '.progress.jsonl')} (a stronger teacher, --samples K, or a lower "
+            "--threshold may keep some)",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
