@@ -179,8 +179,7 @@ def _run_description(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
         "keep_rule": args.keep_rule,
         "dtype": args.dtype,
         "attn": args.attn,
-        # another engine samples other numbers (native runs' files predate the key)
-        **({"engine": args.engine} if args.engine != "native" else {}),
+        "engine": args.engine,  # another engine samples other numbers: a resume keeps it
     }
 
 
