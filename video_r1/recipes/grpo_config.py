@@ -65,7 +65,7 @@ class RLConfig:
     )
     reward_funcs: list[str] = _help(
         "reward functions: registered names (accuracy, format, ...) or package.module:function or "
-        "path/to/file.py:function, TRL signature",
+        "path/to/file.py:function, called as TRL calls them (README: Your own reward function)",
         default_factory=lambda: ["accuracy", "format"],
     )
     reward_weights: list[float] = _help(
