@@ -18,6 +18,7 @@ from video_r1.train.config import ConfigError, OptimConfig, TrainConfig, _help
 SCALE_REWARDS = ("group", "none")
 LOSS_TYPES = ("sequence", "token", "dr_grpo")
 VLLM_DTYPES = ("auto", "bfloat16", "float32", "float16")
+REWARD_FORMATS = ("standard", "conversational")
 # the group-scoring constants live in ScoringSettings; RLConfig takes its defaults from there
 _PUBLISHED = ScoringSettings()
 
@@ -65,7 +66,7 @@ class RLConfig:
     )
     reward_funcs: list[str] = _help(
         "reward functions: registered names (accuracy, format, ...) or package.module:function or "
-        "path/to/file.py:function, TRL signature",
+        "path/to/file.py:function, called as TRL calls them (README: Your own reward function)",
         default_factory=lambda: ["accuracy", "format"],
     )
     reward_weights: list[float] = _help(
@@ -73,6 +74,12 @@ class RLConfig:
     )
     accuracy_reward: str = _help(
         "the reward function whose values feed the temporal and length rules", default="accuracy"
+    )
+    reward_format: str = _help(
+        "what reward functions get, as TRL's dataset formats: standard (prompts and completions "
+        "as strings: the chat-templated prompt text, the completion text) or conversational "
+        "(chat messages: the prompt's, and [{'role': 'assistant', 'content': text}])",
+        default=_PUBLISHED.reward_format,
     )
     lenient_accuracy: bool = _help(
         "score answers leniently (option letters from 'B. blue', '42.0' == '42')", default=False
@@ -262,9 +269,15 @@ class RLConfig:
         if self.temporal and self.num_shuffled_generations < 1:
             raise ConfigError("rl.temporal needs rl.num_shuffled_generations >= 1")
         if self.scale_rewards not in SCALE_REWARDS:
-            raise ConfigError(f"rl.scale_rewards must be one of {SCALE_REWARDS}")
+            raise ConfigError(
+                f"rl.scale_rewards must be one of {SCALE_REWARDS}, got {self.scale_rewards!r}"
+            )
+        if self.reward_format not in REWARD_FORMATS:
+            raise ConfigError(
+                f"rl.reward_format must be one of {REWARD_FORMATS}, got {self.reward_format!r}"
+            )
         if self.loss_type not in LOSS_TYPES:
-            raise ConfigError(f"rl.loss_type must be one of {LOSS_TYPES}")
+            raise ConfigError(f"rl.loss_type must be one of {LOSS_TYPES}, got {self.loss_type!r}")
         if self.reward_weights and len(self.reward_weights) != len(self.reward_funcs):
             raise ConfigError(
                 f"rl.reward_weights has {len(self.reward_weights)} values for "
@@ -293,16 +306,22 @@ class RLConfig:
                 "rl.top_p must be in (0, 1], rl.temperature > 0 and rl.top_k >= 0 (0: off)"
             )
         if self.rollout_engine not in ENGINES:
-            raise ConfigError(f"rl.rollout_engine must be one of {ENGINES}")
+            raise ConfigError(
+                f"rl.rollout_engine must be one of {ENGINES}, got {self.rollout_engine!r}"
+            )
         if self.vllm_dtype not in VLLM_DTYPES:
-            raise ConfigError(f"rl.vllm_dtype must be one of {VLLM_DTYPES}")
+            raise ConfigError(
+                f"rl.vllm_dtype must be one of {VLLM_DTYPES}, got {self.vllm_dtype!r}"
+            )
         if self.vllm_importance_sampling_cap != 0 and self.vllm_importance_sampling_cap < 1:
             raise ConfigError(
                 "rl.vllm_importance_sampling_cap must be 0 (no correction) or >= 1 (a cap "
                 "below 1 would shrink every token's weight)"
             )
         if self.temporal_variant not in TEMPORAL_VARIANTS:
-            raise ConfigError(f"rl.temporal_variant must be one of {TEMPORAL_VARIANTS}")
+            raise ConfigError(
+                f"rl.temporal_variant must be one of {TEMPORAL_VARIANTS}, got {self.temporal_variant!r}"
+            )
         self._check_dapo_gspo()
 
     def _check_dapo_gspo(self) -> None:
@@ -316,7 +335,9 @@ class RLConfig:
         if self.overlong_penalty < 0:
             raise ConfigError("rl.overlong_penalty must be >= 0 (the reward lost at the limit)")
         if self.importance_sampling_level not in IMPORTANCE_LEVELS:
-            raise ConfigError(f"rl.importance_sampling_level must be one of {IMPORTANCE_LEVELS}")
+            raise ConfigError(
+                f"rl.importance_sampling_level must be one of {IMPORTANCE_LEVELS}, got {self.importance_sampling_level!r}"
+            )
 
 
 def _published_optim() -> OptimConfig:

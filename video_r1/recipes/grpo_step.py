@@ -33,6 +33,7 @@ from video_r1.media.types import BackendMissing, Clip
 from video_r1.prompts import build_messages, encode_prompts, prompt_text, select
 from video_r1.recipes.grpo_config import GRPOConfig
 from video_r1.recipes.grpo_engine import engine_mismatch, policy_version, run_engine, scored
+from video_r1.recipes.grpo_rewards import score_records
 from video_r1.recipes.grpo_types import (
     MicroExperience,
     PromptBatch,
@@ -41,7 +42,7 @@ from video_r1.recipes.grpo_types import (
 )
 from video_r1.rl import micro_batch_normaliser, policy_loss
 from video_r1.rl.advantages import temporal_advantages, temporal_groups
-from video_r1.rl.group_scores import GroupScores, score_group
+from video_r1.rl.group_scores import GroupScores
 from video_r1.rl.overlong import mask_truncated
 from video_r1.rollout import (
     completion_logprobs,
@@ -215,18 +216,13 @@ def generate_and_score(
         rollouts = engine.generate(request)
     set_policy_mode(ctx.model, training=True)  # fixed log-probs: as the update's, no dropout
     with timer("rewards"):
-        lengths = rollouts.lengths.tolist()
+        lengths, ids = rollouts.lengths.tolist(), rollouts.completion_ids.tolist()
         texts = [
-            ctx.processor.tokenizer.decode(ids[:n], skip_special_tokens=True)
-            for ids, n in zip(rollouts.completion_ids.tolist(), lengths, strict=True)
+            ctx.processor.tokenizer.decode(row[:n], skip_special_tokens=True)
+            for row, n in zip(ids, lengths, strict=True)
         ]
         members = rollout_groups(rollouts.rows.tolist(), sources, len(records))
-        groups = [
-            score_group(record.to_json(), [texts[k] for k in ordered],
-                        [lengths[k] for k in ordered], [texts[k] for k in shuffled],
-                        ctx.terms, ctx.scoring, [lengths[k] for k in shuffled])
-            for record, (ordered, shuffled) in zip(records, members, strict=True)
-        ]  # fmt: skip
+        groups = score_records(ctx, records, messages, sources, texts, ids, lengths, members)
     return RolloutChunk(inputs, encoded, rollouts, texts), members, groups
 
 

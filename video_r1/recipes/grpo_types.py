@@ -33,6 +33,7 @@ class StepContext:
     zero3: bool
     cache: Any = None  # FrameCache or None
     engine: Any = None  # the rollout engine (video_r1.rollout.engine.GenerationEngine)
+    trainer_state: Any = None  # transformers.TrainerState for reward functions (TRL's)
 
 
 @dataclass
