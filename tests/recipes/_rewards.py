@@ -13,6 +13,12 @@ def text_parity(completions, **columns):
     return [float(len(t) % 2) for t in texts]
 
 
+def text_parity_complement(completions, **columns):
+    """1 - text_parity: a second term that makes every rollout's base total 1, so a group's
+    totals differ by T-GRPO's published bonus alone."""
+    return [1.0 - v for v in text_parity(completions)]
+
+
 def learnable_if_even(completions, problem_id, **columns):
     """An 'accuracy' that teaches only on even problem ids: always 0 on odd ones (their groups
     have no reward variance), text length on even ones (varies across rollouts)."""
@@ -31,3 +37,19 @@ def _unless(completions, problem_ids, unlearnable):
         0.0 if unlearnable(int(pid)) else min(len(t), 100) / 100
         for t, pid in zip(texts, problem_ids, strict=True)
     ]
+
+
+def trl_keywords(prompts, completions, completion_ids, trainer_state, data_type, **kwargs):
+    """TRL's calling convention, checked: every argument by keyword, the prompt text the policy
+    saw, token ids, the trainer state; None (does not apply) on image records."""
+    assert all(isinstance(p, str) and "<answer>" in p for p in prompts), prompts[0]
+    assert len(completion_ids) == len(completions) and all(completion_ids)
+    assert 0 <= trainer_state.global_step < trainer_state.max_steps
+    return [
+        None if t == "image" else float(len(ids))
+        for ids, t in zip(completion_ids, data_type, strict=True)
+    ]
+
+
+def raises_inside(completions, **kwargs):
+    return [c["content"] for c in completions]  # strings, not messages: a TypeError

@@ -210,9 +210,7 @@ def run_description(run: EvalRun) -> dict[str, Any]:
         "attn": run.attn,
         "benchmarks": {b.name: file_sha256(b) for b in run.benchmarks},
         **(shard or {"shard": None}),
-        # another engine samples other numbers: a resume keeps the engine (native runs' run.json
-        # predates the key)
-        **({"engine": run.engine} if run.engine != "native" else {}),
+        "engine": run.engine,  # another engine samples other numbers: a resume keeps it
     }
 
 
@@ -322,6 +320,7 @@ def _run_samples(run: EvalRun, todo: list[Sample], results_path: Path) -> None:
 
     from video_r1.evaluation.answering import (
         build_generation_config,
+        engine_closed,
         load_model_and_processor,
     )
     from video_r1.prompts import processor_factor
@@ -334,7 +333,8 @@ def _run_samples(run: EvalRun, todo: list[Sample], results_path: Path) -> None:
     config = build_generation_config(model, processor, run.settings)
     failed = errors_in_row = 0
     # `with`: the bar's line ends before whatever stops the loop prints its error
-    with tqdm(total=len(todo), desc="eval", unit="sample", disable=not run.progress) as bar:
+    bar = tqdm(total=len(todo), desc="eval", unit="sample", disable=not run.progress)
+    with engine_closed(model), bar:
         for start in range(0, len(todo), run.batch_size):
             batch = todo[start : start + run.batch_size]
             lines, generated = _batch_lines(run, model, processor, batch, factor, config)

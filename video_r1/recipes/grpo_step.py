@@ -32,17 +32,17 @@ from video_r1.media.record_media import load_record_media, load_records_media
 from video_r1.media.types import BackendMissing, Clip
 from video_r1.prompts import build_messages, encode_prompts, prompt_text, select
 from video_r1.recipes.grpo_config import GRPOConfig
-from video_r1.recipes.grpo_engine import engine_mismatch, policy_version, run_engine
-from video_r1.recipes.grpo_sampling import SamplingKey
+from video_r1.recipes.grpo_engine import engine_mismatch, policy_version, run_engine, scored
+from video_r1.recipes.grpo_rewards import score_records
 from video_r1.recipes.grpo_types import (
     MicroExperience,
     PromptBatch,
     RolloutChunk,
     StepContext,
 )
-from video_r1.rl import micro_batch_normalisers, policy_loss
+from video_r1.rl import micro_batch_normaliser, policy_loss
 from video_r1.rl.advantages import temporal_advantages, temporal_groups
-from video_r1.rl.group_scores import GroupScores, score_group
+from video_r1.rl.group_scores import GroupScores
 from video_r1.rl.overlong import mask_truncated
 from video_r1.rollout import (
     completion_logprobs,
@@ -50,6 +50,7 @@ from video_r1.rollout import (
 )
 from video_r1.rollout.engine import RolloutRequest
 from video_r1.rollout.merge import rollouts_of_rows
+from video_r1.rollout.paired import SamplingKey
 from video_r1.train.bad_samples import find_filler
 from video_r1.train.model import set_policy_mode
 from video_r1.train.run import grad_norm_value
@@ -215,18 +216,13 @@ def generate_and_score(
         rollouts = engine.generate(request)
     set_policy_mode(ctx.model, training=True)  # fixed log-probs: as the update's, no dropout
     with timer("rewards"):
-        lengths = rollouts.lengths.tolist()
+        lengths, ids = rollouts.lengths.tolist(), rollouts.completion_ids.tolist()
         texts = [
-            ctx.processor.tokenizer.decode(ids[:n], skip_special_tokens=True)
-            for ids, n in zip(rollouts.completion_ids.tolist(), lengths, strict=True)
+            ctx.processor.tokenizer.decode(row[:n], skip_special_tokens=True)
+            for row, n in zip(ids, lengths, strict=True)
         ]
         members = rollout_groups(rollouts.rows.tolist(), sources, len(records))
-        groups = [
-            score_group(record.to_json(), [texts[k] for k in ordered],
-                        [lengths[k] for k in ordered], [texts[k] for k in shuffled],
-                        ctx.terms, ctx.scoring, [lengths[k] for k in shuffled])
-            for record, (ordered, shuffled) in zip(records, members, strict=True)
-        ]  # fmt: skip
+        groups = score_records(ctx, records, messages, sources, texts, ids, lengths, members)
     return RolloutChunk(inputs, encoded, rollouts, texts), members, groups
 
 
@@ -266,14 +262,12 @@ def _micro_experience(
         gathered_weights(reference, rl.gather_for_generation and rl.beta != 0.0),
     ):
         ref_logprobs = reference_logprobs(ctx, chunk, rows, index)
-        old_logprobs = None
+        old_logprobs = old_sampled = None
         if rl.num_iterations > 1:  # the policy that generated, before any update of this step
-            old_logprobs = completion_logprobs(  # computed as the update's (pass 1: ratio 1)
-                ctx.policy, chunk.encoded, chunk.rollouts, index, rl.temperature,
-                cascade=rl.cascade_attention, grouped=rl.grouped_update,
-            )  # fmt: skip
+            old_logprobs, old_sampled = scored(ctx, ctx.policy, chunk.encoded, chunk.rollouts,
+                                               index, compare=True)  # fmt: skip
     return MicroExperience(batch, chunk, rows, index, advantages, mask, ref_logprobs,
-                           old_logprobs, groups, members)  # fmt: skip
+                           old_logprobs, groups, members, old_sampled)  # fmt: skip
 
 
 def reference_logprobs(
@@ -316,18 +310,18 @@ def update(
     return [_update_pass(ctx, experience, timer) for _ in range(ctx.cfg.rl.num_iterations)]
 
 
-def _policy_logprobs(ctx: StepContext, micro: MicroExperience) -> torch.Tensor:
-    """Policy log-probs [n, Lc] with grad (rl.grouped_update: each prompt row once, then its
-    rollouts' completions). A trainable tower runs again for this micro-batch (backward
-    consumes the graph); a frozen tower's features are reused across passes."""
-    chunk, temperature = micro.chunk, ctx.cfg.rl.temperature
-    layout = {"cascade": ctx.cfg.rl.cascade_attention, "grouped": ctx.cfg.rl.grouped_update}
-    if not ctx.vision_trainable:
-        return completion_logprobs(ctx.model, chunk.encoded, chunk.rollouts, micro.index,
-                                   temperature, **layout)  # fmt: skip
-    encoded = encode_vision(ctx.policy, select(chunk.inputs, micro.rows))
-    subset = rollouts_of_rows(chunk.rollouts, micro.index, micro.rows)
-    return completion_logprobs(ctx.model, encoded, subset, None, temperature, **layout)
+def _policy_logprobs(
+    ctx: StepContext, micro: MicroExperience
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Policy log-probs [n, Lc] with grad, and without grad under the sampling distribution
+    where the engine's need them (grpo_engine.engine_mismatch). A trainable tower runs again
+    for this micro-batch (backward consumes the graph); a frozen tower's features are reused."""
+    chunk = micro.chunk
+    encoded, rollouts, index = chunk.encoded, chunk.rollouts, micro.index
+    if ctx.vision_trainable:
+        encoded = encode_vision(ctx.policy, select(chunk.inputs, micro.rows))
+        rollouts, index = rollouts_of_rows(chunk.rollouts, micro.index, micro.rows), None
+    return scored(ctx, ctx.model, encoded, rollouts, index, compare=micro.old_logprobs is None)
 
 
 def _update_pass(
@@ -335,26 +329,26 @@ def _update_pass(
 ) -> dict[str, float]:
     rl, accelerator = ctx.cfg.rl, ctx.accelerator
     sums: dict[str, float] = defaultdict(float)
-    tokens, scale = loss_normalisers(ctx, experience)
+    normaliser, share = loss_normalisers(ctx, experience)
     for micro in experience:
         weight = micro.batch.weight
         # accumulate() counts micro-batches: `grad_accum` per pass, so the last one of the pass
         # syncs gradients (DDP all-reduce; DeepSpeed's engine steps at this boundary)
         with accelerator.accumulate(ctx.model):
             with timer("policy"):
-                logprobs = _policy_logprobs(ctx, micro)
-                weights = engine_mismatch(ctx, micro, logprobs, sums)
+                logprobs, sampled = _policy_logprobs(ctx, micro)
+                weights = engine_mismatch(ctx, micro, sampled, sums)
                 loss, stats = policy_loss(
                     logprobs, micro.advantages.to(logprobs.device), micro.mask,
                     old_logprobs=micro.old_logprobs, ref_logprobs=micro.ref_logprobs,
                     beta=rl.beta, epsilon=rl.epsilon, epsilon_high=rl.epsilon_high,
                     loss_type=rl.loss_type, max_length=rl.max_completion_length,
-                    tokens_per_micro_batch=tokens, sampling_weights=weights,
+                    normaliser=normaliser, sampling_weights=weights,
                     importance_sampling_level=rl.importance_sampling_level,  # GSPO
                 )  # fmt: skip
             with timer("backward"):
-                accelerator.backward(weight * scale * loss)  # / grad_accum by accelerate
-        sums["loss"] += weight * float(loss.detach())
+                accelerator.backward(weight * loss)  # / grad_accum by accelerate
+        sums["loss"] += weight * share * float(loss.detach())  # logged / real: the step loss
         sums["kl"] += weight * stats.kl
         sums["clip_fraction"] += weight * stats.clip_fraction
         sums["ratio_mean"] += weight * stats.ratio_mean
@@ -369,20 +363,20 @@ def _update_pass(
     return dict(sums)
 
 
-def loss_normalisers(
-    ctx: StepContext, experience: list[MicroExperience]
-) -> tuple[float | None, float]:
-    """`micro_batch_normalisers` of the step: its real micro-batches and completion tokens
-    (fillers weigh 0) summed over processes. A collective call: every process, once a pass."""
-    mine = [0.0, 0.0]  # real micro-batches, real completion tokens
+def loss_normalisers(ctx: StepContext, experience: list[MicroExperience]) -> tuple[float, float]:
+    """(`micro_batch_normaliser` of the step's trained rollouts and tokens summed over processes,
+    fillers weighing 0; real micro-batches / slots, which makes the logged mean over the real
+    ones the step's loss). A collective call: every process, once a pass."""
+    mine = [0.0, 0.0, 0.0]  # real micro-batches, rollouts, completion tokens
     for micro in experience:
-        mine[0] += micro.batch.weight
-        mine[1] += micro.batch.weight * float(micro.mask.sum())
+        for i, count in enumerate((1.0, micro.mask.shape[0], float(micro.mask.sum()))):
+            mine[i] += micro.batch.weight * count
     device = ctx.accelerator.device
     summed = ctx.accelerator.reduce(torch.tensor(mine, dtype=torch.float64, device=device), "sum")
-    real, tokens = summed.tolist()
+    (real, rollouts, tokens), rl = summed.tolist(), ctx.cfg.rl
     slots = ctx.cfg.optim.grad_accum * ctx.accelerator.num_processes
-    return micro_batch_normalisers(ctx.cfg.rl.loss_type, real, tokens, slots)
+    loss_type, length = rl.loss_type, rl.max_completion_length
+    return micro_batch_normaliser(loss_type, tokens, rollouts, slots, length), real / slots
 
 
 def optimizer_step(ctx: StepContext) -> float:

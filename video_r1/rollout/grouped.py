@@ -146,17 +146,17 @@ def block_mask(segment: torch.Tensor) -> torch.Tensor:
     return (allowed | torch.eye(length, dtype=torch.bool, device=segment.device))[:, None]
 
 
-def grouped_logprobs(
+def grouped_logits(
     model: torch.nn.Module,
     encoded: EncodedPrompts,
     rows: list[int],
     completion_ids: torch.Tensor,
     completion_mask: torch.Tensor,
-    temperature: float = 1.0,
-) -> torch.Tensor:
-    """Log-probs [n, Lc] (float32) of the completion tokens, 0 after each completion's first
-    EOS (completion_mask 0), from one forward of the grouped layout. `model` is called as
-    given (a DDP wrapper's forward counts for its reducer)."""
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One forward of the grouped layout: logits [U, L', V] from each row's last prompt token
+    on, where the logits predicting each completion token are (batch row [n, Lc], position
+    [n, Lc] into them), and which tokens were fed ([n, Lc] bool: up to and including the first
+    EOS). `model` is called as given (a DDP wrapper's forward counts for its reducer)."""
     lengths = completion_mask.sum(dim=1).clamp(min=1).tolist()
     kwargs, source_row, source_pos = grouped_layout(model, encoded, rows, completion_ids, lengths)
     prompt_len = encoded.inputs["input_ids"].shape[1]
@@ -167,10 +167,26 @@ def grouped_logprobs(
         blocked = ~kwargs["attention_mask"]
         kwargs["attention_mask"] = torch.zeros(blocked.shape, dtype=dtype, device=blocked.device)
         kwargs["attention_mask"].masked_fill_(blocked, torch.finfo(dtype).min)
-    # logits from the last prompt token on: [U, L - Lp + 1, V]
     kept = torch.arange(prompt_len - 1, total, device=source_pos.device)
     logits = model(**kwargs, logits_to_keep=kept, use_cache=False).logits
-    source_pos = source_pos - (prompt_len - 1)
+    fed = torch.arange(completion_ids.shape[1], device=source_pos.device)[None, :]
+    fed = fed < torch.as_tensor(lengths, device=source_pos.device)[:, None]
+    return logits, source_row, source_pos - (prompt_len - 1), fed
+
+
+def grouped_logprobs(
+    model: torch.nn.Module,
+    encoded: EncodedPrompts,
+    rows: list[int],
+    completion_ids: torch.Tensor,
+    completion_mask: torch.Tensor,
+    temperature: float = 1.0,
+) -> torch.Tensor:
+    """Log-probs [n, Lc] (float32) of the completion tokens, 0 after each completion's first
+    EOS (completion_mask 0), from one forward of the grouped layout (`grouped_logits`)."""
+    logits, source_row, source_pos, fed = grouped_logits(
+        model, encoded, rows, completion_ids, completion_mask
+    )
     # log_softmax(logits / T) at each token, without an [n, Lc, V] copy of the logits: the
     # normaliser once per position (rows upcast one at a time), the picked logit gathered
     lse = []
@@ -181,6 +197,4 @@ def grouped_logprobs(
     if temperature != 1.0:
         picked = picked / temperature
     logprobs = picked - torch.stack(lse)[source_row, source_pos]
-    fed = torch.arange(completion_ids.shape[1], device=logprobs.device)[None, :]
-    lengths_t = torch.as_tensor(lengths, device=logprobs.device)[:, None]
-    return torch.where(fed < lengths_t, logprobs, torch.zeros_like(logprobs))
+    return torch.where(fed, logprobs, torch.zeros_like(logprobs))

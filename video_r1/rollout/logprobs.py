@@ -5,6 +5,8 @@ Shapes: n rollouts, Lp prompt length (left-padded), Lc completion length, V voca
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 from video_r1.rollout.generate import (
@@ -14,7 +16,8 @@ from video_r1.rollout.generate import (
     inner_module,
     prefill_prompts,
 )
-from video_r1.rollout.grouped import grouped_logprobs, supports_grouped
+from video_r1.rollout.grouped import grouped_logits, grouped_logprobs, supports_grouped
+from video_r1.rollout.sampling import TokenSampler
 from video_r1.rollout.vision import EncodedPrompts, rows_inputs
 
 
@@ -43,6 +46,47 @@ def selective_log_softmax(
     return torch.stack(rows)  # [N, L]
 
 
+_POSITIONS_PER_BLOCK = 128
+
+
+def sampled_log_softmax(
+    logits: torch.Tensor, token_ids: torch.Tensor, sampler: TokenSampler,
+    stop_ids: Sequence[int] = (),
+) -> torch.Tensor:  # fmt: skip
+    """Log-probs [N, L] (float32, no grad) of `token_ids` under the distribution `sampler`
+    draws from: its suppressed ids (and `stop_ids` before `min_new_tokens`) out, its
+    temperature, top-k and top-p, renormalised (`TokenSampler.sampled_logprobs`). What vLLM's
+    `processed_logprobs` are of the same tokens, from the same logits.
+
+    Example:
+        >>> sampler = TokenSampler(do_sample=True, top_k=2)
+        >>> sampled_log_softmax(torch.tensor([[[0.0, 0.0, -9.0]]]), torch.tensor([[0]]), sampler)
+        tensor([[-0.6931]])
+    """
+    vocab = logits.shape[-1]
+    suppressed = sampler.suppress_mask(vocab, logits.device)
+    early = sampler.suppress_mask(vocab, logits.device, also=stop_ids)
+    rows = []
+    with torch.no_grad():
+        for row_logits, row_ids in zip(logits, token_ids, strict=True):  # [L, V], [L]
+            parts = []
+            # a block of positions at a time: a real vocabulary's float32 copies of a whole
+            # row ([768, 152k]) would take ~0.5 GB each
+            for start in range(0, row_ids.shape[0], _POSITIONS_PER_BLOCK):
+                block = slice(start, start + _POSITIONS_PER_BLOCK)
+                scores = row_logits[block].float() / sampler.temperature  # [b, V]
+                masked = torch.zeros(scores.shape, dtype=torch.bool, device=logits.device)
+                if suppressed is not None:
+                    masked |= suppressed
+                if early is not None and sampler.min_new_tokens > start:
+                    masked[: sampler.min_new_tokens - start] |= early
+                parts.append(sampler.sampled_logprobs(scores, row_ids[block], masked))
+            rows.append(torch.cat(parts))
+    if not rows:
+        return torch.zeros(token_ids.shape, dtype=torch.float32, device=logits.device)
+    return torch.stack(rows)  # [N, L]
+
+
 def completion_logprobs(
     model: torch.nn.Module,
     encoded: EncodedPrompts,
@@ -60,9 +104,10 @@ def completion_logprobs(
     grad). With share_prefix, each prompt row runs once and its cache serves all its rollouts
     (not available with gradient checkpointing, which disables the cache in training).
     Logits are divided by the sampling temperature: these are the log-probs of the
-    distribution that sampled. cascade: attend to each row's prompt cache kept once
-    (`cascade.py`), on CPU; False, or another device, copies it to every rollout
-    (`prefill_prompts`).
+    distribution that sampled, before suppressed ids, top-k and top-p (what the loss scores;
+    `completion_logprobs_and_sampled` also gives them after). cascade: attend to each row's
+    prompt cache kept once (`cascade.py`), on CPU; False, or another device, copies it to
+    every rollout (`prefill_prompts`).
     grouped: with share_prefix, one forward of each prompt row followed by its rollouts'
     completions (`grouped.py`: the prompt once, with or without activation checkpointing);
     None: for passes with grad (the policy's update) and wherever the cache is off (a
@@ -70,21 +115,88 @@ def completion_logprobs(
     where it is off one full sequence per rollout (the per-rollout path, the earlier one).
     Off sdpa and eager attention (flash kernels take no block mask) grouped is not used.
     """
-    if index is None:
-        index = torch.arange(rollouts.rows.shape[0])
-    rows = rollouts.rows[index].tolist()
+    if share_prefix and _use_grouped(model, grouped):
+        index = torch.arange(rollouts.rows.shape[0]) if index is None else index
+        return grouped_logprobs(
+            model, encoded, rollouts.rows[index].tolist(), rollouts.completion_ids[index],
+            rollouts.completion_mask[index], temperature,
+        )  # fmt: skip
+    logits, completion_ids = _completion_logits(
+        model, encoded, rollouts, index, share_prefix, cascade
+    )
+    return selective_log_softmax(logits, completion_ids, temperature)  # [n, Lc] float32
+
+
+def completion_logprobs_and_sampled(
+    model: torch.nn.Module,
+    encoded: EncodedPrompts,
+    rollouts: Rollouts,
+    index: torch.Tensor | None,
+    temperature: float,
+    sampler: TokenSampler | None,
+    stop_ids: Sequence[int] = (),
+    cascade: bool = True,
+    grouped: bool | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """`completion_logprobs` [n, Lc] and, from the same logits, the tokens' log-probs under
+    the distribution `sampler` draws from (`sampled_log_softmax`, no grad; None without a
+    sampler): what a separate engine's log-probs of its own draws are compared with.
+    grouped: as `completion_logprobs`'s."""
+    if sampler is None:
+        logprobs = completion_logprobs(
+            model, encoded, rollouts, index, temperature, cascade=cascade, grouped=grouped
+        )
+        return logprobs, None
+    if not _use_grouped(model, grouped):
+        logits, completion_ids = _completion_logits(model, encoded, rollouts, index, True, cascade)
+        logprobs = selective_log_softmax(logits, completion_ids, temperature)
+        return logprobs, sampled_log_softmax(logits, completion_ids, sampler, stop_ids)
+    # the grouped pass's logits gathered per token, [n, Lc, V]: the sampler needs them whole
+    index = torch.arange(rollouts.rows.shape[0]) if index is None else index
     completion_ids = rollouts.completion_ids[index]
+    logits, source_row, source_pos, fed = grouped_logits(
+        model, encoded, rollouts.rows[index].tolist(), completion_ids,
+        rollouts.completion_mask[index],
+    )  # fmt: skip
+    logits = logits[source_row, source_pos]
+    completion_ids = completion_ids.to(logits.device)
+    logprobs = selective_log_softmax(logits, completion_ids, temperature)
+    sampled = sampled_log_softmax(logits, completion_ids, sampler, stop_ids)
+    return torch.where(fed, logprobs, 0.0), torch.where(fed, sampled, 0.0)
+
+
+def _use_grouped(model: torch.nn.Module, grouped: bool | None) -> bool:
+    """Whether a pass runs in the grouped layout: as asked, or (None) with grad (the update)
+    and wherever the cache is off (the per-rollout path is never the faster one); only with
+    an attention that takes its block mask."""
+    if grouped is None:
+        grouped = torch.is_grad_enabled() or _cache_off(model)
+    return grouped and supports_grouped(model)
+
+
+def _cache_off(model: torch.nn.Module) -> bool:
+    """Whether the model runs without a KV cache: activation checkpointing, in training."""
     inner = inner_module(model)
     checkpointing = getattr(inner, "is_activation_checkpointing", None)
     if checkpointing is None:  # transformers < 5.2 name
         checkpointing = getattr(inner, "is_gradient_checkpointing", False)
-    cache_off = inner.training and checkpointing
-    if grouped is None:  # the per-rollout path is never the faster one
-        grouped = torch.is_grad_enabled() or cache_off
-    if share_prefix and grouped and supports_grouped(model):
-        return grouped_logprobs(
-            model, encoded, rows, completion_ids, rollouts.completion_mask[index], temperature
-        )
+    return bool(inner.training and checkpointing)
+
+
+def _completion_logits(
+    model: torch.nn.Module,
+    encoded: EncodedPrompts,
+    rollouts: Rollouts,
+    index: torch.Tensor | None,
+    share_prefix: bool,
+    cascade: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits [n, Lc, V] predicting each completion token of rollouts `index`, and the
+    tokens [n, Lc]."""
+    if index is None:
+        index = torch.arange(rollouts.rows.shape[0])
+    rows = rollouts.rows[index].tolist()
+    completion_ids = rollouts.completion_ids[index]
     completion_len = completion_ids.shape[1]
     attention = torch.cat(
         [
@@ -93,7 +205,7 @@ def completion_logprobs(
         ],
         dim=1,
     )
-    if share_prefix and not cache_off:
+    if share_prefix and not _cache_off(model):
         cache, deltas, first_logits = prefill_prompts(model, encoded, rows, cascade)
         prompt_len = rollouts.prompt_ids.shape[1]
         # text after the vision tokens: the same 3D position on all axes, shifted by delta
@@ -121,4 +233,4 @@ def completion_logprobs(
         )
         # logits of the last prompt token predict the first completion token
         logits = model(**kwargs, logits_to_keep=completion_len + 1, use_cache=False).logits[:, :-1]
-    return selective_log_softmax(logits, completion_ids, temperature)  # [n, Lc] float32
+    return logits, completion_ids

@@ -14,9 +14,14 @@ What makes its rollouts the native engine's (docs/design.md, "vLLM engine"):
   cache entry kills the engine on the next video prompt).
 
 Log-probs: vLLM's `processed_logprobs`, the sampled token's log-prob under the distribution
-that drew it (suppressed ids, temperature, top-k and top-p applied), as TRL asks of vLLM for
-its importance-sampling correction; the trainer scores the full softmax at the temperature, so
-with top-k / top-p the gap also holds the mass those cut off.
+that drew it (suppressed ids, temperature, top-k and top-p applied, renormalised); the trainer
+compares them with its own log-probs under that same distribution
+(`rollout.logprobs.sampled_log_softmax`), so the gap is the engine's drift alone
+(docs/design.md, "vLLM engine").
+Lengths: each completion's own token count, and `truncated` from its finish reason ("length":
+cut by max_tokens or by max_model_len), never from padded ids.
+Precision: the settings' dtype, except bf16 on a CPU whose vLLM build has no bf16 kernels
+(`cpu_has_bf16_kernels`), which runs in float32 and says so in one line.
 
 vLLM is imported lazily (after video_r1.compat's torchvision shim); a missing install raises
 `VLLMMissing`, whose message names the install command.
@@ -28,15 +33,19 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 
 from video_r1.models.loading import completion_pad_id, generation_stop_ids
 from video_r1.rollout.engine import RolloutRequest
-from video_r1.rollout.generate import Rollouts, completion_mask
+from video_r1.rollout.generate import Rollouts
 from video_r1.rollout.sampling import TokenSampler
+from video_r1.rollout.vllm_dtype import cpu_dtype
+from video_r1.rollout.vllm_logs import engine_summary, quiet_vllm_logging
+from video_r1.rollout.vllm_memory import kv_cache_size_gb
+from video_r1.utils.logs import debug_logs
 
 INSTALL_HINT = (
     "vLLM is not installed: pip install 'video-r1[vllm]' (GPU), or on a CPU machine "
@@ -60,13 +69,14 @@ class VLLMMissing(RuntimeError):
 class VLLMSettings:
     """How the engine is made (the rl.vllm_* settings, eval's --vllm-* flags)."""
 
-    dtype: str = "auto"
+    dtype: str = "auto"  # "bfloat16" on a CPU without bf16 kernels runs in float32
     kv_cache_gb: float = 0.0  # 0: vLLM sizes it from gpu_memory_utilization
     gpu_memory_utilization: float = 0.3
     max_model_len: int = 0  # 0: the checkpoint's
     enforce_eager: bool = False  # True: no torch.compile / CUDA graphs (quick start)
     seed: int = 0
     load_format: str = "auto"  # "dummy": random weights (for a push that follows at once)
+    kv_cache_sequences: int = 8  # on CPU without kv_cache_gb: sequences the cache holds
 
 
 def import_vllm() -> Any:
@@ -74,6 +84,7 @@ def import_vllm() -> Any:
     from video_r1.compat import ensure_torchvision_importable
 
     ensure_torchvision_importable()  # vLLM imports transformers, which imports torchvision
+    quiet_vllm_logging()  # before vLLM configures its logging at import (vllm_logs.py)
     for key, value in _ENV.items():
         os.environ.setdefault(key, value)
     try:
@@ -130,15 +141,22 @@ class VLLMEngine:
 
     def __init__(self, model_path: str, settings: VLLMSettings = VLLMSettings()) -> None:
         vllm = import_vllm()
+        if _on_cpu():  # bf16 without bf16 kernels: float32 (the KV cache is sized for it too)
+            settings = replace(settings, dtype=cpu_dtype(settings.dtype))
         kwargs: dict[str, Any] = {
             "model": str(model_path), "dtype": settings.dtype, "seed": settings.seed,
             "enforce_eager": settings.enforce_eager, "generation_config": "vllm",
             "logprobs_mode": "processed_logprobs",
             "gpu_memory_utilization": settings.gpu_memory_utilization,
             "limit_mm_per_prompt": {"image": 1, "video": 1}, "load_format": settings.load_format,
+            "use_tqdm_on_load": debug_logs(),  # the checkpoint's load bar: --debug only
+            # frames come resized by video-r1; also reaches vLLM's start-up profiling, whose
+            # processor call warned about the per-frame pixel cap otherwise
+            "mm_processor_kwargs": {"cap_pixels_per_frame": False},
         }  # fmt: skip
-        if settings.kv_cache_gb:
-            kwargs["kv_cache_memory_bytes"] = int(settings.kv_cache_gb * 2**30)
+        kv_cache_gb = kv_cache_size_gb(model_path, settings, _on_cpu())  # vllm_memory.py
+        if kv_cache_gb:
+            kwargs["kv_cache_memory_bytes"] = int(kv_cache_gb * 2**30)
         if settings.max_model_len:
             kwargs["max_model_len"] = settings.max_model_len
         if _on_cpu():
@@ -152,11 +170,29 @@ class VLLMEngine:
             kwargs["distributed_executor_backend"] = backend
         with _process_state_kept():
             self.llm = vllm.LLM(**kwargs)
+        if int(os.environ.get("RANK", "0")) == 0:
+            print(engine_summary(self.llm, kv_cache_gb, _on_cpu()), flush=True)
         self._vllm = vllm
         self.vocab_size = int(self.llm.llm_engine.model_config.get_vocab_size())
         self._allowed: dict[frozenset[int], list[int]] = {}  # suppressed ids -> the others
         self.version: int | None = None  # of the weights last pushed; None: the checkpoint's
         self.pushes = 0
+
+    def close(self) -> None:
+        """Shut the engine down now (idempotent). Its own shutdown at interpreter exit comes
+        after the trainer's accelerator has destroyed the process group vLLM initialised or
+        joined (`end_training`), and fails there with a traceback: the run, eval and annotate
+        close it first."""
+        llm, self.llm = getattr(self, "llm", None), None
+        if llm is None:
+            return
+        client = llm.llm_engine.engine_core
+        if _distributed_backend():
+            # joined the launcher's process group: vLLM's shutdown would destroy that group,
+            # which the trainer still uses; the launcher's end of it takes vLLM's subgroups
+            client._finalizer.detach()
+        else:
+            client.shutdown()  # the model, the caches, the process group vLLM created
 
     # --- weights ---------------------------------------------------------------------------
 
@@ -197,7 +233,7 @@ class VLLMEngine:
         outputs = self.llm.generate(prompts, params, use_tqdm=False) if prompts else []
         completions = [c for out in outputs for c in out.outputs]
         pad = completion_pad_id(request.generation_config)
-        return _rollouts(request, rows, completions, stops, pad)
+        return _rollouts(request, rows, completions, pad)
 
     def sampling_params(
         self, sampler: TokenSampler, n: int, stops: list[int], request: RolloutRequest, seed: int
@@ -241,7 +277,7 @@ def row_seeds(request: RolloutRequest) -> list[int]:
     engine's two seeded calls, up to the batch's float rounding); without one, the seeds are
     drawn from torch's global stream, which the run seeds and resumes as for the native engine.
     """
-    from video_r1.recipes.grpo_sampling import ORDERED_STREAM, SHUFFLED_STREAM, stream_seed
+    from video_r1.rollout.paired import ORDERED_STREAM, SHUFFLED_STREAM, stream_seed
 
     rows = len(request.rollouts_per_row)
     if request.key is None:
@@ -284,33 +320,40 @@ def vllm_prompt(text: str, media: Any) -> dict:
     return prompt
 
 
-def _rollouts(
-    request: RolloutRequest, rows: list[int], completions: list, stops: list[int], pad: int
-) -> Rollouts:
-    """vLLM's completions as `Rollouts`: right-padded ids, the mask to the first stop token,
-    the sampled tokens' log-probs."""
+def _rollouts(request: RolloutRequest, rows: list[int], completions: list, pad: int) -> Rollouts:
+    """vLLM's completions as `Rollouts`: right-padded ids, the mask over each completion's own
+    tokens (a stop token vLLM stopped on is its last), `truncated` where vLLM cut it (finish
+    reason "length": max_tokens, or max_model_len, which leaves a long prompt fewer tokens),
+    the sampled tokens' log-probs. The pad id is also a stop id: nothing is read from padding.
+    """
     from video_r1.prompts.inputs import index_rows
 
-    width = max((len(c.token_ids) for c in completions), default=0) or 1
+    for c in completions:
+        if c.finish_reason not in ("stop", "length"):
+            raise RuntimeError(f"vLLM ended a completion with finish reason {c.finish_reason!r}")
+    lengths = [len(c.token_ids) for c in completions]
+    width = max(lengths, default=0) or 1
     ids = torch.full((len(completions), width), int(pad), dtype=torch.long)
+    mask = torch.zeros(len(completions), width, dtype=torch.long)
     logprobs = torch.zeros(len(completions), width, dtype=torch.float32)
-    for k, c in enumerate(completions):
-        ids[k, : len(c.token_ids)] = torch.tensor(list(c.token_ids), dtype=torch.long)
-        logprobs[k, : len(c.token_ids)] = torch.tensor(
+    for k, (c, n) in enumerate(zip(completions, lengths, strict=True)):
+        ids[k, :n] = torch.tensor(list(c.token_ids), dtype=torch.long)
+        mask[k, :n] = 1
+        logprobs[k, :n] = torch.tensor(
             [step[token].logprob for step, token in zip(c.logprobs, c.token_ids, strict=True)]
         )
     kwargs = index_rows(request.encoded.inputs, rows)
     device = kwargs["input_ids"].device
-    is_stop = torch.isin(ids, torch.as_tensor(stops))
-    mask = completion_mask(ids, stops)
     return Rollouts(
         rows=torch.as_tensor(rows, dtype=torch.long),
         prompt_ids=kwargs["input_ids"],
         prompt_mask=kwargs["attention_mask"],
         completion_ids=ids.to(device),
         completion_mask=mask.to(device),
-        truncated=~is_stop.any(dim=1),
-        logprobs=(logprobs * mask).to(device),
+        truncated=torch.tensor(
+            [c.finish_reason == "length" for c in completions], dtype=torch.bool, device=device
+        ),  # fmt: skip
+        logprobs=logprobs.to(device),
     )
 
 
