@@ -15,6 +15,12 @@ gradient accumulation, as memory-limited real runs are), one optimizer step per 
 - expanded: optimised with rl.cascade_attention=false: each row's cache copied to its
   rollouts, every decode step and log-prob pass reading all N copies (the earlier path; off
   CPU the optimised mode runs this too, since no fused kernel serves the shared prefix there).
+- per-rollout: optimised with rl.grouped_update=false: the log-prob passes (reference, and the
+  update's policy pass) on the shared prompt cache, or where the cache is off (the policy
+  with `--gradient-checkpointing`, in training) as one full sequence per rollout, each
+  carrying its own copy of the prompt (the earlier path; the optimised mode runs each prompt
+  row once with its rollouts' completions after it, video_r1/rollout/grouped.py). `--modes optimised,per-rollout` prints the update's speed-up
+  (policy + backward + optimizer) and both modes' peak memory during the update.
 - eager-decode: optimised with rl.cuda_graph_decode=false: on CUDA, each decode step the
   model's own forward on a growing cache instead of one replayed CUDA graph (the same as
   optimised on CPU, where no graph is used).
@@ -114,13 +120,14 @@ def index_reward(completions, **columns):
 def recipe_context(
     model_dir: str, preset: str, dtype: str, device: str, prompts: int, new_tokens: int,
     cascade: bool = True, stock: bool = False, checkpointing: bool = False, graphs: bool = True,
-    vllm_kv_cache_gb: float | None = None,
+    vllm_kv_cache_gb: float | None = None, grouped: bool = True,
 ):  # fmt: skip
     """The recipe's StepContext for this setting (one process, no checkpoint); cascade:
     rl.cascade_attention (False: each prompt row's cache copied to its rollouts); graphs:
     rl.cuda_graph_decode (decode steps replayed as CUDA graphs on CUDA); stock: the
     model without video-r1's module changes (`build_model`); checkpointing: activation
-    checkpointing in training mode, as `prepare_model` sets `model.gradient_checkpointing`."""
+    checkpointing in training mode, as `prepare_model` sets `model.gradient_checkpointing`;
+    grouped: rl.grouped_update (False: the per-rollout policy pass)."""
     import copy
 
     from accelerate import Accelerator
@@ -139,7 +146,7 @@ def recipe_context(
         f"rl.num_generations={G}", f"rl.num_shuffled_generations={G_SHUFFLED}", f"rl.beta={BETA}",
         f"rl.max_completion_length={new_tokens}", f"rl.min_completion_length={new_tokens}",
         f"rl.cascade_attention={str(cascade).lower()}", f"rl.cuda_graph_decode={str(graphs).lower()}",
-        f"model.dtype={dtype}",
+        f"model.dtype={dtype}", f"rl.grouped_update={str(grouped).lower()}",
     ])  # fmt: skip
     if vllm_kv_cache_gb is not None:  # rollouts from vLLM
         cfg.rl.rollout_engine, cfg.rl.vllm_kv_cache_gb = "vllm", vllm_kv_cache_gb
@@ -189,7 +196,7 @@ def vllm_engine(cfg, policy, processor, preset: str):
 def optimised_step(ctx, video: Path, records: list, settings, seed: int, timer,
                    update_context=None) -> int:  # fmt: skip
     """One step through the recipe's helpers; returns the number of generated tokens.
-    update_context: entered around the update alone (a FLOP counter)."""
+    update_context: entered around the update alone (a FLOP counter, `UpdatePeak`)."""
     import contextlib
 
     import torch
@@ -301,16 +308,16 @@ def run_mode(args: argparse.Namespace) -> dict:
     ctx = recipe_context(args.model_dir, args.preset, args.dtype, args.device, args.prompts,
                          args.new_tokens, cascade=args.mode != "expanded",
                          stock=args.mode == "off", checkpointing=args.gradient_checkpointing,
-                         graphs=args.mode != "eager-decode",
+                         graphs=args.mode != "eager-decode", grouped=args.mode != "per-rollout",
                          vllm_kv_cache_gb=args.vllm_kv_cache_gb if args.mode == "vllm" else None)  # fmt: skip
     if args.device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
-    runs = []
+    runs, update_peak = [], UpdatePeak(args.device)
     for i in range(args.steps + 1):  # the first step warms up
         timer = PhaseTimer()
         start = time.perf_counter()
         if args.mode != "off":
-            tokens = optimised_step(ctx, video, records, settings, i, timer)
+            tokens = optimised_step(ctx, video, records, settings, i, timer, update_peak)
         else:
             tokens = sum(
                 off_prompt(ctx.policy, ctx.reference, ctx.processor, r, video, settings,
@@ -344,7 +351,62 @@ def run_mode(args: argparse.Namespace) -> dict:
         except Exception as e:  # keep the timings; the parent says why there is no MFU
             flops_error = repr(e)
     return {"mode": args.mode, "steps": runs, "peak_rss_gib": rss, "peak_gpu_gib": gpu,
+            "update_peak_gib": update_peak.gib,
             "update_flops": update_flops, "update_flops_error": flops_error}  # fmt: skip
+
+
+class UpdatePeak:
+    """Entered around each step's update: the highest memory any update reached (GiB), on
+    CUDA allocated by torch, on CPU the process's resident set (its high-water mark reset
+    before the update through /proc/self/clear_refs, so generation's peak does not count;
+    where that fails, the process's peak so far)."""
+
+    def __init__(self, device: str):
+        self.cuda, self.gib = device.startswith("cuda"), 0.0
+
+    def __enter__(self) -> UpdatePeak:
+        if self.cuda:
+            import torch
+
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+        else:
+            try:
+                Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
+            except OSError:
+                pass
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.cuda:
+            import torch
+
+            torch.cuda.synchronize()
+            peak = torch.cuda.max_memory_allocated() / 2**30
+        else:
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+            status = Path("/proc/self/status")
+            for line in status.read_text().splitlines() if status.exists() else []:
+                if line.startswith("VmHWM:"):  # kB
+                    peak = int(line.split()[1]) / 2**20
+        self.gib = max(self.gib, peak)
+
+
+def update_lines(medians: dict, update_peaks: dict) -> list[str]:
+    """With the optimised and per-rollout modes: the update's speed-up (policy + backward +
+    optimizer medians) and each mode's peak memory during the update."""
+    if not {"optimised", "per-rollout"} <= medians.keys():
+        return []
+    update = {m: sum(medians[m][k] for k in ("policy", "backward", "optimizer"))
+              for m in ("per-rollout", "optimised")}  # fmt: skip
+    ratio = update["per-rollout"] / update["optimised"] if update["optimised"] else float("nan")
+    return [
+        f"update speed-up (per-rollout / optimised): {ratio:.2f}x",
+        f"update (policy + backward + optimizer) per-rollout {update['per-rollout']:.3f} s, "
+        f"optimised {update['optimised']:.3f} s",
+        f"update peak memory: per-rollout {update_peaks['per-rollout']:.2f}G, "
+        f"optimised {update_peaks['optimised']:.2f}G",
+    ]
 
 
 def flop_counter():
@@ -372,7 +434,7 @@ def flop_counter():
     return fc.FlopCounterMode(display=False, custom_mapping=mapping)
 
 
-MODES = ["optimised", "off", "expanded", "eager-decode", "vllm"]
+MODES = ["optimised", "off", "expanded", "per-rollout", "eager-decode", "vllm"]
 PHASES = ["media", "prompt", "generate", "weight_sync", "rewards", "reference", "policy",
           "backward", "optimizer", "other", "total", "tokens_per_s"]  # fmt: skip
 NESTED = {"weight_sync"}  # timed inside another phase (generate): not added to the total
@@ -414,6 +476,8 @@ def parse_args() -> argparse.Namespace:
         default="optimised,off",
         help="comma-separated modes to run: optimised, off, expanded (optimised with "
         "rl.cascade_attention=false: each prompt row's KV cache copied to its rollouts), "
+        "per-rollout (optimised with rl.grouped_update=false: with --gradient-checkpointing "
+        "the update's policy pass runs one full sequence per rollout), "
         "eager-decode (optimised with rl.cuda_graph_decode=false: no CUDA graphs), vllm "
         "(optimised with rl.rollout_engine=vllm)",
     )
@@ -428,8 +492,9 @@ def parse_args() -> argparse.Namespace:
         "--gradient-checkpointing",
         action="store_true",
         help="activation checkpointing in both modes, as configs/grpo.yaml's "
-        "model.gradient_checkpointing: true runs (it also turns off the shared-prefix log-prob "
-        "passes, as in the recipe)",
+        "model.gradient_checkpointing: true runs (it turns the KV cache off in training: the "
+        "policy's log-prob passes run prefix-grouped, in the per-rollout mode one sequence "
+        "per rollout, as in the recipe)",
     )
     parser.add_argument("--mode", choices=MODES, help=argparse.SUPPRESS)
     parser.add_argument("--model-dir", help=argparse.SUPPRESS)
@@ -491,7 +556,8 @@ def main() -> None:
 
     modes = args.modes.split(",")
     steps: dict[str, list] = {mode: [] for mode in modes}
-    peaks: dict[str, dict] = {mode: {"peak_rss_gib": 0.0, "peak_gpu_gib": 0.0} for mode in modes}
+    peaks: dict[str, dict] = {mode: {"peak_rss_gib": 0.0, "peak_gpu_gib": 0.0,
+                                     "update_peak_gib": 0.0} for mode in modes}  # fmt: skip
     flops: dict[str, float] = {mode: 0.0 for mode in modes}
     flops_errors: dict[str, str] = {}
     passed = ["--steps", str(args.steps), "--prompts", str(args.prompts), "--video", args.video,
@@ -539,6 +605,8 @@ def main() -> None:
             + "".join(f"{peaks[m]['peak_gpu_gib']:>{w - 1}.2f}G" for m in modes)
         )
     for line in mfu_lines(medians, flops, flops_errors, peak_tflops(args)):
+        print(line)
+    for line in update_lines(medians, {m: peaks[m]["update_peak_gib"] for m in modes}):
         print(line)
     for mode in (m for m in modes if m != "off" and "off" in modes):
         ratio = medians["off"]["total"] / medians[mode]["total"]

@@ -86,3 +86,50 @@ def test_the_mfu_lines_say_why_a_count_failed(benchmark):
     assert line.startswith("update (optimised): 2000.0 TFLOP counted in 4.000 s")
     assert line.endswith("500 TFLOP/s, MFU 50.0% of 1000 TFLOP/s")
     assert benchmark.mfu_lines(medians, {"optimised": 2e15}, {}, None) == []  # no peak, no MFU
+
+
+def test_the_per_rollout_mode_turns_the_grouped_update_off(benchmark, tiny_qwen25):
+    """`--modes per-rollout` times the recipe with rl.grouped_update=false (under
+    --gradient-checkpointing one full sequence per rollout); the optimised mode keeps the
+    grouped default."""
+    for grouped in (True, False):
+        ctx = benchmark.recipe_context(str(tiny_qwen25), "tiny", "float32", "cpu", prompts=1,
+                                       new_tokens=2, grouped=grouped)  # fmt: skip
+        assert ctx.cfg.rl.grouped_update is grouped
+
+
+def test_the_update_lines_compare_policy_backward_and_optimizer(benchmark):
+    medians = {
+        "optimised": {"policy": 0.1, "backward": 0.2, "optimizer": 0.1, "generate": 9.0},
+        "per-rollout": {"policy": 0.4, "backward": 0.8, "optimizer": 0.1, "generate": 1.0},
+    }
+    lines = benchmark.update_lines(medians, {"optimised": 1.5, "per-rollout": 2.25})
+    assert lines[0] == "update speed-up (per-rollout / optimised): 3.25x"  # 1.3 s / 0.4 s
+    assert lines[2] == "update peak memory: per-rollout 2.25G, optimised 1.50G"
+    assert benchmark.update_lines({"optimised": medians["optimised"]}, {}) == []
+
+
+@pytest.mark.slow
+def test_a_smoke_run_prints_the_update_speed_up(video1):
+    """One step of each mode, 2 new tokens, with activation checkpointing: the table, then the
+    update's speed-up and both modes' peak memory during the update."""
+    import re
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARK), "--modes", "optimised,per-rollout", "--steps", "1",
+         "--rounds", "1", "--new-tokens", "2", "--gradient-checkpointing", "--video", str(video1)],
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    speed_up = [i for i, line in enumerate(lines) if line.startswith("update speed-up")]
+    assert len(speed_up) == 1, proc.stdout
+    assert re.fullmatch(
+        r"update speed-up \(per-rollout / optimised\): \d+\.\d\dx", lines[speed_up[0]]
+    )
+    assert any(line.startswith("total") for line in lines[: speed_up[0]])  # after the table
+    peak = re.search(r"update peak memory: per-rollout (\d+\.\d\d)G, optimised (\d+\.\d\d)G",
+                     proc.stdout)  # fmt: skip
+    assert peak and float(peak[1]) > 0 and float(peak[2]) > 0

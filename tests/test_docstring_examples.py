@@ -18,6 +18,7 @@ MODULES = [
     "video_r1.rollout.sampling",
     "video_r1.rollout.logprobs",
     "video_r1.rollout.cascade",
+    "video_r1.rollout.grouped",
     "video_r1.recipes.grpo",
     "video_r1.recipes.grpo_step",
     "video_r1.train.config_load",

@@ -153,8 +153,8 @@ def test_shared_prompt_prefix_gives_the_same_rollouts_logprobs_and_gradients(set
     results = []
     for share in (False, True):
         model.zero_grad()
-        logprobs = completion_logprobs(
-            model, encode_vision(model, batch.model_inputs), full, share_prefix=share
+        logprobs = completion_logprobs(  # the cache, not the grouped pass (test_rollout_grouped)
+            model, encode_vision(model, batch.model_inputs), full, share_prefix=share, grouped=False
         )
         loss, _ = policy_loss(
             logprobs, torch.tensor([1.0, -1.0, 0.5, 0.0, -0.5]), mask.float(), beta=0.0
@@ -267,7 +267,10 @@ def test_shared_prefix_equals_plain_path_with_left_padding_and_an_image(tiny_mod
     mask = rollouts.completion_mask.bool()
     advantages = torch.tensor([1.0, -1.0, 0.5, 0.0, -0.5])
     results = {}
-    for name, mode in modes.items():
+    # with grad the default is the prefix-grouped pass: the cache paths asked for by name
+    passes = {"plain": modes["plain"], "expanded": {"cascade": False, "grouped": False},
+              "cascade": {"grouped": False}, "grouped": {"grouped": True}}  # fmt: skip
+    for name, mode in passes.items():
         model.zero_grad()
         logprobs = completion_logprobs(
             model, encode_vision(model, batch.model_inputs), rollouts, **mode
@@ -276,7 +279,7 @@ def test_shared_prefix_equals_plain_path_with_left_padding_and_an_image(tiny_mod
         grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
         results[name] = (logprobs.detach()[mask], grads)
     lp_plain, g_plain = results["plain"]
-    for name in ("expanded", "cascade"):
+    for name in ("expanded", "cascade", "grouped"):
         logprobs, grads = results[name]
         assert torch.allclose(logprobs, lp_plain, atol=1e-5), name
         assert grads.keys() == g_plain.keys()

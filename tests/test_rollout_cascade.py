@@ -198,7 +198,10 @@ def test_a_trained_log_prob_pass_frees_its_cache(tiny_qwen25, make_clip, monkeyp
     config = generation_config(model, processor, max_new_tokens=4, do_sample=False)
     with torch.no_grad():
         rollouts = generate_rollouts(model, encode_vision(model, inputs), [2, 1], config)
-    completion_logprobs(model, encode_vision(model, inputs), rollouts).sum().backward()
+    # the cache with grad (rl.grouped_update=false; by default the update runs grouped.py)
+    completion_logprobs(
+        model, encode_vision(model, inputs), rollouts, grouped=False
+    ).sum().backward()
     gc.collect()
     assert len(made) == 2 and [ref() for ref in made] == [None, None]
 

@@ -149,6 +149,16 @@ class RLConfig:
         "the copied cache)",
         default=True,
     )
+    grouped_update: bool = _help(
+        "the policy's log-prob pass in the update (with grad), and the old and reference "
+        "log-probs alike (the same computation), as one sequence per prompt row: the prompt "
+        "once, then its rollouts' completions, a block mask keeping them apart "
+        "(video_r1/rollout/grouped.py), with or without model.gradient_checkpointing; false "
+        "runs them on the shared prompt cache, or under activation checkpointing (which turns "
+        "the cache off in training) as one full sequence per rollout, the prompt copied to "
+        "each (the earlier path)",
+        default=True,
+    )
     cuda_graph_decode: bool = _help(
         "on CUDA, generation decodes with fixed shapes (each rollout's KV cache preallocated "
         "to its final length, written in place) and replays every decode step after the "

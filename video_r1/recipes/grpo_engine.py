@@ -112,8 +112,16 @@ def scored(
     if compare and rollouts.logprobs is not None:
         sampler = TokenSampler.from_config(ctx.gen_config)
     stops = generation_stop_ids(ctx.gen_config, ctx.eos_ids)
-    return completion_logprobs_and_sampled(
-        model, encoded, rollouts, index, rl.temperature, sampler, stops, rl.cascade_attention
+    return completion_logprobs_and_sampled(  # rl.grouped_update: each prompt row once
+        model,
+        encoded,
+        rollouts,
+        index,
+        rl.temperature,
+        sampler,
+        stops,
+        rl.cascade_attention,
+        grouped=rl.grouped_update,
     )
 
 

@@ -285,14 +285,14 @@ def reference_logprobs(
     lora = ctx.cfg.model.lora.enabled
     model = ctx.policy if lora else ctx.reference
     with ctx.policy.disable_adapter() if lora else nullcontext():
-        cascade = rl.cascade_attention
+        # computed as the update's: another kernel path would leave a KL floor of its rounding
+        layout = {"cascade": rl.cascade_attention, "grouped": rl.grouped_update}
         if not ctx.vision_trainable:
-            return completion_logprobs(
-                model, chunk.encoded, chunk.rollouts, index, rl.temperature, cascade=cascade
-            )
+            return completion_logprobs(model, chunk.encoded, chunk.rollouts, index,
+                                       rl.temperature, **layout)  # fmt: skip
         encoded = encode_vision(model, select(chunk.inputs, rows))
         subset = rollouts_of_rows(chunk.rollouts, index, rows)
-        return completion_logprobs(model, encoded, subset, None, rl.temperature, cascade=cascade)
+        return completion_logprobs(model, encoded, subset, None, rl.temperature, **layout)
 
 
 # --- update --------------------------------------------------------------------------------

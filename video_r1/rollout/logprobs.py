@@ -16,6 +16,7 @@ from video_r1.rollout.generate import (
     inner_module,
     prefill_prompts,
 )
+from video_r1.rollout.grouped import grouped_logits, grouped_logprobs, supports_grouped
 from video_r1.rollout.sampling import TokenSampler
 from video_r1.rollout.vision import EncodedPrompts, rows_inputs
 
@@ -94,6 +95,7 @@ def completion_logprobs(
     temperature: float = 1.0,
     share_prefix: bool = True,
     cascade: bool = True,
+    grouped: bool | None = None,
 ) -> torch.Tensor:
     """Log-probs [n, Lc] (float32) of the sampled completion tokens of rollouts `index`
     (default: all).
@@ -106,7 +108,19 @@ def completion_logprobs(
     `completion_logprobs_and_sampled` also gives them after). cascade: attend to each row's
     prompt cache kept once (`cascade.py`), on CPU; False, or another device, copies it to
     every rollout (`prefill_prompts`).
+    grouped: with share_prefix, one forward of each prompt row followed by its rollouts'
+    completions (`grouped.py`: the prompt once, with or without activation checkpointing);
+    None: for passes with grad (the policy's update) and wherever the cache is off (a
+    checkpointed model in training), other passes keeping the cache. False: the cache, or
+    where it is off one full sequence per rollout (the per-rollout path, the earlier one).
+    Off sdpa and eager attention (flash kernels take no block mask) grouped is not used.
     """
+    if share_prefix and _use_grouped(model, grouped):
+        index = torch.arange(rollouts.rows.shape[0]) if index is None else index
+        return grouped_logprobs(
+            model, encoded, rollouts.rows[index].tolist(), rollouts.completion_ids[index],
+            rollouts.completion_mask[index], temperature,
+        )  # fmt: skip
     logits, completion_ids = _completion_logits(
         model, encoded, rollouts, index, share_prefix, cascade
     )
@@ -122,15 +136,51 @@ def completion_logprobs_and_sampled(
     sampler: TokenSampler | None,
     stop_ids: Sequence[int] = (),
     cascade: bool = True,
+    grouped: bool | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """`completion_logprobs` [n, Lc] and, from the same logits, the tokens' log-probs under
     the distribution `sampler` draws from (`sampled_log_softmax`, no grad; None without a
-    sampler): what a separate engine's log-probs of its own draws are compared with."""
-    logits, completion_ids = _completion_logits(model, encoded, rollouts, index, True, cascade)
-    logprobs = selective_log_softmax(logits, completion_ids, temperature)
+    sampler): what a separate engine's log-probs of its own draws are compared with.
+    grouped: as `completion_logprobs`'s."""
     if sampler is None:
+        logprobs = completion_logprobs(
+            model, encoded, rollouts, index, temperature, cascade=cascade, grouped=grouped
+        )
         return logprobs, None
-    return logprobs, sampled_log_softmax(logits, completion_ids, sampler, stop_ids)
+    if not _use_grouped(model, grouped):
+        logits, completion_ids = _completion_logits(model, encoded, rollouts, index, True, cascade)
+        logprobs = selective_log_softmax(logits, completion_ids, temperature)
+        return logprobs, sampled_log_softmax(logits, completion_ids, sampler, stop_ids)
+    # the grouped pass's logits gathered per token, [n, Lc, V]: the sampler needs them whole
+    index = torch.arange(rollouts.rows.shape[0]) if index is None else index
+    completion_ids = rollouts.completion_ids[index]
+    logits, source_row, source_pos, fed = grouped_logits(
+        model, encoded, rollouts.rows[index].tolist(), completion_ids,
+        rollouts.completion_mask[index],
+    )  # fmt: skip
+    logits = logits[source_row, source_pos]
+    completion_ids = completion_ids.to(logits.device)
+    logprobs = selective_log_softmax(logits, completion_ids, temperature)
+    sampled = sampled_log_softmax(logits, completion_ids, sampler, stop_ids)
+    return torch.where(fed, logprobs, 0.0), torch.where(fed, sampled, 0.0)
+
+
+def _use_grouped(model: torch.nn.Module, grouped: bool | None) -> bool:
+    """Whether a pass runs in the grouped layout: as asked, or (None) with grad (the update)
+    and wherever the cache is off (the per-rollout path is never the faster one); only with
+    an attention that takes its block mask."""
+    if grouped is None:
+        grouped = torch.is_grad_enabled() or _cache_off(model)
+    return grouped and supports_grouped(model)
+
+
+def _cache_off(model: torch.nn.Module) -> bool:
+    """Whether the model runs without a KV cache: activation checkpointing, in training."""
+    inner = inner_module(model)
+    checkpointing = getattr(inner, "is_activation_checkpointing", None)
+    if checkpointing is None:  # transformers < 5.2 name
+        checkpointing = getattr(inner, "is_gradient_checkpointing", False)
+    return bool(inner.training and checkpointing)
 
 
 def _completion_logits(
@@ -155,11 +205,7 @@ def _completion_logits(
         ],
         dim=1,
     )
-    inner = inner_module(model)
-    checkpointing = getattr(inner, "is_activation_checkpointing", None)
-    if checkpointing is None:  # transformers < 5.2 name
-        checkpointing = getattr(inner, "is_gradient_checkpointing", False)
-    if share_prefix and not (inner.training and checkpointing):
+    if share_prefix and not _cache_off(model):
         cache, deltas, first_logits = prefill_prompts(model, encoded, rows, cascade)
         prompt_len = rollouts.prompt_ids.shape[1]
         # text after the vision tokens: the same 3D position on all axes, shifted by delta
