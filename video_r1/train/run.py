@@ -1,16 +1,16 @@
 """The run around a recipe's loop: what SFT and GRPO set up, resume and finish the same way.
 
-run = start_run(cfg, "grpo")                     # accelerator, records, sampler, bad samples
-... load processor and model (prepare_model(cfg.model, checkpoint=run.resume_path)) ...
-start_step = resume_state(run, model_description)  # after accelerator.prepare
-with stop_on_signals(run) as check_stop, open_logger(run, start_step) as logger:
-    # Ctrl-C / SIGTERM: say how to resume; the logger ends its bar on any way out
-    for step in range(start_step, run.total_steps):
-        ... bad.report(record, reason, step=step + 1, rank=run.rank) ...
-        ... a rank whose micro-batch is all bad trains a filler with weight 0:
-            find_filler(run.sampler.filler_order(step), encode_index) ...
-        save_checkpoint(..., run_state(run, done, bad_totals), ...)
-finish_run(run, model, processor, bad_totals)    # final + how many samples were skipped
+with open_run(cfg, "grpo", resume) as run:       # the folder's lock; accelerator, records...
+    ... load processor and model (prepare_model(cfg.model, checkpoint=run.resume_path)) ...
+    start_step = resume_state(run, model_description)  # after accelerator.prepare
+    with stop_on_signals(run) as check_stop, open_logger(run, start_step) as logger:
+        # Ctrl-C / SIGTERM: say how to resume; the logger ends its bar on any way out
+        for step in range(start_step, run.total_steps):
+            ... bad.report(record, reason, step=step + 1, rank=run.rank) ...
+            ... a rank whose micro-batch is all bad trains a filler with weight 0:
+                find_filler(run.sampler.filler_order(step), encode_index) ...
+            save_checkpoint(..., run_state(run, done, bad_totals), ...)
+    finish_run(run, model, processor, bad_totals)  # final + how many samples were skipped
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ class Run:
     resume_path: Path | None
     order_log: Path  # which records this rank trained at each step
     base_weights: str | None = None  # sha256 of model.path's weights (checked on resume)
+    hold: Any = None  # run_folder.FolderHold: the folder's lock, released by open_run
 
     @property
     def rank(self) -> int:
@@ -53,11 +54,27 @@ class Run:
         return self.accelerator.num_processes
 
 
-def start_run(cfg: TrainConfig, recipe: str, resume: str | None = None) -> Run:
-    """Accelerator, output folder, printed config, seed, records, sampler, bad-sample policy.
+@contextmanager
+def open_run(cfg: TrainConfig, recipe: str, resume: str | None = None) -> Iterator[Run]:
+    """`start_run`, holding the output folder's lock until the block ends (a run that fails
+    before writing any file leaves no folder behind)."""
+    run = start_run(cfg, recipe, resume)
+    try:
+        yield run
+    except BaseException:
+        run.hold.release(failed=True)
+        raise
+    run.hold.release(failed=False)
 
-    A fresh start over a folder holding a run is refused (or, with checkpoint.overwrite, that
-    run is deleted first); a resume is refused when the data, batch layout or seeds changed.
+
+def start_run(cfg: TrainConfig, recipe: str, resume: str | None = None) -> Run:
+    """Accelerator, output folder (locked: `open_run` releases it), printed config, seed,
+    records, sampler, bad-sample policy.
+
+    A second run on a folder in use is refused (naming its pid and host); a fresh start over
+    a folder holding a run is refused (or, with checkpoint.overwrite, that run is deleted
+    first); a resume is refused when the data, batch layout or seeds changed, or when there
+    is nothing to resume.
     """
     from accelerate.utils import set_seed
 
@@ -67,6 +84,8 @@ def start_run(cfg: TrainConfig, recipe: str, resume: str | None = None) -> Run:
         check_base_weights,
         check_resume_config,
         claim_output_dir,
+        no_checkpoint_line,
+        take_output_dir,
     )
     from video_r1.train.setup import setup_accelerator
     from video_r1.utils.hashing import weights_sha256
@@ -74,26 +93,34 @@ def start_run(cfg: TrainConfig, recipe: str, resume: str | None = None) -> Run:
     check_trackers(cfg.logging.trackers)
     out = Path(cfg.checkpoint.output_dir)
     config_yaml = format_config(cfg)
+    existed = out.exists()
     resume_path = resolve_resume(resume, out)
     changes = check_resume_config(resume_path, config_yaml) if resume_path else []
+    if resume == "latest" and resume_path is None:
+        changes.append(no_checkpoint_line(out))  # refuses a missing or empty folder
     base_weights = weights_sha256(cfg.model.path)  # every rank: all refuse alike
     if resume_path:
         check_base_weights(resume_path, cfg.model.path, base_weights)
     if resume_path is None and not cfg.checkpoint.overwrite:
         claim_output_dir(out, overwrite=False)  # every rank refuses alike: none waits forever
     accelerator = setup_accelerator(cfg, out)
-    if resume_path is None and cfg.checkpoint.overwrite:
+    # from here to the block's end of open_run, the folder is this run's
+    hold = take_output_dir(accelerator, out, created=accelerator.is_main_process and not existed)
+    try:
+        if resume_path is None and cfg.checkpoint.overwrite:
+            if accelerator.is_main_process:
+                claim_output_dir(out, overwrite=True)
+            accelerator.wait_for_everyone()  # no rank writes before the old run is gone
         if accelerator.is_main_process:
-            claim_output_dir(out, overwrite=True)
-        accelerator.wait_for_everyone()  # no rank writes before the old run is gone
-    if accelerator.is_main_process:
-        out.mkdir(parents=True, exist_ok=True)
-        print(f"# video-r1 {recipe}: resolved config\n{config_yaml}", flush=True)
-        for line in changes:
-            print(line, flush=True)
-    set_seed(cfg.seed)
-    records, problems = _read_training_records(cfg, accelerator.is_main_process)
-    sampler = _make_sampler(cfg, accelerator, records, problems)
+            print(f"# video-r1 {recipe}: resolved config\n{config_yaml}", flush=True)
+            for line in changes:
+                print(line, flush=True)
+        set_seed(cfg.seed)
+        records, problems = _read_training_records(cfg, accelerator.is_main_process)
+        sampler = _make_sampler(cfg, accelerator, records, problems)
+    except BaseException:
+        hold.release(failed=True)
+        raise
     bad = BadSamples(cfg.data.on_bad_sample, cfg.data.max_bad_fraction, out / "bad_samples.jsonl")
     return Run(
         cfg=cfg, recipe=recipe, accelerator=accelerator, out=out, config_yaml=config_yaml,
@@ -101,7 +128,7 @@ def start_run(cfg: TrainConfig, recipe: str, resume: str | None = None) -> Run:
         total_steps=sampler.total_steps(cfg.optim.epochs, cfg.optim.max_steps),
         resume_path=resume_path,
         order_log=out / "data_order" / f"rank{accelerator.process_index}.jsonl",
-        base_weights=base_weights,
+        base_weights=base_weights, hold=hold,
     )  # fmt: skip
 
 

@@ -1,7 +1,8 @@
 """One writer per output: a lock file naming who holds it (pid, host, start time).
 
 Two `video-r1 eval` processes on one `--out` would both run every sample and interleave their
-lines; the second now stops at once and says who holds the folder. A lock left by a process
+lines, and two training runs on one checkpoint.output_dir their metrics and checkpoints; the
+second now stops at once and says who holds the folder (eval, annotate, sft and grpo). A lock left by a process
 that died (same host, pid no longer running) is taken over; one from another host cannot be
 checked and must be removed by hand.
 """
