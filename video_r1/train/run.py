@@ -322,12 +322,18 @@ def interrupted_message(run: Run, why: str) -> str:
     from video_r1.train.checkpoint import find_latest_checkpoint
 
     latest = find_latest_checkpoint(run.out)
-    where = f"last checkpoint {latest}" if latest else "no checkpoint yet"
-    return f"{run.recipe} stopped by {why}; {where}; continue with: {resume_command(run.recipe)}"
+    if latest is None:  # nothing to resume from: the same command starts the run again
+        again = resume_command(run.recipe, resume=False)
+        return f"{run.recipe} stopped by {why}; no checkpoint yet; start again with: {again}"
+    return (
+        f"{run.recipe} stopped by {why}; last checkpoint {latest}; continue with: "
+        f"{resume_command(run.recipe)}"
+    )
 
 
-def resume_command(recipe: str, argv: list[str] | None = None) -> str:
-    """The command line that resumes this run: the same one with `--resume`.
+def resume_command(recipe: str, argv: list[str] | None = None, resume: bool = True) -> str:
+    """The command line that resumes this run: the same one with `--resume` (without it,
+    for `resume=False`: a run stopped before its first checkpoint starts again).
 
     Example:
         >>> resume_command("sft", ["video-r1", "sft", "--config", "c.yaml", "optim.lr=1"])
@@ -335,11 +341,11 @@ def resume_command(recipe: str, argv: list[str] | None = None) -> str:
     """
     args = list(sys.argv if argv is None else argv)[1:]
     if not args or args[0] != recipe:  # not our command line (a notebook, a test)
-        return f"{recipe}.train(cfg, resume='latest')"
+        return f"{recipe}.train(cfg{', resume=' + repr('latest') if resume else ''})"
     kept = []
     for i, arg in enumerate(args):
         after_resume = i > 0 and args[i - 1] == "--resume"
         if arg == "--resume" or (after_resume and "=" not in arg and not arg.startswith("-")):
             continue
         kept.append(arg)
-    return shlex.join(["video-r1", *kept, "--resume"])
+    return shlex.join(["video-r1", *kept, *(["--resume"] if resume else [])])
