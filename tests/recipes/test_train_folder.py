@@ -57,6 +57,12 @@ def test_a_second_run_on_a_folder_in_use_is_refused_and_a_dead_runs_lock_taken_o
         line = _error_line(capsys)
         assert f"in use by pid {holder.pid} on host {socket.gethostname()}" in line, line
         assert sorted(p.name for p in out.iterdir()) == [".lock"]  # nothing written
+        # a live run with a checkpoint is not one to continue with --resume
+        (out / "checkpoint-1").mkdir()
+        (out / "checkpoint-1" / "trainer_state.json").write_text("{}")
+        assert main(_argv(recipe, tiny_qwen25, data, out)) == 1
+        assert f"in use by pid {holder.pid}" in _error_line(capsys)
+        shutil.rmtree(out / "checkpoint-1")
     finally:
         holder.kill()
         holder.wait()

@@ -79,8 +79,9 @@ def start_run(cfg: TrainConfig, recipe: str, resume: str | None = None) -> Run:
     from accelerate.utils import set_seed
 
     from video_r1.train.bad_samples import BadSamples
-    from video_r1.train.checkpoint import resolve_resume
+    from video_r1.train.checkpoint import CheckpointError, resolve_resume
     from video_r1.train.run_folder import (
+        LOCK_FILE,
         check_base_weights,
         check_resume_config,
         claim_output_dir,
@@ -89,6 +90,7 @@ def start_run(cfg: TrainConfig, recipe: str, resume: str | None = None) -> Run:
     )
     from video_r1.train.setup import setup_accelerator
     from video_r1.utils.hashing import weights_sha256
+    from video_r1.utils.lock import check_not_held
 
     check_trackers(cfg.logging.trackers)
     out = Path(cfg.checkpoint.output_dir)
@@ -102,7 +104,11 @@ def start_run(cfg: TrainConfig, recipe: str, resume: str | None = None) -> Run:
     if resume_path:
         check_base_weights(resume_path, cfg.model.path, base_weights)
     if resume_path is None and not cfg.checkpoint.overwrite:
-        claim_output_dir(out, overwrite=False)  # every rank refuses alike: none waits forever
+        try:  # every rank refuses alike: none waits forever
+            claim_output_dir(out, overwrite=False)
+        except CheckpointError:
+            check_not_held(out / LOCK_FILE)  # a live run: not one to continue with --resume
+            raise
     accelerator = setup_accelerator(cfg, out)
     # from here to the block's end of open_run, the folder is this run's
     hold = take_output_dir(accelerator, out, created=accelerator.is_main_process and not existed)

@@ -105,6 +105,9 @@ def no_checkpoint_line(out: Path) -> str:
         p.name for p in old_run_files(out)
     ]
     if not started:
+        from video_r1.utils.lock import check_not_held
+
+        check_not_held(out / LOCK_FILE)  # a run that has just started there: say so
         what = "no such folder" if not out.exists() else "no run in it"
         raise CheckpointError(
             f"--resume: {out}: {what}, nothing to resume; drop --resume to start a fresh run, "
