@@ -153,3 +153,14 @@ def test_a_lora_checkpoint_whose_base_is_gone_says_what_to_pass(
         f"error: model path {moved}: a LoRA checkpoint (adapters only) whose base model "
         "(runs/gone/model) is not found from here; pass the run's final/" in err
     ), err
+
+
+def test_the_vllm_engine_says_a_lora_checkpoint_needs_its_merged_model(lora_checkpoint) -> None:
+    # vLLM reads merged weights from disk: one line saying what to pass, before it loads
+    from video_r1.evaluation.answering import load_model_and_processor
+    from video_r1.models.loading import ModelPathError
+
+    folder, _ = lora_checkpoint
+    with pytest.raises(ModelPathError, match=r"a LoRA checkpoint \(adapters only\); --engine "
+                       r"vllm needs merged weights: pass the run's final/"):  # fmt: skip
+        load_model_and_processor(str(folder), engine="vllm")
