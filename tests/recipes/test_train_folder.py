@@ -103,6 +103,9 @@ def test_resume_on_a_missing_or_empty_folder_is_refused(
     line = _error_line(capsys)
     assert f"--resume: {missing}: no such folder, nothing to resume" in line, line
     assert "drop --resume" in line and not missing.exists()
+    # a job that restarts itself: --resume auto starts where there is nothing to resume
+    assert main([*_argv("sft", tiny_qwen25, data, missing), "--resume", "auto"]) == 0
+    assert json.loads((missing / "final" / "trainer_state.json").read_text())["step"] == 2
     empty = tmp_path / "empty"
     empty.mkdir()
     assert main([*_argv("grpo", tiny_qwen25, data, empty), "--resume"]) == 1

@@ -39,7 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. rl.temporal=false")
     parser.add_argument(
         "--resume", nargs="?", const="latest", default=None, metavar="PATH",
-        help="resume from the newest checkpoint of the output dir (no value) or from PATH",
+        help="resume from the newest checkpoint of the output dir (no value; refused where "
+        "there is none), from PATH, or `auto`: the newest if any, else a fresh start "
+        "(for a job that restarts itself)",
     )  # fmt: skip
     parser.epilog = "config keys (key (default): meaning):\n  " + "\n  ".join(
         describe_config(GRPOConfig)

@@ -67,7 +67,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         const="latest",
         default=None,
         metavar="PATH",
-        help="resume from the newest checkpoint of the output dir (no value) or from PATH",
+        help="resume from the newest checkpoint of the output dir (no value; refused where "
+        "there is none), from PATH, or `auto`: the newest if any, else a fresh start "
+        "(for a job that restarts itself)",
     )
     parser.epilog = "config keys (key (default): meaning):\n  " + "\n  ".join(
         describe_config(SFTConfig)

@@ -74,12 +74,13 @@ def start_run(cfg: TrainConfig, recipe: str, resume: str | None = None) -> Run:
     A second run on a folder in use is refused (naming its pid and host); a fresh start over
     a folder holding a run is refused (or, with checkpoint.overwrite, that run is deleted
     first); a resume is refused when the data, batch layout or seeds changed, or when there
-    is nothing to resume.
+    is nothing to resume. `resume`: None (fresh start), "latest", a checkpoint path, or
+    "auto" (latest if there is a checkpoint, else a fresh start: one call starts and restarts).
     """
     from accelerate.utils import set_seed
 
     from video_r1.train.bad_samples import BadSamples
-    from video_r1.train.checkpoint import CheckpointError, resolve_resume
+    from video_r1.train.checkpoint import CheckpointError, find_latest_checkpoint, resolve_resume
     from video_r1.train.run_folder import (
         LOCK_FILE,
         check_base_weights,
@@ -96,6 +97,8 @@ def start_run(cfg: TrainConfig, recipe: str, resume: str | None = None) -> Run:
     out = Path(cfg.checkpoint.output_dir)
     config_yaml = format_config(cfg)
     existed = out.exists()
+    if resume == "auto":  # the API's start-or-continue (the demo's stages): latest, if any
+        resume = "latest" if find_latest_checkpoint(out) else None
     resume_path = resolve_resume(resume, out)
     changes = check_resume_config(resume_path, config_yaml) if resume_path else []
     if resume == "latest" and resume_path is None:

@@ -110,8 +110,9 @@ def no_checkpoint_line(out: Path) -> str:
         check_not_held(out / LOCK_FILE)  # a run that has just started there: say so
         what = "no such folder" if not out.exists() else "no run in it"
         raise CheckpointError(
-            f"--resume: {out}: {what}, nothing to resume; drop --resume to start a fresh run, "
-            "or set checkpoint.output_dir to the run to continue"
+            f"--resume: {out}: {what}, nothing to resume; drop --resume to start a fresh run "
+            "(--resume auto: resume if there is a checkpoint, else start), or set "
+            "checkpoint.output_dir to the run to continue"
         )
     return (
         f"# --resume: {out} holds no complete checkpoint (the run stopped before its first "
