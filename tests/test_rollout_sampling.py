@@ -87,6 +87,56 @@ def test_candidates_equal_transformers_probabilities_on_a_large_vocabulary(top_k
     assert (got - expected).abs().sum(dim=-1).max() < 1e-4  # total variation
 
 
+@pytest.mark.parametrize("top_k,top_p", [(0, 0.95), (50, 0.95), (50, 1.0), (0, 1.0)])
+def test_sampled_logprobs_are_the_log_of_the_draws_distribution(top_k, top_p):
+    """What the trainer compares with vLLM's processed log-probs: log of the distribution a
+    draw picks from (transformers' processors) for every token it may pick; a token it may
+    not (suppressed, or cut by top-k / top-p) is renormalised over the kept set plus itself."""
+    from video_r1.rollout import TokenSampler
+
+    gen = torch.Generator().manual_seed(2)
+    vocab = 5000
+    logits = torch.randn(4, vocab, generator=gen) * torch.tensor([[6.0], [0.05], [1.5], [3.0]])
+    suppress = (3, 5, 17)
+    sampler = TokenSampler(True, 0.7, top_k, top_p, suppress)
+    expected = _transformers_probs(logits, 0.7, top_k, top_p, list(suppress))  # [4, V]
+    suppressed = sampler.suppress_mask(vocab, logits.device)
+    for token in [int(expected[r].argmax()) for r in range(4)] + [3, 4999]:
+        ids = torch.full((4,), token)
+        got = sampler.sampled_logprobs(logits / 0.7, ids, suppressed)
+        p = expected.gather(1, ids[:, None]).squeeze(1)
+        kept = p > 0
+        assert torch.allclose(got[kept], p[kept].log(), atol=1e-4)
+        full = (logits / 0.7).log_softmax(-1).gather(1, ids[:, None]).squeeze(1)
+        mass = (logits / 0.7).masked_fill(~(expected > 0), float("-inf")).logsumexp(-1)
+        scores = (logits / 0.7).gather(1, ids[:, None]).squeeze(1)
+        outside = scores - torch.logaddexp(mass, scores)
+        assert torch.allclose(got[~kept], outside[~kept], atol=1e-4)
+        assert (got >= full - 1e-5).all()  # never below the full softmax's log-prob
+
+
+def test_sampled_log_softmax_holds_stop_ids_back_before_min_new_tokens():
+    """Positions before min_new_tokens score with the stop ids out (as vLLM's min_tokens and
+    the decoder's), later ones with them in, across the blocks of positions it works in."""
+    from video_r1.rollout import TokenSampler
+    from video_r1.rollout.logprobs import sampled_log_softmax
+
+    gen = torch.Generator().manual_seed(3)
+    logits = torch.randn(2, 300, 1000, generator=gen) * 3
+    ids = torch.randint(0, 1000, (2, 300), generator=gen)
+    ids[:, ::7] = 7  # a stop id, before and after min_new_tokens
+    sampler = TokenSampler(True, 0.8, 50, 0.9, (3, 4), min_new_tokens=200)
+    got = sampled_log_softmax(logits, ids, sampler, stop_ids=[7, 8])
+    early = sampler.suppress_mask(1000, logits.device, also=[7, 8])
+    later = sampler.suppress_mask(1000, logits.device)
+    for row in range(2):
+        expected = torch.cat([
+            sampler.sampled_logprobs(logits[row, :200] / 0.8, ids[row, :200], early),
+            sampler.sampled_logprobs(logits[row, 200:] / 0.8, ids[row, 200:], later),
+        ])  # fmt: skip
+        assert torch.allclose(got[row], expected, atol=1e-6)
+
+
 def test_greedy_is_the_argmax_among_tokens_not_suppressed():
     from video_r1.rollout import TokenSampler
 

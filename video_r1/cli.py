@@ -113,7 +113,7 @@ def error_line(error: BaseException) -> str:
 _ACTIONABLE = {
     "ConfigError", "CheckpointError", "BadSampleError", "RecordError", "MediaError",
     "BackendMissing", "RewardSpecError", "ModelPathError", "EvalAborted", "DemoSettingsChanged",
-    "VLLMMissing", "VLLMMemoryError", "LockHeld",
+    "VLLMMissing", "VLLMMemoryError", "RewardFunctionError", "LockHeld",
 }  # fmt: skip
 
 

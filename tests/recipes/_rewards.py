@@ -37,3 +37,19 @@ def _unless(completions, problem_ids, unlearnable):
         0.0 if unlearnable(int(pid)) else min(len(t), 100) / 100
         for t, pid in zip(texts, problem_ids, strict=True)
     ]
+
+
+def trl_keywords(prompts, completions, completion_ids, trainer_state, data_type, **kwargs):
+    """TRL's calling convention, checked: every argument by keyword, the prompt text the policy
+    saw, token ids, the trainer state; None (does not apply) on image records."""
+    assert all(isinstance(p, str) and "<answer>" in p for p in prompts), prompts[0]
+    assert len(completion_ids) == len(completions) and all(completion_ids)
+    assert 0 <= trainer_state.global_step < trainer_state.max_steps
+    return [
+        None if t == "image" else float(len(ids))
+        for ids, t in zip(completion_ids, data_type, strict=True)
+    ]
+
+
+def raises_inside(completions, **kwargs):
+    return [c["content"] for c in completions]  # strings, not messages: a TypeError

@@ -72,7 +72,7 @@ def test_every_field_has_help() -> None:
     ("override", "suggestion"),
     [
         ("optim.lrr=1", "did you mean 'optim.lr'?"),
-        ("chekpoint.output_dir=x", "did you mean 'checkpoint'?"),
+        ("chekpoint.output_dir=x", "did you mean 'checkpoint.output_dir'?"),
         ("model.lora.rr=8", "did you mean 'model.lora.r'?"),
     ],
 )

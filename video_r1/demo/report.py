@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from video_r1.utils.io import read_jsonl
+from video_r1.utils.io import read_metrics
 
 MODELS = ("sft", "grpo")
 MODEL_NAMES = {"sft": "SFT", "grpo": "SFT + T-GRPO"}
@@ -280,8 +280,8 @@ def write_report(out: Path, timings: dict[str, float]) -> Path:
     summaries = {m: json.loads(p.read_text()) for m in MODELS
                  if (p := out / f"eval_{m}" / "summary.json").exists()}  # fmt: skip
     sft, grpo = (
-        read_jsonl(out / "sft" / "metrics.jsonl"),
-        read_jsonl(out / "grpo" / "metrics.jsonl"),
+        read_metrics(out / "sft" / "metrics.jsonl"),
+        read_metrics(out / "grpo" / "metrics.jsonl"),
     )
     rows = per_task_rows(tasks, summaries)
     plots = out / "plots"

@@ -131,6 +131,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         temperature=1.0,
         top_p=0.95,
         source="published CoT generation defaults",
+        temperature_help="published CoT generation: 1.0, so K answers differ",
     )
 
 
@@ -178,8 +179,7 @@ def _run_description(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
         "keep_rule": args.keep_rule,
         "dtype": args.dtype,
         "attn": args.attn,
-        # another engine samples other numbers (native runs' files predate the key)
-        **({"engine": args.engine} if args.engine != "native" else {}),
+        "engine": args.engine,  # another engine samples other numbers: a resume keeps it
     }
 
 
@@ -235,6 +235,16 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print(f"kept {summary['kept']} of {summary['records']}; dropped: {summary['dropped']}")
     print(f"wrote {out}, {_path(out, '.progress.jsonl')} and {out.with_suffix('.summary.json')}")
+    if summary["kept"] == 0:  # an empty OUT is no dataset: a script must not go on to SFT
+        reasons = ", ".join(f"{n} {why}" for why, n in summary["dropped"].items()) or "none"
+        print(
+            f"error: no record kept ({summary['records']} annotated; dropped: {reasons}): "
+            f"{out} holds no COT record; the teacher's answers are in "
+            f"{_path(out, '.progress.jsonl')} (a stronger teacher, --samples K, or a lower "
+            "--threshold may keep some)",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

@@ -3,6 +3,7 @@
     video-r1 infer --model DIR --video clip.mp4 --question "What happens first?" \\
         --type "multiple choice" --options "A. a door opens" "B. a light turns on"
     video-r1 infer --model DIR --image photo.png --question "How many cups?" --type numerical
+    video-r1 infer --model DIR --video clip.mp4 --question "What happens?"   # free-form
 
 The prompt, frames, pixels and decoding are those of `video-r1 eval` (published evaluation
 settings by default). Prints the tokens as they come, then the extracted answer.
@@ -28,10 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--question", required=True, help="the question text")
     parser.add_argument(
         "--type",
-        required=True,
         choices=PROBLEM_TYPES,
         dest="problem_type",
-        help="problem type: decides the answer instruction of the prompt",
+        help="problem type: decides the answer instruction of the prompt (default: "
+        "'multiple choice' with --options, else 'free-form')",
     )
     parser.add_argument(
         "--options", nargs="+", default=(), help='multiple-choice options, e.g. "A. red" "B. blue"'
@@ -44,6 +45,8 @@ def build_record(args: argparse.Namespace):
     from video_r1.data import RecordError, validate_record
 
     media = Path(args.video or args.image).resolve()
+    if args.problem_type is None:  # what the question most likely is without a --type
+        args.problem_type = "multiple choice" if args.options else "free-form"
     raw = {
         "problem_id": "infer",
         "problem": args.question,
@@ -86,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"settings:\n{describe_settings(settings)}", file=sys.stderr)
+    print(f"  problem type: {record.problem_type}", file=sys.stderr)
     model, processor = load_model_and_processor(
         args.model, dtype=args.dtype, device=args.device, attn=args.attn
     )

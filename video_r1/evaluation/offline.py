@@ -18,6 +18,7 @@ from video_r1.evaluation.results import (
     check_run_description,
     describe_differences,
     read_results,
+    read_run_description,
     sample_key,
 )
 from video_r1.evaluation.runner import EvalResult, Sample, load_samples, make_line, write_summary
@@ -120,7 +121,7 @@ def _read_shard(folder: Path) -> tuple[dict[str, Any], dict[str, Any], list[dict
     run_json, summary_json = folder / "run.json", folder / "summary.json"
     if not run_json.exists():
         raise ValueError(f"{folder}: no run.json (not an eval output folder)")
-    description = json.loads(run_json.read_text(encoding="utf-8"))
+    description = read_run_description(run_json)
     if not description.get("shard"):
         raise ValueError(f"{folder}: not a shard (run without --shard)")
     lines = read_results(folder / "samples.jsonl") if (folder / "samples.jsonl").exists() else []

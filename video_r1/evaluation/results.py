@@ -81,6 +81,23 @@ def describe_differences(saved: Any, current: Any, prefix: str = "") -> list[str
     return [] if saved == current else [f"{prefix}: {saved!r} -> {current!r}"]
 
 
+def read_run_description(path: str | os.PathLike) -> dict[str, Any]:
+    """A saved run description (eval's run.json, annotate's OUT.run.json). One of a model's
+    run without an `engine` is a native one: versions before 2026-11-29 recorded only vLLM.
+
+    Example:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "run.json"
+        >>> _ = path.write_text('{"model": "/m"}')
+        >>> read_run_description(path)
+        {'model': '/m', 'engine': 'native'}
+    """
+    saved = json.loads(Path(path).read_text(encoding="utf-8"))
+    if ("model" in saved or "teacher" in saved) and "engine" not in saved:
+        saved["engine"] = "native"
+    return saved
+
+
 def check_run_description(
     path: str | os.PathLike, description: dict[str, Any], results: str | os.PathLike | None = None
 ) -> None:
@@ -91,7 +108,7 @@ def check_run_description(
     path = Path(path)
     started = results is None or (Path(results).exists() and Path(results).stat().st_size > 0)
     if path.exists() and started:
-        saved = json.loads(path.read_text(encoding="utf-8"))
+        saved = read_run_description(path)
         changed = describe_differences(saved, description)
         if changed:
             raise ValueError(

@@ -210,9 +210,7 @@ def run_description(run: EvalRun) -> dict[str, Any]:
         "attn": run.attn,
         "benchmarks": {b.name: file_sha256(b) for b in run.benchmarks},
         **(shard or {"shard": None}),
-        # another engine samples other numbers: a resume keeps the engine (native runs' run.json
-        # predates the key)
-        **({"engine": run.engine} if run.engine != "native" else {}),
+        "engine": run.engine,  # another engine samples other numbers: a resume keeps it
     }
 
 

@@ -105,9 +105,11 @@ def add_settings_arguments(
     temperature: float = 0.01,
     top_p: float = 0.001,
     source: str = "published eval defaults",
+    temperature_help: str = "eval: paper 0.01, published code 0.1",
 ) -> None:
     """The frame, pixel and decoding flags shared by eval, annotate and infer; the decoding
-    defaults are the command's own published ones (`source` names them in --help)."""
+    defaults are the command's own published ones (`source` names them in --help, and
+    `temperature_help` what the published values of the temperature were)."""
     d = EvalSettings()
     group = parser.add_argument_group(f"frames, pixels and decoding ({source})")
     group.add_argument(
@@ -145,7 +147,7 @@ def add_settings_arguments(
         "--temperature",
         type=float,
         default=temperature,
-        help=f"sampling temperature (eval: paper 0.01, published code 0.1; default {temperature})",
+        help=f"sampling temperature ({temperature_help}; default {temperature})",
     )
     group.add_argument(
         "--top-p", type=float, default=top_p, help=f"nucleus top_p (default {top_p})"

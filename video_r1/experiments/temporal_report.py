@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from video_r1.utils.io import read_jsonl
+from video_r1.utils.io import read_metrics
 
 OVERALL = "(all video)"
 
@@ -203,7 +203,7 @@ def read_runs(out: Path, variants: list[str], seeds: list[int], finished_only: b
             if not summary_path.exists():
                 raise FileNotFoundError(f"{summary_path}: run {variant} seed {seed} not evaluated")
             summary = json.loads(summary_path.read_text())
-            metrics[variant].append(read_jsonl(run_dir / "metrics.jsonl"))
+            metrics[variant].append(read_metrics(run_dir / "metrics.jsonl"))
             runs[variant][seed] = run_measures(summary, metrics[variant][-1])
             counts.append(run_channel(run_dir))
         if counts and all(c is not None for c in counts):

@@ -218,6 +218,7 @@ def train(cfg: GRPOConfig, resume: str | None = None) -> GRPOResult:
     )
     from video_r1.recipes.grpo_engine import engine_closed
     from video_r1.recipes.grpo_log import log_step
+    from video_r1.recipes.grpo_rewards import trainer_state
     from video_r1.recipes.grpo_step import collect_experience, load_prompt_batches, update
     from video_r1.train.checkpoint import save_checkpoint
     from video_r1.train.metrics_logger import StepTimer
@@ -237,6 +238,9 @@ def train(cfg: GRPOConfig, resume: str | None = None) -> GRPOResult:
         ):
             for step in range(start_step, run.total_steps):
                 check_stop()  # a Ctrl-C or SIGTERM lost inside the last step stops the run here
+                ctx.trainer_state = trainer_state(
+                    step, run.total_steps, run.sampler.steps_per_epoch
+                )
                 timer, clock = PhaseTimer(), StepTimer()
                 lr = ctx.scheduler.get_last_lr()[0]
                 extra = None  # rl.dynamic_sampling's sums (rounds, groups drawn and kept)

@@ -17,6 +17,8 @@ from video_r1.train.config import ConfigError, OptimConfig, TrainConfig, _help
 
 SCALE_REWARDS = ("group", "none")
 LOSS_TYPES = ("sequence", "token", "dr_grpo")
+VLLM_DTYPES = ("auto", "bfloat16", "float32", "float16")
+REWARD_FORMATS = ("standard", "conversational")
 # the group-scoring constants live in ScoringSettings; RLConfig takes its defaults from there
 _PUBLISHED = ScoringSettings()
 
@@ -64,7 +66,7 @@ class RLConfig:
     )
     reward_funcs: list[str] = _help(
         "reward functions: registered names (accuracy, format, ...) or package.module:function or "
-        "path/to/file.py:function, TRL signature",
+        "path/to/file.py:function, called as TRL calls them (README: Your own reward function)",
         default_factory=lambda: ["accuracy", "format"],
     )
     reward_weights: list[float] = _help(
@@ -72,6 +74,12 @@ class RLConfig:
     )
     accuracy_reward: str = _help(
         "the reward function whose values feed the temporal and length rules", default="accuracy"
+    )
+    reward_format: str = _help(
+        "what reward functions get, as TRL's dataset formats: standard (prompts and completions "
+        "as strings: the chat-templated prompt text, the completion text) or conversational "
+        "(chat messages: the prompt's, and [{'role': 'assistant', 'content': text}])",
+        default=_PUBLISHED.reward_format,
     )
     lenient_accuracy: bool = _help(
         "score answers leniently (option letters from 'B. blue', '42.0' == '42')", default=False
@@ -174,11 +182,21 @@ class RLConfig:
     )
     vllm_importance_sampling_cap: float = _help(
         "with rl.rollout_engine=vllm: truncated importance sampling, each token's policy-"
-        "gradient term weighed by min(exp(trainer_logp - vllm_logp), C) with C this cap (2.0: "
-        "the cap TRL first shipped its token-level truncation with, newer TRL takes 3.0; the "
-        "gap measured on these models is a few percent, so 2 truncates only outliers); 0: no "
+        "gradient term weighed by min(exp(trainer_logp - vllm_logp), C) with C this cap; both "
+        "log-probs are of the distribution that sampled (suppressed ids, temperature, top-k, "
+        "top-p), so the ratio holds only the engine's drift from the trainer (kernels, "
+        "precision, stale weights), not the mass top-k / top-p cut, and the cap truncates the "
+        "tokens the engine made far less likely than the trainer would (2.0: the cap TRL "
+        "first shipped its token-level truncation with, newer TRL takes 3.0); 0: no "
         "correction (the gap is logged either way, train/mismatch/*)",
         default=2.0,
+    )
+    vllm_dtype: str = _help(
+        f"with rl.rollout_engine=vllm: the engine's precision, one of {VLLM_DTYPES}; auto: the "
+        "trainer's compute precision (bfloat16 under mixed_precision bf16, float16 under fp16, "
+        "else model.dtype), not the float32 master weights'. On a CPU whose vLLM build has no "
+        "bf16 kernels (no AVX512-BF16) bfloat16 runs in float32, said in one line",
+        default="auto",
     )
     vllm_gpu_memory_utilization: float = _help(
         "with rl.rollout_engine=vllm: share of the GPU's memory vLLM may take (weights + KV "
@@ -251,9 +269,15 @@ class RLConfig:
         if self.temporal and self.num_shuffled_generations < 1:
             raise ConfigError("rl.temporal needs rl.num_shuffled_generations >= 1")
         if self.scale_rewards not in SCALE_REWARDS:
-            raise ConfigError(f"rl.scale_rewards must be one of {SCALE_REWARDS}")
+            raise ConfigError(
+                f"rl.scale_rewards must be one of {SCALE_REWARDS}, got {self.scale_rewards!r}"
+            )
+        if self.reward_format not in REWARD_FORMATS:
+            raise ConfigError(
+                f"rl.reward_format must be one of {REWARD_FORMATS}, got {self.reward_format!r}"
+            )
         if self.loss_type not in LOSS_TYPES:
-            raise ConfigError(f"rl.loss_type must be one of {LOSS_TYPES}")
+            raise ConfigError(f"rl.loss_type must be one of {LOSS_TYPES}, got {self.loss_type!r}")
         if self.reward_weights and len(self.reward_weights) != len(self.reward_funcs):
             raise ConfigError(
                 f"rl.reward_weights has {len(self.reward_weights)} values for "
@@ -282,14 +306,22 @@ class RLConfig:
                 "rl.top_p must be in (0, 1], rl.temperature > 0 and rl.top_k >= 0 (0: off)"
             )
         if self.rollout_engine not in ENGINES:
-            raise ConfigError(f"rl.rollout_engine must be one of {ENGINES}")
+            raise ConfigError(
+                f"rl.rollout_engine must be one of {ENGINES}, got {self.rollout_engine!r}"
+            )
+        if self.vllm_dtype not in VLLM_DTYPES:
+            raise ConfigError(
+                f"rl.vllm_dtype must be one of {VLLM_DTYPES}, got {self.vllm_dtype!r}"
+            )
         if self.vllm_importance_sampling_cap != 0 and self.vllm_importance_sampling_cap < 1:
             raise ConfigError(
                 "rl.vllm_importance_sampling_cap must be 0 (no correction) or >= 1 (a cap "
                 "below 1 would shrink every token's weight)"
             )
         if self.temporal_variant not in TEMPORAL_VARIANTS:
-            raise ConfigError(f"rl.temporal_variant must be one of {TEMPORAL_VARIANTS}")
+            raise ConfigError(
+                f"rl.temporal_variant must be one of {TEMPORAL_VARIANTS}, got {self.temporal_variant!r}"
+            )
         self._check_dapo_gspo()
 
     def _check_dapo_gspo(self) -> None:
@@ -303,7 +335,9 @@ class RLConfig:
         if self.overlong_penalty < 0:
             raise ConfigError("rl.overlong_penalty must be >= 0 (the reward lost at the limit)")
         if self.importance_sampling_level not in IMPORTANCE_LEVELS:
-            raise ConfigError(f"rl.importance_sampling_level must be one of {IMPORTANCE_LEVELS}")
+            raise ConfigError(
+                f"rl.importance_sampling_level must be one of {IMPORTANCE_LEVELS}, got {self.importance_sampling_level!r}"
+            )
 
 
 def _published_optim() -> OptimConfig:

@@ -4,7 +4,9 @@ go to it, and what its sampled tokens' log-probs say against the trainer's.
 The step (grpo_step.py) asks the engine for rollouts and calls `sync_weights` before each
 generation; only a new policy version (the schedule's step count) is pushed. With an engine
 that keeps its log-probs (vLLM), each update pass logs the gap and applies the truncated
-importance-sampling correction (video_r1/rl/mismatch.py).
+importance-sampling correction (video_r1/rl/mismatch.py), both against the trainer's log-probs
+under the distribution that sampled (`scored`): suppressed ids, temperature, top-k
+and top-p, as vLLM's own.
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ from typing import Any
 
 import torch
 
+from video_r1.models.loading import generation_stop_ids
 from video_r1.recipes.grpo_config import GRPOConfig
 from video_r1.recipes.grpo_types import MicroExperience, StepContext
 from video_r1.rl.mismatch import mismatch_sums, truncated_is_weights
+from video_r1.rollout.logprobs import completion_logprobs_and_sampled
+from video_r1.rollout.sampling import TokenSampler
 
 
 def make_engine(cfg: GRPOConfig, policy: Any, zero3: bool, load_format: str = "auto") -> Any:
@@ -34,12 +39,32 @@ def make_engine(cfg: GRPOConfig, policy: Any, zero3: bool, load_format: str = "a
     from video_r1.rollout.vllm_engine import VLLMEngine, VLLMSettings
 
     settings = VLLMSettings(
-        dtype=cfg.model.dtype, kv_cache_gb=rl.vllm_kv_cache_gb,
+        dtype=engine_dtype(cfg, policy), kv_cache_gb=rl.vllm_kv_cache_gb,
         gpu_memory_utilization=rl.vllm_gpu_memory_utilization,
         max_model_len=rl.vllm_max_model_len, enforce_eager=rl.vllm_enforce_eager, seed=cfg.seed,
         load_format=load_format, kv_cache_sequences=rollouts_per_call(cfg),
     )  # fmt: skip
     return VLLMEngine(cfg.model.path, settings)
+
+
+def engine_dtype(cfg: GRPOConfig, policy: Any) -> str:
+    """rl.vllm_dtype; auto: the precision the trainer computes in, which the engine should
+    sample at: bfloat16 / float16 under accelerate's mixed precision (float32 master weights
+    under bf16 autocast), else the policy's weights' own dtype.
+
+    Example:
+        >>> cfg = GRPOConfig(mixed_precision="bf16")
+        >>> engine_dtype(cfg, torch.nn.Linear(2, 2))
+        'bfloat16'
+    """
+    from video_r1.train.setup import resolve_mixed_precision
+
+    if cfg.rl.vllm_dtype != "auto":
+        return cfg.rl.vllm_dtype
+    precision = resolve_mixed_precision(cfg.mixed_precision)
+    if precision in ("bf16", "fp16"):
+        return {"bf16": "bfloat16", "fp16": "float16"}[precision]
+    return str(next(policy.parameters()).dtype).removeprefix("torch.")
 
 
 def rollouts_per_call(cfg: GRPOConfig) -> int:
@@ -74,19 +99,41 @@ def policy_version(ctx: StepContext) -> int:
     return int(ctx.scheduler.scheduler.last_epoch)
 
 
+def scored(
+    ctx: StepContext, model: Any, encoded: Any, rollouts: Any, index: torch.Tensor | None,
+    compare: bool,
+) -> tuple[torch.Tensor, torch.Tensor | None]:  # fmt: skip
+    """The trainer's log-probs [n, Lc] of `rollouts` (`index`) at rl.temperature and, with
+    `compare` where the engine kept its own log-probs, the same tokens' under the distribution
+    that sampled them (suppressed ids, min_new_tokens' stops, temperature, top-k, top-p; no
+    grad), which `engine_mismatch` compares with the engine's."""
+    rl = ctx.cfg.rl
+    sampler = None
+    if compare and rollouts.logprobs is not None:
+        sampler = TokenSampler.from_config(ctx.gen_config)
+    stops = generation_stop_ids(ctx.gen_config, ctx.eos_ids)
+    return completion_logprobs_and_sampled(
+        model, encoded, rollouts, index, rl.temperature, sampler, stops, rl.cascade_attention
+    )
+
+
 def engine_mismatch(
-    ctx: StepContext, micro: MicroExperience, logprobs: torch.Tensor, sums: dict[str, float]
-) -> torch.Tensor | None:
+    ctx: StepContext, micro: MicroExperience, sampled: torch.Tensor | None,
+    sums: dict[str, float],
+) -> torch.Tensor | None:  # fmt: skip
     """With an engine that kept its sampled tokens' log-probs (vLLM): add the gap to the
-    trainer's log-probs of the generating policy (the old ones, or this pass's on-policy) to
-    `sums` (`mismatch/...`, weighted like the loss), and return the truncated importance-
-    sampling weights [n, Lc] (None without a cap or without engine log-probs)."""
+    trainer's log-probs of the same tokens under the same sampling distribution, of the
+    generating policy (the old pass's, or `sampled`: this pass's on-policy ones), to `sums`
+    (`mismatch/...`, weighted like the loss), and return the truncated importance-sampling
+    weights [n, Lc] (None without a cap or without engine log-probs)."""
     engine_logprobs = micro.chunk.rollouts.logprobs
     if engine_logprobs is None:
         return None
+    trainer = micro.old_sampled_logprobs if micro.old_sampled_logprobs is not None else sampled
+    if trainer is None:
+        raise RuntimeError("the engine kept log-probs but the trainer scored none to compare")
     cap = ctx.cfg.rl.vllm_importance_sampling_cap
-    engine_logprobs = engine_logprobs[micro.index.to(engine_logprobs.device)].to(logprobs.device)
-    trainer = micro.old_logprobs if micro.old_logprobs is not None else logprobs.detach()
+    engine_logprobs = engine_logprobs[micro.index.to(engine_logprobs.device)].to(trainer.device)
     weights = truncated_is_weights(trainer, engine_logprobs, cap) if cap else None
     gap = mismatch_sums(trainer, engine_logprobs, micro.mask, weights, cap)
     weight = micro.batch.weight

@@ -32,7 +32,8 @@ from video_r1.media.record_media import load_record_media, load_records_media
 from video_r1.media.types import BackendMissing, Clip
 from video_r1.prompts import build_messages, encode_prompts, prompt_text, select
 from video_r1.recipes.grpo_config import GRPOConfig
-from video_r1.recipes.grpo_engine import engine_mismatch, policy_version, run_engine
+from video_r1.recipes.grpo_engine import engine_mismatch, policy_version, run_engine, scored
+from video_r1.recipes.grpo_rewards import score_records
 from video_r1.recipes.grpo_types import (
     MicroExperience,
     PromptBatch,
@@ -41,7 +42,7 @@ from video_r1.recipes.grpo_types import (
 )
 from video_r1.rl import micro_batch_normaliser, policy_loss
 from video_r1.rl.advantages import temporal_advantages, temporal_groups
-from video_r1.rl.group_scores import GroupScores, score_group
+from video_r1.rl.group_scores import GroupScores
 from video_r1.rl.overlong import mask_truncated
 from video_r1.rollout import (
     completion_logprobs,
@@ -215,18 +216,13 @@ def generate_and_score(
         rollouts = engine.generate(request)
     set_policy_mode(ctx.model, training=True)  # fixed log-probs: as the update's, no dropout
     with timer("rewards"):
-        lengths = rollouts.lengths.tolist()
+        lengths, ids = rollouts.lengths.tolist(), rollouts.completion_ids.tolist()
         texts = [
-            ctx.processor.tokenizer.decode(ids[:n], skip_special_tokens=True)
-            for ids, n in zip(rollouts.completion_ids.tolist(), lengths, strict=True)
+            ctx.processor.tokenizer.decode(row[:n], skip_special_tokens=True)
+            for row, n in zip(ids, lengths, strict=True)
         ]
         members = rollout_groups(rollouts.rows.tolist(), sources, len(records))
-        groups = [
-            score_group(record.to_json(), [texts[k] for k in ordered],
-                        [lengths[k] for k in ordered], [texts[k] for k in shuffled],
-                        ctx.terms, ctx.scoring, [lengths[k] for k in shuffled])
-            for record, (ordered, shuffled) in zip(records, members, strict=True)
-        ]  # fmt: skip
+        groups = score_records(ctx, records, messages, sources, texts, ids, lengths, members)
     return RolloutChunk(inputs, encoded, rollouts, texts), members, groups
 
 
@@ -266,14 +262,12 @@ def _micro_experience(
         gathered_weights(reference, rl.gather_for_generation and rl.beta != 0.0),
     ):
         ref_logprobs = reference_logprobs(ctx, chunk, rows, index)
-        old_logprobs = None
+        old_logprobs = old_sampled = None
         if rl.num_iterations > 1:  # the policy that generated, before any update of this step
-            old_logprobs = completion_logprobs(
-                ctx.policy, chunk.encoded, chunk.rollouts, index, rl.temperature,
-                cascade=rl.cascade_attention,
-            )  # fmt: skip
+            old_logprobs, old_sampled = scored(ctx, ctx.policy, chunk.encoded, chunk.rollouts,
+                                               index, compare=True)  # fmt: skip
     return MicroExperience(batch, chunk, rows, index, advantages, mask, ref_logprobs,
-                           old_logprobs, groups, members)  # fmt: skip
+                           old_logprobs, groups, members, old_sampled)  # fmt: skip
 
 
 def reference_logprobs(
@@ -316,18 +310,18 @@ def update(
     return [_update_pass(ctx, experience, timer) for _ in range(ctx.cfg.rl.num_iterations)]
 
 
-def _policy_logprobs(ctx: StepContext, micro: MicroExperience) -> torch.Tensor:
-    """Policy log-probs [n, Lc] with grad. A trainable tower runs again for this micro-batch
-    (backward consumes the graph); a frozen tower's features are reused across passes."""
-    chunk, temperature = micro.chunk, ctx.cfg.rl.temperature
-    cascade = ctx.cfg.rl.cascade_attention
-    if not ctx.vision_trainable:
-        return completion_logprobs(
-            ctx.model, chunk.encoded, chunk.rollouts, micro.index, temperature, cascade=cascade
-        )
-    encoded = encode_vision(ctx.policy, select(chunk.inputs, micro.rows))
-    subset = rollouts_of_rows(chunk.rollouts, micro.index, micro.rows)
-    return completion_logprobs(ctx.model, encoded, subset, None, temperature, cascade=cascade)
+def _policy_logprobs(
+    ctx: StepContext, micro: MicroExperience
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Policy log-probs [n, Lc] with grad, and without grad under the sampling distribution
+    where the engine's need them (grpo_engine.engine_mismatch). A trainable tower runs again
+    for this micro-batch (backward consumes the graph); a frozen tower's features are reused."""
+    chunk = micro.chunk
+    encoded, rollouts, index = chunk.encoded, chunk.rollouts, micro.index
+    if ctx.vision_trainable:
+        encoded = encode_vision(ctx.policy, select(chunk.inputs, micro.rows))
+        rollouts, index = rollouts_of_rows(chunk.rollouts, micro.index, micro.rows), None
+    return scored(ctx, ctx.model, encoded, rollouts, index, compare=micro.old_logprobs is None)
 
 
 def _update_pass(
@@ -342,8 +336,8 @@ def _update_pass(
         # syncs gradients (DDP all-reduce; DeepSpeed's engine steps at this boundary)
         with accelerator.accumulate(ctx.model):
             with timer("policy"):
-                logprobs = _policy_logprobs(ctx, micro)
-                weights = engine_mismatch(ctx, micro, logprobs, sums)
+                logprobs, sampled = _policy_logprobs(ctx, micro)
+                weights = engine_mismatch(ctx, micro, sampled, sums)
                 loss, stats = policy_loss(
                     logprobs, micro.advantages.to(logprobs.device), micro.mask,
                     old_logprobs=micro.old_logprobs, ref_logprobs=micro.ref_logprobs,

@@ -33,6 +33,7 @@ class StepContext:
     zero3: bool
     cache: Any = None  # FrameCache or None
     engine: Any = None  # the rollout engine (video_r1.rollout.engine.GenerationEngine)
+    trainer_state: Any = None  # transformers.TrainerState for reward functions (TRL's)
 
 
 @dataclass
@@ -67,6 +68,8 @@ class MicroExperience:
     rows: chunk prompt rows of its records (ordered frames), in record order.
     index: [n] chunk rollouts trained on; advantages: [n]; mask: [n, Lc];
     ref_logprobs / old_logprobs: [n, Lc] or None (beta 0 / one iteration).
+    old_sampled_logprobs: [n, Lc], the old policy's under the sampling distribution (top-k,
+    top-p...), to compare with the engine's (None: one iteration, or no engine log-probs).
     members: per record, (chunk indices of its ordered rollouts, of its shuffled ones).
     """
 
@@ -80,3 +83,4 @@ class MicroExperience:
     old_logprobs: torch.Tensor | None
     groups: list[GroupScores]
     members: list[tuple[list[int], list[int]]]
+    old_sampled_logprobs: torch.Tensor | None = None

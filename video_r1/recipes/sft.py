@@ -47,6 +47,13 @@ class SFTSection:
             "never truncated (truncation would cut the answer)"
         },
     )
+    drop_last: bool = field(
+        default=False,
+        metadata={
+            "help": "leave out an epoch's last records that do not fill a whole step (false: "
+            "they train as a smaller last step, as HF Trainer does)"
+        },
+    )
 
 
 @dataclass

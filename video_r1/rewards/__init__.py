@@ -1,4 +1,4 @@
-"""Rewards: pure scoring functions with the TRL reward signature, and the T-GRPO rule.
+"""Rewards: pure scoring functions called as TRL calls reward functions, and the T-GRPO rule.
 
 - parsing: `extract_answer`, `completion_text`, `has_think_answer_format`
 - accuracy: `score_answer(prediction, ground_truth, problem_type, lenient=False)` per type

@@ -1,4 +1,5 @@
-"""Reward functions with the TRL signature `fn(completions, **columns) -> list[float]`.
+"""The built-in reward functions, called as TRL calls reward functions (every argument by
+keyword: `video_r1.rl.group_scores`), returning one float per completion.
 
 `completions` are strings or conversational `[{"role": "assistant", "content": str}]`; the
 dataset columns arrive as keyword lists with one value per completion (TRL repeats each

@@ -1,8 +1,9 @@
 """Reward functions by name, and users' own functions by reference.
 
 A spec is a registered name (`accuracy`, `format`, ...), `package.module:function`, or
-`path/to/file.py:function`. Every function has the TRL signature
-`fn(completions, **columns) -> list[float]`, so a TRL reward function works unchanged.
+`path/to/file.py:function`. Functions are called as TRL's GRPOTrainer calls them
+(`video_r1.rl.group_scores`: every argument by keyword; one float, or None, per completion),
+so a TRL reward function works unchanged.
 """
 
 from __future__ import annotations

@@ -7,9 +7,13 @@ ordered rollouts are trained on, so only they get a total reward.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+import math
+import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from video_r1.rewards import length_bonus, temporal_bonus
 from video_r1.rl.overlong import overlong_penalty
@@ -17,7 +21,7 @@ from video_r1.rl.overlong import overlong_penalty
 
 @dataclass(frozen=True)
 class RewardTerm:
-    """A reward function (TRL signature) and its weight in the total reward."""
+    """A reward function (TRL's calling convention, `_call`) and its weight in the total."""
 
     name: str
     fn: Callable[..., list[float]]
@@ -43,6 +47,8 @@ class ScoringSettings:
     overlong_buffer_tokens: int = 0  # the window's width, ending at max_completion_length
     overlong_penalty: float = 0.0  # the penalty at max_completion_length
     max_completion_length: int = 768  # the generation limit the window ends at
+    # TRL's dataset formats: completions (and prompts) as strings, or as chat messages
+    reward_format: Literal["standard", "conversational"] = "standard"
 
 
 @dataclass(frozen=True)
@@ -68,24 +74,143 @@ class GroupScores:
     overlong_penalty: list[float] = field(default_factory=list)  # [G] (0 or negative), or []
 
 
+@dataclass(frozen=True)
+class RewardInputs:
+    """What TRL passes every reward function besides the completions and the dataset columns.
+
+    prompt: the prompt the policy saw, given as `prompts` (repeated per completion): the
+        chat-templated text (rl.reward_format=standard) or the chat messages (conversational).
+    ordered_ids / shuffled_ids: each completion's token ids, cut after the first EOS (TRL's
+        `completion_ids`); None where unknown.
+    trainer_state: a transformers.TrainerState (global_step = steps done, max_steps, epoch).
+    """
+
+    prompt: Any = None
+    ordered_ids: Sequence[Sequence[int]] | None = None
+    shuffled_ids: Sequence[Sequence[int]] | None = None
+    trainer_state: Any = None
+
+
+# TRL's keywords win over a dataset column of the same name; TRL never passes `prompt`
+_TRL_KEYWORDS = ("prompts", "completions", "completion_ids", "trainer_state", "prompt")
+
+
+class RewardFunctionError(ValueError):
+    """A reward function raised or returned something unusable; the message names it and
+    its file."""
+
+
+def _where(fn: Callable[..., Any]) -> str:
+    """`file:line` of a function's definition (or its module, for what inspect cannot place)."""
+    try:
+        target = inspect.unwrap(fn)
+        source = inspect.getsourcefile(target) or inspect.getfile(target)
+        return f"{source}:{inspect.getsourcelines(target)[1]}"
+    except (OSError, TypeError):
+        return getattr(fn, "__module__", None) or type(fn).__name__
+
+
+def _value(term: RewardTerm, k: int, value: Any) -> float:
+    """One returned reward as a float: None -> NaN (TRL: the function does not apply)."""
+    if value is None:
+        return math.nan
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise RewardFunctionError(
+            f"reward function {term.name!r} ({_where(term.fn)}) returned {value!r} "
+            f"({type(value).__name__}) for completion {k}: expected a float or None"
+        )
+    return float(value)
+
+
 def _call(
     term: RewardTerm,
     completions: Sequence[str],
     lengths: Sequence[int] | None,
     columns: dict[str, Any],
+    settings: ScoringSettings,
+    prompt: Any = None,
+    completion_ids: Sequence[Sequence[int]] | None = None,
+    trainer_state: Any = None,
 ) -> list[float]:
-    """Call a reward function as TRL does: each column repeated per completion, and the
-    completions' token lengths as `completion_length` (when known)."""
+    """Call a reward function as TRL's GRPOTrainer does, every argument by keyword: `prompts`,
+    `completions` (strings, or `[{"role": "assistant", "content": ...}]` per completion when
+    rl.reward_format is conversational), `completion_ids`, `trainer_state`, each dataset column
+    repeated per completion, and video-r1's `completion_length` (tokens, when known).
+    Returns one float per completion, NaN where the function returned None."""
     n = len(completions)
-    kwargs = {k: [v] * n for k, v in columns.items()}
+    kwargs: dict[str, Any] = {k: [v] * n for k, v in columns.items() if k not in _TRL_KEYWORDS}
+    if settings.reward_format == "conversational":
+        kwargs["completions"] = [[{"role": "assistant", "content": c}] for c in completions]
+    else:
+        kwargs["completions"] = list(completions)
+    kwargs["prompts"] = [prompt] * n
+    kwargs["completion_ids"] = None if completion_ids is None else [list(i) for i in completion_ids]
+    kwargs["trainer_state"] = trainer_state
     if lengths is not None:
         kwargs["completion_length"] = [int(x) for x in lengths]
-    values = term.fn(list(completions), **kwargs)
-    if len(values) != n:
-        raise ValueError(
-            f"reward function {term.name!r} returned {len(values)} values for {n} completions"
+    try:
+        values = term.fn(**kwargs)
+        if inspect.isawaitable(values):  # TRL takes `async def` reward functions too
+            values = _run_coroutine(_awaited(values))
+    except Exception as e:
+        raise RewardFunctionError(
+            f"reward function {term.name!r} ({_where(term.fn)}) raised {type(e).__name__}: {e}"
+        ) from e
+    if isinstance(values, str | bytes) or not isinstance(values, Sequence):
+        raise RewardFunctionError(
+            f"reward function {term.name!r} ({_where(term.fn)}) returned a "
+            f"{type(values).__name__}: expected a list of {n} floats (one per completion)"
         )
-    return [float(v) for v in values]
+    if len(values) != n:
+        raise RewardFunctionError(
+            f"reward function {term.name!r} ({_where(term.fn)}) returned {len(values)} values "
+            f"for {n} completions"
+        )
+    return [_value(term, k, v) for k, v in enumerate(values)]
+
+
+async def _awaited(values: Any) -> Any:
+    return await values
+
+
+def _run_coroutine(coroutine: Any) -> Any:
+    """Run a coroutine to its end; inside a running event loop (a notebook), on a thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+def _accuracy_values(term: RewardTerm, values: list[float]) -> list[float]:
+    """The accuracy term's values: the temporal and length rules need a number for each."""
+    for k, v in enumerate(values):
+        if math.isnan(v):
+            raise RewardFunctionError(
+                f"reward function {term.name!r} ({_where(term.fn)}) returned None for "
+                f"completion {k}, but it is rl.accuracy_reward, whose values feed the temporal "
+                "and length rules: it must return a number for every completion"
+            )
+    return values
+
+
+def weighted_total(terms: Sequence[RewardTerm], values: dict[str, list[float]]) -> list[float]:
+    """Per completion, the weighted sum of the terms that apply (TRL's nansum: a None is
+    left out, not counted as 0 x weight; a completion no term applies to totals 0).
+
+    Example:
+        >>> terms = [RewardTerm("a", len, 1.0), RewardTerm("b", len, 0.5)]
+        >>> weighted_total(terms, {"a": [1.0, float("nan")], "b": [2.0, 4.0]})
+        [2.0, 2.0]
+    """
+    n = len(next(iter(values.values()), []))
+    return [
+        math.fsum(t.weight * values[t.name][i] for t in terms if not math.isnan(values[t.name][i]))
+        for i in range(n)
+    ]
 
 
 def _check_lengths(which: str, completions: Sequence[str], lengths: Sequence[int] | None) -> None:
@@ -111,6 +236,30 @@ def _temporal_rule(
     return list(result.bonus), result.passed, result.p_shuffled
 
 
+def _term_values(
+    columns: dict[str, Any], ordered: Sequence[str], ordered_lengths: Sequence[int],
+    shuffled: Sequence[str], shuffled_lengths: Sequence[int] | None,
+    terms: Sequence[RewardTerm], by_name: dict[str, RewardTerm], settings: ScoringSettings,
+    inputs: RewardInputs,
+) -> tuple[dict[str, list[float]], list[float], list[float]]:  # fmt: skip
+    """Each term's values on the ordered rollouts, their accuracy, and the accuracy of the
+    shuffled ones (only the accuracy term runs on those; [] without the temporal rule)."""
+    values = {
+        t.name: _call(t, ordered, ordered_lengths, columns, settings, inputs.prompt,
+                      inputs.ordered_ids, inputs.trainer_state)
+        for t in terms
+    }  # fmt: skip
+    accuracy_term = by_name[settings.accuracy_term]
+    accuracy = _accuracy_values(accuracy_term, values[settings.accuracy_term])
+    shuffled_accuracy: list[float] = []
+    if settings.temporal and shuffled:
+        shuffled_accuracy = _accuracy_values(accuracy_term, _call(
+            accuracy_term, shuffled, shuffled_lengths, columns, settings, inputs.prompt,
+            inputs.shuffled_ids, inputs.trainer_state,
+        ))  # fmt: skip
+    return values, accuracy, shuffled_accuracy
+
+
 def score_group(
     columns: dict[str, Any],
     ordered: Sequence[str],
@@ -119,6 +268,7 @@ def score_group(
     terms: Sequence[RewardTerm],
     settings: ScoringSettings,
     shuffled_lengths: Sequence[int] | None = None,
+    inputs: RewardInputs | None = None,
 ) -> GroupScores:
     """Score one prompt group.
 
@@ -129,6 +279,9 @@ def score_group(
         temporal rule is off); only their accuracy is computed.
     shuffled_lengths: their token lengths (None: the accuracy function gets no
         `completion_length` for them).
+    inputs: the prompt, token ids and trainer state TRL also passes (None: all None).
+    A term's None (it does not apply to that completion) is NaN in `terms` and left out of
+    the total (`weighted_total`); the accuracy term must return a number for every completion.
 
     Example (published settings; accuracy and format terms; no shuffled rollouts):
         >>> from video_r1.rewards import accuracy_reward, format_reward
@@ -147,15 +300,11 @@ def score_group(
         )
     _check_lengths("ordered", ordered, ordered_lengths)
     _check_lengths("shuffled", shuffled, shuffled_lengths)
-    values = {t.name: _call(t, ordered, ordered_lengths, columns) for t in terms}
-    accuracy = values[settings.accuracy_term]
-    total = [sum(t.weight * values[t.name][i] for t in terms) for i in range(len(ordered))]
-
-    shuffled_accuracy: list[float] = []
-    if settings.temporal and shuffled:
-        shuffled_accuracy = _call(
-            by_name[settings.accuracy_term], shuffled, shuffled_lengths, columns
-        )
+    values, accuracy, shuffled_accuracy = _term_values(
+        columns, ordered, ordered_lengths, shuffled, shuffled_lengths, terms, by_name,
+        settings, inputs or RewardInputs(),
+    )  # fmt: skip
+    total = weighted_total(terms, values)
     bonus, passed, p_shuffled = _temporal_rule(settings, accuracy, shuffled_accuracy)
     p = sum(accuracy) / max(1, len(accuracy))
 

@@ -1,9 +1,12 @@
 """The rollout engine / trainer mismatch: how far the engine's log-probs of the sampled tokens
 are from the trainer's, and the truncated importance-sampling weight that corrects for it.
 
-A separate generation engine (vLLM) computes the same policy with other kernels, so the
-tokens were drawn from a slightly different distribution than the one the trainer scores;
-with top-k / top-p (and suppressed ids) the engine's distribution is also the truncated one.
+A separate generation engine (vLLM) computes the same policy with other kernels (and maybe
+another precision), so the tokens were drawn from a slightly different distribution than the
+one the trainer's logits give. Both sides' log-probs here are of the distribution that sampled
+(suppressed ids, temperature, top-k, top-p, renormalised; the trainer's from
+`rollout.logprobs.sampled_log_softmax`): the gap and the weight hold the engine's drift only,
+as the native engine, which samples the trainer's own truncated distribution, has none.
 Truncated importance sampling (Yao et al., 2025, "Your efficient RL framework secretly brings
 you off-policy RL training"; TRL's `vllm_importance_sampling_cap`, verl's `tis_imp_ratio_cap`)
 weighs each token's policy-gradient term by min(pi_trainer / pi_engine, C).

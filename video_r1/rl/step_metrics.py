@@ -29,7 +29,7 @@ def group_sums(
     """
     sums: dict[str, float] = {"groups": 0.0, "rollouts": 0.0}
     for name in groups[0].terms if groups else ():
-        sums[f"term/{name}"] = 0.0
+        sums[f"term/{name}"] = sums[f"term_count/{name}"] = 0.0
     for key in ("total", "total_sq", "accuracy", "all_correct", "all_wrong", "temporal_groups",
                 "temporal_passed", "temporal_any_correct", "temporal_passed_any_correct", "p",
                 "p_shuffled", "video_groups", "temporal_bonus", "length_bonus", "length",
@@ -44,8 +44,10 @@ def group_sums(
         sums["groups"] += 1
         sums["rollouts"] += n
         sums["video_groups"] += float(video)
-        for name, values in group.terms.items():
-            sums[f"term/{name}"] = sums.get(f"term/{name}", 0.0) + sum(values)
+        for name, values in group.terms.items():  # NaN: the function returned None (TRL)
+            applied = [v for v in values if not math.isnan(v)]
+            sums[f"term/{name}"] = sums.get(f"term/{name}", 0.0) + sum(applied)
+            sums[f"term_count/{name}"] = sums.get(f"term_count/{name}", 0.0) + len(applied)
         sums["total"] += sum(group.total)
         sums["total_sq"] += sum(t * t for t in group.total)
         sums["accuracy"] += sum(group.accuracy)
@@ -107,8 +109,9 @@ def finalize(sums: dict[str, float], prefix: str = "train") -> dict[str, float]:
     if "length_max" in sums:
         out[f"{prefix}/completion/length_max"] = sums["length_max"]
     for key, value in sums.items():
-        if key.startswith("term/"):
-            out[f"{prefix}/reward/{key[5:]}"] = value / n
+        if key.startswith("term/"):  # the mean over the completions the function applied to
+            count = sums.get(f"term_count/{key[5:]}", n)
+            out[f"{prefix}/reward/{key[5:]}"] = value / count if count else nan
     if sums.get("temporal_groups", 0.0) > 0:
         t = sums["temporal_groups"]
         out[f"{prefix}/temporal/passed"] = sums["temporal_passed"] / t

@@ -5,6 +5,8 @@ Shapes: n rollouts, Lp prompt length (left-padded), Lc completion length, V voca
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 from video_r1.rollout.generate import (
@@ -14,6 +16,7 @@ from video_r1.rollout.generate import (
     inner_module,
     prefill_prompts,
 )
+from video_r1.rollout.sampling import TokenSampler
 from video_r1.rollout.vision import EncodedPrompts, rows_inputs
 
 
@@ -42,6 +45,47 @@ def selective_log_softmax(
     return torch.stack(rows)  # [N, L]
 
 
+_POSITIONS_PER_BLOCK = 128
+
+
+def sampled_log_softmax(
+    logits: torch.Tensor, token_ids: torch.Tensor, sampler: TokenSampler,
+    stop_ids: Sequence[int] = (),
+) -> torch.Tensor:  # fmt: skip
+    """Log-probs [N, L] (float32, no grad) of `token_ids` under the distribution `sampler`
+    draws from: its suppressed ids (and `stop_ids` before `min_new_tokens`) out, its
+    temperature, top-k and top-p, renormalised (`TokenSampler.sampled_logprobs`). What vLLM's
+    `processed_logprobs` are of the same tokens, from the same logits.
+
+    Example:
+        >>> sampler = TokenSampler(do_sample=True, top_k=2)
+        >>> sampled_log_softmax(torch.tensor([[[0.0, 0.0, -9.0]]]), torch.tensor([[0]]), sampler)
+        tensor([[-0.6931]])
+    """
+    vocab = logits.shape[-1]
+    suppressed = sampler.suppress_mask(vocab, logits.device)
+    early = sampler.suppress_mask(vocab, logits.device, also=stop_ids)
+    rows = []
+    with torch.no_grad():
+        for row_logits, row_ids in zip(logits, token_ids, strict=True):  # [L, V], [L]
+            parts = []
+            # a block of positions at a time: a real vocabulary's float32 copies of a whole
+            # row ([768, 152k]) would take ~0.5 GB each
+            for start in range(0, row_ids.shape[0], _POSITIONS_PER_BLOCK):
+                block = slice(start, start + _POSITIONS_PER_BLOCK)
+                scores = row_logits[block].float() / sampler.temperature  # [b, V]
+                masked = torch.zeros(scores.shape, dtype=torch.bool, device=logits.device)
+                if suppressed is not None:
+                    masked |= suppressed
+                if early is not None and sampler.min_new_tokens > start:
+                    masked[: sampler.min_new_tokens - start] |= early
+                parts.append(sampler.sampled_logprobs(scores, row_ids[block], masked))
+            rows.append(torch.cat(parts))
+    if not rows:
+        return torch.zeros(token_ids.shape, dtype=torch.float32, device=logits.device)
+    return torch.stack(rows)  # [N, L]
+
+
 def completion_logprobs(
     model: torch.nn.Module,
     encoded: EncodedPrompts,
@@ -58,10 +102,47 @@ def completion_logprobs(
     grad). With share_prefix, each prompt row runs once and its cache serves all its rollouts
     (not available with gradient checkpointing, which disables the cache in training).
     Logits are divided by the sampling temperature: these are the log-probs of the
-    distribution that sampled. cascade: attend to each row's prompt cache kept once
-    (`cascade.py`), on CPU; False, or another device, copies it to every rollout
-    (`prefill_prompts`).
+    distribution that sampled, before suppressed ids, top-k and top-p (what the loss scores;
+    `completion_logprobs_and_sampled` also gives them after). cascade: attend to each row's
+    prompt cache kept once (`cascade.py`), on CPU; False, or another device, copies it to
+    every rollout (`prefill_prompts`).
     """
+    logits, completion_ids = _completion_logits(
+        model, encoded, rollouts, index, share_prefix, cascade
+    )
+    return selective_log_softmax(logits, completion_ids, temperature)  # [n, Lc] float32
+
+
+def completion_logprobs_and_sampled(
+    model: torch.nn.Module,
+    encoded: EncodedPrompts,
+    rollouts: Rollouts,
+    index: torch.Tensor | None,
+    temperature: float,
+    sampler: TokenSampler | None,
+    stop_ids: Sequence[int] = (),
+    cascade: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """`completion_logprobs` [n, Lc] and, from the same logits, the tokens' log-probs under
+    the distribution `sampler` draws from (`sampled_log_softmax`, no grad; None without a
+    sampler): what a separate engine's log-probs of its own draws are compared with."""
+    logits, completion_ids = _completion_logits(model, encoded, rollouts, index, True, cascade)
+    logprobs = selective_log_softmax(logits, completion_ids, temperature)
+    if sampler is None:
+        return logprobs, None
+    return logprobs, sampled_log_softmax(logits, completion_ids, sampler, stop_ids)
+
+
+def _completion_logits(
+    model: torch.nn.Module,
+    encoded: EncodedPrompts,
+    rollouts: Rollouts,
+    index: torch.Tensor | None,
+    share_prefix: bool,
+    cascade: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits [n, Lc, V] predicting each completion token of rollouts `index`, and the
+    tokens [n, Lc]."""
     if index is None:
         index = torch.arange(rollouts.rows.shape[0])
     rows = rollouts.rows[index].tolist()
@@ -106,4 +187,4 @@ def completion_logprobs(
         )
         # logits of the last prompt token predict the first completion token
         logits = model(**kwargs, logits_to_keep=completion_len + 1, use_cache=False).logits[:, :-1]
-    return selective_log_softmax(logits, completion_ids, temperature)  # [n, Lc] float32
+    return logits, completion_ids

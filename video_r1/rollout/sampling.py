@@ -137,6 +137,43 @@ class TokenSampler:
             probs = probs.masked_fill(above >= self.top_p, 0.0)
         return probs, ids
 
+    def sampled_logprobs(
+        self, scores: torch.Tensor, token_ids: torch.Tensor, suppressed: torch.Tensor | None
+    ) -> torch.Tensor:
+        """[N] float32 log-probability of `token_ids` [N] under the distribution a draw picks
+        from: tempered scores [N, V] without the `suppressed` ids ([N, V] or [V] True), cut to
+        top-k and top-p as `candidates` does, renormalised. A token that set leaves out is
+        scored as if the set held it too (renormalised over the set plus itself): another
+        engine's logits may keep a boundary token these drop, which should read as a finite
+        gap, not -inf.
+
+        Example:
+            >>> s = TokenSampler(do_sample=True, top_k=2)
+            >>> s.sampled_logprobs(torch.tensor([[0.0, 0.0, -9.0]]), torch.tensor([1]), None)
+            tensor([-0.6931])
+        """
+        scores = scores.float()
+        picked = scores.gather(-1, token_ids[:, None]).squeeze(-1)  # [N]
+        allowed = scores if suppressed is None else scores.masked_fill(suppressed, float("-inf"))
+        vocab = scores.shape[-1]
+        ids = None
+        if 0 < self.top_k < vocab:
+            values, ids = allowed.topk(self.top_k, dim=-1)  # [N, k], best first
+        elif self.top_p < 1.0:
+            _, ids = nucleus_superset(allowed.softmax(dim=-1), self.top_p)
+            values = allowed.gather(-1, ids)
+        else:
+            values = allowed
+        if self.top_p < 1.0:  # as `candidates`: drop a token with >= top_p ranked above it
+            probs = values.softmax(dim=-1)
+            values = values.masked_fill(probs.cumsum(dim=-1) - probs >= self.top_p, float("-inf"))
+        if ids is None:
+            inside = allowed.gather(-1, token_ids[:, None]).squeeze(-1).isfinite()
+        else:
+            inside = ((ids == token_ids[:, None]) & values.isfinite()).any(dim=-1)
+        kept = torch.logsumexp(values, dim=-1)  # [N] log of the kept set's unnormalised mass
+        return picked - torch.where(inside, kept, torch.logaddexp(kept, picked))
+
 
 def nucleus_superset(
     probs: torch.Tensor, top_p: float, first: int = 64

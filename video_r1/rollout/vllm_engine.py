@@ -14,9 +14,14 @@ What makes its rollouts the native engine's (docs/design.md, "vLLM engine"):
   cache entry kills the engine on the next video prompt).
 
 Log-probs: vLLM's `processed_logprobs`, the sampled token's log-prob under the distribution
-that drew it (suppressed ids, temperature, top-k and top-p applied), as TRL asks of vLLM for
-its importance-sampling correction; the trainer scores the full softmax at the temperature, so
-with top-k / top-p the gap also holds the mass those cut off.
+that drew it (suppressed ids, temperature, top-k and top-p applied, renormalised); the trainer
+compares them with its own log-probs under that same distribution
+(`rollout.logprobs.sampled_log_softmax`), so the gap is the engine's drift alone
+(docs/design.md, "vLLM engine").
+Lengths: each completion's own token count, and `truncated` from its finish reason ("length":
+cut by max_tokens or by max_model_len), never from padded ids.
+Precision: the settings' dtype, except bf16 on a CPU whose vLLM build has no bf16 kernels
+(`cpu_has_bf16_kernels`), which runs in float32 and says so in one line.
 
 vLLM is imported lazily (after video_r1.compat's torchvision shim); a missing install raises
 `VLLMMissing`, whose message names the install command.
@@ -28,15 +33,16 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 
 from video_r1.models.loading import completion_pad_id, generation_stop_ids
 from video_r1.rollout.engine import RolloutRequest
-from video_r1.rollout.generate import Rollouts, completion_mask
+from video_r1.rollout.generate import Rollouts
 from video_r1.rollout.sampling import TokenSampler
+from video_r1.rollout.vllm_dtype import cpu_dtype
 from video_r1.rollout.vllm_logs import engine_summary, quiet_vllm_logging
 from video_r1.rollout.vllm_memory import kv_cache_size_gb
 from video_r1.utils.logs import debug_logs
@@ -63,7 +69,7 @@ class VLLMMissing(RuntimeError):
 class VLLMSettings:
     """How the engine is made (the rl.vllm_* settings, eval's --vllm-* flags)."""
 
-    dtype: str = "auto"
+    dtype: str = "auto"  # "bfloat16" on a CPU without bf16 kernels runs in float32
     kv_cache_gb: float = 0.0  # 0: vLLM sizes it from gpu_memory_utilization
     gpu_memory_utilization: float = 0.3
     max_model_len: int = 0  # 0: the checkpoint's
@@ -135,6 +141,8 @@ class VLLMEngine:
 
     def __init__(self, model_path: str, settings: VLLMSettings = VLLMSettings()) -> None:
         vllm = import_vllm()
+        if _on_cpu():  # bf16 without bf16 kernels: float32 (the KV cache is sized for it too)
+            settings = replace(settings, dtype=cpu_dtype(settings.dtype))
         kwargs: dict[str, Any] = {
             "model": str(model_path), "dtype": settings.dtype, "seed": settings.seed,
             "enforce_eager": settings.enforce_eager, "generation_config": "vllm",
@@ -225,7 +233,7 @@ class VLLMEngine:
         outputs = self.llm.generate(prompts, params, use_tqdm=False) if prompts else []
         completions = [c for out in outputs for c in out.outputs]
         pad = completion_pad_id(request.generation_config)
-        return _rollouts(request, rows, completions, stops, pad)
+        return _rollouts(request, rows, completions, pad)
 
     def sampling_params(
         self, sampler: TokenSampler, n: int, stops: list[int], request: RolloutRequest, seed: int
@@ -312,33 +320,40 @@ def vllm_prompt(text: str, media: Any) -> dict:
     return prompt
 
 
-def _rollouts(
-    request: RolloutRequest, rows: list[int], completions: list, stops: list[int], pad: int
-) -> Rollouts:
-    """vLLM's completions as `Rollouts`: right-padded ids, the mask to the first stop token,
-    the sampled tokens' log-probs."""
+def _rollouts(request: RolloutRequest, rows: list[int], completions: list, pad: int) -> Rollouts:
+    """vLLM's completions as `Rollouts`: right-padded ids, the mask over each completion's own
+    tokens (a stop token vLLM stopped on is its last), `truncated` where vLLM cut it (finish
+    reason "length": max_tokens, or max_model_len, which leaves a long prompt fewer tokens),
+    the sampled tokens' log-probs. The pad id is also a stop id: nothing is read from padding.
+    """
     from video_r1.prompts.inputs import index_rows
 
-    width = max((len(c.token_ids) for c in completions), default=0) or 1
+    for c in completions:
+        if c.finish_reason not in ("stop", "length"):
+            raise RuntimeError(f"vLLM ended a completion with finish reason {c.finish_reason!r}")
+    lengths = [len(c.token_ids) for c in completions]
+    width = max(lengths, default=0) or 1
     ids = torch.full((len(completions), width), int(pad), dtype=torch.long)
+    mask = torch.zeros(len(completions), width, dtype=torch.long)
     logprobs = torch.zeros(len(completions), width, dtype=torch.float32)
-    for k, c in enumerate(completions):
-        ids[k, : len(c.token_ids)] = torch.tensor(list(c.token_ids), dtype=torch.long)
-        logprobs[k, : len(c.token_ids)] = torch.tensor(
+    for k, (c, n) in enumerate(zip(completions, lengths, strict=True)):
+        ids[k, :n] = torch.tensor(list(c.token_ids), dtype=torch.long)
+        mask[k, :n] = 1
+        logprobs[k, :n] = torch.tensor(
             [step[token].logprob for step, token in zip(c.logprobs, c.token_ids, strict=True)]
         )
     kwargs = index_rows(request.encoded.inputs, rows)
     device = kwargs["input_ids"].device
-    is_stop = torch.isin(ids, torch.as_tensor(stops))
-    mask = completion_mask(ids, stops)
     return Rollouts(
         rows=torch.as_tensor(rows, dtype=torch.long),
         prompt_ids=kwargs["input_ids"],
         prompt_mask=kwargs["attention_mask"],
         completion_ids=ids.to(device),
         completion_mask=mask.to(device),
-        truncated=~is_stop.any(dim=1),
-        logprobs=(logprobs * mask).to(device),
+        truncated=torch.tensor(
+            [c.finish_reason == "length" for c in completions], dtype=torch.bool, device=device
+        ),  # fmt: skip
+        logprobs=logprobs.to(device),
     )
 
 

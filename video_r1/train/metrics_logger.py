@@ -103,7 +103,7 @@ class MetricsLogger:
         if not self.accelerator.is_main_process:
             return
         row = {"step": step, **{k: float(v) for k, v in metrics.items()}}
-        append_jsonl(self.jsonl_path, row)
+        append_jsonl(self.jsonl_path, row)  # NaN as null (utils.io.strict_json); read_metrics
         if self.trackers_enabled:
             self.accelerator.log(metrics, step=step)
         if self.bar is not None:

@@ -94,6 +94,7 @@ def start_run(cfg: TrainConfig, recipe: str, resume: str | None = None) -> Run:
     from video_r1.utils.lock import check_not_held
 
     check_trackers(cfg.logging.trackers)
+    check_config_paths(cfg)
     out = Path(cfg.checkpoint.output_dir)
     config_yaml = format_config(cfg)
     existed = out.exists()
@@ -126,7 +127,10 @@ def start_run(cfg: TrainConfig, recipe: str, resume: str | None = None) -> Run:
                 print(line, flush=True)
         set_seed(cfg.seed)
         records, problems = _read_training_records(cfg, accelerator.is_main_process)
-        sampler = _make_sampler(cfg, accelerator, records, problems)
+        # SFT trains an epoch's last records as a smaller step (HF Trainer's default) unless
+        # sft.drop_last; GRPO's steps are whole groups of prompts
+        keep_partial = recipe == "sft" and not getattr(getattr(cfg, "sft", None), "drop_last", True)
+        sampler = _make_sampler(cfg, accelerator, records, problems, keep_partial)
     except BaseException:
         hold.release(failed=True)
         raise
@@ -156,13 +160,59 @@ def check_trackers(names: list[str]) -> None:
         )
 
 
+def check_config_paths(cfg: TrainConfig) -> None:
+    """Fail before anything is created or loaded when the data file, the media root or a
+    local model folder does not exist; a relative path is named with the folder it was looked
+    up in (paths in a config resolve from the current directory, not the config's)."""
+    from video_r1.models.loading import check_model_path
+
+    data = cfg.data
+    for key, path, ok in (
+        ("data.train_file", data.train_file, Path(data.train_file).is_file()),
+        ("data.media_root", data.media_root, Path(data.media_root).is_dir()),
+    ):  # fmt: skip
+        if not ok:
+            what = "file" if key.endswith("file") else "folder"
+            raise FileNotFoundError(f"{key} {path}: no such {what}{relative_note(path)}")
+    try:
+        check_model_path(cfg.model.path)
+    except ValueError as e:
+        if "no such folder" not in str(e):
+            raise
+        raise type(e)(f"{e}{relative_note(cfg.model.path)}") from e
+
+
+def relative_note(path: str | Path) -> str:
+    """Where a relative path was looked up, for a not-found error; "" for an absolute path.
+
+    Example:
+        >>> relative_note("/data/train.jsonl")
+        ''
+    """
+    if Path(path).expanduser().is_absolute():
+        return ""
+    return f" (a relative path: looked up from the current directory {Path.cwd()})"
+
+
 def _read_training_records(cfg: TrainConfig, main: bool) -> tuple[list, list]:
     """The good records and the problems of the others; the main process reports how many
-    records fail and the first reasons, before anything else can fail on their absence."""
+    records fail and the first reasons, before anything else can fail on their absence.
+    Under data.on_bad_sample=error any bad record stops the run here, before a model loads,
+    every one listed (on stderr)."""
     from video_r1.data import read_records
     from video_r1.data.records import bad_record_count
+    from video_r1.train.bad_samples import BadSampleError
 
     records, problems = read_records(cfg.data.train_file, cfg.data.media_root)
+    if problems and cfg.data.on_bad_sample == "error":
+        if main:
+            for problem in problems:
+                print(problem, file=sys.stderr, flush=True)
+        raise BadSampleError(
+            f"{cfg.data.train_file}: {bad_record_count(problems)} bad record(s), listed above "
+            f"(data.on_bad_sample=error): fix them (`video-r1 data check "
+            f"{cfg.data.train_file}`) or set data.on_bad_sample=skip to leave them out"
+        )
     if problems and main:
         bad = bad_record_count(problems)
         first = "; ".join(str(p) for p in problems[:3])
@@ -170,7 +220,9 @@ def _read_training_records(cfg: TrainConfig, main: bool) -> tuple[list, list]:
     return records, problems
 
 
-def _make_sampler(cfg: TrainConfig, accelerator: Any, records: list, problems: list) -> Any:
+def _make_sampler(
+    cfg: TrainConfig, accelerator: Any, records: list, problems: list, keep_partial: bool = False
+) -> Any:
     from video_r1.data.records import bad_record_count
     from video_r1.train.config import ConfigError
     from video_r1.train.sampler import RecordSampler
@@ -179,7 +231,7 @@ def _make_sampler(cfg: TrainConfig, accelerator: Any, records: list, problems: l
         sampler = RecordSampler(
             len(records), accelerator.num_processes, accelerator.process_index,
             cfg.optim.per_device_batch_size, cfg.optim.grad_accum, cfg.data.seed,
-            cfg.data.shuffle,
+            cfg.data.shuffle, keep_partial,
         )  # fmt: skip
     except ValueError as e:
         if not problems:
@@ -190,7 +242,9 @@ def _make_sampler(cfg: TrainConfig, accelerator: Any, records: list, problems: l
             f"data.media_root {cfg.data.media_root}), so {e}"
         ) from e
     if accelerator.is_main_process and sampler.dropped_per_epoch:
-        print(f"# {sampler.dropped_per_epoch} records per epoch do not fill a step", flush=True)
+        print(f"# {sampler.dropped_per_epoch} records per epoch do not fill a step and are "
+              "left out of that epoch (a fresh order each epoch leaves out others)",
+              flush=True)  # fmt: skip
     return sampler
 
 

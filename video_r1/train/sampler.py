@@ -12,7 +12,8 @@ same sampler with `per_device_batch_size` = prompts per device::
 Each optimizer step consumes `batch x world_size x grad_accum` records of one epoch's
 permutation; the last records of an epoch that do not fill a whole step are not trained in
 that epoch (`dropped_per_epoch` says how many; a fresh permutation every epoch means a
-different few each time). Within a step, micro-batch `a` of rank `r` is the slice
+different few each time), unless `keep_partial` makes them one last, smaller step (SFT: what
+HF Trainer does; micro-batches past the end are empty and their ranks run a weight-0 filler). Within a step, micro-batch `a` of rank `r` is the slice
 `[(a x world + r) x batch, ... + batch)`, so ranks always see different records.
 """
 
@@ -49,6 +50,7 @@ class RecordSampler:
     grad_accum: int
     seed: int
     shuffle: bool = True
+    keep_partial: bool = False  # the epoch's last records form a smaller last step
 
     def __post_init__(self) -> None:
         if not 0 <= self.rank < self.world_size:
@@ -67,10 +69,20 @@ class RecordSampler:
 
     @property
     def steps_per_epoch(self) -> int:
+        """Example:
+        >>> RecordSampler(9, 1, 0, 2, 1, seed=0).steps_per_epoch
+        4
+        >>> RecordSampler(9, 1, 0, 2, 1, seed=0, keep_partial=True).steps_per_epoch
+        5
+        """
+        if self.keep_partial:
+            return -(-self.num_records // self.records_per_step)
         return self.num_records // self.records_per_step
 
     @property
     def dropped_per_epoch(self) -> int:
+        if self.keep_partial:
+            return 0
         return self.num_records - self.steps_per_epoch * self.records_per_step
 
     def total_steps(self, epochs: int, max_steps: int = 0) -> int:
@@ -137,6 +149,8 @@ class RecordSampler:
             >>> s.stream_batches(4, 2) == s.step_batches(1), s.stream_batches(6, 1)
             (True, [[7]])
         """
+        if self.keep_partial:
+            raise ValueError("stream_batches reads whole steps: not with keep_partial")
         usable = self.steps_per_epoch * self.records_per_step
         b, orders = self.per_device_batch_size, {}
         out = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 import threading
@@ -81,7 +82,7 @@ def append_jsonl_rows(path: str | os.PathLike, rows: Iterable[dict]) -> None:
     """Append lines in one write and one fsync (a training step's logged rollouts: one fsync
     per line cost 13 ms of a 0.6 s RL step here). A crash leaves whole lines and at most a
     partial last one, as with `append_jsonl`."""
-    text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    text = "".join(json.dumps(strict_json(row), ensure_ascii=False) + "\n" for row in rows)
     if not text:
         return
     path = Path(path)
@@ -90,6 +91,24 @@ def append_jsonl_rows(path: str | os.PathLike, rows: Iterable[dict]) -> None:
         f.write(text)
         f.flush()
         os.fsync(f.fileno())
+
+
+def strict_json(value: Any) -> Any:
+    """`value` with every NaN or infinite float replaced by None: Python's json writes them as
+    bare `NaN`/`Infinity`, which is not JSON (jq, JavaScript and pandas' strict readers refuse
+    the line). Appended logs (metrics.jsonl, rollouts.jsonl) are written through this.
+
+    Example:
+        >>> strict_json({"a": float("nan"), "b": [1.0, float("inf")], "c": "x"})
+        {'a': None, 'b': [1.0, None], 'c': 'x'}
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [strict_json(v) for v in value]
+    return value
 
 
 def read_jsonl(path: str | os.PathLike, drop_partial_last: bool = False) -> list[dict]:
@@ -102,3 +121,18 @@ def read_jsonl(path: str | os.PathLike, drop_partial_last: bool = False) -> list
     if drop_partial_last and lines and lines[-1] != "":
         lines = lines[:-1]
     return [json.loads(line) for line in lines if line.strip()]
+
+
+def read_metrics(path: str | Path) -> list[dict[str, Any]]:
+    """The rows of a metrics.jsonl, a metric without a value (written as null: e.g. a pass rate
+    over no groups) read back as NaN, so means, plots and format strings take it as before.
+
+    Example:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "metrics.jsonl"
+        >>> _ = path.write_text('{"step": 1, "train/temporal/passed_any_correct": null}\\n')
+        >>> read_metrics(path)
+        [{'step': 1, 'train/temporal/passed_any_correct': nan}]
+    """
+    rows = read_jsonl(path, drop_partial_last=True)
+    return [{k: math.nan if v is None else v for k, v in row.items()} for row in rows]
