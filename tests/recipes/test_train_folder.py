@@ -124,10 +124,11 @@ def test_a_run_refused_by_a_check_leaves_no_folder(
 ) -> None:
     # 4 records cannot fill a step of 8: refused after the folder was made, which stayed
     out = tmp_path / "runs" / "refused"
-    assert main(_argv("sft", tiny_qwen25, data, out, "optim.per_device_batch_size=8")) == 1
+    too_big = ("optim.per_device_batch_size=8", "sft.drop_last=true")
+    assert main(_argv("sft", tiny_qwen25, data, out, *too_big)) == 1
     assert "records do not fill one optimizer step" in _error_line(capsys)
     assert not out.exists()
     # a folder that was there before stays, without the lock
     out.mkdir(parents=True)
-    assert main(_argv("sft", tiny_qwen25, data, out, "optim.per_device_batch_size=8")) == 1
+    assert main(_argv("sft", tiny_qwen25, data, out, *too_big)) == 1
     assert out.is_dir() and list(out.iterdir()) == []

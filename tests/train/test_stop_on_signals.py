@@ -37,7 +37,8 @@ def test_no_signal_no_stop(tmp_path):
 
 def test_a_run_stopped_before_its_first_checkpoint_is_told_to_start_again(tmp_path):
     # "continue with: ... --resume" named a resume with nothing to resume from
-    from video_r1.train.run import interrupted_message, resume_command
+    from video_r1.train.run import interrupted_message
+    from video_r1.train.run_folder import resume_command
 
     run = SimpleNamespace(out=tmp_path, recipe="sft")
     assert interrupted_message(run, "SIGINT") == (

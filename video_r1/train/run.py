@@ -15,7 +15,6 @@ with open_run(cfg, "grpo", resume) as run:       # the folder's lock; accelerato
 
 from __future__ import annotations
 
-import shlex
 import signal
 import sys
 import threading
@@ -383,6 +382,7 @@ def stop_on_signals(run: Run) -> Iterator[Callable[[], None]]:
 def interrupted_message(run: Run, why: str) -> str:
     """One line: what stopped the run, its last checkpoint, how to continue."""
     from video_r1.train.checkpoint import find_latest_checkpoint
+    from video_r1.train.run_folder import resume_command
 
     latest = find_latest_checkpoint(run.out)
     if latest is None:  # nothing to resume from: the same command starts the run again
@@ -392,23 +392,3 @@ def interrupted_message(run: Run, why: str) -> str:
         f"{run.recipe} stopped by {why}; last checkpoint {latest}; continue with: "
         f"{resume_command(run.recipe)}"
     )
-
-
-def resume_command(recipe: str, argv: list[str] | None = None, resume: bool = True) -> str:
-    """The command line that resumes this run: the same one with `--resume` (without it,
-    for `resume=False`: a run stopped before its first checkpoint starts again).
-
-    Example:
-        >>> resume_command("sft", ["video-r1", "sft", "--config", "c.yaml", "optim.lr=1"])
-        'video-r1 sft --config c.yaml optim.lr=1 --resume'
-    """
-    args = list(sys.argv if argv is None else argv)[1:]
-    if not args or args[0] != recipe:  # not our command line (a notebook, a test)
-        return f"{recipe}.train(cfg{', resume=' + repr('latest') if resume else ''})"
-    kept = []
-    for i, arg in enumerate(args):
-        after_resume = i > 0 and args[i - 1] == "--resume"
-        if arg == "--resume" or (after_resume and "=" not in arg and not arg.startswith("-")):
-            continue
-        kept.append(arg)
-    return shlex.join(["video-r1", *kept, *(["--resume"] if resume else [])])

@@ -14,7 +14,9 @@ GRPO adds its own keys (e.g. `grpo.num_generations` changes what a step is) thro
 from __future__ import annotations
 
 import re
+import shlex
 import shutil
+import sys
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -256,3 +258,23 @@ def set_aside_later_checkpoints(out: str | Path, step: int) -> list[Path]:
         else:
             final.unlink()
     return moved
+
+
+def resume_command(recipe: str, argv: list[str] | None = None, resume: bool = True) -> str:
+    """The command line that resumes this run: the same one with `--resume` (without it,
+    for `resume=False`: a run stopped before its first checkpoint starts again).
+
+    Example:
+        >>> resume_command("sft", ["video-r1", "sft", "--config", "c.yaml", "optim.lr=1"])
+        'video-r1 sft --config c.yaml optim.lr=1 --resume'
+    """
+    args = list(sys.argv if argv is None else argv)[1:]
+    if not args or args[0] != recipe:  # not our command line (a notebook, a test)
+        return f"{recipe}.train(cfg{', resume=' + repr('latest') if resume else ''})"
+    kept = []
+    for i, arg in enumerate(args):
+        after_resume = i > 0 and args[i - 1] == "--resume"
+        if arg == "--resume" or (after_resume and "=" not in arg and not arg.startswith("-")):
+            continue
+        kept.append(arg)
+    return shlex.join(["video-r1", *kept, *(["--resume"] if resume else [])])
