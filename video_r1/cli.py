@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         # on a line of its own: the interrupt can cut a line short (a terminal's "^C", a
         # library's progress bar), and the error line must not be glued to its end
-        print(f"\nerror: {interrupt or 'interrupted'}", file=sys.stderr, flush=True)
+        print(f"\nerror: {str(interrupt) or 'interrupted'}", file=sys.stderr, flush=True)
         return 130
     except Exception as error:
         if debug:
@@ -113,7 +113,7 @@ def error_line(error: BaseException) -> str:
 _ACTIONABLE = {
     "ConfigError", "CheckpointError", "BadSampleError", "RecordError", "MediaError",
     "BackendMissing", "RewardSpecError", "ModelPathError", "EvalAborted", "DemoSettingsChanged",
-    "VLLMMissing", "VLLMMemoryError", "RewardFunctionError",
+    "VLLMMissing", "VLLMMemoryError", "RewardFunctionError", "LockHeld",
 }  # fmt: skip
 
 

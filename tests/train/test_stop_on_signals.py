@@ -33,3 +33,17 @@ def test_a_signal_swallowed_mid_step_still_stops_the_run_at_the_next_step(tmp_pa
 def test_no_signal_no_stop(tmp_path):
     with stop_on_signals(SimpleNamespace(out=tmp_path, recipe="grpo")) as check_stop:
         check_stop()  # nothing received: nothing raised
+
+
+def test_a_run_stopped_before_its_first_checkpoint_is_told_to_start_again(tmp_path):
+    # "continue with: ... --resume" named a resume with nothing to resume from
+    from video_r1.train.run import interrupted_message
+    from video_r1.train.run_folder import resume_command
+
+    run = SimpleNamespace(out=tmp_path, recipe="sft")
+    assert interrupted_message(run, "SIGINT") == (
+        "sft stopped by SIGINT; no checkpoint yet; start again with: sft.train(cfg)"
+    )
+    argv = ["video-r1", "sft", "--config", "c.yaml", "--resume", "x=1"]
+    assert resume_command("sft", argv, resume=False) == "video-r1 sft --config c.yaml x=1"
+    assert resume_command("sft", argv) == "video-r1 sft --config c.yaml x=1 --resume"

@@ -248,7 +248,7 @@ def run_sft(out: Path, model_dir: Path, scale: DemoScale, seed: int, progress: b
     from video_r1.recipes.sft import SFTConfig, train
 
     overrides = config_overrides(out, "sft", model_dir, scale, seed, progress)
-    train(load_demo_config(SFTConfig, "sft", overrides), resume="latest")
+    train(load_demo_config(SFTConfig, "sft", overrides), resume="auto")
 
 
 def run_grpo(out: Path, sft_model: Path, scale: DemoScale, seed: int, progress: bool) -> None:
@@ -256,7 +256,7 @@ def run_grpo(out: Path, sft_model: Path, scale: DemoScale, seed: int, progress: 
     from video_r1.recipes.grpo_config import GRPOConfig
 
     overrides = config_overrides(out, "grpo", sft_model.resolve(), scale, seed, progress)
-    train(load_demo_config(GRPOConfig, "grpo", overrides), resume="latest")
+    train(load_demo_config(GRPOConfig, "grpo", overrides), resume="auto")
 
 
 def run_eval(out: Path, name: str, scale: DemoScale, progress: bool) -> None:

@@ -185,10 +185,10 @@ def _run_description(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     from video_r1.data import RecordError
-    from video_r1.evaluation.lock import LockHeld, hold_lock
     from video_r1.evaluation.results import check_run_description
     from video_r1.evaluation.settings import describe_settings, settings_from_args
     from video_r1.rollout.vllm_engine import VLLMMissing
+    from video_r1.utils.lock import LockHeld, hold_lock
 
     out = Path(args.out)
     try:
@@ -222,6 +222,11 @@ def run(args: argparse.Namespace) -> int:
                 _path(out, ".progress.jsonl"),
             )  # fmt: skip
             summary = annotate(args, records, missing, settings, out)
+    except KeyboardInterrupt:
+        from video_r1.evaluation.results import interrupted_message
+
+        progress = _path(out, ".progress.jsonl")
+        raise KeyboardInterrupt(interrupted_message("annotate", progress, "records")) from None
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

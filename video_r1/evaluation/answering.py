@@ -252,8 +252,14 @@ def _vllm_skeleton(path: str, dtype: str, settings: Any) -> Any:
 
     from transformers import AutoConfig, AutoModelForImageTextToText, GenerationConfig
 
+    from video_r1.models.loading import ModelPathError, adapter_base
     from video_r1.rollout.vllm_engine import VLLMEngine, VLLMSettings
 
+    if adapter_base(path) is not None:  # vLLM loads weights from disk, merged
+        raise ModelPathError(
+            f"model path {path}: a LoRA checkpoint (adapters only); --engine vllm needs merged "
+            "weights: pass the run's final/ (the merged model), or use --engine native"
+        )
     config = AutoConfig.from_pretrained(path)
     if dtype == "auto":  # the checkpoint's, as load_model takes it (vLLM's "auto" may downcast)
         dtype = str(getattr(config, "dtype", None) or "auto").removeprefix("torch.")

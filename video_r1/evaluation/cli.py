@@ -167,10 +167,10 @@ def _finish(result, out: Path, argv_hint: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from video_r1.data import RecordError
-    from video_r1.evaluation.lock import LockHeld
     from video_r1.evaluation.offline import merge_shards, score_predictions
     from video_r1.evaluation.runner import EvalAborted, evaluate
     from video_r1.rollout.vllm_engine import VLLMMissing
+    from video_r1.utils.lock import LockHeld
 
     out = Path(args.out)
     try:
@@ -181,7 +181,14 @@ def run(args: argparse.Namespace) -> int:
         if args.predictions:
             result = score_predictions(Path(args.predictions), [Path(b) for b in args.bench], out)
             return _finish(result, out, "(predictions: fix them and rerun)")
-        result = evaluate(_eval_run(args))
+        try:
+            result = evaluate(_eval_run(args))
+        except KeyboardInterrupt:
+            from video_r1.evaluation.results import interrupted_message
+
+            raise KeyboardInterrupt(
+                interrupted_message("eval", out / "samples.jsonl", "samples")
+            ) from None
     except (RecordError, ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

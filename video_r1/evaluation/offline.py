@@ -14,7 +14,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from video_r1.evaluation.lock import hold_lock
 from video_r1.evaluation.results import (
     check_run_description,
     describe_differences,
@@ -26,6 +25,7 @@ from video_r1.evaluation.runner import EvalResult, Sample, load_samples, make_li
 from video_r1.evaluation.settings import FRAME_ORDERS
 from video_r1.utils.hashing import file_sha256
 from video_r1.utils.io import atomic_write_jsonl, read_jsonl
+from video_r1.utils.lock import hold_lock
 
 
 def _prediction_key(

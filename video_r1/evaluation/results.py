@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -115,3 +117,24 @@ def check_run_description(
             )
         return
     atomic_write_json(path, description)
+
+
+def interrupted_message(command: str, saved: Path, unit: str) -> str:
+    """The line after a Ctrl-C of `eval` or `annotate`: what is saved and the command that
+    continues (the same one: a rerun resumes, skipping what is saved).
+
+    Example: "eval stopped by SIGINT; 12 samples saved in runs/e/samples.jsonl; continue
+    with: video-r1 eval --model ... --out runs/e"
+    """
+    try:
+        with open(saved, "rb") as f:
+            count = sum(1 for line in f if line.endswith(b"\n"))
+    except FileNotFoundError:
+        count = 0
+    args = sys.argv[1:]
+    again = (
+        shlex.join(["video-r1", *args])
+        if args and args[0] == command
+        else f"the same video-r1 {command} command"
+    )
+    return f"{command} stopped by SIGINT; {count} {unit} saved in {saved}; continue with: {again}"

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from video_r1.data import Record
-from video_r1.evaluation.lock import hold_lock
 from video_r1.evaluation.results import (
     check_run_description,
     drop_failed,
@@ -25,6 +24,7 @@ from video_r1.evaluation.results import (
 from video_r1.evaluation.settings import EvalSettings
 from video_r1.utils.hashing import file_sha256, weights_sha256
 from video_r1.utils.io import append_jsonl, atomic_write_json, atomic_write_text
+from video_r1.utils.lock import hold_lock
 
 
 class EvalAborted(RuntimeError):

@@ -82,7 +82,7 @@ def run_rl(base: Path, run_dir: Path, variant: str, seed: int, steps: int, scale
         *scale.grpo_overrides,
         *VARIANTS[variant],
     ]
-    train(load_demo_config(GRPOConfig, "grpo", overrides), resume="latest")
+    train(load_demo_config(GRPOConfig, "grpo", overrides), resume="auto")
 
 
 def run_temporal(

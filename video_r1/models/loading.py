@@ -62,6 +62,35 @@ def check_model_path(path: str | Path) -> None:
         )
 
 
+def adapter_base(path: str | Path) -> str | None:
+    """The base model of a LoRA adapter folder (a LoRA run's checkpoint-N: adapter files, no
+    config.json), None for a model folder: the adapter's base_model_name_or_path, else the
+    run's model.path in its config.yaml. ModelPathError, naming what to pass, if neither is
+    a folder here (a relative path resolves from the current directory).
+    """
+    folder = Path(os.path.expanduser(str(path)))
+    adapter = folder / "adapter_config.json"
+    if (folder / "config.json").is_file() or not adapter.is_file():
+        return None
+    candidates = [json.loads(adapter.read_text()).get("base_model_name_or_path")]
+    run_config = folder / "config.yaml"
+    if run_config.is_file():
+        import yaml
+
+        candidates.append(
+            ((yaml.safe_load(run_config.read_text()) or {}).get("model") or {}).get("path")
+        )
+    for base in candidates:
+        if base and (Path(os.path.expanduser(str(base))) / "config.json").is_file():
+            return str(base)
+    named = " or ".join(str(c) for c in dict.fromkeys(candidates) if c) or "none named"
+    raise ModelPathError(
+        f"model path {path}: a LoRA checkpoint (adapters only) whose base model ({named}) is "
+        "not found from here; pass the run's final/ (the merged model), or run from the "
+        "folder the run was started in"
+    )
+
+
 def _resolve_dtype(dtype: Any) -> Any:
     import torch
 
@@ -93,13 +122,18 @@ def load_model(
     from video_r1.models.positions import use_trained_positions
 
     check_model_path(path)
-    config = AutoConfig.from_pretrained(path)
+    base = adapter_base(path)  # a LoRA run's checkpoint: its base + the adapter, merged
+    config = AutoConfig.from_pretrained(base or path)
     if config.model_type not in ("qwen2_vl", "qwen2_5_vl", "qwen3_vl"):
         raise ValueError(f"{path}: model_type {config.model_type!r} is not a supported Qwen-VL")
     kwargs: dict[str, Any] = {"dtype": _resolve_dtype(dtype)}
     if attn_implementation is not None:
         kwargs["attn_implementation"] = usable_attn_implementation(attn_implementation)
-    model = AutoModelForImageTextToText.from_pretrained(path, **kwargs)
+    model = AutoModelForImageTextToText.from_pretrained(base or path, **kwargs)
+    if base is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(path)).merge_and_unload()
     use_trained_positions(model)
     if fast_vision:
         from video_r1.models.fast_vision import use_fast_vision

@@ -9,8 +9,9 @@ rollouts on a fresh time shuffle of the same frames, whose accuracy decides the 
     accelerate launch --config_file configs/accelerate/zero2.yaml \\
         -m video_r1.cli grpo --config configs/grpo.yaml
 
-Writes under checkpoint.output_dir: checkpoint-<step>/, final, metrics.jsonl (one line per
-step), rollouts.jsonl (with rl.debug_rollouts), bad_samples.jsonl, logs/ (trackers).
+Writes under checkpoint.output_dir (one run at a time: OUT/.lock): checkpoint-<step>/, final/
+(the model alone, as SFT's), metrics.jsonl (one line per step), rollouts.jsonl (with
+rl.debug_rollouts), bad_samples.jsonl, logs/ (trackers).
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. rl.temporal=false")
     parser.add_argument(
         "--resume", nargs="?", const="latest", default=None, metavar="PATH",
-        help="resume from the newest checkpoint of the output dir (no value) or from PATH",
+        help="resume from the newest checkpoint of the output dir (no value; refused where "
+        "there is none), from PATH, or `auto`: the newest if any, else a fresh start "
+        "(for a job that restarts itself)",
     )  # fmt: skip
     parser.epilog = "config keys (key (default): meaning):\n  " + "\n  ".join(
         describe_config(GRPOConfig)
@@ -219,56 +222,59 @@ def train(cfg: GRPOConfig, resume: str | None = None) -> GRPOResult:
     from video_r1.recipes.grpo_step import collect_experience, load_prompt_batches, update
     from video_r1.train.checkpoint import save_checkpoint
     from video_r1.train.metrics_logger import StepTimer
-    from video_r1.train.run import finish_run, open_logger, run_state, start_run, stop_on_signals
+    from video_r1.train.run import finish_run, open_logger, open_run, run_state, stop_on_signals
     from video_r1.utils.io import append_jsonl
 
-    run = start_run(cfg, "grpo", resume)
-    ctx, start_step = setup_step(cfg, run)
-    bad_total = {"seen": run.bad.seen, "bad": run.bad.bad}
-    position = start_position(run, start_step)  # the data stream, for rl.dynamic_sampling
-    # Ctrl-C / SIGTERM: say how to resume; the logger ends its bar on any way out; the engine
-    # closes first, before the logger's end_training destroys the process group it uses
-    with (
-        stop_on_signals(run) as check_stop,
-        open_logger(run, start_step) as logger,
-        engine_closed(ctx),
-    ):
-        for step in range(start_step, run.total_steps):
-            check_stop()  # a Ctrl-C or SIGTERM lost inside the last step stops the run here
-            ctx.trainer_state = trainer_state(step, run.total_steps, run.sampler.steps_per_epoch)
-            timer, clock = PhaseTimer(), StepTimer()
-            lr = ctx.scheduler.get_last_lr()[0]
-            extra = None  # rl.dynamic_sampling's sums (rounds, groups drawn and kept)
-            if cfg.rl.dynamic_sampling:  # DAPO: drop groups without signal, refill (grpo_dynamic)
-                draw = collect_dynamic_experience(
-                    ctx, run, step, position, shuffle_generator(cfg, step, run.rank), timer
+    with open_run(cfg, "grpo", resume) as run:  # the folder is this run's until it ends
+        ctx, start_step = setup_step(cfg, run)
+        bad_total = {"seen": run.bad.seen, "bad": run.bad.bad}
+        position = start_position(run, start_step)  # the data stream, for rl.dynamic_sampling
+        # Ctrl-C / SIGTERM: say how to resume; the logger ends its bar on any way out; the engine
+        # closes first, before the logger's end_training destroys the process group it uses
+        with (
+            stop_on_signals(run) as check_stop,
+            open_logger(run, start_step) as logger,
+            engine_closed(ctx),
+        ):
+            for step in range(start_step, run.total_steps):
+                check_stop()  # a Ctrl-C or SIGTERM lost inside the last step stops the run here
+                ctx.trainer_state = trainer_state(
+                    step, run.total_steps, run.sampler.steps_per_epoch
                 )
-                experience, extra, position = draw.experience, draw.sums, draw.position
-                append_jsonl(run.order_log, {"step": step + 1, "rank": run.rank,
-                                             "problem_ids": draw.problem_ids})  # fmt: skip
-            else:
-                micro_batches = run.sampler.step_batches(step)
-                step_ids = [run.records[i].problem_id for micro in micro_batches for i in micro]
-                append_jsonl(
-                    run.order_log, {"step": step + 1, "rank": run.rank, "problem_ids": step_ids}
-                )
-                batches = load_prompt_batches(
-                    ctx, micro_batches, run.records, run.bad, step,
-                    lambda step=step: run.sampler.filler_order(step), timer,
-                )  # fmt: skip
-                experience = collect_experience(
-                    ctx, batches, shuffle_generator(cfg, step, run.rank), timer, step
-                )
-            passes = update(ctx, experience, timer)
-            bad_total = log_step(run, logger, step, experience, passes, timer, clock, lr, extra)
-            done, every = step + 1, cfg.checkpoint.save_every
-            if (every and done % every == 0) or done == run.total_steps:
-                state = run_state(run, done, bad_total)
-                if cfg.rl.dynamic_sampling:  # what the next step reads depends on the drops
-                    state[POSITION_KEY] = position
-                save_checkpoint(run.accelerator, ctx.model, ctx.processor, run.out, done,
-                                state, run.config_yaml, cfg.checkpoint.keep_last)  # fmt: skip
-    finish_run(run, ctx.model, ctx.processor, bad_total)
+                timer, clock = PhaseTimer(), StepTimer()
+                lr = ctx.scheduler.get_last_lr()[0]
+                extra = None  # rl.dynamic_sampling's sums (rounds, groups drawn and kept)
+                # DAPO: drop groups without signal, refill (grpo_dynamic)
+                if cfg.rl.dynamic_sampling:
+                    draw = collect_dynamic_experience(
+                        ctx, run, step, position, shuffle_generator(cfg, step, run.rank), timer
+                    )
+                    experience, extra, position = draw.experience, draw.sums, draw.position
+                    append_jsonl(run.order_log, {"step": step + 1, "rank": run.rank,
+                                                 "problem_ids": draw.problem_ids})  # fmt: skip
+                else:
+                    micro_batches = run.sampler.step_batches(step)
+                    step_ids = [run.records[i].problem_id for micro in micro_batches for i in micro]
+                    append_jsonl(
+                        run.order_log, {"step": step + 1, "rank": run.rank, "problem_ids": step_ids}
+                    )
+                    batches = load_prompt_batches(
+                        ctx, micro_batches, run.records, run.bad, step,
+                        lambda step=step: run.sampler.filler_order(step), timer,
+                    )  # fmt: skip
+                    experience = collect_experience(
+                        ctx, batches, shuffle_generator(cfg, step, run.rank), timer, step
+                    )
+                passes = update(ctx, experience, timer)
+                bad_total = log_step(run, logger, step, experience, passes, timer, clock, lr, extra)
+                done, every = step + 1, cfg.checkpoint.save_every
+                if (every and done % every == 0) or done == run.total_steps:
+                    state = run_state(run, done, bad_total)
+                    if cfg.rl.dynamic_sampling:  # what the next step reads depends on the drops
+                        state[POSITION_KEY] = position
+                    save_checkpoint(run.accelerator, ctx.model, ctx.processor, run.out, done,
+                                    state, run.config_yaml, cfg.checkpoint.keep_last)  # fmt: skip
+        finish_run(run, ctx.model, ctx.processor, bad_total)
     model = run.accelerator.unwrap_model(ctx.model)
     return GRPOResult(run.out, run.total_steps, model, *step_counts(ctx))
 

@@ -11,10 +11,12 @@ Run it on one process, or on many with an accelerate config file:
     accelerate launch --config_file configs/accelerate/zero2.yaml --num_processes 4 \\
         -m video_r1.cli sft --config configs/sft.yaml   # the published 4 GPUs, global batch 8
 
-`--resume` continues from the newest checkpoint of checkpoint.output_dir (or starts fresh if
-there is none); `--resume PATH` from that checkpoint. Writes under checkpoint.output_dir:
-checkpoint-<step>/ (HF model + processor + training state), final (the last checkpoint; with
-LoRA a folder with the merged model), metrics.jsonl, bad_samples.jsonl, logs/ (trackers).
+`--resume` continues from the newest checkpoint of checkpoint.output_dir (a missing or empty
+folder is refused; a run stopped before its first checkpoint starts again at step 0);
+`--resume PATH` from that checkpoint. One run at a time per folder (OUT/.lock). Writes under
+checkpoint.output_dir: checkpoint-<step>/ (HF model + processor + training state), final/ (the
+model alone: the last checkpoint's files, with LoRA the merged model), metrics.jsonl,
+bad_samples.jsonl, logs/ (trackers).
 """
 
 from __future__ import annotations
@@ -72,7 +74,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         const="latest",
         default=None,
         metavar="PATH",
-        help="resume from the newest checkpoint of the output dir (no value) or from PATH",
+        help="resume from the newest checkpoint of the output dir (no value; refused where "
+        "there is none), from PATH, or `auto`: the newest if any, else a fresh start "
+        "(for a job that restarts itself)",
     )
     parser.epilog = "config keys (key (default): meaning):\n  " + "\n  ".join(
         describe_config(SFTConfig)
@@ -147,24 +151,24 @@ def train(cfg: SFTConfig, resume: str | None = None) -> SFTResult:
         count_parameters,
         prepare_model,
     )
-    from video_r1.train.run import finish_run, open_logger, resume_state, start_run, stop_on_signals
+    from video_r1.train.run import finish_run, open_logger, open_run, resume_state, stop_on_signals
 
-    run = start_run(cfg, "sft", resume)
-    processor = load_processor(cfg.model.path)
-    model = prepare_model(cfg.model, checkpoint=run.resume_path)
-    trainable, total = count_parameters(model)
-    optimizer = build_optimizer(model, cfg.optim)
-    scheduler = build_scheduler(optimizer, cfg.optim, run.total_steps)
-    model, optimizer, scheduler = run.accelerator.prepare(model, optimizer, scheduler)
-    start_step = resume_state(run, f"{trainable:,} of {total:,} parameters trainable")
-    loop = _Loop(run, cfg, processor, model, optimizer, scheduler, make_frame_cache(cfg.media))
-    model.train()
-    bad_totals = {"seen": run.bad.seen, "bad": run.bad.bad}
-    with stop_on_signals(run) as check_stop, open_logger(run, start_step) as logger:
-        for step in range(start_step, run.total_steps):
-            check_stop()  # a Ctrl-C or SIGTERM lost inside the last step stops the run here
-            bad_totals = loop.step(step, logger)
-    finish_run(run, model, processor, bad_totals)
+    with open_run(cfg, "sft", resume) as run:  # the folder is this run's until it ends
+        processor = load_processor(cfg.model.path)
+        model = prepare_model(cfg.model, checkpoint=run.resume_path)
+        trainable, total = count_parameters(model)
+        optimizer = build_optimizer(model, cfg.optim)
+        scheduler = build_scheduler(optimizer, cfg.optim, run.total_steps)
+        model, optimizer, scheduler = run.accelerator.prepare(model, optimizer, scheduler)
+        start_step = resume_state(run, f"{trainable:,} of {total:,} parameters trainable")
+        loop = _Loop(run, cfg, processor, model, optimizer, scheduler, make_frame_cache(cfg.media))
+        model.train()
+        bad_totals = {"seen": run.bad.seen, "bad": run.bad.bad}
+        with stop_on_signals(run) as check_stop, open_logger(run, start_step) as logger:
+            for step in range(start_step, run.total_steps):
+                check_stop()  # a Ctrl-C or SIGTERM lost inside the last step stops the run here
+                bad_totals = loop.step(step, logger)
+        finish_run(run, model, processor, bad_totals)
     return SFTResult(run.out, run.total_steps, run.accelerator.unwrap_model(model))
 
 

@@ -12,8 +12,9 @@ What a recipe calls, in order (see `video_r1.recipes.sft` for a complete loop):
 - `bad_samples`: `BadSamples` (`on_bad_sample: error|skip`, max bad fraction).
 - `checkpoint`: `save_checkpoint`, `load_checkpoint`, `resolve_resume`, `find_latest_checkpoint`.
 - `metrics_logger`: `MetricsLogger` (JSONL + trackers + progress bar), `reduce_sums`, `reduce_max`.
-- `run`: `start_run` / `resume_state` / `open_logger` / `stop_on_signals` / `finish_run`, the
-  frame around a recipe's loop; `run_folder`: no fresh start over a run, config checks on resume.
+- `run`: `open_run` (`start_run` under the folder's lock) / `resume_state` / `open_logger` /
+  `stop_on_signals` / `finish_run`, the frame around a recipe's loop; `run_folder`: one run per
+  folder, no fresh start over a run, config checks on resume.
 
 Submodules are imported explicitly (`from video_r1.train.config import ...`) so that importing
 the config does not import accelerate or transformers.

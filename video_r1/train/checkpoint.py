@@ -87,8 +87,8 @@ def find_latest_checkpoint(output_dir: str | Path) -> Path | None:
 
 def resolve_resume(resume: str | None, output_dir: str | Path) -> Path | None:
     """`None` -> fresh start; 'latest' -> newest complete checkpoint of `output_dir` (None if
-    there is none yet, so the same command starts and restarts a preemptible job); else a path,
-    which must be a complete checkpoint."""
+    there is none yet: start_run refuses a missing or empty folder); else a path, which must
+    be a complete checkpoint (not a run's final/, which holds no training state)."""
     if resume is None:
         return None
     if resume == "latest":
@@ -96,6 +96,11 @@ def resolve_resume(resume: str | None, output_dir: str | Path) -> Path | None:
     path = Path(resume)
     if not (path / STATE_FILE).is_file():
         raise CheckpointError(f"{path}: not a complete checkpoint (no {STATE_FILE})")
+    if not (path / "state").is_dir():
+        raise CheckpointError(
+            f"{path}: a model folder (a run's final/), not a checkpoint: no training state; "
+            f"resume from a checkpoint-N, or train on from it as model.path={path}"
+        )
     return path
 
 
@@ -292,20 +297,51 @@ def load_checkpoint(accelerator: Any, path: str | Path) -> dict[str, Any]:
 def write_final(
     accelerator: Any, model: Any, processor: Any, out: Path, step: int, lora: bool
 ) -> None:
-    """OUTPUT/final: a link to the last checkpoint, or with LoRA the merged model."""
-    final = out / "final"
+    """OUTPUT/final: a self-contained model folder (weights, config, processor and tokenizer
+    files, the run's config.yaml and trainer_state.json; no optimizer state), the same in
+    every run: the last checkpoint's files hard-linked (copied where links fail), or with
+    LoRA the merged model. Collective.
+
+    (A symlink to the checkpoint broke on `cp -r` and on pruning, and carried state/.)
+    """
+    final, tmp = out / "final", out / ".tmp-final"
+    last = checkpoint_path(out, step)
+    if accelerator.is_main_process:
+        _remove(tmp)  # debris of a crash mid-write
+    accelerator.wait_for_everyone()
     if lora:
         merged = accelerator.unwrap_model(model).merge_and_unload()
-        tmp = out / ".tmp-final"
         save_model_files(accelerator, merged, processor, tmp)
     if accelerator.is_main_process:
-        if not lora:
-            tmp = out / ".tmp-final"
-            if tmp.is_symlink() or tmp.exists():
-                tmp.unlink()
-            os.symlink(checkpoint_path(out, step).name, tmp)
-        if final.is_dir() and not final.is_symlink():
-            shutil.rmtree(final)
+        tmp.mkdir(exist_ok=True)
+        for src in sorted(last.iterdir()):
+            skip = src.is_dir() or (tmp / src.name).exists()  # state/; the merged model's own
+            if not skip and not (lora and src.name in _ADAPTER_FILES):
+                _link_or_copy(src, tmp / src.name)
+        apply_umask(tmp)
+        _fsync_files(tmp)
+        _remove(final)  # an earlier end of this run (a resume trained on)
         os.replace(tmp, final)
+        _fsync_dir(out)
         print(f"# done: {final}", file=sys.stderr, flush=True)
     accelerator.wait_for_everyone()
+
+
+# A LoRA checkpoint's adapter files, which the merged final replaces.
+_ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "README.md")
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    # a hard link costs no disk and survives the checkpoint's pruning; some filesystems
+    # (and other devices) have none
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _remove(path: Path) -> None:
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.is_dir():
+        shutil.rmtree(path)

@@ -1,21 +1,20 @@
 """The run around a recipe's loop: what SFT and GRPO set up, resume and finish the same way.
 
-run = start_run(cfg, "grpo")                     # accelerator, records, sampler, bad samples
-... load processor and model (prepare_model(cfg.model, checkpoint=run.resume_path)) ...
-start_step = resume_state(run, model_description)  # after accelerator.prepare
-with stop_on_signals(run) as check_stop, open_logger(run, start_step) as logger:
-    # Ctrl-C / SIGTERM: say how to resume; the logger ends its bar on any way out
-    for step in range(start_step, run.total_steps):
-        ... bad.report(record, reason, step=step + 1, rank=run.rank) ...
-        ... a rank whose micro-batch is all bad trains a filler with weight 0:
-            find_filler(run.sampler.filler_order(step), encode_index) ...
-        save_checkpoint(..., run_state(run, done, bad_totals), ...)
-finish_run(run, model, processor, bad_totals)    # final + how many samples were skipped
+with open_run(cfg, "grpo", resume) as run:       # the folder's lock; accelerator, records...
+    ... load processor and model (prepare_model(cfg.model, checkpoint=run.resume_path)) ...
+    start_step = resume_state(run, model_description)  # after accelerator.prepare
+    with stop_on_signals(run) as check_stop, open_logger(run, start_step) as logger:
+        # Ctrl-C / SIGTERM: say how to resume; the logger ends its bar on any way out
+        for step in range(start_step, run.total_steps):
+            ... bad.report(record, reason, step=step + 1, rank=run.rank) ...
+            ... a rank whose micro-batch is all bad trains a filler with weight 0:
+                find_filler(run.sampler.filler_order(step), encode_index) ...
+            save_checkpoint(..., run_state(run, done, bad_totals), ...)
+    finish_run(run, model, processor, bad_totals)  # final + how many samples were skipped
 """
 
 from __future__ import annotations
 
-import shlex
 import signal
 import sys
 import threading
@@ -43,6 +42,7 @@ class Run:
     resume_path: Path | None
     order_log: Path  # which records this rank trained at each step
     base_weights: str | None = None  # sha256 of model.path's weights (checked on resume)
+    hold: Any = None  # run_folder.FolderHold: the folder's lock, released by open_run
 
     @property
     def rank(self) -> int:
@@ -53,51 +53,86 @@ class Run:
         return self.accelerator.num_processes
 
 
-def start_run(cfg: TrainConfig, recipe: str, resume: str | None = None) -> Run:
-    """Accelerator, output folder, printed config, seed, records, sampler, bad-sample policy.
+@contextmanager
+def open_run(cfg: TrainConfig, recipe: str, resume: str | None = None) -> Iterator[Run]:
+    """`start_run`, holding the output folder's lock until the block ends (a run that fails
+    before writing any file leaves no folder behind)."""
+    run = start_run(cfg, recipe, resume)
+    try:
+        yield run
+    except BaseException:
+        run.hold.release(failed=True)
+        raise
+    run.hold.release(failed=False)
 
-    A fresh start over a folder holding a run is refused (or, with checkpoint.overwrite, that
-    run is deleted first); a resume is refused when the data, batch layout or seeds changed.
+
+def start_run(cfg: TrainConfig, recipe: str, resume: str | None = None) -> Run:
+    """Accelerator, output folder (locked: `open_run` releases it), printed config, seed,
+    records, sampler, bad-sample policy.
+
+    A second run on a folder in use is refused (naming its pid and host); a fresh start over
+    a folder holding a run is refused (or, with checkpoint.overwrite, that run is deleted
+    first); a resume is refused when the data, batch layout or seeds changed, or when there
+    is nothing to resume. `resume`: None (fresh start), "latest", a checkpoint path, or
+    "auto" (latest if there is a checkpoint, else a fresh start: one call starts and restarts).
     """
     from accelerate.utils import set_seed
 
     from video_r1.train.bad_samples import BadSamples
-    from video_r1.train.checkpoint import resolve_resume
+    from video_r1.train.checkpoint import CheckpointError, find_latest_checkpoint, resolve_resume
     from video_r1.train.run_folder import (
+        LOCK_FILE,
         check_base_weights,
         check_resume_config,
         claim_output_dir,
+        no_checkpoint_line,
+        take_output_dir,
     )
     from video_r1.train.setup import setup_accelerator
     from video_r1.utils.hashing import weights_sha256
+    from video_r1.utils.lock import check_not_held
 
     check_trackers(cfg.logging.trackers)
     check_config_paths(cfg)
     out = Path(cfg.checkpoint.output_dir)
     config_yaml = format_config(cfg)
+    existed = out.exists()
+    if resume == "auto":  # the API's start-or-continue (the demo's stages): latest, if any
+        resume = "latest" if find_latest_checkpoint(out) else None
     resume_path = resolve_resume(resume, out)
     changes = check_resume_config(resume_path, config_yaml) if resume_path else []
+    if resume == "latest" and resume_path is None:
+        changes.append(no_checkpoint_line(out))  # refuses a missing or empty folder
     base_weights = weights_sha256(cfg.model.path)  # every rank: all refuse alike
     if resume_path:
         check_base_weights(resume_path, cfg.model.path, base_weights)
     if resume_path is None and not cfg.checkpoint.overwrite:
-        claim_output_dir(out, overwrite=False)  # every rank refuses alike: none waits forever
+        try:  # every rank refuses alike: none waits forever
+            claim_output_dir(out, overwrite=False)
+        except CheckpointError:
+            check_not_held(out / LOCK_FILE)  # a live run: not one to continue with --resume
+            raise
     accelerator = setup_accelerator(cfg, out)
-    if resume_path is None and cfg.checkpoint.overwrite:
+    # from here to the block's end of open_run, the folder is this run's
+    hold = take_output_dir(accelerator, out, created=accelerator.is_main_process and not existed)
+    try:
+        if resume_path is None and cfg.checkpoint.overwrite:
+            if accelerator.is_main_process:
+                claim_output_dir(out, overwrite=True)
+            accelerator.wait_for_everyone()  # no rank writes before the old run is gone
         if accelerator.is_main_process:
-            claim_output_dir(out, overwrite=True)
-        accelerator.wait_for_everyone()  # no rank writes before the old run is gone
-    if accelerator.is_main_process:
-        out.mkdir(parents=True, exist_ok=True)
-        print(f"# video-r1 {recipe}: resolved config\n{config_yaml}", flush=True)
-        for line in changes:
-            print(line, flush=True)
-    set_seed(cfg.seed)
-    records, problems = _read_training_records(cfg, accelerator.is_main_process)
-    # SFT trains an epoch's last records as a smaller step (HF Trainer's default) unless
-    # sft.drop_last; GRPO's steps are whole groups of prompts
-    keep_partial = recipe == "sft" and not getattr(getattr(cfg, "sft", None), "drop_last", True)
-    sampler = _make_sampler(cfg, accelerator, records, problems, keep_partial)
+            print(f"# video-r1 {recipe}: resolved config\n{config_yaml}", flush=True)
+            for line in changes:
+                print(line, flush=True)
+        set_seed(cfg.seed)
+        records, problems = _read_training_records(cfg, accelerator.is_main_process)
+        # SFT trains an epoch's last records as a smaller step (HF Trainer's default) unless
+        # sft.drop_last; GRPO's steps are whole groups of prompts
+        keep_partial = recipe == "sft" and not getattr(getattr(cfg, "sft", None), "drop_last", True)
+        sampler = _make_sampler(cfg, accelerator, records, problems, keep_partial)
+    except BaseException:
+        hold.release(failed=True)
+        raise
     bad = BadSamples(cfg.data.on_bad_sample, cfg.data.max_bad_fraction, out / "bad_samples.jsonl")
     return Run(
         cfg=cfg, recipe=recipe, accelerator=accelerator, out=out, config_yaml=config_yaml,
@@ -105,7 +140,7 @@ def start_run(cfg: TrainConfig, recipe: str, resume: str | None = None) -> Run:
         total_steps=sampler.total_steps(cfg.optim.epochs, cfg.optim.max_steps),
         resume_path=resume_path,
         order_log=out / "data_order" / f"rank{accelerator.process_index}.jsonl",
-        base_weights=base_weights,
+        base_weights=base_weights, hold=hold,
     )  # fmt: skip
 
 
@@ -347,26 +382,13 @@ def stop_on_signals(run: Run) -> Iterator[Callable[[], None]]:
 def interrupted_message(run: Run, why: str) -> str:
     """One line: what stopped the run, its last checkpoint, how to continue."""
     from video_r1.train.checkpoint import find_latest_checkpoint
+    from video_r1.train.run_folder import resume_command
 
     latest = find_latest_checkpoint(run.out)
-    where = f"last checkpoint {latest}" if latest else "no checkpoint yet"
-    return f"{run.recipe} stopped by {why}; {where}; continue with: {resume_command(run.recipe)}"
-
-
-def resume_command(recipe: str, argv: list[str] | None = None) -> str:
-    """The command line that resumes this run: the same one with `--resume`.
-
-    Example:
-        >>> resume_command("sft", ["video-r1", "sft", "--config", "c.yaml", "optim.lr=1"])
-        'video-r1 sft --config c.yaml optim.lr=1 --resume'
-    """
-    args = list(sys.argv if argv is None else argv)[1:]
-    if not args or args[0] != recipe:  # not our command line (a notebook, a test)
-        return f"{recipe}.train(cfg, resume='latest')"
-    kept = []
-    for i, arg in enumerate(args):
-        after_resume = i > 0 and args[i - 1] == "--resume"
-        if arg == "--resume" or (after_resume and "=" not in arg and not arg.startswith("-")):
-            continue
-        kept.append(arg)
-    return shlex.join(["video-r1", *kept, "--resume"])
+    if latest is None:  # nothing to resume from: the same command starts the run again
+        again = resume_command(run.recipe, resume=False)
+        return f"{run.recipe} stopped by {why}; no checkpoint yet; start again with: {again}"
+    return (
+        f"{run.recipe} stopped by {why}; last checkpoint {latest}; continue with: "
+        f"{resume_command(run.recipe)}"
+    )

@@ -1,7 +1,9 @@
-"""The run folder's guards: a fresh start never lands on a finished run, and a resume never
-silently changes what the checkpoint was trained with.
+"""The run folder's guards: one run at a time per folder, a fresh start never lands on a
+finished run, and a resume never silently changes what the checkpoint was trained with.
 
+    hold = take_output_dir(accelerator, out, created)  # OUT/.lock for the whole run
     claim_output_dir(out, overwrite)          # fresh start: refuse (or clear) an old run
+    no_checkpoint_line(out)                   # --resume without a checkpoint: refuse or say so
     check_resume_config(saved_yaml, new_yaml)  # resume: refuse changed data/batch/seed keys,
                                                # return the lines to print for the others
 
@@ -12,8 +14,13 @@ GRPO adds its own keys (e.g. `grpo.num_generations` changes what a step is) thro
 from __future__ import annotations
 
 import re
+import shlex
 import shutil
+import sys
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from video_r1.train.checkpoint import CONFIG_FILE, CheckpointError
 
@@ -46,6 +53,73 @@ IGNORED_ON_RESUME: dict[str, str] = {
 # with a crash's debris, and the checkpoints a resume from an earlier one set aside
 _CHECKPOINT_NAME = re.compile(r"^(\.tmp-|\.old-|abandoned-)?checkpoint-\d+$")
 RUN_FILES = ("final", "metrics.jsonl", "bad_samples.jsonl", "data_order", "logs")
+LOCK_FILE = ".lock"  # who runs in the folder (pid, host, start time): video_r1.utils.lock
+
+
+@dataclass
+class FolderHold:
+    """The main process's lock on the output folder, held from start to end of the run."""
+
+    out: Path
+    created: bool  # the run made the folder: a run that fails before writing removes it
+    locks: ExitStack = field(default_factory=ExitStack)
+
+    def release(self, failed: bool) -> None:
+        """Drop the lock; after a failure that left no file, also the folder the run made
+        (a run refused by a check leaves nothing behind)."""
+        self.locks.close()
+        if failed and self.created and self.out.is_dir():
+            if not any(p.is_file() or p.is_symlink() for p in self.out.rglob("*")):
+                shutil.rmtree(self.out, ignore_errors=True)
+
+
+def take_output_dir(accelerator: Any, out: Path, created: bool) -> FolderHold:
+    """Create `out` and take OUT/.lock (main process) for the whole run; a second run on the
+    folder, while the first lives, gets LockHeld naming its pid and host on every process.
+
+    Every process of a launch is one run: the main process takes the lock and tells the
+    others whether it got it, so all stop alike. A lock left by a killed run (same host, its
+    pid gone) is taken over. `created`: the folder did not exist before this run.
+    """
+    from accelerate.utils import broadcast_object_list
+
+    from video_r1.utils.lock import LockHeld, hold_lock
+
+    hold, refused = FolderHold(out, created), None
+    if accelerator.is_main_process:
+        out.mkdir(parents=True, exist_ok=True)
+        try:
+            hold.locks.enter_context(hold_lock(out / LOCK_FILE))
+        except LockHeld as held:
+            refused = str(held)
+    refused = broadcast_object_list([refused])[0]
+    if refused is not None:
+        hold.release(failed=True)
+        raise LockHeld(refused)
+    return hold
+
+
+def no_checkpoint_line(out: Path) -> str:
+    """`--resume` on `out` without a complete checkpoint: a CheckpointError for a missing or
+    empty folder (nothing to resume: a typo, or a run not started yet), else the line that
+    says the run starts again at step 0 (it stopped before its first save)."""
+    started = [name for name in RUN_FILES if (out / name).exists()] + [
+        p.name for p in old_run_files(out)
+    ]
+    if not started:
+        from video_r1.utils.lock import check_not_held
+
+        check_not_held(out / LOCK_FILE)  # a run that has just started there: say so
+        what = "no such folder" if not out.exists() else "no run in it"
+        raise CheckpointError(
+            f"--resume: {out}: {what}, nothing to resume; drop --resume to start a fresh run "
+            "(--resume auto: resume if there is a checkpoint, else start), or set "
+            "checkpoint.output_dir to the run to continue"
+        )
+    return (
+        f"# --resume: {out} holds no complete checkpoint (the run stopped before its first "
+        "save); starting again at step 0"
+    )
 
 
 def old_run_files(out: Path) -> list[Path]:
@@ -176,6 +250,31 @@ def set_aside_later_checkpoints(out: str | Path, step: int) -> list[Path]:
             path.rename(target)
             moved.append(target)
     final = Path(out) / "final"
-    if moved and final.is_symlink() and not final.exists():
-        final.unlink()  # it named a checkpoint set aside: the run is not finished
+    if moved and (final.is_symlink() or final.exists()):
+        # the model of the run set aside (its last checkpoint keeps the weights): this run
+        # is not finished (a symlink: a `final` of an earlier version)
+        if final.is_dir() and not final.is_symlink():
+            shutil.rmtree(final)
+        else:
+            final.unlink()
     return moved
+
+
+def resume_command(recipe: str, argv: list[str] | None = None, resume: bool = True) -> str:
+    """The command line that resumes this run: the same one with `--resume` (without it,
+    for `resume=False`: a run stopped before its first checkpoint starts again).
+
+    Example:
+        >>> resume_command("sft", ["video-r1", "sft", "--config", "c.yaml", "optim.lr=1"])
+        'video-r1 sft --config c.yaml optim.lr=1 --resume'
+    """
+    args = list(sys.argv if argv is None else argv)[1:]
+    if not args or args[0] != recipe:  # not our command line (a notebook, a test)
+        return f"{recipe}.train(cfg{', resume=' + repr('latest') if resume else ''})"
+    kept = []
+    for i, arg in enumerate(args):
+        after_resume = i > 0 and args[i - 1] == "--resume"
+        if arg == "--resume" or (after_resume and "=" not in arg and not arg.startswith("-")):
+            continue
+        kept.append(arg)
+    return shlex.join(["video-r1", *kept, *(["--resume"] if resume else [])])

@@ -1,7 +1,8 @@
 """One writer per output: a lock file naming who holds it (pid, host, start time).
 
 Two `video-r1 eval` processes on one `--out` would both run every sample and interleave their
-lines; the second now stops at once and says who holds the folder. A lock left by a process
+lines, and two training runs on one checkpoint.output_dir their metrics and checkpoints; the
+second now stops at once and says who holds the folder (eval, annotate, sft and grpo). A lock left by a process
 that died (same host, pid no longer running) is taken over; one from another host cannot be
 checked and must be removed by hand.
 """
@@ -69,6 +70,22 @@ def _take_over_stale(path: Path, holder: dict) -> None:
     )
 
 
+def _held(path: Path, holder: dict) -> LockHeld:
+    return LockHeld(
+        f"{path.parent} is in use by pid {holder.get('pid', '?')} on host "
+        f"{holder.get('host', '?')} since {holder.get('started', '?')}; wait for that "
+        f"run to end, or delete {path} if that process is gone"
+    )
+
+
+def check_not_held(path: str | os.PathLike) -> None:
+    """LockHeld if a live process (or one on another host) holds the lock `path` now; takes
+    nothing (a check before others that would otherwise answer first, e.g. "holds a run")."""
+    path = Path(path)
+    if path.exists() and not _is_stale(holder := _holder(path)):
+        raise _held(path, holder)
+
+
 @contextmanager
 def hold_lock(path: str | os.PathLike) -> Iterator[None]:
     """Hold the lock file `path` for the duration of the block; LockHeld if a live process
@@ -84,11 +101,7 @@ def hold_lock(path: str | os.PathLike) -> Iterator[None]:
             break
         holder = _holder(path)
         if not _is_stale(holder):
-            raise LockHeld(
-                f"{path.parent} is in use by pid {holder.get('pid', '?')} on host "
-                f"{holder.get('host', '?')} since {holder.get('started', '?')}; wait for that "
-                f"run to end, or delete {path} if that process is gone"
-            )
+            raise _held(path, holder)
         _take_over_stale(path, holder)
     else:
         raise LockHeld(f"{path}: could not take the lock (other processes keep taking it)")
