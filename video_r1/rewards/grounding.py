@@ -263,6 +263,21 @@ def union_iou(prediction: list[Interval], truth: list[Interval]) -> float:
     return 1.0 if union == 0 else inter / union
 
 
+def score_time_r1_eval(output: str, ground_truth: str) -> float:
+    """Time-R1's evaluation (www-Ye/Time-R1 `evaluate.py`): the last `NUMBER (to|and) NUMBER`
+    anywhere in the whole output (no answer tag needed), IoU clipped at 0; 0 if none.
+
+    Example:
+        >>> score_time_r1_eval("<think>maybe 0 to 9</think> it is 2 to 4", "[1.0, 3.0]")
+        0.3333333333333333
+    """
+    truth = _json_pair(ground_truth) or parse_interval(ground_truth)
+    interval = parse_interval_time_r1(output)
+    if truth is None or truth[0] >= truth[1] or interval is None:
+        return 0.0
+    return temporal_iou(interval, truth)
+
+
 def check_grounding_reward(variant: str) -> None:
     """Raise ValueError naming the known variants if `variant` is not one.
 
