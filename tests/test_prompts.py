@@ -179,9 +179,15 @@ def test_encode_matches_published_path_video(arch, tiny_model_factory, make_clip
     # ours are rounded to uint8 before normalising; qwen-vl-utils keeps float pixels
     diff = (ours["pixel_values_videos"] - theirs["pixel_values_videos"]).abs()
     assert diff.mean() < 0.01 and diff.max() < 0.1
-    if arch == "qwen2.5-vl":  # temporal positions: 2 frames / sampled fps
-        assert torch.allclose(
-            ours["second_per_grid_ts"], torch.as_tensor(theirs["second_per_grid_ts"])
+    if arch == "qwen2.5-vl":  # temporal positions: 2 frames x the frames' spacing
+        # deliberately not qwen-vl-utils' nominal 2 / (n / (last + 1) x fps), which puts the
+        # patches (n - 1) / n x (last + 1) / last of their real spacing apart (docs/spec.md)
+        n, first, last = clip.num_frames, clip.indices[0], clip.indices[-1]
+        real = 2 * (last - first) / ((n - 1) * clip.source_fps)
+        nominal = 2 * (last + 1) / (n * clip.source_fps)
+        assert ours["second_per_grid_ts"].tolist() == pytest.approx([real], rel=1e-6)
+        assert torch.as_tensor(theirs["second_per_grid_ts"]).tolist() == pytest.approx(
+            [nominal], rel=1e-6
         )
 
 

@@ -30,7 +30,7 @@ import torch
 from video_r1.media.frame_order import time_shuffle
 from video_r1.media.record_media import load_record_media, load_records_media
 from video_r1.media.types import BackendMissing, Clip
-from video_r1.prompts import build_messages, encode_prompts, prompt_text, select
+from video_r1.prompts import encode_prompts, prompt_messages, prompt_text, select
 from video_r1.recipes.grpo_config import GRPOConfig
 from video_r1.recipes.grpo_engine import engine_mismatch, policy_version, run_engine
 from video_r1.recipes.grpo_sampling import SamplingKey
@@ -192,7 +192,10 @@ def generate_and_score(
     with timer("prompt"):
         media = [m for b in batches for m in b.media]
         sources, row_media, counts = build_prompt_rows(media, ctx.cfg, shuffle_gen)
-        messages = [build_messages(records[b], wording=rl.prompt_wording) for b in sources]
+        messages = prompt_messages(
+            ctx.processor, [records[b] for b in sources], row_media, wording=rl.prompt_wording,
+            frame_times_in_prompt=ctx.cfg.data.frame_times_in_prompt,
+        )  # fmt: skip
         prompts = encode_prompts(ctx.processor, messages, row_media)
         inputs = {k: v.to(ctx.accelerator.device) for k, v in prompts.model_inputs.items()}
     set_policy_mode(ctx.model, training=False)  # rollouts of the network without dropout

@@ -43,6 +43,7 @@ SCHEDULES = ("cosine", "constant", "linear")
 MIXED_PRECISIONS = ("auto", "no", "bf16", "fp16")
 DTYPES = ("float32", "bfloat16", "float16")
 BAD_SAMPLE_POLICIES = ("error", "skip")
+FRAME_TIMES_IN_PROMPT = ("auto", "on", "off")  # as video_r1.prompts.FRAME_TIMES_IN_PROMPT
 
 
 def _help(text: str, **kwargs: Any) -> Any:
@@ -153,11 +154,22 @@ class DataConfig:
     )
     shuffle: bool = _help("shuffle records every epoch (seeded)", default=True)
     seed: int = _help("seed of the record order", default=42)
+    frame_times_in_prompt: str = _help(
+        "state each sampled frame's time (seconds) in the prompt: 'auto' for temporal "
+        "grounding on models without a sense of time (Qwen2-VL), 'on' for every video, 'off' "
+        "never (docs/spec.md, 'Frame times')",
+        default="auto",
+    )
 
     def __post_init__(self) -> None:
         if self.on_bad_sample not in BAD_SAMPLE_POLICIES:
             raise ConfigError(
                 f"data.on_bad_sample must be one of {BAD_SAMPLE_POLICIES}, got {self.on_bad_sample!r}"
+            )
+        if self.frame_times_in_prompt not in FRAME_TIMES_IN_PROMPT:
+            raise ConfigError(
+                f"data.frame_times_in_prompt must be one of {FRAME_TIMES_IN_PROMPT}, "
+                f"got {self.frame_times_in_prompt!r}"
             )
         if not 0.0 <= self.max_bad_fraction <= 1.0:
             raise ConfigError(
