@@ -28,6 +28,8 @@ MODULES = [
     "video_r1.rewards.group",
     "video_r1.evaluation.benchmark_metrics",
     "video_r1.rewards.lenient",
+    "video_r1.rewards.grounding",
+    "video_r1.data.convert",
     "video_r1.data.records",
 ]
 

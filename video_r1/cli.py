@@ -13,7 +13,7 @@ import sys
 # name -> (module, one-line help). Order is the order of the data flow.
 COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("video_r1.synth.cli", "generate the synthetic video/image reasoning benchmark"),
-    "data": ("video_r1.data.cli", "check or summarise a Video-R1-format dataset"),
+    "data": ("video_r1.data.cli", "check, summarise or convert a Video-R1-format dataset"),
     "frames": ("video_r1.media.cli", "sample a video's frames and write a contact sheet"),
     "tiny-model": ("video_r1.models.cli", "build a tiny random Qwen-VL model for tests and demos"),
     "sft": ("video_r1.recipes.sft", "supervised fine-tuning (reasoning cold start)"),

@@ -67,7 +67,8 @@ def test_parity_table(qtype, pred, gt, expected, how):
 
 
 def test_parity_table_covers_every_type():
-    assert {row[0] for row in TABLE} == set(PROBLEM_TYPES) == set(SCORERS)
+    # temporal grounding is no Video-R1 type: its published parity is test_rewards_grounding's
+    assert {row[0] for row in TABLE} | {"temporal grounding"} == set(PROBLEM_TYPES) == set(SCORERS)
 
 
 def test_deliberate_difference_nan_is_unparsable():

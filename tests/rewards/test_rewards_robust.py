@@ -24,6 +24,7 @@ GROUND_TRUTH = {
     "OCR": "<answer>STOP here</answer>",
     "free-form": "<answer>the red car turns left</answer>",
     "regression": "<answer>3.5</answer>",
+    "temporal grounding": "<answer>[1.0, 3.0]</answer>",
 }
 
 NASTY = [

@@ -1,8 +1,9 @@
 """Records: one question of a Video-R1-format dataset, validated against the schema.
 
 The schema (docs/spec.md#data): problem_id, problem, data_type (image|video),
-problem_type (multiple choice|numerical|OCR|free-form|regression), options (multiple
-choice only), solution ("<answer>B</answer>"), path (relative to a media root),
+problem_type (multiple choice|numerical|OCR|free-form|regression|temporal grounding), options
+(multiple choice only), solution ("<answer>B</answer>"; temporal grounding:
+"<answer>[1.0, 3.0]</answer>", start and end in seconds of the original video), path (relative to a media root),
 data_source, and process (CoT set only).
 """
 
@@ -12,7 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-PROBLEM_TYPES: tuple[str, ...] = ("multiple choice", "numerical", "OCR", "free-form", "regression")
+PROBLEM_TYPES: tuple[str, ...] = (
+    "multiple choice",
+    "numerical",
+    "OCR",
+    "free-form",
+    "regression",
+    "temporal grounding",  # solution "<answer>[start, end]</answer>", seconds of the video
+)
 DATA_TYPES: tuple[str, ...] = ("image", "video")
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from video_r1.data.records import DATA_TYPES, PROBLEM_TYPES, Problem, Record
+from video_r1.rewards.grounding import GROUNDING, solution_problem
 from video_r1.rewards.parsing import extract_answer, parse_float
 
 SCHEMA_FIELDS: tuple[str, ...] = (
@@ -127,6 +128,8 @@ def validate_record(
     media_path = _check_media(raw.get("path"), media_root, bad)
     if media_path is not None and data_type in DATA_TYPES:
         _check_media_kind(media_path, data_type, bad)
+    if problem_type == GROUNDING and "data_type" in raw and data_type != "video":
+        bad("data_type", f"temporal grounding needs a video, got data_type {data_type!r}")
 
     if problems:
         return None, problems
@@ -192,6 +195,8 @@ def _check_answer(solution: str, problem_type: Any, options: list[str] | None, b
             bad("solution", f"answer {answer!r} is not one of the option letters {letters}")
     elif problem_type in ("numerical", "regression") and parse_float(answer) is None:
         bad("solution", f"answer {answer!r} is not a number")
+    elif problem_type == GROUNDING and (reason := solution_problem(answer)):
+        bad("solution", reason)
 
 
 def _check_media(path: Any, media_root: str | os.PathLike, bad) -> Path | None:

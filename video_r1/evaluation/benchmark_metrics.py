@@ -15,6 +15,11 @@ the published eval script does):
   `question_type`, not its `problem_type` (`official_problem_type`): a counting question
   labelled "numerical" is still scored by MRA.
 
+Temporal grounding (no Video-R1 type): "published" is the training `iou` scorer on the answer
+(video_r1.rewards.grounding.parse_interval: one interval in any format it reads), "official"
+is Time-R1's `evaluate.py`: the last `NUMBER (to|and) NUMBER` of the whole output. Both give
+temporal IoU in [0, 1], 0 for an unreadable or reversed answer.
+
 The published eval script scores OCR and free-form as 0 (it has no branch for them); here
 both semantics use the training scorers for them instead, and numerical uses the training
 rule under "official" too when no VSI-Bench `question_type` decides (VSI-Bench has no such
@@ -30,6 +35,7 @@ from typing import Literal
 import numpy as np
 
 from video_r1.rewards.accuracy import check_problem_type, score_answer
+from video_r1.rewards.grounding import GROUNDING, score_time_r1_eval
 from video_r1.rewards.parsing import extract_answer, parse_float
 
 Semantics = Literal["published", "official"]
@@ -138,6 +144,8 @@ def score_evaluation(
             return 0.0 if pred is None or gt is None else mean_relative_accuracy(pred, gt)
         return score_answer(answer, ground_truth, problem_type)
     if semantics == "official":
+        if problem_type == GROUNDING:
+            return score_time_r1_eval(output if isinstance(output, str) else "", ground_truth)
         problem_type = official_problem_type(problem_type, question_type)
         if problem_type == "multiple choice":
             return 1.0 if _first_word(answer).lower() == ground_truth.lower() else 0.0

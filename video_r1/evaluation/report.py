@@ -19,6 +19,10 @@ HEADER = [
     "VSI-Bench `question_type` is scored by it, as that scorer does: the numerical-answer types "
     "by MRA, the others as multiple choice, whatever its problem_type. Otherwise numerical, "
     "OCR and free-form as in the published column.",
+    "- temporal grounding: mIoU is the mean temporal IoU; R@m the share of samples with IoU >= "
+    "m; an answer that states no interval (or a reversed one) is IoU 0 and counts in every "
+    "denominator. published: video-r1's parser on the answer ([1, 3], 1 - 3, 1 to 3, 1s-3s, "
+    "mm:ss); official: Time-R1's evaluate.py (the last 'A to B' in the whole output).",
     "- VSI-Bench score: published = (multiple-choice accuracy + regression MRA) / 2, as "
     "Video-R1 reports it; official = the mean over question types (`question_type` field), "
     "with the three relative-direction levels merged, as the official scorer computes it.",
@@ -62,6 +66,11 @@ def _group_rows(name: str, summary: dict[str, Any]) -> list[list[str]]:
                 _pct(s["official"]),
             ]
         )
+    grounding = summary.get("grounding")
+    for key in [k for k in grounding or {} if k.startswith("recall@")]:
+        m = key.split("@")[1]
+        rows.append([f"{name} / grounding R@{m}", f"IoU >= {m}", str(grounding["n"]), "",
+                     _pct(grounding[key]["published"]), _pct(grounding[key]["official"])])  # fmt: skip
     vsi = summary.get("vsibench")
     if vsi:
         official = _pct(vsi["official"]) if vsi["official"] is not None else "n/a"

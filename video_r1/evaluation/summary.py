@@ -18,6 +18,7 @@ from video_r1.evaluation.benchmark_metrics import (
     scored_answer,
     vsibench_official_score,
 )
+from video_r1.rewards.grounding import GROUNDING
 
 SEMANTICS = ("published", "official")
 # What the mean score of each problem type is called (docs/spec.md#rewards).
@@ -27,7 +28,12 @@ METRIC_NAMES = {
     "regression": "MRA",
     "OCR": "1-WER",
     "free-form": "ROUGE",
+    GROUNDING: "mIoU",
 }
+# Temporal grounding's recall thresholds: R@m = share of samples with IoU >= m (Time-R1's
+# evaluate.py, `thresh <= iou`); an unreadable answer is IoU 0 and stays in the denominator.
+RECALL_THRESHOLDS = (0.3, 0.5, 0.7)
+GROUNDING_CORRECT_IOU = 0.5  # a grounding answer counts as `correct` at IoU >= 0.5 (R@0.5)
 
 
 def score_output(
@@ -37,7 +43,8 @@ def score_output(
     under both semantics, and whether it is fully correct. `question_type` (the record's
     VSI-Bench question type, if any) picks the official metric; the published one ignores it.
 
-    `correct` means a published score of 1 (for regression: within 5% of the truth).
+    `correct` means a published score of 1 (for regression: within 5% of the truth; for
+    temporal grounding: IoU >= 0.5, the field's R@0.5).
     Example:
         score_output("<think>..</think><answer>B</answer>", "B", "multiple choice")
         -> {"answer": "B", "score": {"published": 1.0, "official": 1.0}, "correct": True}
@@ -47,7 +54,8 @@ def score_output(
     score = {
         s: score_evaluation(output, ground_truth, problem_type, s, question_type) for s in SEMANTICS
     }
-    return {"answer": scored_answer(output), "score": score, "correct": score["published"] >= 1}
+    bar = GROUNDING_CORRECT_IOU if problem_type == GROUNDING else 1.0
+    return {"answer": scored_answer(output), "score": score, "correct": score["published"] >= bar}
 
 
 def _mean(values: Sequence[float]) -> float | None:
@@ -87,9 +95,30 @@ def summarize_lines(lines: Sequence[dict], vsibench: bool = False) -> dict[str, 
         group = [line for line in lines if line["task"] == task]
         ok = [line for line in group if line.get("error") is None]
         summary["by_task"][task] = {"n": len(group), "failed": len(group) - len(ok), **_means(ok)}
+    grounding = [line for line in scored if line["problem_type"] == GROUNDING]
+    if grounding:
+        summary["grounding"] = grounding_metrics(grounding)
     if vsibench:
         summary["vsibench"] = vsibench_scores(summary["by_type"], scored)
     return summary
+
+
+def grounding_metrics(lines: Sequence[dict]) -> dict[str, Any]:
+    """mIoU and R@0.3 / R@0.5 / R@0.7 (share of samples with IoU >= m) of scored temporal
+    grounding lines, per semantics; an unreadable answer scored IoU 0 counts in every
+    denominator, as in Time-R1's evaluate.py.
+
+    Example:
+        lines of IoU 1.0, 0.5 and 0.0 (unreadable) -> {"n": 3, "miou": {"published": 0.5, ...},
+        "recall@0.3": {"published": 0.667, ...}, "recall@0.5": 0.667, "recall@0.7": 0.333}
+    """
+    out: dict[str, Any] = {"n": len(lines), "miou": _means(lines)}
+    for m in RECALL_THRESHOLDS:
+        out[f"recall@{m}"] = {
+            s: _mean([1.0 if float(line["score"][s]) >= m else 0.0 for line in lines])
+            for s in SEMANTICS
+        }
+    return out
 
 
 def vsibench_scores(by_type: dict[str, dict], scored: Sequence[dict]) -> dict[str, Any]:

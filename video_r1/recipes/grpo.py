@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import time
 from collections import defaultdict
 from contextlib import contextmanager
@@ -77,16 +78,21 @@ class PhaseTimer:
 
 
 def load_reward_terms(cfg: GRPOConfig) -> list:
-    """The configured reward functions with weights; `accuracy` honours rl.lenient_accuracy."""
-    from video_r1.rewards import lenient_accuracy_reward, resolve_reward_function
+    """The configured reward functions with weights; `accuracy` honours rl.lenient_accuracy
+    and rl.grounding_reward."""
+    from video_r1.rewards import accuracy_reward, resolve_reward_function
     from video_r1.rl.group_scores import RewardTerm
 
     weights = cfg.rl.reward_weights or [1.0] * len(cfg.rl.reward_funcs)
     terms = []
     for spec, weight in zip(cfg.rl.reward_funcs, weights, strict=True):
         fn = resolve_reward_function(spec)
-        if spec == "accuracy" and cfg.rl.lenient_accuracy:
-            fn = lenient_accuracy_reward
+        if spec == "accuracy":
+            fn = functools.partial(
+                accuracy_reward,
+                lenient=cfg.rl.lenient_accuracy,
+                grounding_reward=cfg.rl.grounding_reward,
+            )
         terms.append(RewardTerm(name=reward_name(spec), fn=fn, weight=float(weight)))
     return terms
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from video_r1.rewards.grounding import GROUNDING_REWARDS
 from video_r1.rl.advantages import TEMPORAL_VARIANTS
 from video_r1.rl.group_scores import ScoringSettings
 from video_r1.rl.loss import IMPORTANCE_LEVELS
@@ -75,6 +76,13 @@ class RLConfig:
     )
     lenient_accuracy: bool = _help(
         "score answers leniently (option letters from 'B. blue', '42.0' == '42')", default=False
+    )
+    grounding_reward: str = _help(
+        f"accuracy of temporal grounding answers, one of {GROUNDING_REWARDS}: iou (video-r1's "
+        "parser: [1, 3], 1 - 3, 1 to 3, 1s-3s, mm:ss; temporal IoU), time_r1 (Time-R1: the last "
+        "'A to B' of the last <answer>; IoU), videochat_r1 (VideoChat-R1: up to 3 intervals "
+        "[(s, e), ...], IoU of the unions). Unreadable or reversed answers score 0",
+        default="iou",
     )
     beta: float = _help("KL coefficient; 0 loads no reference model", default=0.04)
     temperature: float = _help("rollout sampling temperature", default=1.0)
@@ -254,6 +262,8 @@ class RLConfig:
             raise ConfigError(f"rl.scale_rewards must be one of {SCALE_REWARDS}")
         if self.loss_type not in LOSS_TYPES:
             raise ConfigError(f"rl.loss_type must be one of {LOSS_TYPES}")
+        if self.grounding_reward not in GROUNDING_REWARDS:
+            raise ConfigError(f"rl.grounding_reward must be one of {GROUNDING_REWARDS}")
         if self.reward_weights and len(self.reward_weights) != len(self.reward_funcs):
             raise ConfigError(
                 f"rl.reward_weights has {len(self.reward_weights)} values for "

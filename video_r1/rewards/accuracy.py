@@ -11,6 +11,9 @@ Published semantics (tulerfeng/Video-R1 `src/r1-v/src/open_r1/grpo.py`, `accurac
   an empty prediction).
 - free-form: mean of ROUGE-1, ROUGE-2 and ROUGE-L F-measures (rouge_score, Porter stemming).
 - regression: 1 - min(1, (|pred - gt| + 1e-9) / (|gt| + 1e-9)); 0.0 if either is unparsable.
+- temporal grounding (not in Video-R1; video_r1.rewards.grounding): temporal IoU of the answered
+  interval with the solution's `[start, end]`, 0.0 if unreadable or reversed; `grounding`
+  picks the published variant (iou, time_r1, videochat_r1).
 
 One deliberate difference: a non-finite number ("nan", "inf", "1e309") is unparsable here.
 In the published code `float("nan")` parses, its relative error is NaN, `max(0.0, nan)` is
@@ -27,6 +30,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
+from video_r1.rewards.grounding import GROUNDING, check_grounding_reward, score_grounding
 from video_r1.rewards.lenient import normalize_choice, normalize_transcript, parse_number_lenient
 from video_r1.rewards.parsing import parse_float
 
@@ -139,6 +143,17 @@ def score_regression(prediction: str, ground_truth: str, lenient: bool = False) 
     return 1.0 - min(1.0, max(0.0, relative))
 
 
+def score_temporal_grounding(prediction: str, ground_truth: str, lenient: bool = False) -> float:
+    """Temporal IoU of the answered interval with `[start, end]` (the `iou` variant; `lenient`
+    changes nothing: the parser already reads every format it knows).
+
+    Example:
+        >>> score_temporal_grounding("1.0 to 3.0", "[1.0, 3.0]"), score_temporal_grounding("x", "[1, 3]")
+        (1.0, 0.0)
+    """
+    return score_grounding(prediction, ground_truth, "iou")
+
+
 # Keys are the problem types of the dataset schema (video_r1.data.records.PROBLEM_TYPES).
 SCORERS: dict[str, Scorer] = {
     "multiple choice": score_multiple_choice,
@@ -146,6 +161,7 @@ SCORERS: dict[str, Scorer] = {
     "OCR": score_ocr,
     "free-form": score_free_form,
     "regression": score_regression,
+    GROUNDING: score_temporal_grounding,
 }
 
 
@@ -161,20 +177,28 @@ def check_problem_type(problem_type: str) -> None:
 
 
 def score_answer(
-    prediction: str, ground_truth: str, problem_type: str, lenient: bool = False
+    prediction: str,
+    ground_truth: str,
+    problem_type: str,
+    lenient: bool = False,
+    grounding: str = "iou",
 ) -> float:
     """Score one extracted answer against the ground-truth answer, in [0, 1].
 
-    Raises ValueError for an unknown problem type (a dataset error, never a silent 0); any
-    prediction string, however malformed, gets a score.
+    Raises ValueError for an unknown problem type (a dataset error, never a silent 0) or
+    grounding variant; any prediction string, however malformed, gets a score. `grounding`
+    (iou, time_r1, videochat_r1) scores the temporal grounding type only.
 
     Example:
         >>> score_answer("B", "B", "multiple choice"), score_answer("B", "C", "multiple choice")
         (1.0, 0.0)
     """
     check_problem_type(problem_type)
+    check_grounding_reward(grounding)
     if not isinstance(prediction, str):
         prediction = ""
+    if problem_type == GROUNDING:
+        return float(score_grounding(prediction, ground_truth, grounding))
     return float(SCORERS[problem_type](prediction, ground_truth, lenient))
 
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from video_r1.rewards.accuracy import check_problem_type, score_answer
+from video_r1.rewards.grounding import GROUNDING, check_grounding_reward, last_answer_block
 from video_r1.rewards.group import length_bonus
 from video_r1.rewards.parsing import completion_text, extract_answer, has_think_answer_format
 
@@ -21,14 +22,17 @@ def accuracy_reward(
     solution: Sequence[str] | str,
     problem_type: Sequence[str] | str,
     lenient: bool = False,
+    grounding_reward: str = "iou",
     **columns: Any,
 ) -> list[float]:
     """Accuracy of each completion's <answer> against its solution's <answer>, in [0, 1].
 
     `solution` and `problem_type` are one per completion (a batch may mix them) or one string
     for all (never a string taken apart into characters).
-    Semantics per type: video_r1.rewards.accuracy. Raises ValueError on mismatched lengths or
-    an unknown problem type; never on what a completion says.
+    Semantics per type: video_r1.rewards.accuracy. `grounding_reward` scores temporal
+    grounding answers (iou, time_r1, videochat_r1: video_r1.rewards.grounding); time_r1 reads
+    the last <answer> block, as Time-R1 does, the others the first. Raises ValueError on
+    mismatched lengths or an unknown problem type or variant; never on what a completion says.
 
     Example:
         >>> accuracy_reward(["<answer>B</answer>", "<answer>C</answer>"],
@@ -39,8 +43,16 @@ def accuracy_reward(
     solutions = _per_completion(solution, len(completions), "solution")  # a str: one for all
     for t in set(types):
         check_problem_type(t)
+    check_grounding_reward(grounding_reward)
+
+    def answer(completion: Any, problem_type: str) -> str:
+        text = completion_text(completion)
+        if problem_type == GROUNDING and grounding_reward == "time_r1":
+            return last_answer_block(text)
+        return extract_answer(text)
+
     return [
-        score_answer(extract_answer(completion_text(c)), extract_answer(sol), t, lenient)
+        score_answer(answer(c, t), extract_answer(sol), t, lenient, grounding_reward)
         for c, sol, t in zip(completions, solutions, types, strict=True)
     ]
 
