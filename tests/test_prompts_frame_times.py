@@ -4,6 +4,7 @@ the prompt (`frame_times_in_prompt`). A clip sampled at other times gives other 
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,41 @@ def test_auto_setting_by_architecture_and_record(tiny_model_factory):
 def test_build_messages_without_times_is_unchanged():
     record = _record("numerical")
     assert build_messages(record) == prompt_messages(None, [record], [None])[0]
+
+
+def test_sft_example_states_the_times_as_rl_does(tiny_model_factory):
+    from video_r1.prompts import encode_sft_example
+
+    processor = load_processor(tiny_model_factory("qwen2-vl"))
+    clip = _clip((0, 10, 20, 30), 10.0, processor_factor(processor))
+    record = dataclasses.replace(_record(), process="<think>lit in the middle</think>")
+    decode = processor.tokenizer.decode
+    inputs, _ = encode_sft_example(processor, record, clip)
+    assert "taken at 0.00, 1.00, 2.00, 3.00 seconds." in decode(inputs["input_ids"][0])
+    inputs, _ = encode_sft_example(processor, record, clip, frame_times_in_prompt="off")
+    assert "frames were taken" not in decode(inputs["input_ids"][0])
+
+
+def test_the_setting_is_checked_where_it_is_set():
+    import argparse
+
+    from video_r1.evaluation.settings import (
+        EvalSettings,
+        add_settings_arguments,
+        settings_from_args,
+    )
+    from video_r1.recipes.sft import SFTConfig
+    from video_r1.train.config import ConfigError, load_config
+
+    required = ["model.path=m", "data.train_file=t", "data.media_root=r", "checkpoint.output_dir=o"]
+    cfg = load_config(SFTConfig, None, [*required, "data.frame_times_in_prompt=on"])
+    assert cfg.data.frame_times_in_prompt == "on"
+    assert load_config(SFTConfig, None, required).data.frame_times_in_prompt == "auto"
+    with pytest.raises(ConfigError, match="frame_times_in_prompt"):
+        load_config(SFTConfig, None, [*required, "data.frame_times_in_prompt=sometimes"])
+    parser = argparse.ArgumentParser()
+    add_settings_arguments(parser)
+    args = parser.parse_args(["--frame-times-in-prompt", "off"])
+    assert settings_from_args(args).frame_times_in_prompt == "off"
+    with pytest.raises(ValueError, match="frame_times_in_prompt"):
+        EvalSettings(frame_times_in_prompt="sometimes")

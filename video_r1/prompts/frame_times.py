@@ -101,10 +101,10 @@ def prompt_messages(
     processor: Any,
     records: Sequence[Any],
     media: Sequence[Any],
-    *,
     wording: str = "train",
-    system_prompt: str | None = None,
     frame_times_in_prompt: str = "auto",
+    *,
+    system_prompt: str | None = None,
 ) -> list[list[dict]]:
     """The chat messages of each (record, media) row, the frames' times stated where
     `frame_times_in_prompt` asks for them (`states_frame_times`).

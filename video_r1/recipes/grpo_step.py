@@ -44,10 +44,7 @@ from video_r1.rl import micro_batch_normalisers, policy_loss
 from video_r1.rl.advantages import temporal_advantages, temporal_groups
 from video_r1.rl.group_scores import GroupScores, score_group
 from video_r1.rl.overlong import mask_truncated
-from video_r1.rollout import (
-    completion_logprobs,
-    encode_vision,
-)
+from video_r1.rollout import completion_logprobs, encode_vision
 from video_r1.rollout.engine import RolloutRequest
 from video_r1.rollout.merge import rollouts_of_rows
 from video_r1.train.bad_samples import find_filler
@@ -192,10 +189,8 @@ def generate_and_score(
     with timer("prompt"):
         media = [m for b in batches for m in b.media]
         sources, row_media, counts = build_prompt_rows(media, ctx.cfg, shuffle_gen)
-        messages = prompt_messages(
-            ctx.processor, [records[b] for b in sources], row_media, wording=rl.prompt_wording,
-            frame_times_in_prompt=ctx.cfg.data.frame_times_in_prompt,
-        )  # fmt: skip
+        messages = prompt_messages(ctx.processor, [records[b] for b in sources], row_media,
+                                   rl.prompt_wording, ctx.cfg.data.frame_times_in_prompt)  # fmt: skip
         prompts = encode_prompts(ctx.processor, messages, row_media)
         inputs = {k: v.to(ctx.accelerator.device) for k, v in prompts.model_inputs.items()}
     set_policy_mode(ctx.model, training=False)  # rollouts of the network without dropout
