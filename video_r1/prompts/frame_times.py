@@ -1,5 +1,5 @@
-"""When each sampled frame was taken, as each architecture is told it (docs/spec.md, "Frame
-times").
+"""When each sampled frame was taken, as each architecture is told it
+(docs/spec.md#frame-times).
 
 A frame's time is its source index / the video's fps (seconds of the original video); a
 clip's frames are described in sorted order, so a time-shuffled clip (T-GRPO) gets the times of

@@ -157,7 +157,7 @@ class DataConfig:
     frame_times_in_prompt: str = _help(
         "state each sampled frame's time (seconds) in the prompt: 'auto' for temporal "
         "grounding on models without a sense of time (Qwen2-VL), 'on' for every video, 'off' "
-        "never (docs/spec.md, 'Frame times')",
+        "never (docs/spec.md#frame-times)",
         default="auto",
     )
 
