@@ -78,8 +78,7 @@ def make_lamp_window(rng: np.random.Generator, slot: int, cfg: SynthConfig) -> S
     return Sample(
         problem=PROBLEM,
         answer=json.dumps([begin, end]),
-        rationale=f"The lamp is lit {colour} in the frames from {begin:.2f} s until {end:.2f} s "
-        f"and grey in the others, so it is on from {begin:.2f} to {end:.2f} seconds.",
+        rationale=f"The lamp is lit {colour} from {begin:.2f} s to {end:.2f} s.",
         media=video,
         cue_agrees=agrees,
     )
