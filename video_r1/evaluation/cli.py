@@ -18,8 +18,10 @@ Writes under --out:
   run.json       the settings the lines were made with (a resume must use the same).
   summary.json   per frame order, per benchmark and overall: n, failed, score per problem type
                  (accuracy, MRA, 1-WER, ROUGE), per task (`task` field, else data_source), the
-                 VSI-Bench combined score for VSI-Bench files; with --compare-frame-order the
-                 per-task drop table (ordered - shuffled, ordered - reversed).
+                 VSI-Bench combined score for VSI-Bench files; for temporal grounding
+                 samples `grounding`: mIoU and recall@0.3/0.5/0.7 (share with IoU >= m; an
+                 answer stating no interval, or a reversed one, is IoU 0 and counts); with
+                 --compare-frame-order the per-task drop table (ordered - shuffled, ...).
   summary.md     the same as Markdown tables.
 
 Rerunning the same command resumes: finished samples are skipped, none is run twice. A resume
