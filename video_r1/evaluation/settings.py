@@ -20,6 +20,7 @@ from video_r1.media.types import (
     ImageSettings,
     VideoSettings,
 )
+from video_r1.prompts.frame_times import FRAME_TIMES_IN_PROMPT
 
 FRAME_ORDERS: tuple[str, ...] = ("ordered", "shuffled", "reversed")
 
@@ -40,12 +41,12 @@ class EvalSettings:
     greedy: bool = False
     seed: int = 0  # seeds sampling per batch and the per-sample frame shuffle
     wording: str = "eval"  # question template wording (video_r1.prompts)
-    frame_times_in_prompt: str = "auto"  # video_r1.prompts.FRAME_TIMES_IN_PROMPT
+    frame_times_in_prompt: str = "auto"  # state frame times in the prompt (prompts.frame_times)
 
     def __post_init__(self) -> None:
         if self.frames < 2:
             raise ValueError(f"frames must be >= 2 (frames are paired), got {self.frames}")
-        if self.frame_times_in_prompt not in ("auto", "on", "off"):
+        if self.frame_times_in_prompt not in FRAME_TIMES_IN_PROMPT:
             raise ValueError(
                 f"frame_times_in_prompt must be auto, on or off, got {self.frame_times_in_prompt!r}"
             )
@@ -164,7 +165,7 @@ def add_settings_arguments(
     group.add_argument("--greedy", action="store_true", help="greedy decoding instead of sampling")
     group.add_argument(
         "--frame-times-in-prompt",
-        choices=("auto", "on", "off"),
+        choices=FRAME_TIMES_IN_PROMPT,
         default=d.frame_times_in_prompt,
         help="state each sampled frame's time (seconds) in the prompt: auto (default) for "
         "temporal grounding on models without a sense of time (Qwen2-VL), on for every video, "

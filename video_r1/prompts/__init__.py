@@ -16,7 +16,6 @@ from video_r1.prompts.encode import (
     prompt_text,
 )
 from video_r1.prompts.frame_times import (
-    FRAME_TIMES_HELP,
     FRAME_TIMES_IN_PROMPT,
     frame_times,
     prompt_messages,
@@ -53,7 +52,6 @@ from video_r1.prompts.templates import (
 )
 
 __all__ = [
-    "FRAME_TIMES_HELP",
     "FRAME_TIMES_IN_PROMPT",
     "IGNORE_INDEX",
     "KNOWN_KEYS",

@@ -26,10 +26,6 @@ from video_r1.media.types import Clip
 from video_r1.prompts.templates import build_messages
 
 FRAME_TIMES_IN_PROMPT = ("auto", "on", "off")
-FRAME_TIMES_HELP = (
-    "state each sampled frame's time (seconds) in the prompt: 'auto' for temporal grounding "
-    "on models without a sense of time (Qwen2-VL), 'on' for every video, 'off' never"
-)
 GROUNDING = "temporal grounding"
 
 

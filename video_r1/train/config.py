@@ -28,6 +28,7 @@ from video_r1.media.types import (
     ImageSettings,
     VideoSettings,
 )
+from video_r1.prompts.frame_times import FRAME_TIMES_IN_PROMPT
 
 # re-exported: the recipes import the sections and the loading API from one module
 from video_r1.train.config_load import (  # noqa: F401
@@ -43,7 +44,6 @@ SCHEDULES = ("cosine", "constant", "linear")
 MIXED_PRECISIONS = ("auto", "no", "bf16", "fp16")
 DTYPES = ("float32", "bfloat16", "float16")
 BAD_SAMPLE_POLICIES = ("error", "skip")
-FRAME_TIMES_IN_PROMPT = ("auto", "on", "off")  # as video_r1.prompts.FRAME_TIMES_IN_PROMPT
 
 
 def _help(text: str, **kwargs: Any) -> Any:
