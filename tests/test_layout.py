@@ -42,6 +42,18 @@ def test_models_do_not_import_later_stages() -> None:
     assert importing == []
 
 
+def test_rollout_does_not_import_recipes() -> None:
+    # the rollout stage serves RL, eval and annotate: its sampling (rollout/paired.py) lives
+    # there, and recipes import it, never the other way (an import inside a function counts)
+    recipes = re.compile(r"^\s*(from|import) video_r1\.recipes\b", re.M)
+    importing = [
+        str(path.relative_to(PACKAGE))
+        for path in sorted((PACKAGE / "rollout").rglob("*.py"))
+        if recipes.search(path.read_text())
+    ]
+    assert importing == []
+
+
 # Files allowed past 400 lines, and why (each entry is a debt to pay down).
 LONG_FILES: set[str] = set()
 

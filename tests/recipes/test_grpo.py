@@ -178,7 +178,7 @@ def test_token_loss_divides_every_micro_batch_by_the_steps_tokens(
     seen = []
 
     def recording_loss(logprobs, advantages, mask, **kwargs):
-        seen.append((float(mask.sum()), kwargs["tokens_per_micro_batch"]))
+        seen.append((float(mask.sum()), kwargs["normaliser"]))
         return grpo_step_policy_loss(logprobs, advantages, mask, **kwargs)
 
     grpo_step_policy_loss = grpo_step.policy_loss
@@ -237,7 +237,7 @@ def test_lora_dropout_leaves_the_first_pass_on_policy(tiny_qwen25, rl_data, tmp_
     the very policy that generated: ratio 1, nothing clipped, at every step (a dropout mask
     in either pass made pass 1 clip before any optimizer step). From step 2 on lora_B != 0,
     where a mask would act."""
-    from video_r1.recipes import grpo_sampling  # the native engine's sampler (rollout/engine.py)
+    from video_r1.rollout import engine  # the native engine calls its sampler by this name
 
     modes = []  # (model in train mode, any dropout module active) at each generate call
 
@@ -246,8 +246,8 @@ def test_lora_dropout_leaves_the_first_pass_on_policy(tiny_qwen25, rl_data, tmp_
         modes.append((policy.training, any(m.training for m in dropouts)))
         return sample_rollouts(policy, *args, **kwargs)
 
-    sample_rollouts = grpo_sampling.sample_rollouts
-    monkeypatch.setattr(grpo_sampling, "sample_rollouts", recording_sampler)
+    sample_rollouts = engine.sample_rollouts
+    monkeypatch.setattr(engine, "sample_rollouts", recording_sampler)
     train(_cfg(tiny_qwen25, rl_data, tmp_path / "run", "optim.max_steps=3",
                "rl.num_iterations=2", "rl.epsilon=0.05", "optim.lr=1e-2",
                "optim.weight_decay=0.0", "model.lora.enabled=true", "model.lora.dropout=0.3",

@@ -81,6 +81,26 @@ def test_too_few_kept_after_the_last_round_trains_on_what_was_kept(
     assert "dynamic sampling kept 1 of 2 prompt groups after 1 round (" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("variant", ["published", "group_weight"])
+def test_the_filter_keeps_what_the_temporal_variant_trains_on(
+    tiny_qwen25, rl_data, tmp_path, variant
+):
+    """Base totals of 1 on every rollout (parity + its complement): a group's totals differ by
+    the published bonus alone. published trains on it (kept when some group passed with mixed
+    parity); group_weight multiplies GRPO's advantages, all 0 here: every group dropped."""
+    terms = (f"rl.reward_funcs=[{REWARDS}:text_parity,{REWARDS}:text_parity_complement]",
+             f"rl.accuracy_reward={REWARDS}:text_parity")  # fmt: skip
+    out = tmp_path / variant
+    train(_cfg(tiny_qwen25, rl_data, out, *terms, f"rl.temporal_variant={variant}",
+               "optim.max_steps=1", "rl.dynamic_sampling_max_rounds=2"))  # fmt: skip
+    row = read_jsonl(out / "metrics.jsonl")[0]
+    if variant == "published":
+        assert row["train/dynamic/groups_kept"] > 0
+    else:  # two rounds of 2 prompts, nothing kept: the step trains a zero-weight filler
+        assert (row["train/dynamic/groups_drawn"], row["train/dynamic/groups_kept"]) == (4, 0)
+        assert row["train/dynamic/groups_trained"] == 0
+
+
 def test_dynamic_sampling_resume_equals_the_uninterrupted_run(
     tiny_qwen25, rl_data, tmp_path, monkeypatch
 ):

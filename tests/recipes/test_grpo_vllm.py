@@ -4,6 +4,9 @@ and two (DDP through torchrun, each process its own colocated engine)."""
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -136,6 +139,29 @@ def test_dynamic_sampling_on_vllm_keeps_the_engines_logprobs(tiny_qwen25, tmp_pa
     assert [r["step"] for r in rows] == [1, 2]
     for row in rows:
         _check_mismatch(row)
+
+
+def test_a_tracked_run_ends_cleanly_without_vllms_per_step_lines(tiny_qwen25, tmp_path):
+    """A tracker's end_training destroys the process group vLLM made: the engine is closed
+    first (no traceback from vLLM's shutdown at exit). vLLM says one summary line at the start;
+    its weight pushes' lines (at every step) and DeepSpeed's CPU notice are left out."""
+    data = write_cot_records(tmp_path / "data", n=4)
+    command = [sys.executable, "-m", "video_r1.cli", "grpo", "--config",
+               str(REPO / "configs" / "grpo_tiny.yaml"),
+               *_overrides(tiny_qwen25, data, tmp_path / "run"), "optim.max_steps=2",
+               "optim.per_device_batch_size=1", "logging.trackers=[tensorboard]"]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(REPO), "CUDA_VISIBLE_DEVICES": ""}
+    proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "# done:" in proc.stderr
+    log = proc.stdout + proc.stderr
+    assert "Traceback" not in log, proc.stderr[-4000:]
+    assert [r["step"] for r in read_jsonl(tmp_path / "run" / "metrics.jsonl")] == [1, 2]
+    for line in ("Failed to load weights", "Reloading and processing weights", "reset prefix",
+                 "Setting accelerator to CPU"):  # fmt: skip
+        assert line not in log, line
+    summary = [line for line in proc.stdout.splitlines() if line.startswith("# vLLM ")]
+    assert len(summary) == 1 and "KV cache" in summary[0], summary
 
 
 def test_engine_settings_are_checked():

@@ -6,6 +6,7 @@ import pytest
 from video_r1.rewards import accuracy_reward, format_reward
 from video_r1.rl.dynamic_sampling import (
     dynamic_metrics,
+    group_teaches,
     has_signal,
     keep_groups,
     pack_kept,
@@ -18,6 +19,7 @@ from video_r1.train.sampler import RecordSampler
 MC = {"solution": "<answer>B</answer>", "problem_type": "multiple choice"}
 TERMS = [RewardTerm("accuracy", accuracy_reward), RewardTerm("format", format_reward)]
 RIGHT, WRONG = "<think>x</think><answer>B</answer>", "<think>x</think><answer>A</answer>"
+RIGHT_UNFORMATTED = "<answer>B</answer>"  # accuracy 1, format 0: total 1, as WRONG's
 
 
 def test_groups_with_equal_ordered_rewards_are_dropped():
@@ -41,6 +43,50 @@ def test_t_grpo_group_is_judged_by_its_ordered_totals_only():
     mixed = score_group(MC, [RIGHT, WRONG] * 2, [10] * 4, [WRONG, WRONG], TERMS, settings,
                         [10, 10])  # fmt: skip
     assert mixed.total == pytest.approx([2.3, 1.0, 2.3, 1.0]) and has_signal(mixed.total)
+
+
+def _group(ordered: list[str], shuffled: list[str]):
+    settings = ScoringSettings(len_control=False)
+    return score_group(MC, ordered, [10] * len(ordered), shuffled, TERMS, settings,
+                       [10] * len(shuffled))  # fmt: skip
+
+
+# group -> kept under published, after_norm, group_weight, margin (alpha 0.3, mu 0.8)
+GROUPS = {
+    # (acc 1, format 0) and (acc 0, format 1), passed (p 0.5 >= 0.8 x 0): totals [1.3, 1.0],
+    # base rewards equal. group_weight trains on GRPO's advantages x 1.3 = 0: nothing to learn;
+    # after_norm and margin push the correct rollout up (+0.3, +0.3 x 0.5)
+    "equal base, passed": (([RIGHT_UNFORMATTED, WRONG], [WRONG, WRONG]), [1, 1, 0, 1]),
+    # all right and passed (p 1, p~ 0.5): totals [2.3, 2.3]; after_norm adds 0.3 to each,
+    # margin 0.3 x 0.5; published and group_weight have nothing
+    "all right, passed": (([RIGHT, RIGHT], [RIGHT, WRONG]), [0, 1, 0, 1]),
+    # mixed and failed (p 0.5 < 0.8 x 1): GRPO's advantages under every variant
+    "mixed, failed": (([RIGHT, WRONG], [RIGHT, RIGHT]), [1, 1, 1, 1]),
+    # all wrong, failed; an image (no shuffled rollouts) with equal totals: nothing anywhere
+    "all wrong, failed": (([WRONG, WRONG], [RIGHT, RIGHT]), [0, 0, 0, 0]),
+    "image, equal": (([RIGHT, RIGHT], []), [0, 0, 0, 0]),
+    "image, mixed": (([RIGHT, WRONG], []), [1, 1, 1, 1]),
+}
+
+
+@pytest.mark.parametrize("variant", ["published", "after_norm", "group_weight", "margin"])
+@pytest.mark.parametrize("scale_rewards", ["group", "none"])
+def test_a_group_is_kept_when_the_variant_it_trains_under_gives_it_an_advantage(
+    variant, scale_rewards
+):
+    """The filter looks at what `rl.temporal_variant` trains on, not at GroupScores.total
+    (which always holds the published bonus): kept exactly when some advantage is not 0."""
+    from video_r1.rl.advantages import temporal_advantages, temporal_groups
+
+    column = ["published", "after_norm", "group_weight", "margin"].index(variant)
+    for name, ((ordered, shuffled), kept) in GROUPS.items():
+        group = _group(ordered, shuffled)
+        teaches = group_teaches(group, variant, alpha=0.3, scale_rewards=scale_rewards)
+        assert teaches == bool(kept[column]), (name, variant)
+        advantages = temporal_advantages(temporal_groups([group]), variant, 0.3, scale_rewards)
+        assert teaches == bool(advantages.abs().sum() > 0), (name, variant)
+    issue = _group([RIGHT_UNFORMATTED, WRONG], [WRONG, WRONG])  # the issue's example
+    assert issue.total == pytest.approx([1.3, 1.0]) and has_signal(issue.total)
 
 
 def test_refill_rounds_draw_whole_micro_batches_for_the_largest_shortfall():

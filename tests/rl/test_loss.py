@@ -3,7 +3,8 @@ import math
 import pytest
 import torch
 
-from video_r1.rl import kl_penalty, micro_batch_normalisers, policy_loss
+from video_r1.rl import kl_penalty, micro_batch_normaliser, policy_loss
+from video_r1.rl.loss import loss_denominator
 
 
 def test_kl_penalty_hand_values():
@@ -82,26 +83,100 @@ def test_token_loss_weighs_every_token_of_the_step_the_same():
     logprobs = [torch.zeros(1, 10, requires_grad=True), torch.zeros(1, 100, requires_grad=True)]
     for lp, mask in zip(logprobs, masks, strict=True):
         loss, _ = policy_loss(lp, torch.tensor([1.0]), mask, beta=0.0, loss_type="token",
-                              tokens_per_micro_batch=55.0)  # fmt: skip
+                              normaliser=55.0)  # fmt: skip
         (loss / 2).backward()
     for lp in logprobs:
         assert torch.allclose(lp.grad, torch.full_like(lp, -1.0 / 110))
 
 
-@pytest.mark.parametrize("loss_type", ["sequence", "dr_grpo"])
-def test_micro_batch_normalisers_average_only_the_real_micro_batches(loss_type):
-    """grad_accum 2, one filler: accumulation averages the 2 slots, so each real micro-batch
-    loss is doubled (2 / 1) and the step's gradient is the real micro-batch's, not half of it;
-    the token loss divides by the real tokens per slot instead (12 tokens / 2 slots = 6)."""
-    advantages, mask = torch.tensor([1.0, -1.0]), torch.ones(2, 6)
-    real_lp = torch.zeros(2, 6, requires_grad=True)
-    loss, _ = policy_loss(real_lp, advantages, mask, beta=0.0, loss_type=loss_type, max_length=6)
-    (loss / 1).backward()  # the mean over the one real micro-batch
-    tokens, scale = micro_batch_normalisers(loss_type, real=1.0, tokens=12.0, slots=2)
-    assert (tokens, scale) == (None, 2.0)
-    filled_lp = torch.zeros(2, 6, requires_grad=True)
-    loss, _ = policy_loss(filled_lp, advantages, mask, beta=0.0, loss_type=loss_type, max_length=6)
-    (scale * loss / 2).backward()  # accumulation divides by the 2 slots; the filler adds 0
-    torch.testing.assert_close(filled_lp.grad, real_lp.grad)
-    assert micro_batch_normalisers("token", real=1.0, tokens=12.0, slots=2) == (6.0, 1.0)
-    assert micro_batch_normalisers("sequence", real=0.0, tokens=0.0, slots=2) == (None, 1.0)
+def _step_rollouts() -> dict[str, torch.Tensor]:
+    """Six rollouts (three groups of 2) of uneven lengths, off-policy, with a reference and
+    sampling weights: every term of the loss acts."""
+    g = torch.Generator().manual_seed(0)
+    n, width = 6, 5
+    logprobs = -torch.rand(n, width, generator=g, dtype=torch.float64)
+    mask = torch.zeros(n, width, dtype=torch.float64)
+    for i, length in enumerate([5, 2, 4, 1, 3, 5]):
+        mask[i, :length] = 1.0
+    return {
+        "logprobs": logprobs, "mask": mask,
+        "advantages": torch.randn(n, generator=g, dtype=torch.float64),
+        "old_logprobs": logprobs + 0.2 * torch.randn(n, width, generator=g, dtype=torch.float64),
+        "ref_logprobs": logprobs + 0.3 * torch.randn(n, width, generator=g, dtype=torch.float64),
+        "sampling_weights": torch.rand(n, width, generator=g, dtype=torch.float64),
+    }  # fmt: skip
+
+
+def _loss(data, rows, **kwargs):
+    rows = torch.tensor(rows)
+    return policy_loss(
+        data["logprobs"][rows], data["advantages"][rows], data["mask"][rows],
+        old_logprobs=data["old_logprobs"][rows], ref_logprobs=data["ref_logprobs"][rows],
+        sampling_weights=data["sampling_weights"][rows], beta=0.04, epsilon=0.2,
+        epsilon_high=0.28, max_length=5, **kwargs,
+    )[0]  # fmt: skip
+
+
+def _accumulated_gradient(packing, loss_type, level):
+    """The step's gradient as accumulation and DDP make it: per process, the mean of its
+    micro-batch losses (accelerate divides each by grad_accum), then the mean over processes
+    (DDP averages gradients). packing: per process, its micro-batches as rollout indices;
+    [] is a zero-weight filler (a rollout trained with weight 0, as the recipe does)."""
+    data = _step_rollouts()
+    data["logprobs"].requires_grad_()
+    trained = [i for process in packing for micro in process for i in micro]
+    slots = sum(len(process) for process in packing)
+    normaliser = micro_batch_normaliser(
+        loss_type, float(data["mask"][trained].sum()), len(trained), slots, max_length=5
+    )
+    step = 0.0
+    for process in packing:
+        for micro in process:
+            weight = 1.0 if micro else 0.0
+            loss = _loss(data, micro or [0], loss_type=loss_type, normaliser=normaliser,
+                         importance_sampling_level=level)  # fmt: skip
+            step = step + weight * loss / len(process) / len(packing)
+    step.backward()
+    return data["logprobs"].grad
+
+
+PACKINGS = {
+    # the issue's case: 3 groups kept, 2 prompts per micro-batch, grad_accum 2
+    "half-empty last micro-batch": [[[0, 1, 2, 3], [4, 5]]],
+    "a filler": [[[0, 1, 2, 3], [4, 5], []]],
+    "uneven and out of order": [[[4, 5, 0, 1], [2, 3], [], []]],
+    "DDP, one process short": [[[0, 1], [2, 3]], [[4, 5], []]],
+    "DDP, uneven": [[[0, 1, 2, 3], []], [[4, 5], []]],
+}
+
+
+@pytest.mark.parametrize("level", ["token", "sequence", "sequence_token"])
+@pytest.mark.parametrize("loss_type", ["token", "sequence", "dr_grpo"])
+def test_accumulated_gradient_is_one_micro_batch_holding_the_step(loss_type, level):
+    """Every rollout weighs what it would in one micro-batch holding the whole step, for any
+    packing into micro-batches and processes. Each micro-batch normalised on its own weighed
+    the groups of [[0, 1], [2]] 0.75, 0.75 and 1.5 under sequence and dr_grpo."""
+    data = _step_rollouts()
+    data["logprobs"].requires_grad_()
+    _loss(data, list(range(6)), loss_type=loss_type, importance_sampling_level=level).backward()
+    whole = data["logprobs"].grad
+    assert whole.abs().sum() > 0
+    for name, packing in PACKINGS.items():
+        accumulated = _accumulated_gradient(packing, loss_type, level)
+        torch.testing.assert_close(accumulated, whole, rtol=1e-12, atol=1e-12, msg=name)
+
+
+def test_normalisers_per_loss_type():
+    # one micro-batch holding the step divides by its own denominator: slots 1 is the same
+    assert micro_batch_normaliser("sequence", 30.0, 6.0, slots=1) == loss_denominator(
+        "sequence", 30.0, 6.0
+    )
+    assert [loss_denominator(t, 30.0, 6.0, 16) for t in ("token", "sequence", "dr_grpo")] == [
+        30.0, 6.0, 96.0,
+    ]  # fmt: skip
+    # nothing trained anywhere (every micro-batch a filler): 1, so the zero losses stay finite
+    assert micro_batch_normaliser("token", 0.0, 0.0, slots=2) == 0.5
+    with pytest.raises(ValueError, match="max_length"):
+        micro_batch_normaliser("dr_grpo", 30.0, 6.0, slots=2)
+    with pytest.raises(ValueError, match="normaliser must be > 0"):
+        policy_loss(torch.zeros(1, 2), torch.ones(1), torch.ones(1, 2), beta=0.0, normaliser=0.0)

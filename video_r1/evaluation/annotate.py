@@ -288,7 +288,11 @@ def annotate(
     from tqdm import tqdm
 
     from video_r1.data import write_records
-    from video_r1.evaluation.answering import load_model_and_processor, vllm_settings_from_args
+    from video_r1.evaluation.answering import (
+        engine_closed,
+        load_model_and_processor,
+        vllm_settings_from_args,
+    )
     from video_r1.evaluation.results import drop_partial_last_line
     from video_r1.prompts import processor_factor
     from video_r1.utils.io import append_jsonl, atomic_write_json, read_jsonl
@@ -310,7 +314,8 @@ def annotate(
         teacher = (model, processor, processor_factor(processor))
         kept = 0
         # `with`: the bar's line ends before whatever stops the loop prints its error
-        with tqdm(total=len(todo), desc="annotate", unit="record", disable=args.no_progress) as bar:
+        bar = tqdm(total=len(todo), desc="annotate", unit="record", disable=args.no_progress)
+        with engine_closed(model), bar:
             for start in range(0, len(todo), args.batch_size):
                 batch = todo[start : start + args.batch_size]
                 lines = _annotate_batch(teacher, batch, settings, args)

@@ -8,7 +8,8 @@ one record reuse its features.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -273,6 +274,18 @@ def _vllm_skeleton(path: str, dtype: str, settings: Any) -> Any:
     return skeleton
 
 
+@contextmanager
+def engine_closed(model: Any) -> Iterator[None]:
+    """Close a vLLM skeleton's engine on any way out of the block (at interpreter exit vLLM's
+    own shutdown comes in no set order with the rest; VLLMEngine.close says why that fails)."""
+    try:
+        yield
+    finally:
+        engine = getattr(model, "generation_engine", None)
+        if engine is not None:
+            engine.close()
+
+
 def add_engine_arguments(parser: Any) -> None:
     """--engine and the vLLM engine's flags (eval, annotate)."""
     parser.add_argument(
@@ -286,7 +299,9 @@ def add_engine_arguments(parser: Any) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--vllm-kv-cache-gb", type=float, default=0.0,
-        help="with --engine vllm: KV cache size in GiB (0: from the memory share; set it on CPU)",
+        help="with --engine vllm: KV cache size in GiB (0: on a GPU what the memory share "
+        "leaves; on a CPU room for --batch-size (annotate: x --samples) sequences of "
+        "max_model_len tokens, at most a quarter of the free memory)",
     )  # fmt: skip
     parser.add_argument(
         "--vllm-max-model-len", type=int, default=0,
@@ -307,6 +322,7 @@ def vllm_settings_from_args(args: Any) -> Any:
     return VLLMSettings(
         gpu_memory_utilization=args.vllm_gpu_memory_utilization, kv_cache_gb=args.vllm_kv_cache_gb,
         max_model_len=args.vllm_max_model_len, enforce_eager=args.vllm_enforce_eager,
+        kv_cache_sequences=args.batch_size * getattr(args, "samples", 1),  # one generate call
     )  # fmt: skip
 
 

@@ -322,6 +322,7 @@ def _run_samples(run: EvalRun, todo: list[Sample], results_path: Path) -> None:
 
     from video_r1.evaluation.answering import (
         build_generation_config,
+        engine_closed,
         load_model_and_processor,
     )
     from video_r1.prompts import processor_factor
@@ -334,7 +335,8 @@ def _run_samples(run: EvalRun, todo: list[Sample], results_path: Path) -> None:
     config = build_generation_config(model, processor, run.settings)
     failed = errors_in_row = 0
     # `with`: the bar's line ends before whatever stops the loop prints its error
-    with tqdm(total=len(todo), desc="eval", unit="sample", disable=not run.progress) as bar:
+    bar = tqdm(total=len(todo), desc="eval", unit="sample", disable=not run.progress)
+    with engine_closed(model), bar:
         for start in range(0, len(todo), run.batch_size):
             batch = todo[start : start + run.batch_size]
             lines, generated = _batch_lines(run, model, processor, batch, factor, config)

@@ -51,7 +51,7 @@ EXPERIMENT_TASKS = ("direction", "event_order", "reverse", "appear", "shape_vide
 # every ordered rollout of every step goes to rollouts.jsonl, for the channel analysis
 LOG_ROLLOUTS = "rl.debug_rollouts=1000000"
 # common random numbers: the runs of one seed draw the same ordered rollouts while their
-# policies agree, so a paired difference is caused by the temporal rule (grpo_sampling.py)
+# policies agree, so a paired difference is caused by the temporal rule (rollout/paired.py)
 PAIRED = "rl.paired_sampling=true"
 # the README's runs sampled from the whole distribution (temperature, top-p; transformers 5
 # generate with no top-k): rl.top_k's default of 50 came later and would change the sampling

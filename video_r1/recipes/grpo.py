@@ -219,6 +219,7 @@ def train(cfg: GRPOConfig, resume: str | None = None) -> GRPOResult:
         collect_dynamic_experience,
         start_position,
     )
+    from video_r1.recipes.grpo_engine import engine_closed
     from video_r1.recipes.grpo_log import log_step
     from video_r1.recipes.grpo_step import collect_experience, load_prompt_batches, update
     from video_r1.train.checkpoint import save_checkpoint
@@ -230,8 +231,13 @@ def train(cfg: GRPOConfig, resume: str | None = None) -> GRPOResult:
     ctx, start_step = setup_step(cfg, run)
     bad_total = {"seen": run.bad.seen, "bad": run.bad.bad}
     position = start_position(run, start_step)  # the data stream, for rl.dynamic_sampling
-    # Ctrl-C / SIGTERM: say how to resume; the logger ends its bar on any way out
-    with stop_on_signals(run) as check_stop, open_logger(run, start_step) as logger:
+    # Ctrl-C / SIGTERM: say how to resume; the logger ends its bar on any way out; the engine
+    # closes first, before the logger's end_training destroys the process group it uses
+    with (
+        stop_on_signals(run) as check_stop,
+        open_logger(run, start_step) as logger,
+        engine_closed(ctx),
+    ):
         for step in range(start_step, run.total_steps):
             check_stop()  # a Ctrl-C or SIGTERM lost inside the last step stops the run here
             timer, clock = PhaseTimer(), StepTimer()

@@ -194,9 +194,9 @@ class RLConfig:
         default=0.3,
     )
     vllm_kv_cache_gb: float = _help(
-        "with rl.rollout_engine=vllm: vLLM's KV cache size in GiB (0: sized from "
-        "rl.vllm_gpu_memory_utilization; needed on CPU, where the default takes most of the "
-        "free memory)",
+        "with rl.rollout_engine=vllm: vLLM's KV cache size in GiB (0: on a GPU what "
+        "rl.vllm_gpu_memory_utilization leaves; on a CPU room for one generate call's rollouts "
+        "of rl.vllm_max_model_len tokens each, at most a quarter of the free memory)",
         default=0.0,
     )
     vllm_max_model_len: int = _help(

@@ -7,14 +7,14 @@ nothing, draw again until the step is full (rl.dynamic_sampling; docs/dapo_gspo.
 A round draws micro-batches from the data stream (`RecordSampler.stream_batches`, from the
 position the previous step left), generates and scores them exactly as a plain step does
 (`grpo_step.generate_and_score`: T-GRPO's shuffled rollouts and temporal rule included), and
-keeps the groups whose ordered rewards differ (`rl.dynamic_sampling.has_signal`). Dropped
-prompts are consumed: the stream never returns to them in that epoch. After each round the
-ranks all-reduce their shortfall: every rank runs the same rounds and draws the same number of
-micro-batches in each (the largest shortfall's), so generate calls, ZeRO-3 gathers and the
-update's micro-batches stay in step, and a rank already full generates with the others (its
-surplus is dropped, as DAPO truncates its batch). Only then are reference and old log-probs
-computed, for the kept groups alone. The stream position after the step goes into the
-checkpoint, so a resumed run draws the same refills.
+keeps the groups whose advantages under `rl.temporal_variant` are not all 0
+(`rl.dynamic_sampling.group_teaches`). Dropped prompts are consumed: the stream never returns
+to them in that epoch. After each round the ranks all-reduce their shortfall: every rank runs
+the same rounds and draws the same number of micro-batches in each (the largest shortfall's),
+so generate calls, ZeRO-3 gathers and the update's micro-batches stay in step, and a rank
+already full generates with the others (its surplus is dropped, as DAPO truncates its batch).
+Only then are reference and old log-probs computed, for the kept groups alone. The stream
+position after the step goes into the checkpoint, so a resumed run draws the same refills.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ import torch
 
 from video_r1.models.loading import completion_pad_id
 from video_r1.prompts import select
-from video_r1.recipes.grpo_sampling import SamplingKey
 from video_r1.recipes.grpo_step import (
     _micro_experience,
     chunk_micro_batches,
@@ -34,7 +33,7 @@ from video_r1.recipes.grpo_step import (
     load_prompt_batches,
 )
 from video_r1.recipes.grpo_types import MicroExperience, PromptBatch, RolloutChunk, StepContext
-from video_r1.rl.dynamic_sampling import has_signal, pack_kept, refill_micro_batches
+from video_r1.rl.dynamic_sampling import group_teaches, pack_kept, refill_micro_batches
 from video_r1.rl.group_scores import GroupScores
 from video_r1.rollout.merge import (
     concat_encoded,
@@ -43,6 +42,7 @@ from video_r1.rollout.merge import (
     rollouts_of_rows,
     select_encoded,
 )
+from video_r1.rollout.paired import SamplingKey
 
 POSITION_KEY = "data_position"  # trainer_state.json: where the next step reads the stream
 
@@ -128,7 +128,9 @@ def collect_dynamic_experience(
                     spare = spare or piece
                     continue
                 sums["dynamic/drawn"] += 1
-                if has_signal(piece.group.total):
+                if group_teaches(piece.group, cfg.rl.temporal_variant, alpha=cfg.rl.alpha,
+                                 scale_rewards=cfg.rl.scale_rewards,
+                                 correct_threshold=cfg.rl.correct_threshold):  # fmt: skip
                     kept.append(piece)
                 else:
                     sums["generated_tokens"] = sums.get("generated_tokens", 0.0) + piece.tokens()

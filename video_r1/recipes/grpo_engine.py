@@ -9,6 +9,8 @@ importance-sampling correction (video_r1/rl/mismatch.py).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -35,9 +37,17 @@ def make_engine(cfg: GRPOConfig, policy: Any, zero3: bool, load_format: str = "a
         dtype=cfg.model.dtype, kv_cache_gb=rl.vllm_kv_cache_gb,
         gpu_memory_utilization=rl.vllm_gpu_memory_utilization,
         max_model_len=rl.vllm_max_model_len, enforce_eager=rl.vllm_enforce_eager, seed=cfg.seed,
-        load_format=load_format,
+        load_format=load_format, kv_cache_sequences=rollouts_per_call(cfg),
     )  # fmt: skip
     return VLLMEngine(cfg.model.path, settings)
+
+
+def rollouts_per_call(cfg: GRPOConfig) -> int:
+    """Rollouts of one generate call on one process: its prompts (rl.rollout_batch_size, else
+    the step's) x the rollouts of each (ordered, and shuffled with rl.temporal)."""
+    rl, optim = cfg.rl, cfg.optim
+    prompts = rl.rollout_batch_size or optim.per_device_batch_size * optim.grad_accum
+    return prompts * (rl.num_generations + (rl.num_shuffled_generations if rl.temporal else 0))
 
 
 def run_engine(ctx: StepContext) -> Any:
@@ -45,6 +55,17 @@ def run_engine(ctx: StepContext) -> Any:
     if ctx.engine is None:
         ctx.engine = make_engine(ctx.cfg, ctx.policy, ctx.zero3)
     return ctx.engine
+
+
+@contextmanager
+def engine_closed(ctx: StepContext) -> Iterator[None]:
+    """Close the context's engine (vLLM's `close`) on any way out of the block."""
+    try:
+        yield
+    finally:
+        close = getattr(ctx.engine, "close", None)  # the native engine holds nothing to close
+        if close is not None:
+            close()
 
 
 def policy_version(ctx: StepContext) -> int:

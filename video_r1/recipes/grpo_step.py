@@ -33,20 +33,20 @@ from video_r1.media.types import BackendMissing, Clip
 from video_r1.prompts import encode_prompts, prompt_messages, prompt_text, select
 from video_r1.recipes.grpo_config import GRPOConfig
 from video_r1.recipes.grpo_engine import engine_mismatch, policy_version, run_engine
-from video_r1.recipes.grpo_sampling import SamplingKey
 from video_r1.recipes.grpo_types import (
     MicroExperience,
     PromptBatch,
     RolloutChunk,
     StepContext,
 )
-from video_r1.rl import micro_batch_normalisers, policy_loss
+from video_r1.rl import micro_batch_normaliser, policy_loss
 from video_r1.rl.advantages import temporal_advantages, temporal_groups
 from video_r1.rl.group_scores import GroupScores, score_group
 from video_r1.rl.overlong import mask_truncated
 from video_r1.rollout import completion_logprobs, encode_vision
 from video_r1.rollout.engine import RolloutRequest
 from video_r1.rollout.merge import rollouts_of_rows
+from video_r1.rollout.paired import SamplingKey
 from video_r1.train.bad_samples import find_filler
 from video_r1.train.model import set_policy_mode
 from video_r1.train.run import grad_norm_value
@@ -333,7 +333,7 @@ def _update_pass(
 ) -> dict[str, float]:
     rl, accelerator = ctx.cfg.rl, ctx.accelerator
     sums: dict[str, float] = defaultdict(float)
-    tokens, scale = loss_normalisers(ctx, experience)
+    normaliser, share = loss_normalisers(ctx, experience)
     for micro in experience:
         weight = micro.batch.weight
         # accumulate() counts micro-batches: `grad_accum` per pass, so the last one of the pass
@@ -347,12 +347,12 @@ def _update_pass(
                     old_logprobs=micro.old_logprobs, ref_logprobs=micro.ref_logprobs,
                     beta=rl.beta, epsilon=rl.epsilon, epsilon_high=rl.epsilon_high,
                     loss_type=rl.loss_type, max_length=rl.max_completion_length,
-                    tokens_per_micro_batch=tokens, sampling_weights=weights,
+                    normaliser=normaliser, sampling_weights=weights,
                     importance_sampling_level=rl.importance_sampling_level,  # GSPO
                 )  # fmt: skip
             with timer("backward"):
-                accelerator.backward(weight * scale * loss)  # / grad_accum by accelerate
-        sums["loss"] += weight * float(loss.detach())
+                accelerator.backward(weight * loss)  # / grad_accum by accelerate
+        sums["loss"] += weight * share * float(loss.detach())  # logged / real: the step loss
         sums["kl"] += weight * stats.kl
         sums["clip_fraction"] += weight * stats.clip_fraction
         sums["ratio_mean"] += weight * stats.ratio_mean
@@ -367,20 +367,20 @@ def _update_pass(
     return dict(sums)
 
 
-def loss_normalisers(
-    ctx: StepContext, experience: list[MicroExperience]
-) -> tuple[float | None, float]:
-    """`micro_batch_normalisers` of the step: its real micro-batches and completion tokens
-    (fillers weigh 0) summed over processes. A collective call: every process, once a pass."""
-    mine = [0.0, 0.0]  # real micro-batches, real completion tokens
+def loss_normalisers(ctx: StepContext, experience: list[MicroExperience]) -> tuple[float, float]:
+    """(`micro_batch_normaliser` of the step's trained rollouts and tokens summed over processes,
+    fillers weighing 0; real micro-batches / slots, which makes the logged mean over the real
+    ones the step's loss). A collective call: every process, once a pass."""
+    mine = [0.0, 0.0, 0.0]  # real micro-batches, rollouts, completion tokens
     for micro in experience:
-        mine[0] += micro.batch.weight
-        mine[1] += micro.batch.weight * float(micro.mask.sum())
+        for i, count in enumerate((1.0, micro.mask.shape[0], float(micro.mask.sum()))):
+            mine[i] += micro.batch.weight * count
     device = ctx.accelerator.device
     summed = ctx.accelerator.reduce(torch.tensor(mine, dtype=torch.float64, device=device), "sum")
-    real, tokens = summed.tolist()
+    (real, rollouts, tokens), rl = summed.tolist(), ctx.cfg.rl
     slots = ctx.cfg.optim.grad_accum * ctx.accelerator.num_processes
-    return micro_batch_normalisers(ctx.cfg.rl.loss_type, real, tokens, slots)
+    loss_type, length = rl.loss_type, rl.max_completion_length
+    return micro_batch_normaliser(loss_type, tokens, rollouts, slots, length), real / slots
 
 
 def optimizer_step(ctx: StepContext) -> float:

@@ -11,9 +11,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from video_r1.rl.advantages import (
+    ScaleRewards,
+    TemporalVariant,
+    temporal_advantages,
+    temporal_groups,
+)
+from video_r1.rl.group_scores import GroupScores
+
 
 def has_signal(ordered_rewards: Sequence[float]) -> bool:
-    """True when the group's ordered (trained) rewards are not all equal.
+    """True when the group's ordered rewards are not all equal (the published variant's rule:
+    `group_teaches` for a scored group under any temporal variant).
 
     Shuffled rollouts (T-GRPO) are not trained and do not count: only the ordered totals,
     temporal and length bonuses and overlong penalty included, as the advantages see them.
@@ -23,6 +32,36 @@ def has_signal(ordered_rewards: Sequence[float]) -> bool:
         (False, True, False)
     """
     return max(ordered_rewards) != min(ordered_rewards)
+
+
+def group_teaches(
+    group: GroupScores,
+    variant: TemporalVariant = "published",
+    *,
+    alpha: float = 0.3,
+    scale_rewards: ScaleRewards = "group",
+    correct_threshold: float = 0.1,
+) -> bool:
+    """True when the group's ordered rollouts get an advantage other than 0 under the temporal
+    variant that trains (`rl.temporal_variant`, `temporal_advantages` with the run's settings).
+
+    `GroupScores.total` holds the published pre-normalisation bonus whatever the variant, so
+    its spread is the wrong test for the others: a passing group whose base rewards are all
+    equal has advantages 0 under group_weight (GRPO's, scaled), but alpha on its correct
+    rollouts under after_norm, and under margin when the order helped (p > p_shuffled).
+
+    Example (acc [1, 0], format [0, 1]: base totals equal; passed with p 0.5, p~ 0):
+        >>> g = GroupScores(total=[1.3, 1.0], terms={}, accuracy=[1.0, 0.0],
+        ...     shuffled_accuracy=[0.0, 0.0], temporal_bonus=[0.3, 0.0], temporal_passed=True,
+        ...     p=0.5, p_shuffled=0.0, length_bonus=[0.0, 0.0])
+        >>> [group_teaches(g, v) for v in ("published", "after_norm", "group_weight", "margin")]
+        [True, True, False, True]
+    """
+    advantages = temporal_advantages(
+        temporal_groups([group], correct_threshold), variant, alpha=alpha,
+        scale_rewards=scale_rewards,
+    )  # fmt: skip
+    return bool(advantages.ne(0.0).any())
 
 
 def keep_groups(rewards: Sequence[Sequence[float]]) -> list[bool]:

@@ -1,4 +1,5 @@
-"""The GRPO policy loss with a k3 KL penalty, optional PPO-style clipping, three normalisations."""
+"""The GRPO policy loss with a k3 KL penalty, optional PPO-style clipping, three normalisations
+(each over the whole step under gradient accumulation and DDP: `micro_batch_normaliser`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Literal
 import torch
 
 LossType = Literal["sequence", "token", "dr_grpo"]
+LOSS_TYPES: tuple[str, ...] = ("sequence", "token", "dr_grpo")
 ImportanceLevel = Literal["token", "sequence", "sequence_token"]
 IMPORTANCE_LEVELS: tuple[str, ...] = ("token", "sequence", "sequence_token")
 
@@ -69,44 +71,71 @@ def importance_log_ratio(
     raise ValueError(f"importance_sampling_level must be one of {IMPORTANCE_LEVELS}, got {level!r}")
 
 
-def _normalise(
-    per_token: torch.Tensor, mask: torch.Tensor, loss_type: LossType, max_length: int | None,
-    tokens: float | None = None,
-) -> torch.Tensor:  # fmt: skip
-    if loss_type == "sequence":  # published GRPO: mean over tokens, then over completions
-        return ((per_token * mask).sum(1) / mask.sum(1).clamp(min=1.0)).mean()
+def loss_denominator(
+    loss_type: LossType, tokens: float, rollouts: float, max_length: int | None = None
+) -> float:
+    """What one batch of `rollouts` rollouts with `tokens` completion tokens divides its
+    summed loss by (`_summed`): its tokens (token), its rollouts (sequence: the sum of
+    per-rollout token means), or rollouts x max_length (dr_grpo). 1 when there is nothing.
+
+    Example:
+        >>> [loss_denominator(t, 30.0, 4.0, 16) for t in ("token", "sequence", "dr_grpo")]
+        [30.0, 4.0, 64.0]
+    """
     if loss_type == "token":  # DAPO: every token of the step weighs the same
-        denominator = mask.sum().clamp(min=1.0) if tokens is None else max(tokens, 1.0)
-        return (per_token * mask).sum() / denominator
-    if loss_type == "dr_grpo":  # Dr. GRPO: a constant denominator, no length bias
+        value = tokens
+    elif loss_type == "sequence":  # published GRPO: mean over tokens, then over completions
+        value = rollouts
+    elif loss_type == "dr_grpo":  # Dr. GRPO: a constant denominator, no length bias
         if max_length is None:
             raise ValueError("loss_type 'dr_grpo' needs max_length (the max completion length)")
-        return (per_token * mask).sum() / (per_token.shape[0] * max_length)
-    raise ValueError(f"unknown loss_type {loss_type!r}; use 'sequence', 'token' or 'dr_grpo'")
+        value = rollouts * max_length
+    else:
+        raise ValueError(f"unknown loss_type {loss_type!r}; use 'sequence', 'token' or 'dr_grpo'")
+    return float(value) if value > 0 else 1.0
 
 
-def micro_batch_normalisers(
-    loss_type: LossType, real: float, tokens: float, slots: int
-) -> tuple[float | None, float]:
-    """(tokens_per_micro_batch, scale) of a step's micro-batch losses under gradient
-    accumulation: `slots` micro-batches (grad_accum x processes), of which `real` train (the
-    others are zero-weight fillers) with `tokens` completion tokens in all.
+def _summed(per_token: torch.Tensor, mask: torch.Tensor, loss_type: LossType) -> torch.Tensor:
+    """The batch's loss before its denominator: per-rollout token means summed (sequence),
+    or every completion token's loss summed (token, dr_grpo)."""
+    if loss_type == "sequence":
+        return ((per_token * mask).sum(1) / mask.sum(1).clamp(min=1.0)).sum()
+    return (per_token * mask).sum()
 
-    Accumulation and DDP average the slots' losses, fillers included. The token loss divides
-    each micro-batch by tokens / slots, so every real token weighs the same (scale 1). The
-    sequence and dr_grpo losses normalise each micro-batch on its own: averaged over the slots,
-    f fillers would leave (slots - f) / slots of the real micro-batches' mean gradient; each
-    loss is multiplied by slots / real to restore it (1 when none is real: nothing trains).
 
-    Example (4 slots, one a filler, 30 tokens):
-        >>> micro_batch_normalisers("token", real=3.0, tokens=30.0, slots=4)
-        (7.5, 1.0)
-        >>> micro_batch_normalisers("sequence", real=3.0, tokens=30.0, slots=4)
-        (None, 1.3333333333333333)
+def _checked_normaliser(
+    normaliser: float | None, mask: torch.Tensor, loss_type: LossType, max_length: int | None
+) -> float:
+    """The given normaliser (> 0, for a known loss type), or the batch's own denominator."""
+    if normaliser is None:
+        return loss_denominator(loss_type, float(mask.sum()), mask.shape[0], max_length)
+    if loss_type not in LOSS_TYPES:
+        raise ValueError(f"unknown loss_type {loss_type!r}; use one of {LOSS_TYPES}")
+    if normaliser <= 0:
+        raise ValueError(f"normaliser must be > 0, got {normaliser}")
+    return normaliser
+
+
+def micro_batch_normaliser(
+    loss_type: LossType, tokens: float, rollouts: float, slots: int,
+    max_length: int | None = None,
+) -> float:  # fmt: skip
+    """The denominator of each micro-batch's summed loss under gradient accumulation, so that
+    every rollout weighs what it would in one micro-batch holding the whole step.
+
+    tokens / rollouts: the step's completion tokens and trained rollouts, summed over every
+    real micro-batch of every process (zero-weight fillers excluded); slots: micro-batches x
+    processes. Accumulation divides each micro-batch's loss by grad_accum and DDP averages
+    the processes' gradients, so the step's gradient is the mean over the slots, fillers
+    included: dividing each micro-batch's sum by the whole step's denominator over `slots`
+    makes that mean the whole step's loss, however the rollouts are packed. (Normalising
+    each micro-batch on its own weighed the groups of a half-empty one twice.)
+
+    Example (4 slots, 30 tokens in 6 rollouts, max completion length 16):
+        >>> [micro_batch_normaliser(t, 30.0, 6.0, 4, 16) for t in ("token", "sequence", "dr_grpo")]
+        [7.5, 1.5, 24.0]
     """
-    if loss_type == "token":
-        return tokens / slots, 1.0
-    return None, slots / real if real > 0 else 1.0
+    return loss_denominator(loss_type, tokens, rollouts, max_length) / slots
 
 
 def policy_loss(
@@ -121,7 +150,7 @@ def policy_loss(
     epsilon_high: float | None = None,
     loss_type: LossType = "sequence",
     max_length: int | None = None,
-    tokens_per_micro_batch: float | None = None,
+    normaliser: float | None = None,
     importance_sampling_level: ImportanceLevel = "token",
     sampling_weights: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, LossStats]:
@@ -136,10 +165,10 @@ def policy_loss(
     epsilon / epsilon_high: PPO clip range [1 - epsilon, 1 + epsilon_high] of the ratio
         (None = no clipping, as published; epsilon_high defaults to epsilon).
     Per token: -(min(ratio * A, clip(ratio) * A) - beta * kl), then normalised by `loss_type`.
-    tokens_per_micro_batch: for "token", the step's completion tokens (every micro-batch, every
-        process) over its micro-batches x processes: gradient accumulation and DDP average the
-        micro-batch losses, so dividing each by this makes every token of the step weigh the
-        same, as DAPO's token mean does (None: this micro-batch's own token count).
+    normaliser: what the summed loss is divided by. Under gradient accumulation and DDP,
+        `micro_batch_normaliser` of the whole step, so that every rollout weighs what it would
+        in one micro-batch holding the step (DAPO's token mean over the step, GRPO's mean over
+        its completions, Dr. GRPO's constant); None: this batch's own (`loss_denominator`).
     importance_sampling_level: "token" (as published), "sequence" (GSPO: one clipped ratio
         per rollout, its loss spread over the rollout's tokens before `loss_type` normalises,
         as TRL does) or "sequence_token" (`importance_log_ratio`).
@@ -171,7 +200,8 @@ def policy_loss(
     per_token = -objective
     if sampling_weights is not None:  # TRL and verl weigh the policy-gradient term only
         per_token = per_token * sampling_weights.to(per_token.dtype)
-    pg_loss = _normalise(per_token, mask, loss_type, max_length, tokens_per_micro_batch)
+    normaliser = _checked_normaliser(normaliser, mask, loss_type, max_length)
+    pg_loss = _summed(per_token, mask, loss_type) / normaliser
     kl_mean = torch.zeros((), dtype=logprobs.dtype)
     if beta != 0.0:
         if ref_logprobs is None:
@@ -179,7 +209,7 @@ def policy_loss(
         kl = kl_penalty(logprobs, ref_logprobs)  # [N, L]
         per_token = per_token + beta * kl
         kl_mean = (kl * mask).sum() / mask.sum().clamp(min=1.0)
-    loss = _normalise(per_token, mask, loss_type, max_length, tokens_per_micro_batch)
+    loss = _summed(per_token, mask, loss_type) / normaliser
     denom = mask.sum().clamp(min=1.0)
     stats = LossStats(
         policy_loss=float(pg_loss.detach()),

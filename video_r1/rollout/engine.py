@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import torch
 
 from video_r1.rollout.generate import Rollouts
+from video_r1.rollout.paired import sample_rollouts
 from video_r1.rollout.vision import EncodedPrompts
 
 ENGINES = ("native", "vllm")
@@ -50,7 +51,7 @@ class RolloutRequest:
     generation_config: Any
     eos_ids: Sequence[int]
     num_ordered_rows: int = 0
-    key: Any = None  # grpo_sampling.SamplingKey
+    key: Any = None  # paired.SamplingKey
     synced_gpus: bool = False
 
 
@@ -83,8 +84,6 @@ class NativeEngine:
         return False
 
     def generate(self, request: RolloutRequest) -> Rollouts:
-        from video_r1.recipes.grpo_sampling import sample_rollouts
-
         return sample_rollouts(
             self.model, request.encoded, request.rollouts_per_row, request.num_ordered_rows,
             request.generation_config, request.eos_ids, request.key,

@@ -37,6 +37,9 @@ from video_r1.models.loading import completion_pad_id, generation_stop_ids
 from video_r1.rollout.engine import RolloutRequest
 from video_r1.rollout.generate import Rollouts, completion_mask
 from video_r1.rollout.sampling import TokenSampler
+from video_r1.rollout.vllm_logs import engine_summary, quiet_vllm_logging
+from video_r1.rollout.vllm_memory import kv_cache_size_gb
+from video_r1.utils.logs import debug_logs
 
 INSTALL_HINT = (
     "vLLM is not installed: pip install 'video-r1[vllm]' (GPU), or on a CPU machine "
@@ -67,6 +70,7 @@ class VLLMSettings:
     enforce_eager: bool = False  # True: no torch.compile / CUDA graphs (quick start)
     seed: int = 0
     load_format: str = "auto"  # "dummy": random weights (for a push that follows at once)
+    kv_cache_sequences: int = 8  # on CPU without kv_cache_gb: sequences the cache holds
 
 
 def import_vllm() -> Any:
@@ -74,6 +78,7 @@ def import_vllm() -> Any:
     from video_r1.compat import ensure_torchvision_importable
 
     ensure_torchvision_importable()  # vLLM imports transformers, which imports torchvision
+    quiet_vllm_logging()  # before vLLM configures its logging at import (vllm_logs.py)
     for key, value in _ENV.items():
         os.environ.setdefault(key, value)
     try:
@@ -136,9 +141,14 @@ class VLLMEngine:
             "logprobs_mode": "processed_logprobs",
             "gpu_memory_utilization": settings.gpu_memory_utilization,
             "limit_mm_per_prompt": {"image": 1, "video": 1}, "load_format": settings.load_format,
+            "use_tqdm_on_load": debug_logs(),  # the checkpoint's load bar: --debug only
+            # frames come resized by video-r1; also reaches vLLM's start-up profiling, whose
+            # processor call warned about the per-frame pixel cap otherwise
+            "mm_processor_kwargs": {"cap_pixels_per_frame": False},
         }  # fmt: skip
-        if settings.kv_cache_gb:
-            kwargs["kv_cache_memory_bytes"] = int(settings.kv_cache_gb * 2**30)
+        kv_cache_gb = kv_cache_size_gb(model_path, settings, _on_cpu())  # vllm_memory.py
+        if kv_cache_gb:
+            kwargs["kv_cache_memory_bytes"] = int(kv_cache_gb * 2**30)
         if settings.max_model_len:
             kwargs["max_model_len"] = settings.max_model_len
         if _on_cpu():
@@ -152,11 +162,29 @@ class VLLMEngine:
             kwargs["distributed_executor_backend"] = backend
         with _process_state_kept():
             self.llm = vllm.LLM(**kwargs)
+        if int(os.environ.get("RANK", "0")) == 0:
+            print(engine_summary(self.llm, kv_cache_gb, _on_cpu()), flush=True)
         self._vllm = vllm
         self.vocab_size = int(self.llm.llm_engine.model_config.get_vocab_size())
         self._allowed: dict[frozenset[int], list[int]] = {}  # suppressed ids -> the others
         self.version: int | None = None  # of the weights last pushed; None: the checkpoint's
         self.pushes = 0
+
+    def close(self) -> None:
+        """Shut the engine down now (idempotent). Its own shutdown at interpreter exit comes
+        after the trainer's accelerator has destroyed the process group vLLM initialised or
+        joined (`end_training`), and fails there with a traceback: the run, eval and annotate
+        close it first."""
+        llm, self.llm = getattr(self, "llm", None), None
+        if llm is None:
+            return
+        client = llm.llm_engine.engine_core
+        if _distributed_backend():
+            # joined the launcher's process group: vLLM's shutdown would destroy that group,
+            # which the trainer still uses; the launcher's end of it takes vLLM's subgroups
+            client._finalizer.detach()
+        else:
+            client.shutdown()  # the model, the caches, the process group vLLM created
 
     # --- weights ---------------------------------------------------------------------------
 
@@ -241,7 +269,7 @@ def row_seeds(request: RolloutRequest) -> list[int]:
     engine's two seeded calls, up to the batch's float rounding); without one, the seeds are
     drawn from torch's global stream, which the run seeds and resumes as for the native engine.
     """
-    from video_r1.recipes.grpo_sampling import ORDERED_STREAM, SHUFFLED_STREAM, stream_seed
+    from video_r1.rollout.paired import ORDERED_STREAM, SHUFFLED_STREAM, stream_seed
 
     rows = len(request.rollouts_per_row)
     if request.key is None:

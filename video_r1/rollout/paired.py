@@ -1,4 +1,5 @@
-"""Rollout sampling of one generate call, optionally with common random numbers.
+"""Rollout sampling of one generate call, optionally with common random numbers (the native
+engine's `NativeEngine.generate`; the vLLM engine takes its row seeds from `stream_seed`).
 
 With `rl.paired_sampling` the ordered rows and the time-shuffled rows of a call are generated
 in two calls, each under its own seed derived from (seed, step, rank, call, stream): the
@@ -18,7 +19,8 @@ import torch
 import torch.nn.functional as F
 
 from video_r1.models.loading import completion_pad_id
-from video_r1.rollout import EncodedPrompts, Rollouts, generate_rollouts
+from video_r1.rollout.generate import Rollouts, generate_rollouts
+from video_r1.rollout.vision import EncodedPrompts
 
 ORDERED_STREAM, SHUFFLED_STREAM = 0, 1
 
