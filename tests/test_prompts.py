@@ -345,3 +345,19 @@ def test_pixel_rows_of_consecutive_items_are_a_view_and_others_a_copy():
     assert torch.equal(run, pixels[2:6])
     assert torch.equal(pixel_rows(pixels, offsets, [2, 0]), pixels[[3, 4, 5, 0, 1]])
     assert torch.equal(pixel_rows(pixels, offsets, [1, 1]), pixels[[2, 2]])
+
+
+def test_grounding_instruction_and_an_unchanged_tiny_vocabulary():
+    """The temporal grounding type asks for Time-R1's "start to end" answer; the tiny models'
+    tokenizer still learns only Video-R1's five type templates (the demo's vocabulary stays)."""
+    from video_r1.prompts import TYPE_TEMPLATES, tokenizer_texts
+
+    rec = _record(problem_type="temporal grounding", options=(),
+                  solution="<answer>[1.0, 2.0]</answer>")  # fmt: skip
+    assert build_prompt_text(rec).endswith(
+        ' in the format "start time to end time" within the <answer> </answer> tags. For '
+        'example: "12.54 to 17.83".'
+    )
+    texts = tokenizer_texts()
+    assert TYPE_TEMPLATES["temporal grounding"] not in texts
+    assert len(texts) == 2 + 5 + 1  # two wordings, five types, the default system turn
