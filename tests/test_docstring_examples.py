@@ -32,6 +32,8 @@ MODULES = [
     "video_r1.rewards.grounding",
     "video_r1.data.convert",
     "video_r1.data.records",
+    "video_r1.synth.grounding_task",
+    "video_r1.prompts.templates",
 ]
 
 

@@ -179,9 +179,15 @@ def test_encode_matches_published_path_video(arch, tiny_model_factory, make_clip
     # ours are rounded to uint8 before normalising; qwen-vl-utils keeps float pixels
     diff = (ours["pixel_values_videos"] - theirs["pixel_values_videos"]).abs()
     assert diff.mean() < 0.01 and diff.max() < 0.1
-    if arch == "qwen2.5-vl":  # temporal positions: 2 frames / sampled fps
-        assert torch.allclose(
-            ours["second_per_grid_ts"], torch.as_tensor(theirs["second_per_grid_ts"])
+    if arch == "qwen2.5-vl":  # temporal positions: 2 frames x the frames' spacing
+        # deliberately not qwen-vl-utils' nominal 2 / (n / (last + 1) x fps), which puts the
+        # patches (n - 1) / n x (last + 1) / last of their real spacing apart (docs/spec.md)
+        n, first, last = clip.num_frames, clip.indices[0], clip.indices[-1]
+        real = 2 * (last - first) / ((n - 1) * clip.source_fps)
+        nominal = 2 * (last + 1) / (n * clip.source_fps)
+        assert ours["second_per_grid_ts"].tolist() == pytest.approx([real], rel=1e-6)
+        assert torch.as_tensor(theirs["second_per_grid_ts"]).tolist() == pytest.approx(
+            [nominal], rel=1e-6
         )
 
 
@@ -339,3 +345,19 @@ def test_pixel_rows_of_consecutive_items_are_a_view_and_others_a_copy():
     assert torch.equal(run, pixels[2:6])
     assert torch.equal(pixel_rows(pixels, offsets, [2, 0]), pixels[[3, 4, 5, 0, 1]])
     assert torch.equal(pixel_rows(pixels, offsets, [1, 1]), pixels[[2, 2]])
+
+
+def test_grounding_instruction_and_an_unchanged_tiny_vocabulary():
+    """The temporal grounding type asks for Time-R1's "start to end" answer; the tiny models'
+    tokenizer still learns only Video-R1's five type templates (the demo's vocabulary stays)."""
+    from video_r1.prompts import TYPE_TEMPLATES, tokenizer_texts
+
+    rec = _record(problem_type="temporal grounding", options=(),
+                  solution="<answer>[1.0, 2.0]</answer>")  # fmt: skip
+    assert build_prompt_text(rec).endswith(
+        ' in the format "start time to end time" within the <answer> </answer> tags. For '
+        'example: "12.54 to 17.83".'
+    )
+    texts = tokenizer_texts()
+    assert TYPE_TEMPLATES["temporal grounding"] not in texts
+    assert len(texts) == 2 + 5 + 1  # two wordings, five types, the default system turn

@@ -8,6 +8,7 @@ for completions cut off by max_model_len and the engine's precision."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import importlib.util
 from pathlib import Path
 
@@ -16,9 +17,16 @@ import torch
 
 from video_r1.data.records import Record
 from video_r1.media import VideoSettings, load_video
+from video_r1.media.types import Clip
 from video_r1.models import generation_config, load_model, load_processor, stop_token_ids
 from video_r1.models.loading import generation_stop_ids
-from video_r1.prompts import build_messages, encode_prompts, processor_factor, prompt_text
+from video_r1.prompts import (
+    build_messages,
+    encode_prompts,
+    processor_factor,
+    prompt_messages,
+    prompt_text,
+)
 from video_r1.rl.mismatch import mismatch_sums, truncated_is_weights
 from video_r1.rollout import TokenSampler, completion_logprobs, encode_vision
 from video_r1.rollout.engine import NativeEngine, RolloutRequest
@@ -191,6 +199,34 @@ def test_sampled_rollouts_past_one_scheduler_step(setup):
     mask = rollouts.completion_mask.bool()
     expected = _sampler_logprobs(model, request, rollouts, 1.0)
     assert (rollouts.logprobs - expected)[mask].abs().max() < LOGPROB_TOLERANCE
+
+
+def test_frame_times_reach_vllm_as_they_reach_the_native_model(setup):
+    """A clip whose frames are 1.5 s apart (not its sampling's spacing) with its times stated
+    in the prompt: vLLM's prompt tokens are the trainer's (the stated times, Qwen3-VL's
+    timestamp text) and its sampled tokens' log-probs are the trainer's (Qwen2.5-VL's time
+    positions: a temporal patch placed elsewhere shows as 1e-3 and more)."""
+    from video_r1.rollout.vllm_engine import vllm_prompt
+
+    model, processor, (_, _, media), engine = setup
+    clip = media[0]
+    indices = tuple(range(0, 15 * clip.num_frames, 15))
+    retimed = Clip(clip.frames, indices, tuple(i / 10.0 for i in indices), 10.0, clip.path)
+    record = dataclasses.replace(_record("video"), problem_type="temporal grounding", options=(),
+                                 solution="<answer>[1.5, 4.5]</answer>")  # fmt: skip
+    messages = prompt_messages(processor, [record], [retimed], frame_times_in_prompt="on")
+    batch = encode_prompts(processor, messages, [retimed])
+    text = prompt_text(processor, messages[0])
+    assert "1.50, 3.00" in text
+    request = _request(model, processor, (batch, [text], [retimed]), [4], temperature=0.7,
+                       top_p=1.0, top_k=0)  # fmt: skip
+    rollouts = engine.generate(request)
+    mask = rollouts.completion_mask.bool()
+    expected = _sampler_logprobs(model, request, rollouts, 0.7)
+    assert (rollouts.logprobs - expected)[mask].abs().max() < LOGPROB_TOLERANCE
+    params = engine._vllm.SamplingParams(max_tokens=1)
+    (out,) = engine.llm.generate([vllm_prompt(text, retimed)], params, use_tqdm=False)
+    assert list(out.prompt_token_ids) == batch.input_ids[0].tolist()
 
 
 def test_weight_push_changes_outputs_and_old_weights_restore_them(setup):

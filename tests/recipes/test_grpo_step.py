@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -120,3 +121,49 @@ def test_policy_mode_turns_dropout_off_in_eval_and_on_request_in_train():
     assert [m.training for m in model] == [True, False, True]
     set_policy_mode(model, training=True, dropout=True)
     assert [m.training for m in model] == [True, True, True]
+
+
+def test_rl_prompts_state_frame_times_as_the_setting_says(tiny_model_factory, tmp_path):
+    """A GRPO generate call on Qwen2-VL (no sense of time): a temporal grounding record's
+    ordered and shuffled rows both state the ordered frames' times under `auto`, none under
+    `data.frame_times_in_prompt=off`."""
+    import types
+
+    from video_r1.data import load_records
+    from video_r1.media.record_media import load_record_media
+    from video_r1.models import generation_config, load_model, load_processor
+    from video_r1.recipes.grpo import load_reward_terms, scoring_settings
+    from video_r1.recipes.grpo_step import generate_and_score
+    from video_r1.rollout.engine import NativeEngine
+    from video_r1.synth import generate_benchmark
+
+    model_dir = tiny_model_factory("qwen2-vl")
+    generate_benchmark(tmp_path, 4, seed=0, tasks=["lamp_window"])
+    model = load_model(model_dir, dtype="float32")
+    processor = load_processor(model_dir)
+    texts = {}
+    for setting in ("auto", "off"):
+        cfg = load_config(GRPOConfig, REPO / "configs" / "grpo_tiny.yaml", [
+            f"model.path={model_dir}", f"data.train_file={tmp_path / 'train.jsonl'}",
+            f"data.media_root={tmp_path}", "rl.max_completion_length=4",
+            f"data.frame_times_in_prompt={setting}",
+        ])  # fmt: skip
+        record = load_records(cfg.data.train_file, tmp_path)[0]
+        media = load_record_media(record, cfg.media)
+        gen = generation_config(model, processor, temperature=1.0, top_p=1.0, max_new_tokens=4)
+        ctx = StepContext(cfg=cfg, accelerator=types.SimpleNamespace(device=torch.device("cpu")),
+                          model=model, policy=model, reference=None, processor=processor,
+                          optimizer=None, scheduler=types.SimpleNamespace(
+                              scheduler=types.SimpleNamespace(last_epoch=0)),
+                          gen_config=gen, eos_ids=list(gen.eos_token_id),
+                          terms=load_reward_terms(cfg), scoring=scoring_settings(cfg.rl),
+                          vision_trainable=False, zero3=False, engine=NativeEngine(model))  # fmt: skip
+        timer = lambda name: contextlib.nullcontext()  # noqa: E731
+        chunk, _, _ = generate_and_score(ctx, [PromptBatch([record], [media])],
+                                         torch.Generator().manual_seed(0), timer, None)  # fmt: skip
+        ids = chunk.inputs["input_ids"]
+        texts[setting] = [processor.tokenizer.decode(row, skip_special_tokens=True) for row in ids]
+    times = ", ".join(f"{i / media.source_fps:.2f}" for i in media.indices)
+    assert len(texts["auto"]) == 2  # the ordered row and the time-shuffled one (T-GRPO)
+    assert all(f"The video frames were taken at {times} seconds." in t for t in texts["auto"])
+    assert not any("frames were taken" in t for t in texts["off"])

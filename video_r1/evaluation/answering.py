@@ -97,21 +97,25 @@ def model_device(model: Any) -> torch.device:
 
 
 def encode_batch(
-    model: Any, processor: Any, records: Sequence[Record], media: Sequence[Media], wording: str
-) -> Any:
+    model: Any, processor: Any, records: Sequence[Record], media: Sequence[Media], wording: str,
+    frame_times_in_prompt: str = "auto",
+) -> Any:  # fmt: skip
     """Prompts of `records` with their media, on the model's device, vision features computed."""
-    return _encode_requests(model, processor, records, media, wording)[0]
+    return _encode_requests(model, processor, records, media, wording, frame_times_in_prompt)[0]
 
 
 def _encode_requests(
-    model: Any, processor: Any, records: Sequence[Record], media: Sequence[Media], wording: str
-) -> tuple[Any, list[str]]:
+    model: Any, processor: Any, records: Sequence[Record], media: Sequence[Media], wording: str,
+    frame_times_in_prompt: str = "auto",
+) -> tuple[Any, list[str]]:  # fmt: skip
     """(encoded prompts, their texts). With a vLLM engine the model is a skeleton without
     weights: the prompts are encoded (for their token ids) but no vision tower runs."""
-    from video_r1.prompts import build_messages, encode_prompts, prompt_text
+    from video_r1.prompts import encode_prompts, prompt_messages, prompt_text
     from video_r1.rollout import EncodedPrompts, encode_vision
 
-    messages = [build_messages(r, wording=wording) for r in records]
+    messages = prompt_messages(
+        processor, records, media, wording=wording, frame_times_in_prompt=frame_times_in_prompt
+    )
     batch = encode_prompts(processor, messages, list(media))
     texts = [prompt_text(processor, m) for m in messages]
     if getattr(model, "generation_engine", None) is not None:
@@ -163,11 +167,13 @@ def generate_answers(
         group_records = [records[i] for i in group]
         if engine.name == "vllm":  # prompt texts; no vision tower (the model has no weights)
             encoded, texts = _encode_requests(
-                model, processor, group_records, group_media, settings.wording
-            )
+                model, processor, group_records, group_media, settings.wording,
+                settings.frame_times_in_prompt,
+            )  # fmt: skip
         else:
-            encoded, texts = encode_batch(model, processor, group_records, group_media,
-                                          settings.wording), []  # fmt: skip
+            encoded = encode_batch(model, processor, group_records, group_media,
+                                   settings.wording, settings.frame_times_in_prompt)  # fmt: skip
+            texts = []
         if not settings.greedy:
             torch.manual_seed(seeds[group[0]])  # the vLLM engine draws its seeds from it
         request = RolloutRequest(encoded, texts, group_media, [samples_per_record] * len(group),

@@ -98,7 +98,9 @@ def run(args: argparse.Namespace) -> int:
     except MediaError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    encoded = encode_batch(model, processor, [record], [media], settings.wording)
+    encoded = encode_batch(
+        model, processor, [record], [media], settings.wording, settings.frame_times_in_prompt
+    )
     config = build_generation_config(model, processor, settings)
     streamer = TextStreamer(processor.tokenizer, skip_prompt=True, skip_special_tokens=True)
     torch.manual_seed(settings.seed)

@@ -20,6 +20,7 @@ from video_r1.media.types import (
     ImageSettings,
     VideoSettings,
 )
+from video_r1.prompts.frame_times import FRAME_TIMES_IN_PROMPT
 
 FRAME_ORDERS: tuple[str, ...] = ("ordered", "shuffled", "reversed")
 
@@ -40,10 +41,15 @@ class EvalSettings:
     greedy: bool = False
     seed: int = 0  # seeds sampling per batch and the per-sample frame shuffle
     wording: str = "eval"  # question template wording (video_r1.prompts)
+    frame_times_in_prompt: str = "auto"  # state frame times in the prompt (prompts.frame_times)
 
     def __post_init__(self) -> None:
         if self.frames < 2:
             raise ValueError(f"frames must be >= 2 (frames are paired), got {self.frames}")
+        if self.frame_times_in_prompt not in FRAME_TIMES_IN_PROMPT:
+            raise ValueError(
+                f"frame_times_in_prompt must be auto, on or off, got {self.frame_times_in_prompt!r}"
+            )
         if self.video_min_pixels > self.video_max_pixels:
             raise ValueError(
                 f"video min pixels {self.video_min_pixels} > max pixels {self.video_max_pixels}"
@@ -160,6 +166,14 @@ def add_settings_arguments(
     )
     group.add_argument("--greedy", action="store_true", help="greedy decoding instead of sampling")
     group.add_argument(
+        "--frame-times-in-prompt",
+        choices=FRAME_TIMES_IN_PROMPT,
+        default=d.frame_times_in_prompt,
+        help="state each sampled frame's time (seconds) in the prompt: auto (default) for "
+        "temporal grounding on models without a sense of time (Qwen2-VL), on for every video, "
+        "off never",
+    )
+    group.add_argument(
         "--seed",
         type=int,
         default=d.seed,
@@ -181,6 +195,7 @@ def settings_from_args(args: argparse.Namespace, **overrides: Any) -> EvalSettin
         max_new_tokens=args.max_new_tokens,
         greedy=args.greedy,
         seed=args.seed,
+        frame_times_in_prompt=args.frame_times_in_prompt,
     )
     values.update(overrides)
     return EvalSettings(**values)

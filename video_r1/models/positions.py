@@ -3,8 +3,8 @@
 Each token has a (time, height, width) position. Text tokens have the same value on all three
 axes, counting up; a video's tokens start at the next position p and get
 (p + int(k x second_per_grid_t x tokens_per_second), p + row, p + column) for temporal patch k,
-so a video's time axis reaches far past its grid (video1.mp4 at 16 frames: 8 patches 2.75 s
-apart, 2 tokens per second, time up to p + 38 on a 15-wide grid).
+so a video's time axis reaches far past its grid (video1.mp4 at 16 frames: 8 patches 2.93 s
+apart, 2 tokens per second, time up to p + 41 on a 15-wide grid).
 
 Where the text after a video (or image) continues is where transformers differs:
 - the original code (transformers 4.x `get_rope_index`, which the published Video-R1 trainer
@@ -12,7 +12,7 @@ Where the text after a video (or image) continues is where transformers differs:
   position of the video on any axis, + 1;
 - transformers 5 (5.19 to 5.24 at least): at p + max(h, w) / merge, the width of the grid,
   whatever the time axis reached; for video1.mp4 the text after the clip sits at 30 instead
-  of 54, and log-probs of a completion moved by up to 6e-3 against vLLM's (project issue 61).
+  of 57 (54 at the 2.75 s of the issue's measurement), and log-probs of a completion moved by up to 6e-3 against vLLM's (project issue 61).
 For images (one temporal patch, time p) and text alone both give the same positions; so do
 Qwen2-VL (time axis = patch index) and Qwen3-VL (time as text timestamps): only Qwen2.5-VL
 videos differ. `use_trained_positions` replaces the model's `get_rope_index` by

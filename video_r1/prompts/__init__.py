@@ -4,7 +4,8 @@ This is the only package that knows processor keys (``pixel_values_videos``,
 ``video_grid_thw``, ``mm_token_type_ids``, ...: `inputs`). Everything after it treats
 ``model_inputs`` as an opaque dict of tensors and uses `select`, `repeat_batch` and
 `PromptBatch` to handle it. `templates`: the published wording and chat messages; `encode`:
-the processor call; `sft`: SFT examples with their labels.
+the processor call; `frame_times`: how each model is told when its frames were taken; `sft`:
+SFT examples with their labels.
 """
 
 from video_r1.prompts.encode import (
@@ -13,6 +14,12 @@ from video_r1.prompts.encode import (
     encode_prompts,
     processor_factor,
     prompt_text,
+)
+from video_r1.prompts.frame_times import (
+    FRAME_TIMES_IN_PROMPT,
+    frame_times,
+    prompt_messages,
+    states_frame_times,
 )
 from video_r1.prompts.inputs import (
     KNOWN_KEYS,
@@ -45,6 +52,7 @@ from video_r1.prompts.templates import (
 )
 
 __all__ = [
+    "FRAME_TIMES_IN_PROMPT",
     "IGNORE_INDEX",
     "KNOWN_KEYS",
     "MEDIA_KEYS",
@@ -63,14 +71,17 @@ __all__ = [
     "prompt_text",
     "encode_sft_example",
     "format_question",
+    "frame_times",
     "index_rows",
     "media_of_rows",
     "pixel_offsets",
     "pixel_rows",
     "processor_factor",
+    "prompt_messages",
     "repeat_batch",
     "select",
     "select_rows",
     "sft_target",
+    "states_frame_times",
     "tokenizer_texts",
 ]

@@ -3,7 +3,7 @@
 Media arrive already sampled and resized (a `Clip` for a video, a uint8 ``[3, H, W]`` tensor
 for an image): the processor is told not to sample or resize again, and is given each clip's
 frame indices and source fps so that temporal positions (Qwen2.5-VL ``second_per_grid_ts``)
-and Qwen3-VL's text timestamps are right.
+and Qwen3-VL's text timestamps follow the frames' real times (`frame_times`).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from video_r1.media.types import Clip
+from video_r1.prompts.frame_times import video_metadata_fields
 
 Media = Clip | torch.Tensor
 
@@ -68,24 +69,17 @@ def _check_frames(frames: torch.Tensor, factor: int, what: str) -> None:
 
 
 def _video_metadata(clip: Clip) -> Any:
-    """Frame metadata the processor needs for temporal positions and timestamps.
+    """Frame metadata the processor needs for temporal positions and timestamps
+    (`frame_times.video_metadata_fields`: the sampled frames' real times, as vLLM gets them).
 
-    qwen-vl-utils samples indices linspace(0, total - 1, n), so total = max index + 1 and the
-    sampled fps it reports (n / total x fps) is reproduced exactly. Sorted indices are given
-    even for a time-shuffled clip: positions and Qwen3-VL's text timestamps then describe
-    frame slots, so a shuffled clip does not reveal the true order through its timestamps
-    (as with Qwen2.5-VL in the published T-GRPO, where positions ignore the shuffle).
+    Sorted indices are given even for a time-shuffled clip: positions and Qwen3-VL's text
+    timestamps then describe frame slots, so a shuffled clip does not reveal the true order
+    through its timestamps (as with Qwen2.5-VL in the published T-GRPO, where positions ignore
+    the shuffle).
     """
     from transformers.video_utils import VideoMetadata
 
-    indices = sorted(int(i) for i in clip.indices)
-    return VideoMetadata(
-        total_num_frames=indices[-1] + 1,
-        fps=float(clip.source_fps),
-        frames_indices=indices,
-        height=int(clip.frames.shape[-2]),
-        width=int(clip.frames.shape[-1]),
-    )
+    return VideoMetadata(**video_metadata_fields(clip))
 
 
 def prompt_text(processor: Any, messages: list[dict], add_generation_prompt: bool = True) -> str:

@@ -7,9 +7,11 @@ from typing import Any
 
 import torch
 
+from video_r1.media.types import Clip
 from video_r1.models.loading import vision_token_ids
 from video_r1.prompts.encode import Media, encode_prompts
-from video_r1.prompts.templates import SFT_SYSTEM_PROMPT, Wording, build_messages
+from video_r1.prompts.frame_times import prompt_messages
+from video_r1.prompts.templates import SFT_SYSTEM_PROMPT, Wording
 
 IGNORE_INDEX = -100  # label of a position without loss (torch's cross_entropy default)
 
@@ -33,13 +35,20 @@ def encode_sft_example(
     *,
     wording: Wording = "train",
     system_prompt: str | None = SFT_SYSTEM_PROMPT,
+    frame_times_in_prompt: str = "auto",
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    """One SFT example: (model_inputs of batch 1, labels [1, L]).
+    """One SFT example: (model_inputs of batch 1, labels [1, L]). The prompt is RL's and
+    evaluation's (`prompt_messages`, frame times included where the setting asks for them).
 
     Labels are -100 everywhere except the assistant's tokens: the target and the closing
     <|im_end|> (the published code also trained on prompt and video placeholder tokens).
     """
-    messages = build_messages(record, wording=wording, system_prompt=system_prompt)
+    items = [media] if isinstance(media, (Clip, torch.Tensor)) else list(media)
+    video = next((m for m in items if isinstance(m, Clip)), None)
+    messages = prompt_messages(
+        processor, [record], [video], wording=wording, system_prompt=system_prompt,
+        frame_times_in_prompt=frame_times_in_prompt,
+    )[0]  # fmt: skip
     messages.append(
         {"role": "assistant", "content": [{"type": "text", "text": sft_target(record)}]}
     )

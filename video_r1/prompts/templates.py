@@ -5,6 +5,7 @@ The wording is the published one (docs/spec.md#prompt), including its typos and 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 Wording = Literal["train", "eval"]
@@ -36,7 +37,12 @@ TYPE_TEMPLATES: dict[str, str] = {
     "free-form": " Please provide your text answer within the <answer> </answer> tags.",
     "regression": " Please provide the numerical value (e.g., 42 or 3.14) within the"
     " <answer> </answer> tags.",
+    # not Video-R1's: Time-R1's answer instruction (src/open_r1/grpo_video.py), in this style
+    "temporal grounding": " Please provide the start and end times (in seconds, precise to two"
+    ' decimal places) in the format "start time to end time" within the <answer> </answer>'
+    ' tags. For example: "12.54 to 17.83".',
 }
+VIDEO_R1_TYPES = ("multiple choice", "numerical", "OCR", "free-form", "regression")
 SFT_SYSTEM_PROMPT = "You are a helpful assistant"  # as in the published SFT script (no period)
 
 
@@ -60,8 +66,11 @@ def format_question(record: Any) -> str:
     return record.problem
 
 
-def build_prompt_text(record: Any, wording: Wording = "train") -> str:
-    """The user turn's text: question template plus the per-type answer instruction.
+def build_prompt_text(
+    record: Any, wording: Wording = "train", frame_times: Sequence[float] | None = None
+) -> str:
+    """The user turn's text: question template plus the per-type answer instruction, after a
+    sentence that states the frames' times when `frame_times` is given (`frame_times_sentence`).
 
     Example:
         a numerical record "How many cubes?" -> "How many cubes?\\nPlease think about ... tags."
@@ -76,13 +85,32 @@ def build_prompt_text(record: Any, wording: Wording = "train") -> str:
             f"{record.source or record.problem_id}: unknown problem_type {record.problem_type!r}"
         )
     question = QUESTION_TEMPLATES[wording].format(Question=format_question(record))
-    return question + TYPE_TEMPLATES[record.problem_type]
+    text = question + TYPE_TEMPLATES[record.problem_type]
+    if frame_times is not None:
+        text = frame_times_sentence(frame_times) + "\n" + text
+    return text
+
+
+def frame_times_sentence(times: Sequence[float]) -> str:
+    """The sentence that states the frames' times (not published wording), before the question.
+
+    Example:
+        >>> frame_times_sentence([0.0, 0.5, 1.25])
+        'The video frames were taken at 0.00, 0.50, 1.25 seconds.'
+    """
+    return "The video frames were taken at " + ", ".join(f"{t:.2f}" for t in times) + " seconds."
 
 
 def build_messages(
-    record: Any, *, wording: Wording = "train", system_prompt: str | None = None
+    record: Any,
+    *,
+    wording: Wording = "train",
+    system_prompt: str | None = None,
+    frame_times: Sequence[float] | None = None,
 ) -> list[dict]:
     """Chat messages for one record: optional system turn, then a user turn (media, then text).
+    `frame_times`: seconds of the video's frames, stated before the question (see
+    `video_r1.prompts.frame_times.prompt_messages` decides when).
 
     Example:
         a video record -> [{"role": "user", "content": [{"type": "video"},
@@ -97,7 +125,7 @@ def build_messages(
         messages.append({"role": "system", "content": [{"type": "text", "text": system_prompt}]})
     content = [
         {"type": record.data_type},
-        {"type": "text", "text": build_prompt_text(record, wording)},
+        {"type": "text", "text": build_prompt_text(record, wording, frame_times)},
     ]
     messages.append({"role": "user", "content": content})
     return messages
@@ -107,7 +135,10 @@ def tokenizer_texts() -> list[str]:
     """The prompt texts a tokenizer for these prompts should learn (the tiny models' BPE is
     trained on them: `video_r1.models.build_tiny_model(prompt_texts=...)`).
 
-    The question and answer-type templates, and the default system turn of the Qwen chat
-    template, which, unlike the SFT system prompt, ends with a period.
+    The question and Video-R1's five answer-type templates, and the default system turn of the
+    Qwen chat template, which, unlike the SFT system prompt, ends with a period. Later types
+    (temporal grounding) are left out, so that adding one leaves the tiny models' vocabulary,
+    and the demo built on it, as they were; byte-level BPE still encodes their text.
     """
-    return [*QUESTION_TEMPLATES.values(), *TYPE_TEMPLATES.values(), SFT_SYSTEM_PROMPT + "."]
+    published = [text for kind, text in TYPE_TEMPLATES.items() if kind in VIDEO_R1_TYPES]
+    return [*QUESTION_TEMPLATES.values(), *published, SFT_SYSTEM_PROMPT + "."]

@@ -30,7 +30,7 @@ import torch
 from video_r1.media.frame_order import time_shuffle
 from video_r1.media.record_media import load_record_media, load_records_media
 from video_r1.media.types import BackendMissing, Clip
-from video_r1.prompts import build_messages, encode_prompts, prompt_text, select
+from video_r1.prompts import encode_prompts, prompt_messages, prompt_text, select
 from video_r1.recipes.grpo_config import GRPOConfig
 from video_r1.recipes.grpo_engine import engine_mismatch, policy_version, run_engine, scored
 from video_r1.recipes.grpo_rewards import score_records
@@ -44,10 +44,7 @@ from video_r1.rl import micro_batch_normaliser, policy_loss
 from video_r1.rl.advantages import temporal_advantages, temporal_groups
 from video_r1.rl.group_scores import GroupScores
 from video_r1.rl.overlong import mask_truncated
-from video_r1.rollout import (
-    completion_logprobs,
-    encode_vision,
-)
+from video_r1.rollout import completion_logprobs, encode_vision
 from video_r1.rollout.engine import RolloutRequest
 from video_r1.rollout.merge import rollouts_of_rows
 from video_r1.rollout.paired import SamplingKey
@@ -193,7 +190,8 @@ def generate_and_score(
     with timer("prompt"):
         media = [m for b in batches for m in b.media]
         sources, row_media, counts = build_prompt_rows(media, ctx.cfg, shuffle_gen)
-        messages = [build_messages(records[b], wording=rl.prompt_wording) for b in sources]
+        messages = prompt_messages(ctx.processor, [records[b] for b in sources], row_media,
+                                   rl.prompt_wording, ctx.cfg.data.frame_times_in_prompt)  # fmt: skip
         prompts = encode_prompts(ctx.processor, messages, row_media)
         inputs = {k: v.to(ctx.accelerator.device) for k, v in prompts.model_inputs.items()}
     set_policy_mode(ctx.model, training=False)  # rollouts of the network without dropout

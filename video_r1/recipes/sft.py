@@ -100,7 +100,12 @@ def encode_record(record: Any, processor: Any, cfg: SFTConfig, cache: Any) -> tu
         raise ValueError("no 'process' rationale (SFT needs Video-R1-COT records)")
     media = load_record_media(record, cfg.media, cache)
     inputs, labels = encode_sft_example(
-        processor, record, media, wording=cfg.sft.wording, system_prompt=cfg.sft.system_prompt
+        processor,
+        record,
+        media,
+        wording=cfg.sft.wording,
+        system_prompt=cfg.sft.system_prompt,
+        frame_times_in_prompt=cfg.data.frame_times_in_prompt,
     )
     if cfg.sft.max_seq_len and labels.shape[1] > cfg.sft.max_seq_len:
         raise ValueError(f"{labels.shape[1]} tokens > sft.max_seq_len {cfg.sft.max_seq_len}")

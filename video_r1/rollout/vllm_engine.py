@@ -296,19 +296,16 @@ def vllm_prompt(text: str, media: Any) -> dict:
         vllm_prompt("<|im_start|>user ...", None) -> {"prompt": "<|im_start|>user ..."}
     """
     from video_r1.media.types import Clip
+    from video_r1.prompts.frame_times import video_metadata_fields
 
     prompt: dict[str, Any] = {"prompt": text}
     if media is None:
         return prompt
     if isinstance(media, Clip):
         frames = media.frames.permute(0, 2, 3, 1).contiguous().numpy()  # [T, H, W, 3] uint8
-        indices = sorted(int(i) for i in media.indices)  # as prompts.encode's metadata
-        total = indices[-1] + 1
-        meta = {
-            "fps": float(media.source_fps), "duration": total / float(media.source_fps),
-            "total_num_frames": total, "frames_indices": indices, "video_backend": "video-r1",
-            "do_sample_frames": False,
-        }  # fmt: skip
+        # the metadata prompts.encode gives the native processor: the frames' real times
+        meta = video_metadata_fields(media) | {"video_backend": "video-r1"}
+        meta["do_sample_frames"] = False
         prompt["multi_modal_data"] = {"video": (frames, meta)}
         # as prompts.encode: nothing is resized, so no cap applies (silences a warning)
         prompt["mm_processor_kwargs"] = {"do_resize": False, "cap_pixels_per_frame": False}

@@ -10,7 +10,8 @@ Tasks (default mix weighted towards multiple-choice video):
   direction*, event_order*, reverse* (need the frame order; * = order-dependent),
   shape_video, count_video, light_fraction (video, order-independent),
   color_image, ocr_image, shape_image (image);
-  appear* only when named in --tasks.
+  appear* and lamp_window* (temporal grounding: when is the lamp on, in seconds; clips twice
+  as long) only when named in --tasks.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument(
         "--tasks",
-        help="comma-separated tasks, e.g. direction,reverse (default: all but the opt-in appear)",
+        help="comma-separated tasks, e.g. direction,reverse (default: all but the opt-in appear "
+        "and lamp_window)",
     )
     parser.add_argument(
         "--test-fraction",

@@ -14,12 +14,13 @@ from typing import Any
 
 import numpy as np
 
+from video_r1.synth.grounding_task import LAMP_WINDOW
 from video_r1.synth.image_tasks import IMAGE_TASKS
 from video_r1.synth.tasks import Sample, SynthConfig, Task, balanced_slots
 from video_r1.synth.video_tasks import VIDEO_TASKS
 from video_r1.utils.io import atomic_write_json, atomic_write_jsonl
 
-TASKS: dict[str, Task] = {t.name: t for t in (*VIDEO_TASKS, *IMAGE_TASKS)}
+TASKS: dict[str, Task] = {t.name: t for t in (*VIDEO_TASKS, *IMAGE_TASKS, LAMP_WINDOW)}
 SPLITS = ("train", "test")
 
 
@@ -118,6 +119,7 @@ def task_table(tasks: list[Task], counts: dict[str, dict[str, int]], cfg: SynthC
             "shortcut": task.shortcut or None,
             "weight": task.weight,
             "records": counts[task.name],
+            **task.extras,  # e.g. a grounding task's chance and order-blind mean IoU
         }
     return {"config": vars(cfg), "tasks": table}
 

@@ -28,6 +28,7 @@ from video_r1.media.types import (
     ImageSettings,
     VideoSettings,
 )
+from video_r1.prompts.frame_times import FRAME_TIMES_IN_PROMPT
 
 # re-exported: the recipes import the sections and the loading API from one module
 from video_r1.train.config_load import (  # noqa: F401
@@ -153,11 +154,22 @@ class DataConfig:
     )
     shuffle: bool = _help("shuffle records every epoch (seeded)", default=True)
     seed: int = _help("seed of the record order", default=42)
+    frame_times_in_prompt: str = _help(
+        "state each sampled frame's time (seconds) in the prompt: 'auto' for temporal "
+        "grounding on models without a sense of time (Qwen2-VL), 'on' for every video, 'off' "
+        "never (docs/spec.md#frame-times)",
+        default="auto",
+    )
 
     def __post_init__(self) -> None:
         if self.on_bad_sample not in BAD_SAMPLE_POLICIES:
             raise ConfigError(
                 f"data.on_bad_sample must be one of {BAD_SAMPLE_POLICIES}, got {self.on_bad_sample!r}"
+            )
+        if self.frame_times_in_prompt not in FRAME_TIMES_IN_PROMPT:
+            raise ConfigError(
+                f"data.frame_times_in_prompt must be one of {FRAME_TIMES_IN_PROMPT}, "
+                f"got {self.frame_times_in_prompt!r}"
             )
         if not 0.0 <= self.max_bad_fraction <= 1.0:
             raise ConfigError(
