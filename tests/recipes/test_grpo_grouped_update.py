@@ -17,7 +17,6 @@ from video_r1.utils.io import read_jsonl
 
 REPO = Path(__file__).parents[2]
 REWARDS = f"rl.reward_funcs=[accuracy,format,{Path(__file__).with_name('_rewards.py')}:text_length]"
-pytestmark = pytest.mark.slow
 
 
 def _run(model: Path, data: Path, out: Path, grouped: bool, *overrides: str) -> dict:
@@ -35,6 +34,7 @@ def _run(model: Path, data: Path, out: Path, grouped: bool, *overrides: str) -> 
 
 
 @pytest.mark.parametrize("lora", [False, True], ids=["full", "lora"])
+@pytest.mark.slow
 def test_grouped_update_trains_as_the_per_rollout_update(tiny_qwen25, tmp_path, lora):
     data = write_cot_records(tmp_path / "data", n=2)  # a video and an image micro-batch
     extra = ["model.lora.enabled=true", "model.lora.dropout=0.0"] if lora else []
@@ -46,3 +46,26 @@ def test_grouped_update_trains_as_the_per_rollout_update(tiny_qwen25, tmp_path, 
             name = f"train/pass{k}/{key}"
             assert grouped[name] == pytest.approx(per_rollout[name], rel=1e-4, abs=1e-6), name
     assert grouped["train/pass2/ratio_mean"] != pytest.approx(1.0, abs=1e-5)  # it moved
+
+
+@pytest.mark.parametrize(
+    ("grouped_update", "checkpointing", "device", "cascade", "expected"),
+    [
+        (True, True, "cpu", True, True),  # the cache is off: grouped, not one copy per rollout
+        (True, False, "cpu", True, False),  # CPU's shared-prefix cache measured faster
+        (True, False, "cpu", False, True),  # without the cascade the cache is copied per rollout
+        (True, False, "cuda", True, True),  # off CPU the cache is copied per rollout
+        (False, True, "cuda", True, False),  # the earlier path, asked for
+    ],
+)
+def test_the_grouped_layout_runs_where_it_measured_faster(
+    grouped_update, checkpointing, device, cascade, expected
+):
+    from video_r1.recipes.grpo_engine import grouped_layout
+
+    cfg = load_config(GRPOConfig, REPO / "configs" / "grpo_tiny.yaml", [
+        f"rl.grouped_update={str(grouped_update).lower()}",
+        f"model.gradient_checkpointing={str(checkpointing).lower()}",
+        f"rl.cascade_attention={str(cascade).lower()}",
+    ])  # fmt: skip
+    assert grouped_layout(cfg, device) is expected

@@ -161,10 +161,11 @@ class RLConfig:
         "the policy's log-prob pass in the update (with grad), and the old and reference "
         "log-probs alike (the same computation), as one sequence per prompt row: the prompt "
         "once, then its rollouts' completions, a block mask keeping them apart "
-        "(video_r1/rollout/grouped.py), with or without model.gradient_checkpointing; false "
-        "runs them on the shared prompt cache, or under activation checkpointing (which turns "
-        "the cache off in training) as one full sequence per rollout, the prompt copied to "
-        "each (the earlier path)",
+        "(video_r1/rollout/grouped.py). Used under model.gradient_checkpointing (which turns "
+        "the cache off in training) and off CPU; on CPU without checkpointing the passes keep "
+        "the shared prompt cache (rl.cascade_attention), measured faster there "
+        "(docs/speed.md). false: the cache, or under checkpointing one full sequence per "
+        "rollout, the prompt copied to each (the earlier path)",
         default=True,
     )
     cuda_graph_decode: bool = _help(

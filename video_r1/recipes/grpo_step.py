@@ -32,7 +32,13 @@ from video_r1.media.record_media import load_record_media, load_records_media
 from video_r1.media.types import BackendMissing, Clip
 from video_r1.prompts import encode_prompts, prompt_messages, prompt_text, select
 from video_r1.recipes.grpo_config import GRPOConfig
-from video_r1.recipes.grpo_engine import engine_mismatch, policy_version, run_engine, scored
+from video_r1.recipes.grpo_engine import (
+    engine_mismatch,
+    grouped_layout,
+    policy_version,
+    run_engine,
+    scored,
+)
 from video_r1.recipes.grpo_rewards import score_records
 from video_r1.recipes.grpo_types import (
     MicroExperience,
@@ -284,7 +290,10 @@ def reference_logprobs(
     model = ctx.policy if lora else ctx.reference
     with ctx.policy.disable_adapter() if lora else nullcontext():
         # computed as the update's: another kernel path would leave a KL floor of its rounding
-        layout = {"cascade": rl.cascade_attention, "grouped": rl.grouped_update}
+        layout = {
+            "cascade": rl.cascade_attention,
+            "grouped": grouped_layout(ctx.cfg, ctx.accelerator.device),
+        }
         if not ctx.vision_trainable:
             return completion_logprobs(model, chunk.encoded, chunk.rollouts, index,
                                        rl.temperature, **layout)  # fmt: skip
