@@ -139,10 +139,10 @@ def test_annotate_generation_error_and_missing_media_drop_one_record(
     real_encode = generate.encode_batch
     bad = records[1]["problem_id"]
 
-    def encode_failing_on_one(model, processor, batch, media, wording):
+    def encode_failing_on_one(model, processor, batch, media, wording, *args, **kwargs):
         if any(r.problem_id == bad for r in batch):  # an injected failure of one record
             raise RuntimeError("out of memory")
-        return real_encode(model, processor, batch, media, wording)
+        return real_encode(model, processor, batch, media, wording, *args, **kwargs)
 
     monkeypatch.setattr(generate, "encode_batch", encode_failing_on_one)
     args = _annotate_args(parrot_dir, data, synth_root, out, "--skip-missing-media",

@@ -91,3 +91,16 @@ def test_two_process_deepspeed_zero2(tiny_model_factory, dist_data: Path, tmp_pa
     _launch(accelerate_launch("zero2"), tiny_model_factory("qwen2.5-vl"), dist_data, out)
     _check_ranks_agree_and_differ(out)
     assert (out / "final" / "model.safetensors").is_file()
+
+
+def test_two_process_run_with_a_tracker_ends_cleanly(
+    tiny_model_factory, dist_data: Path, tmp_path
+) -> None:
+    # accelerate's end_training destroys the process group; final's barrier comes after the
+    # loop's logger closes, so the logger finishes its trackers without ending the group
+    out = tmp_path / "tracked"
+    _launch(torchrun(), tiny_model_factory("qwen2.5-vl"), dist_data, out,
+            "logging.trackers=[tensorboard]")  # fmt: skip
+    _check_ranks_agree_and_differ(out)
+    assert (out / "final" / "config.json").is_file()
+    assert list(out.rglob("events.out.tfevents.*"))  # the tracker wrote its file

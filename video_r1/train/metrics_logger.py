@@ -132,7 +132,10 @@ class MetricsLogger:
     def close(self) -> None:
         self._end_bar()
         if self.trackers_enabled:
-            self.accelerator.end_training()
+            # the trackers only: accelerate's end_training also destroys the process group,
+            # which the run still needs after the loop (final's barrier, ZeRO-3's gather)
+            for tracker in self.accelerator.trackers:
+                tracker.finish()
             self.trackers_enabled = False
 
     def __enter__(self) -> MetricsLogger:
