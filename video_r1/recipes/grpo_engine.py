@@ -121,21 +121,24 @@ def scored(
         sampler,
         stops,
         rl.cascade_attention,
-        grouped=grouped_layout(ctx.cfg, ctx.accelerator.device),
+        grouped=grouped_layout(ctx.cfg, model),
     )
 
 
-def grouped_layout(cfg: GRPOConfig, device: torch.device | str) -> bool:
+def grouped_layout(cfg: GRPOConfig, where: torch.nn.Module | torch.device | str) -> bool:
     """Whether the step's log-prob passes (update, old, reference) run in the prefix-grouped
     layout (rl.grouped_update): under activation checkpointing, whose cache-free training
     passes would otherwise copy the prompt to every rollout, and off CPU, where the log-prob
     passes copy the prompt cache to every rollout. On CPU without checkpointing the shared
     prefix cache (rl.cascade_attention) keeps them: measured faster there (docs/speed.md,
-    update 0.19 s against 0.23 s at 1 prompt, 0.77 s against 1.01 s at 4)."""
+    update 0.19 s against 0.23 s at 1 prompt, 0.77 s against 1.01 s at 4). `where`: the model
+    that computes the passes, or its device."""
     rl = cfg.rl
     if not rl.grouped_update:
         return False
-    on_cpu = torch.device(device).type == "cpu"
+    if isinstance(where, torch.nn.Module):  # a ZeRO-3 shard sits on the device it computes on
+        where = next(iter(where.parameters())).device
+    on_cpu = torch.device(where).type == "cpu"
     return cfg.model.gradient_checkpointing or not (on_cpu and rl.cascade_attention)
 
 

@@ -290,10 +290,7 @@ def reference_logprobs(
     model = ctx.policy if lora else ctx.reference
     with ctx.policy.disable_adapter() if lora else nullcontext():
         # computed as the update's: another kernel path would leave a KL floor of its rounding
-        layout = {
-            "cascade": rl.cascade_attention,
-            "grouped": grouped_layout(ctx.cfg, ctx.accelerator.device),
-        }
+        layout = {"cascade": rl.cascade_attention, "grouped": grouped_layout(ctx.cfg, model)}
         if not ctx.vision_trainable:
             return completion_logprobs(model, chunk.encoded, chunk.rollouts, index,
                                        rl.temperature, **layout)  # fmt: skip
