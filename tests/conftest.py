@@ -90,3 +90,11 @@ def make_clip(video1) -> Callable[[int], object]:
         return clips[patch_size]
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _no_debug_logs_leak(monkeypatch) -> None:
+    """`main([..., "--debug"])` run in-process sets VIDEO_R1_DEBUG (for the processes it
+    launches); without this it would stay set for every later test and their subprocesses,
+    turning the log filters they check off."""
+    monkeypatch.delenv("VIDEO_R1_DEBUG", raising=False)

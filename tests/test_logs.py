@@ -49,6 +49,7 @@ def test_a_training_run_prints_no_deepspeed_accelerator_notice(tiny_qwen25, tmp_
                f"checkpoint.output_dir={tmp_path / 'run'}", "optim.max_steps=1",
                "logging.progress_bar=false"]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(REPO), "CUDA_VISIBLE_DEVICES": ""}
+    env.pop("VIDEO_R1_DEBUG", None)  # an earlier in-process `main(["--debug", ...])` sets it
     proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert "# done:" in proc.stderr
