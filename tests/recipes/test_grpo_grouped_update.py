@@ -61,11 +61,11 @@ def test_grouped_update_trains_as_the_per_rollout_update(tiny_qwen25, tmp_path, 
 def test_the_grouped_layout_runs_where_it_measured_faster(
     grouped_update, checkpointing, device, cascade, expected
 ):
-    from video_r1.recipes.grpo_engine import grouped_layout
+    from video_r1.recipes.grpo_engine import runs_grouped
 
     cfg = load_config(GRPOConfig, REPO / "configs" / "grpo_tiny.yaml", [
         f"rl.grouped_update={str(grouped_update).lower()}",
         f"model.gradient_checkpointing={str(checkpointing).lower()}",
         f"rl.cascade_attention={str(cascade).lower()}",
     ])  # fmt: skip
-    assert grouped_layout(cfg, device) is expected
+    assert runs_grouped(cfg, device) is expected

@@ -121,11 +121,11 @@ def scored(
         sampler,
         stops,
         rl.cascade_attention,
-        grouped=grouped_layout(ctx.cfg, model),
+        grouped=runs_grouped(ctx.cfg, model),
     )
 
 
-def grouped_layout(cfg: GRPOConfig, where: torch.nn.Module | torch.device | str) -> bool:
+def runs_grouped(cfg: GRPOConfig, where: torch.nn.Module | torch.device | str) -> bool:
     """Whether the step's log-prob passes (update, old, reference) run in the prefix-grouped
     layout (rl.grouped_update): under activation checkpointing, whose cache-free training
     passes would otherwise copy the prompt to every rollout, and off CPU, where the log-prob

@@ -34,9 +34,9 @@ from video_r1.prompts import encode_prompts, prompt_messages, prompt_text, selec
 from video_r1.recipes.grpo_config import GRPOConfig
 from video_r1.recipes.grpo_engine import (
     engine_mismatch,
-    grouped_layout,
     policy_version,
     run_engine,
+    runs_grouped,
     scored,
 )
 from video_r1.recipes.grpo_rewards import score_records
@@ -290,7 +290,7 @@ def reference_logprobs(
     model = ctx.policy if lora else ctx.reference
     with ctx.policy.disable_adapter() if lora else nullcontext():
         # computed as the update's: another kernel path would leave a KL floor of its rounding
-        layout = {"cascade": rl.cascade_attention, "grouped": grouped_layout(ctx.cfg, model)}
+        layout = {"cascade": rl.cascade_attention, "grouped": runs_grouped(ctx.cfg, model)}
         if not ctx.vision_trainable:
             return completion_logprobs(model, chunk.encoded, chunk.rollouts, index,
                                        rl.temperature, **layout)  # fmt: skip
