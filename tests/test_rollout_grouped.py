@@ -17,6 +17,7 @@ from video_r1.models import load_model, load_processor, stop_token_ids
 from video_r1.prompts import build_messages, encode_prompts
 from video_r1.rollout import Rollouts, completion_logprobs, completion_mask, encode_vision
 from video_r1.rollout.grouped import block_mask
+from video_r1.rollout.grouped_attention import GROUPED_ATTENTION as GROUPED
 from video_r1.rollout.vision import base_model
 
 
@@ -87,6 +88,8 @@ def test_grouped_pass_equals_the_per_rollout_pass(prompts, checkpointing):
         for index in (torch.arange(9), torch.tensor([1, 2, 4, 8])):
             mask = rollouts.completion_mask[index].bool()
             grouped, g_grouped = _pass(model, inputs, rollouts, index, grouped=True)
+            # the text model attends through the split attention (grouped_attention.py)
+            assert base_model(model).language_model.config._attn_implementation == GROUPED
             plain, g_plain = _pass(model, inputs, rollouts, index, share_prefix=False)
             assert torch.allclose(grouped[mask], plain[mask], atol=1e-8, rtol=0)
             assert (grouped[~mask] == 0).all()  # past the first EOS: 0, as vLLM's

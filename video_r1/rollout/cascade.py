@@ -105,29 +105,22 @@ class SharedPrefixLayer(CacheLayerMixin):
         return -1
 
 
-class SharedPrefixCache(Cache):
-    """The prompt rows' cache kept once, plus each rollout's own tokens.
+class PrefixRows:
+    """Which rollouts share which prompt row, as the merged attention reads it.
 
-    prefix: the prompt rows' cache ([U, Hkv, Lp, D] per layer); prefix_mask: [U, Lp] 1 on
-    real tokens, 0 on left padding; rows: [N] prompt row (0..U-1) of each rollout;
-    capacity: suffix tokens to preallocate in generation (0: grow as fed).
-    """
+    prefix_mask: [U, Lp] 1 on real tokens, 0 on left padding; rows: [N] prompt row (0..U-1) of
+    each rollout. groups: the rows grouped by rollout count, [(row ids [m], their rollouts
+    [m, c]), ...]; prefix_bias: each group's [m, 1, 1, Lp] additive mask (0 / -inf on
+    padding); restore: grouped order -> rollout order."""
 
-    def __init__(
-        self, prefix: Cache, prefix_mask: torch.Tensor, rows: torch.Tensor, capacity: int = 0
-    ):
+    def __init__(self, prefix_mask: torch.Tensor, rows: torch.Tensor):
         device = prefix_mask.device
         self.groups = [(r.to(device), n.to(device)) for r, n in _row_groups(rows)]
-        layers = [
-            SharedPrefixLayer([(layer.keys[r], layer.values[r]) for r, _ in self.groups], capacity)
-            for layer in prefix.layers
-        ]
-        super().__init__(layers=layers)
         bias = torch.zeros(prefix_mask.shape, dtype=torch.float32, device=device)
         bias = bias.masked_fill(prefix_mask == 0, float("-inf"))[:, None, None]  # [U, 1, 1, Lp]
         self.prefix_bias = [bias[r] for r, _ in self.groups]
         order = torch.cat([rollouts.flatten() for _, rollouts in self.groups])
-        self.restore = torch.argsort(order)  # grouped order -> rollout order
+        self.restore = torch.argsort(order)
         self._suffix_bias: tuple[tuple[int, int, int], torch.Tensor] | None = None
 
     def suffix_bias(self, query_len: int, suffix_len: int, groups: int) -> torch.Tensor:
@@ -142,6 +135,27 @@ class SharedPrefixCache(Cache):
             bias = torch.zeros(future.shape, dtype=torch.float32, device=device)
             self._suffix_bias = (key, bias.masked_fill(future, float("-inf")).repeat(groups, 1))
         return self._suffix_bias[1]
+
+
+class SharedPrefixCache(Cache):
+    """The prompt rows' cache kept once, plus each rollout's own tokens.
+
+    prefix: the prompt rows' cache ([U, Hkv, Lp, D] per layer); prefix_mask: [U, Lp] 1 on
+    real tokens, 0 on left padding; rows: [N] prompt row (0..U-1) of each rollout;
+    capacity: suffix tokens to preallocate in generation (0: grow as fed).
+    """
+
+    def __init__(
+        self, prefix: Cache, prefix_mask: torch.Tensor, rows: torch.Tensor, capacity: int = 0
+    ):
+        rows_layout = PrefixRows(prefix_mask, rows)
+        self.groups, self.prefix_bias = rows_layout.groups, rows_layout.prefix_bias
+        self.restore, self.suffix_bias = rows_layout.restore, rows_layout.suffix_bias
+        layers = [
+            SharedPrefixLayer([(layer.keys[r], layer.values[r]) for r, _ in self.groups], capacity)
+            for layer in prefix.layers
+        ]
+        super().__init__(layers=layers)
 
     def batch_select_indices(self, indices: torch.Tensor) -> None:
         raise NotImplementedError("a shared-prefix cache cannot be re-indexed (beam search)")
@@ -175,12 +189,13 @@ def _explicit_attention(queries, keys, values, bias, scale):
     bias: additive float32 mask broadcastable to the scores [..., Q, K] (0 or -inf), or None.
     bf16 inputs are upcast: bf16 scores and partial outputs rounded before the merge would
     err about twice as much as SDPA (which accumulates in float32)."""
-    scores = torch.matmul(queries.float(), keys.float().transpose(-1, -2)) * scale
+    queries, keys, values = (_at_least_float32(t) for t in (queries, keys, values))
+    scores = torch.matmul(queries, keys.transpose(-1, -2)) * scale
     if bias is not None:
         scores = scores + bias
     lse = torch.logsumexp(scores, dim=-1)  # [..., Q]
     probs = torch.exp(scores - lse.unsqueeze(-1))
-    return torch.matmul(probs, values.float()), lse
+    return torch.matmul(probs, values), lse
 
 
 def _cpu_flash_attention(queries, keys, values, bias, scale):
@@ -189,7 +204,12 @@ def _cpu_flash_attention(queries, keys, values, bias, scale):
         queries, keys, values, 0.0, False, scale=scale,
         attn_mask=None if bias is None else bias.to(queries.dtype),
     )  # fmt: skip
-    return out.float(), lse
+    return _at_least_float32(out), lse
+
+
+def _at_least_float32(tensor: torch.Tensor) -> torch.Tensor:
+    """bf16 / fp16 upcast for the merge; float64 (tests' exact comparisons) kept."""
+    return tensor.to(torch.promote_types(tensor.dtype, torch.float32))
 
 
 def _stack_rows(tensor: torch.Tensor, rollouts: torch.Tensor) -> torch.Tensor:
@@ -292,26 +312,38 @@ def shared_prefix_attention_forward(
     cache = _ACTIVE.get()
     if cache is None:
         raise RuntimeError(f"{ATTENTION_NAME} attention runs only inside shared_prefix_attention")
+    prefix = [t for pair in cache.layers[module.layer_idx].prefix for t in pair]
+    return merged_attention(query, key, value, cache, prefix, scaling), None
+
+
+def merged_attention(
+    query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, rows: PrefixRows,
+    prefix: list[torch.Tensor], scaling: float | None,
+) -> torch.Tensor:  # fmt: skip
+    """Each rollout's queries [N, Hq, Lq, D] against its row's prefix (`prefix`: flat
+    [keys, values, ...] [m, Hkv, Lp, D] of `rows.groups`) and causally its own suffix (key,
+    value [N, Hkv, Ls, D], the queries its last Lq): [N, Lq, Hq, D], as transformers'
+    attention functions return it. Differentiable in all inputs."""
     n, q_heads, q_len, dim = query.shape
     kv_heads, suffix_len = key.shape[1], key.shape[2]
     scale = dim**-0.5 if scaling is None else scaling
     # one dtype for the kernels: under autocast the lower precision, as SDPA runs there
     device = query.device.type
     dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else query.dtype
-    prefix = [t.to(dtype) for pair in cache.layers[module.layer_idx].prefix for t in pair]
+    prefix = [t.to(dtype) for t in prefix]
     key, value = key.to(dtype), value.to(dtype)
     # query heads h*g .. h*g+g-1 share KV head h: folding them into the query axis needs no
     # repeated keys
     queries = query.to(dtype).reshape(n, kv_heads, (q_heads // kv_heads) * q_len, dim)
     # a decode step's one query sees the whole suffix: no mask
-    bias = cache.suffix_bias(q_len, suffix_len, q_heads // kv_heads) if q_len > 1 else None
+    bias = rows.suffix_bias(q_len, suffix_len, q_heads // kv_heads) if q_len > 1 else None
     if has_fused_kernels(query.device):
-        out = _CpuMergedAttention.apply(queries, key, value, cache, bias, scale, *prefix)
+        out = _CpuMergedAttention.apply(queries, key, value, rows, bias, scale, *prefix)
     else:  # no fused kernel returning the log-sum-exp used here yet: see the module docstring
-        out, _ = _merged_attention(cache, prefix, queries, key, value, bias, scale,
+        out, _ = _merged_attention(rows, prefix, queries, key, value, bias, scale,
                                    _explicit_attention)  # fmt: skip
     out = out.to(dtype).view(n, q_heads, q_len, dim)
-    return out.transpose(1, 2).contiguous(), None
+    return out.transpose(1, 2).contiguous()
 
 
 @functools.cache

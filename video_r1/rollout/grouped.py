@@ -36,10 +36,15 @@ import inspect
 
 import torch
 
+from video_r1.rollout.grouped_attention import (
+    GROUPED_ATTENTION,
+    GroupedAttention,
+    use_grouped_attention,
+)
 from video_r1.rollout.vision import EncodedPrompts, base_model, rows_inputs
 
 # attention implementations that read a ready 4D mask: sdpa as a boolean mask, eager additive
-MASKED_IMPLEMENTATIONS = ("sdpa", "eager")
+MASKED_IMPLEMENTATIONS = ("sdpa", GROUPED_ATTENTION, "eager")
 
 
 def supports_grouped(model: torch.nn.Module) -> bool:
@@ -75,14 +80,17 @@ def grouped_layout(
     rows: list[int],
     completion_ids: torch.Tensor,
     lengths: list[int],
+    split: bool = False,
 ) -> tuple[dict, torch.Tensor, torch.Tensor]:
     """Model kwargs of the grouped batch, and where each completion token's logits are.
 
     rows: prompt row of each of the n rollouts; completion_ids [n, Lc]; lengths: the tokens of
-    each completion to feed (>= 1). Returns (kwargs with input_ids, attention_mask [U, 1, L, L]
-    bool, position_ids [3, U, L], mm_token_type_ids and the media of the U prompt rows; batch
-    row [n, Lc] and position [n, Lc] of the logits predicting each completion token; padding
-    points at the row's last prompt token).
+    each completion to feed (>= 1). Returns (kwargs with input_ids, the attention, position_ids
+    [3, U, L], mm_token_type_ids and the media of the U prompt rows; batch row [n, Lc] and
+    position [n, Lc] of the logits predicting each completion token; padding points at the
+    row's last prompt token). The attention: with `split`, `grouped_attention` (the layout for
+    `grouped_attention_forward`) and an all-ones attention_mask [U, L]; else attention_mask
+    the dense block mask [U, 1, L, L] bool.
     """
     unique = sorted(set(rows))
     kwargs = rows_inputs(encoded, unique)
@@ -103,6 +111,7 @@ def grouped_layout(
     n, completion_len = completion_ids.shape
     source_row = torch.zeros(n, completion_len, dtype=torch.long)
     source_pos = torch.full((n, completion_len), prompt_len - 1, dtype=torch.long)
+    starts = [0] * n
     for u, group in enumerate(members):
         start = prompt_len
         for k, i in enumerate(group):
@@ -112,6 +121,7 @@ def grouped_layout(
             segment[u, start:end] = k + 1  # completion k of the row
             all_positions[:, u, start:end] = first[u] + torch.arange(length, device=device)
             source_row[i] = u
+            starts[i] = start
             # its first token is predicted by the last prompt token, token j by token j - 1
             source_pos[i, 1:length] = torch.arange(start, end - 1)
             start = end
@@ -120,7 +130,16 @@ def grouped_layout(
         [token_types, token_types.new_zeros(count, total - prompt_len)], dim=1
     )
     kwargs["input_ids"] = input_ids
-    kwargs["attention_mask"] = block_mask(segment)
+    if split:
+        # the caller reads logits from the last prompt token on (`grouped_logits`)
+        last_layer = base_model(model).language_model.config.num_hidden_layers - 1
+        kwargs["grouped_attention"] = GroupedAttention.build(
+            prompt_mask, [unique.index(r) for r in rows], starts, lengths, total,
+            last_layer=last_layer,
+        )  # fmt: skip
+        kwargs["attention_mask"] = torch.ones(count, total, dtype=torch.long, device=device)
+    else:
+        kwargs["attention_mask"] = block_mask(segment)
     kwargs["position_ids"] = all_positions
     return kwargs, source_row.to(device), source_pos.to(device)
 
@@ -158,17 +177,25 @@ def grouped_logits(
     [n, Lc] into them), and which tokens were fed ([n, Lc] bool: up to and including the first
     EOS). `model` is called as given (a DDP wrapper's forward counts for its reducer)."""
     lengths = completion_mask.sum(dim=1).clamp(min=1).tolist()
-    kwargs, source_row, source_pos = grouped_layout(model, encoded, rows, completion_ids, lengths)
+    config = base_model(model).language_model.config
+    split = use_grouped_attention(config)
+    kwargs, source_row, source_pos = grouped_layout(
+        model, encoded, rows, completion_ids, lengths, split=split
+    )
     prompt_len = encoded.inputs["input_ids"].shape[1]
     total = kwargs["input_ids"].shape[1]
-    config = base_model(model).language_model.config
-    if config._attn_implementation == "eager":  # eager adds the mask to the scores
+    if not split:  # eager adds the mask to the scores
         dtype = next(model.parameters()).dtype
         blocked = ~kwargs["attention_mask"]
         kwargs["attention_mask"] = torch.zeros(blocked.shape, dtype=dtype, device=blocked.device)
         kwargs["attention_mask"].masked_fill_(blocked, torch.finfo(dtype).min)
     kept = torch.arange(prompt_len - 1, total, device=source_pos.device)
     logits = model(**kwargs, logits_to_keep=kept, use_cache=False).logits
+    if split and not kwargs["grouped_attention"].calls:
+        raise RuntimeError(
+            f"{type(base_model(model)).__name__}'s attention layers did not receive the grouped "
+            "layout (a model whose layers drop keyword arguments): set rl.grouped_update=false"
+        )
     fed = torch.arange(completion_ids.shape[1], device=source_pos.device)[None, :]
     fed = fed < torch.as_tensor(lengths, device=source_pos.device)[:, None]
     return logits, source_row, source_pos - (prompt_len - 1), fed

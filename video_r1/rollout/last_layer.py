@@ -37,8 +37,10 @@ from contextvars import ContextVar
 import torch
 import torch.nn.functional as F
 
+from video_r1.rollout.grouped_attention import GROUPED_ATTENTION
+
 # transformers' registered attention it was tested with ("eager" is each model's own function)
-SUPPORTED = ("sdpa",)
+SUPPORTED = ("sdpa", GROUPED_ATTENTION)
 PREFIX = "video_r1_last_position_"
 # the layer index the current pass computes at its last position only (None: outside)
 _LAYER: ContextVar[int | None] = ContextVar("last_layer_at_last_position", default=None)
