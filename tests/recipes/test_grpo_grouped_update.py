@@ -69,3 +69,20 @@ def test_the_grouped_layout_runs_where_it_measured_faster(
         f"rl.cascade_attention={str(cascade).lower()}",
     ])  # fmt: skip
     assert runs_grouped(cfg, device) is expected
+
+
+def test_an_attention_the_grouped_pass_cannot_run_is_said_in_the_plan(tiny_qwen25):
+    """flash_attention_2 takes no split layout: the run says its passes go per rollout (the
+    switch itself is not run here: flash-attn needs a GPU)."""
+    from video_r1.models import load_model
+    from video_r1.recipes.grpo_engine import grouped_update_note
+    from video_r1.rollout.vision import base_model
+
+    model = load_model(tiny_qwen25)
+    cfg = load_config(GRPOConfig, REPO / "configs" / "grpo_tiny.yaml", [])
+    assert grouped_update_note(cfg, model) is None  # sdpa
+    base_model(model).language_model.config._attn_implementation = "flash_attention_2"
+    note = grouped_update_note(cfg, model)
+    assert "flash_attention_2" in note and "model.attn_implementation=sdpa" in note
+    cfg.rl.grouped_update = False
+    assert grouped_update_note(cfg, model) is None

@@ -160,7 +160,7 @@ def setup_step(cfg: GRPOConfig, run: Run) -> tuple[StepContext, int]:
     """
     from video_r1.media.record_media import make_frame_cache
     from video_r1.models import generation_config, load_processor
-    from video_r1.recipes.grpo_engine import make_engine
+    from video_r1.recipes.grpo_engine import grouped_update_note, make_engine
     from video_r1.recipes.grpo_types import StepContext
     from video_r1.train import model as model_setup
     from video_r1.train.run import resume_state
@@ -202,6 +202,9 @@ def setup_step(cfg: GRPOConfig, run: Run) -> tuple[StepContext, int]:
         cache=make_frame_cache(cfg.media), engine=engine,
     )  # fmt: skip
     method = "T-GRPO" if rl.temporal else "GRPO"
+    note = grouped_update_note(cfg, policy)
+    if note and accelerator.is_main_process:
+        print(note, flush=True)
     start_step = resume_state(
         run, f"{trainable:,} of {total:,} parameters trainable; {method}", ("rollouts.jsonl",)
     )

@@ -21,8 +21,10 @@ from video_r1.models.loading import generation_stop_ids
 from video_r1.recipes.grpo_config import GRPOConfig
 from video_r1.recipes.grpo_types import MicroExperience, StepContext
 from video_r1.rl.mismatch import mismatch_sums, truncated_is_weights
+from video_r1.rollout.grouped import supports_grouped
 from video_r1.rollout.logprobs import completion_logprobs_and_sampled
 from video_r1.rollout.sampling import TokenSampler
+from video_r1.rollout.vision import base_model
 
 
 def make_engine(cfg: GRPOConfig, policy: Any, zero3: bool, load_format: str = "auto") -> Any:
@@ -140,6 +142,22 @@ def runs_grouped(cfg: GRPOConfig, where: torch.nn.Module | torch.device | str) -
         where = next(iter(where.parameters())).device
     on_cpu = torch.device(where).type == "cpu"
     return cfg.model.gradient_checkpointing or not (on_cpu and rl.cascade_attention)
+
+
+def grouped_update_note(cfg: GRPOConfig, policy: torch.nn.Module) -> str | None:
+    """The plan's line where rl.grouped_update is on but the text model's attention cannot run
+    the grouped layout (flash_attention_2 and the like take no split layout): its log-prob
+    passes then run per rollout, the prompt copied to each under checkpointing. None where it
+    can (sdpa, eager) or the setting is off."""
+    if not cfg.rl.grouped_update or supports_grouped(policy):
+        return None
+    attention = base_model(policy).language_model.config._attn_implementation
+    return (
+        f"# rl.grouped_update: the text model's attention is {attention}, which the grouped "
+        "pass does not run (sdpa and eager do), so the log-prob passes run one sequence per "
+        "rollout; model.attn_implementation=sdpa runs it (on a GPU sdpa's own flash kernel "
+        "serves the causal prompt)"
+    )
 
 
 def engine_mismatch(

@@ -8,8 +8,8 @@ backward. Here one sequence per prompt row holds
     [prompt (left-padded, as encoded) | c1 | c2 | ... | cG | right padding to the batch's longest]
 
 with each completion cut at its first EOS (the loss masks every later token; their log-probs
-come back 0, as the vLLM engine's do), so nothing pads between a row's completions. A block
-mask lets each completion attend to its row's prompt and to its own earlier tokens only, and
+come back 0, as the vLLM engine's do), so nothing pads between a row's completions. The
+attention lets each completion see its row's prompt and its own earlier tokens only, and
 each completion's positions continue the prompt's: completion token j of a prompt with R real
 tokens sits at R + j + delta on all three mrope axes (Qwen-VL text after vision), delta the
 prompt's rope offset from the model's own `compute_3d_position_ids` (Qwen2.5-VL: the trained
@@ -19,15 +19,11 @@ per-rollout pass's up to float rounding, and the prompt's (and the vision tower'
 collect all its rollouts' in one backward. It is one ordinary forward without a cache, so
 activation checkpointing, DDP, ZeRO-3 and LoRA wrap it as they wrap any training forward.
 
-Attention: the mask goes to the text model as a ready 4D mask [U, 1, L, L], which transformers
-passes to the attention implementation unchanged. sdpa (the default) takes it as a boolean
-mask and runs torch's fused kernels with it: on CPU the flash kernel, forward and backward; on
-CUDA the memory-efficient kernel (flash attention takes no arbitrary mask). Both compute the
-masked-out blocks too (completion against another completion, prompt against completions):
-with a 1.1k prompt and 8 x 64 completion tokens the dense L^2 is about twice the unmasked
-pairs, still far below the per-rollout pass's 8 copies of the prompt's L^2. Eager attention
-gets the same mask as additive -inf. A GPU-side block-sparse kernel (flex attention's block
-masks, which skip masked tiles) is the follow-up: it needs a GPU to build and measure.
+Attention: on sdpa (the default) each layer attends split, the prompt causally and each
+completion against the prompt and itself, through `grouped_attention` (the layout rides along
+as the `grouped_attention` keyword; no dense mask is built, no masked pair computed). Eager
+attention gets the dense block mask [U, 1, L, L] as additive -inf, a ready 4D mask that
+transformers passes to it unchanged. Flash-attention models take neither (`supports_grouped`).
 """
 
 from __future__ import annotations
