@@ -1,5 +1,6 @@
 """Entry point of the multi-process GRPO tests: train, then dump this rank's parameters and
-the optimizer and schedule step counts."""
+the optimizer and schedule step counts, and the text model's attention implementation (the
+grouped update's, once it ran)."""
 
 from __future__ import annotations
 
@@ -19,5 +20,6 @@ if __name__ == "__main__":
     rank = int(torch.distributed.get_rank()) if torch.distributed.is_initialized() else 0
     params = {k: v.detach().float().cpu() for k, v in result.model.state_dict().items()}
     torch.save(params, Path(result.output_dir) / f"params_rank{rank}.pt")
-    counts = {"optimizer": result.optimizer_steps, "scheduler": result.scheduler_steps}
+    counts = {"optimizer": result.optimizer_steps, "scheduler": result.scheduler_steps,
+              "attention": result.model.config.get_text_config()._attn_implementation}  # fmt: skip
     (Path(result.output_dir) / f"steps_rank{rank}.json").write_text(json.dumps(counts))

@@ -5,7 +5,8 @@ Records alternate video / image and are not shuffled, so with one prompt per mic
 rolls out videos (ordered + shuffled) while rank 1 rolls out images: a mixed step that must
 not hang (ZeRO-3 gathers parameters collectively on every forward). One step of two
 micro-batches (grad_accum 2) and two passes over its experience (rl.num_iterations 2): each
-backend must take exactly one optimizer and one schedule step per pass.
+backend must take exactly one optimizer and one schedule step per pass. DDP and ZeRO-3 run
+under activation checkpointing, where the update attends in the prefix-grouped layout.
 """
 
 from __future__ import annotations
@@ -18,14 +19,16 @@ import torch
 from _launch import REPO, accelerate_launch, run_driver, torchrun
 from _sft_data import write_cot_records
 
+from video_r1.rollout.grouped_attention import GROUPED_ATTENTION as GROUPED
 from video_r1.utils.io import read_jsonl
 
 DRIVER = Path(__file__).with_name("_grpo_dist_driver.py")
 ITERATIONS = 2
+CHECKPOINTING = "model.gradient_checkpointing=true"  # the update runs grouped on CPU then
 pytestmark = pytest.mark.slow
 
 
-def _launch(launcher: list[str], model: Path, data: Path, out: Path) -> None:
+def _launch(launcher: list[str], model: Path, data: Path, out: Path, *extra: str) -> None:
     args = [
         str(REPO / "configs" / "grpo_tiny.yaml"),
         f"model.path={model}", f"data.train_file={data}", f"data.media_root={data.parent}",
@@ -34,11 +37,12 @@ def _launch(launcher: list[str], model: Path, data: Path, out: Path) -> None:
         "optim.lr=1e-3", "optim.weight_decay=0.0", "optim.grad_accum=2",
         f"rl.num_iterations={ITERATIONS}", "rl.epsilon=0.01",
         f"rl.reward_funcs=[accuracy,format,{DRIVER.with_name('_rewards.py')}:text_length]",
+        *extra,
     ]  # fmt: skip
     run_driver(launcher, DRIVER, args)
 
 
-def _check(out: Path, initial: Path, replicated: bool) -> None:
+def _check(out: Path, initial: Path, replicated: bool, attention: str = "sdpa") -> None:
     from transformers import AutoModelForImageTextToText
 
     if replicated:  # DDP, ZeRO-2: every rank holds the whole model; ZeRO-3 shards it
@@ -61,7 +65,8 @@ def _check(out: Path, initial: Path, replicated: bool) -> None:
     assert abs(rows[0]["train/pass2/ratio_mean"] - 1.0) > 1e-4
     for rank in (0, 1):
         steps = json.loads((out / f"steps_rank{rank}.json").read_text())
-        assert steps == {"optimizer": ITERATIONS, "scheduler": ITERATIONS}, (rank, steps)
+        assert steps == {"optimizer": ITERATIONS, "scheduler": ITERATIONS,
+                         "attention": attention}, (rank, steps)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +76,9 @@ def dist_data(tmp_path_factory) -> Path:
 
 def test_two_process_ddp(tiny_model_factory, dist_data: Path, tmp_path) -> None:
     out = tmp_path / "ddp"
-    _launch(torchrun(), tiny_model_factory("qwen2.5-vl"), dist_data, out)
-    _check(out, tiny_model_factory("qwen2.5-vl"), replicated=True)
+    # under activation checkpointing: the grouped update (rl.grouped_update) through DDP
+    _launch(torchrun(), tiny_model_factory("qwen2.5-vl"), dist_data, out, CHECKPOINTING)
+    _check(out, tiny_model_factory("qwen2.5-vl"), replicated=True, attention=GROUPED)
 
 
 def test_two_process_deepspeed_zero2(tiny_model_factory, dist_data: Path, tmp_path) -> None:
@@ -87,5 +93,7 @@ def test_two_process_deepspeed_zero3_mixed_batch(
 ) -> None:
     pytest.importorskip("deepspeed")
     out = tmp_path / "zero3"
-    _launch(accelerate_launch("zero3"), tiny_model_factory("qwen2.5-vl"), dist_data, out)
-    _check(out, tiny_model_factory("qwen2.5-vl"), replicated=False)
+    # the grouped update under ZeRO-3 (ZeRO-2 keeps the shared-prefix cache's update)
+    _launch(accelerate_launch("zero3"), tiny_model_factory("qwen2.5-vl"), dist_data, out,
+            CHECKPOINTING)  # fmt: skip
+    _check(out, tiny_model_factory("qwen2.5-vl"), replicated=False, attention=GROUPED)
