@@ -58,7 +58,7 @@ class GroupedAttention:
     last_layer: int | None = None
     # one entry per attention call that ran the split path: a model whose layers drop the
     # keyword would fall back to plain causal sdpa, completions seeing each other
-    calls: list = field(default_factory=list, compare=False)
+    calls: list[int | None] = field(default_factory=list, compare=False)
 
     @classmethod
     def build(
@@ -163,7 +163,7 @@ def grouped_attention_forward(
         )  # fmt: skip
     else:
         out, _ = attend(completions(query), with_prompt(key), with_prompt(value), layout.mask)
-    layout.calls.append(module)
+    layout.calls.append(getattr(module, "layer_idx", None))
     flat = out.flatten(0, 1)  # [n * Lm, H, D]
     flat = torch.cat([flat, flat.new_zeros(1, *flat.shape[1:])])
     return torch.cat([torch.cat(prompt_out), flat[layout.output_index]], dim=1), None
