@@ -175,9 +175,10 @@ def test_time_r1_variant_matches_time_r1_code(a, b, word, gt, noise):
 @given(st.lists(st.sampled_from(["7", "31", "0.5", "2.", ".", " ", " to ", " and ", "TO", "x"]),
                 max_size=20).map("".join))  # fmt: skip
 @example("1.2.3 to 4. and 5..6 TO 7")
+@example("x12 to 3 and 45 and 6")
 def test_time_r1_reading_is_time_r1s_regex_on_any_numbers_and_words(text):
-    """Ours spells each number `\\d+(?:\\.\\d*)?` (not cubic on long digit runs): on text
-    made of numbers, dots, spaces and the words it finds Time-R1's matches."""
+    """Ours is written to be linear on long digit runs: on text made of numbers, dots, spaces
+    and the words it finds Time-R1's matches."""
     matches = re.findall(r"(\d+\.?\d*) (to|and) (\d+\.?\d*)", text, re.IGNORECASE)
     assert _TIME_R1_RE.findall(text) == matches  # every match, not only the last
     expected = (float(matches[-1][0]), float(matches[-1][2])) if matches else None
