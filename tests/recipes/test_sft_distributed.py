@@ -41,11 +41,20 @@ def dist_data(tmp_path_factory) -> Path:
     return write_cot_records(tmp_path_factory.mktemp("cot_dist"), n=8)
 
 
-def test_two_process_ddp(tiny_model_factory, dist_data: Path, tmp_path) -> None:
+@pytest.fixture(scope="module")
+def ddp_run(tiny_model_factory, dist_data: Path, tmp_path_factory) -> Path:
+    """One torchrun DDP run with a tracker, shared by the DDP and the tracker tests (the
+    tracker-less DDP path: test_sft_run_safety's two-process run, test_grpo_distributed)."""
+    out = tmp_path_factory.mktemp("sft_ddp") / "tracked"
+    _launch(torchrun(), tiny_model_factory("qwen2.5-vl"), dist_data, out,
+            "logging.trackers=[tensorboard]")  # fmt: skip
+    return out
+
+
+def test_two_process_ddp(ddp_run: Path) -> None:
     from transformers import AutoModelForImageTextToText
 
-    out = tmp_path / "ddp"
-    _launch(torchrun(), tiny_model_factory("qwen2.5-vl"), dist_data, out)
+    out = ddp_run
     _check_ranks_agree_and_differ(out)
     saved = AutoModelForImageTextToText.from_pretrained(out / "final").state_dict()
     trained = torch.load(out / "params_rank0.pt")
@@ -93,14 +102,11 @@ def test_two_process_deepspeed_zero2(tiny_model_factory, dist_data: Path, tmp_pa
     assert (out / "final" / "model.safetensors").is_file()
 
 
-def test_two_process_run_with_a_tracker_ends_cleanly(
-    tiny_model_factory, dist_data: Path, tmp_path
-) -> None:
+def test_two_process_run_with_a_tracker_ends_cleanly(ddp_run: Path) -> None:
     # accelerate's end_training destroys the process group; final's barrier comes after the
     # loop's logger closes, so the logger finishes its trackers without ending the group
-    out = tmp_path / "tracked"
-    _launch(torchrun(), tiny_model_factory("qwen2.5-vl"), dist_data, out,
-            "logging.trackers=[tensorboard]")  # fmt: skip
+    # (the run failing would fail ddp_run: its exit status is checked)
+    out = ddp_run
     _check_ranks_agree_and_differ(out)
     assert (out / "final" / "config.json").is_file()
     assert list(out.rglob("events.out.tfevents.*"))  # the tracker wrote its file

@@ -7,13 +7,15 @@ import ast
 import re
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from video_r1.rewards import accuracy_reward, score_answer
 from video_r1.rewards.grounding import (
+    _TIME_R1_RE,
     last_answer_block,
     parse_interval,
+    parse_interval_time_r1,
     parse_intervals_videochat,
     score_grounding,
     solution_problem,
@@ -167,6 +169,20 @@ def test_time_r1_variant_matches_time_r1_code(a, b, word, gt, noise):
     got = accuracy_reward([content], [f"<answer>[{gt[0]}, {gt[1]}]</answer>"],
                           "temporal grounding", grounding_reward="time_r1")  # fmt: skip
     assert got == pytest.approx([expected], abs=1e-9)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["7", "31", "0.5", "2.", ".", " ", " to ", " and ", "TO", "x"]),
+                max_size=20).map("".join))  # fmt: skip
+@example("1.2.3 to 4. and 5..6 TO 7")
+@example("x12 to 3 and 45 and 6")
+def test_time_r1_reading_is_time_r1s_regex_on_any_numbers_and_words(text):
+    """Ours is written to be linear on long digit runs: on text made of numbers, dots, spaces
+    and the words it finds Time-R1's matches."""
+    matches = re.findall(r"(\d+\.?\d*) (to|and) (\d+\.?\d*)", text, re.IGNORECASE)
+    assert _TIME_R1_RE.findall(text) == matches  # every match, not only the last
+    expected = (float(matches[-1][0]), float(matches[-1][2])) if matches else None
+    assert parse_interval_time_r1(text) == expected
 
 
 @settings(max_examples=300, deadline=None)

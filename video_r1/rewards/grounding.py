@@ -34,8 +34,12 @@ _TIME = r"(\d+(?::\d+){0,2}(?:\.\d+)?)(?![\d:]|\.\d)"
 _UNIT = r"(?:\s*(?:seconds|second|secs|sec|s)\b)?"
 _SEP = r"\s*(?:-|–|—|~|,|\bto\b|\band\b|\buntil\b|\btill\b)\s*"
 _INTERVAL_RE = re.compile(r"(?<![\d.:\-])" + _TIME + _UNIT + _SEP + _TIME + _UNIT, re.IGNORECASE)
-# Time-R1's pattern, verbatim (one space either side of "to"/"and"; plain decimals only).
-_TIME_R1_RE = re.compile(r"(\d+\.?\d*) (to|and) (\d+\.?\d*)", re.IGNORECASE)
+# Time-R1's pattern `(\d+\.?\d*) (to|and) (\d+\.?\d*)` (one space either side of "to"/"and";
+# plain decimals only), written to find the same matches in linear time: Time-R1's form splits
+# a run of digits in every way at every start (cubic: a 5000-digit answer took 7 minutes to
+# score). Each number is `\d+(?:\.\d*)?` (one way to read it), and no match starts inside
+# a run of digits (one starting at the run's first digit would have matched first).
+_TIME_R1_RE = re.compile(r"(?<!\d)(\d+(?:\.\d*)?) (to|and) (\d+(?:\.\d*)?)", re.IGNORECASE)
 _NUMBER = r"\s*(\d+(?:\.\d+)?)\s*"
 _PAIR_RE = re.compile(r"\(" + _NUMBER + "," + _NUMBER + r"\)|\[" + _NUMBER + "," + _NUMBER + r"\]")
 
