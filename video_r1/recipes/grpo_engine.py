@@ -132,9 +132,9 @@ def runs_grouped(cfg: GRPOConfig, where: torch.nn.Module | torch.device | str) -
     layout (rl.grouped_update): under activation checkpointing, whose cache-free training
     passes would otherwise copy the prompt to every rollout, and off CPU, where the log-prob
     passes copy the prompt cache to every rollout. On CPU without checkpointing the shared
-    prefix cache (rl.cascade_attention) keeps them: measured faster there (docs/speed.md,
-    update 0.19 s against 0.23 s at 1 prompt, 0.77 s against 1.01 s at 4). `where`: the model
-    that computes the passes, or its device."""
+    prefix cache (rl.cascade_attention) keeps them: measured faster there before the grouped
+    pass attended split (docs/speed.md, update 0.19 s against 0.23 s at 1 prompt, 0.77 s
+    against 1.01 s at 4). `where`: the model that computes the passes, or its device."""
     rl = cfg.rl
     if not rl.grouped_update:
         return False
