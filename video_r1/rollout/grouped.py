@@ -39,7 +39,8 @@ from video_r1.rollout.grouped_attention import (
 )
 from video_r1.rollout.vision import EncodedPrompts, base_model, rows_inputs
 
-# attention implementations that read a ready 4D mask: sdpa as a boolean mask, eager additive
+# attention implementations the grouped pass runs through: sdpa (switched to the split
+# GROUPED_ATTENTION on the first pass) and eager (the dense block mask, additive)
 MASKED_IMPLEMENTATIONS = ("sdpa", GROUPED_ATTENTION, "eager")
 
 
