@@ -151,7 +151,7 @@ def recipe_context(
         f"rl.max_completion_length={new_tokens}", f"rl.min_completion_length={new_tokens}",
         f"rl.cascade_attention={str(cascade).lower()}", f"rl.cuda_graph_decode={str(graphs).lower()}",
         f"model.dtype={dtype}", f"rl.grouped_update={str(grouped).lower()}",
-        # the recipe decides its passes' layout from it (grpo_engine.runs_grouped)
+        # as the recipe's config says it (prepare_model reads it)
         f"model.gradient_checkpointing={str(checkpointing).lower()}",
     ])  # fmt: skip
     if vllm_kv_cache_gb is not None:  # rollouts from vLLM

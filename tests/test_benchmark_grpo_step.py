@@ -58,18 +58,14 @@ def test_the_counter_counts_a_backward_pass(counter) -> None:
 def test_gradient_checkpointing_reaches_the_timed_policy(benchmark, tiny_qwen25, checkpointing):
     """With the flag the policy trains as `prepare_model` leaves it (checkpointed, in training
     mode, so the recipe's log-prob passes skip prefix sharing); without it, as before."""
-    from video_r1.recipes.grpo_engine import runs_grouped
-
     ctx = benchmark.recipe_context(str(tiny_qwen25), "tiny", "float32", "cpu", prompts=1,
                                    new_tokens=2, checkpointing=checkpointing)  # fmt: skip
     assert ctx.policy.is_gradient_checkpointing is checkpointing
     assert ctx.policy.training is checkpointing  # from_pretrained leaves eval mode otherwise
     assert not ctx.reference.training
-    # and the recipe's config says so: its passes' layout follows it (with checkpointing the
-    # optimised mode's update runs grouped; the benchmark's first run of the split attention
-    # timed the per-rollout path twice because it did not)
+    # and the recipe's config says so (the benchmark's first run of the split attention timed
+    # the per-rollout path twice because it did not, when the layout was decided from it)
     assert ctx.cfg.model.gradient_checkpointing is checkpointing
-    assert runs_grouped(ctx.cfg, ctx.model) is checkpointing
 
 
 def test_the_eager_decode_mode_turns_the_cuda_graphs_off(benchmark, tiny_qwen25):

@@ -5,8 +5,8 @@ Records alternate video / image and are not shuffled, so with one prompt per mic
 rolls out videos (ordered + shuffled) while rank 1 rolls out images: a mixed step that must
 not hang (ZeRO-3 gathers parameters collectively on every forward). One step of two
 micro-batches (grad_accum 2) and two passes over its experience (rl.num_iterations 2): each
-backend must take exactly one optimizer and one schedule step per pass. DDP and ZeRO-3 run
-under activation checkpointing, where the update attends in the prefix-grouped layout.
+backend must take exactly one optimizer and one schedule step per pass. The update runs in
+the prefix-grouped layout (rl.grouped_update), DDP and ZeRO-3 under activation checkpointing.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from video_r1.utils.io import read_jsonl
 
 DRIVER = Path(__file__).with_name("_grpo_dist_driver.py")
 ITERATIONS = 2
-CHECKPOINTING = "model.gradient_checkpointing=true"  # the update runs grouped on CPU then
+CHECKPOINTING = "model.gradient_checkpointing=true"
 pytestmark = pytest.mark.slow
 
 
@@ -42,7 +42,7 @@ def _launch(launcher: list[str], model: Path, data: Path, out: Path, *extra: str
     run_driver(launcher, DRIVER, args)
 
 
-def _check(out: Path, initial: Path, replicated: bool, attention: str = "sdpa") -> None:
+def _check(out: Path, initial: Path, replicated: bool) -> None:
     from transformers import AutoModelForImageTextToText
 
     if replicated:  # DDP, ZeRO-2: every rank holds the whole model; ZeRO-3 shards it
@@ -66,7 +66,7 @@ def _check(out: Path, initial: Path, replicated: bool, attention: str = "sdpa") 
     for rank in (0, 1):
         steps = json.loads((out / f"steps_rank{rank}.json").read_text())
         assert steps == {"optimizer": ITERATIONS, "scheduler": ITERATIONS,
-                         "attention": attention}, (rank, steps)  # fmt: skip
+                         "attention": GROUPED}, (rank, steps)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -76,9 +76,9 @@ def dist_data(tmp_path_factory) -> Path:
 
 def test_two_process_ddp(tiny_model_factory, dist_data: Path, tmp_path) -> None:
     out = tmp_path / "ddp"
-    # under activation checkpointing: the grouped update (rl.grouped_update) through DDP
+    # the grouped update through DDP under activation checkpointing
     _launch(torchrun(), tiny_model_factory("qwen2.5-vl"), dist_data, out, CHECKPOINTING)
-    _check(out, tiny_model_factory("qwen2.5-vl"), replicated=True, attention=GROUPED)
+    _check(out, tiny_model_factory("qwen2.5-vl"), replicated=True)
 
 
 def test_two_process_deepspeed_zero2(tiny_model_factory, dist_data: Path, tmp_path) -> None:
@@ -93,7 +93,7 @@ def test_two_process_deepspeed_zero3_mixed_batch(
 ) -> None:
     pytest.importorskip("deepspeed")
     out = tmp_path / "zero3"
-    # the grouped update under ZeRO-3 (ZeRO-2 keeps the shared-prefix cache's update)
+    # and under ZeRO-3 (ZeRO-2 runs it without checkpointing)
     _launch(accelerate_launch("zero3"), tiny_model_factory("qwen2.5-vl"), dist_data, out,
             CHECKPOINTING)  # fmt: skip
-    _check(out, tiny_model_factory("qwen2.5-vl"), replicated=False, attention=GROUPED)
+    _check(out, tiny_model_factory("qwen2.5-vl"), replicated=False)

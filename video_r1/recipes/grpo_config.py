@@ -161,12 +161,11 @@ class RLConfig:
         "the policy's log-prob pass in the update (with grad), and the old and reference "
         "log-probs alike (the same computation), as one sequence per prompt row: the prompt "
         "once, then its rollouts' completions, each attending to the prompt and itself only "
-        "(video_r1/rollout/grouped.py; needs model.attn_implementation sdpa or eager). Used "
-        "under model.gradient_checkpointing (which turns the cache off in training) and off "
-        "CPU; on CPU without checkpointing the passes keep "
-        "the shared prompt cache (rl.cascade_attention), measured faster there "
-        "(docs/speed.md). false: the cache, or under checkpointing one full sequence per "
-        "rollout, the prompt copied to each (the earlier path)",
+        "(video_r1/rollout/grouped.py; needs model.attn_implementation sdpa or eager). "
+        "Measured faster than the earlier paths with and without model.gradient_checkpointing "
+        "(docs/speed.md). false: the shared prompt cache (rl.cascade_attention), or under "
+        "checkpointing (which turns the cache off in training) one full sequence per rollout, "
+        "the prompt copied to each (the earlier path)",
         default=True,
     )
     cuda_graph_decode: bool = _help(

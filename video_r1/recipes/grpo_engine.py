@@ -123,25 +123,8 @@ def scored(
         sampler,
         stops,
         rl.cascade_attention,
-        grouped=runs_grouped(ctx.cfg, model),
+        grouped=rl.grouped_update,
     )
-
-
-def runs_grouped(cfg: GRPOConfig, where: torch.nn.Module | torch.device | str) -> bool:
-    """Whether the step's log-prob passes (update, old, reference) run in the prefix-grouped
-    layout (rl.grouped_update): under activation checkpointing, whose cache-free training
-    passes would otherwise copy the prompt to every rollout, and off CPU, where the log-prob
-    passes copy the prompt cache to every rollout. On CPU without checkpointing the shared
-    prefix cache (rl.cascade_attention) keeps them: measured faster there before the grouped
-    pass attended split (docs/speed.md, update 0.19 s against 0.23 s at 1 prompt, 0.77 s
-    against 1.01 s at 4). `where`: the model that computes the passes, or its device."""
-    rl = cfg.rl
-    if not rl.grouped_update:
-        return False
-    if isinstance(where, torch.nn.Module):  # a ZeRO-3 shard sits on the device it computes on
-        where = next(iter(where.parameters())).device
-    on_cpu = torch.device(where).type == "cpu"
-    return cfg.model.gradient_checkpointing or not (on_cpu and rl.cascade_attention)
 
 
 def grouped_update_note(cfg: GRPOConfig, policy: torch.nn.Module) -> str | None:

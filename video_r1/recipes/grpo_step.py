@@ -36,7 +36,6 @@ from video_r1.recipes.grpo_engine import (
     engine_mismatch,
     policy_version,
     run_engine,
-    runs_grouped,
     scored,
 )
 from video_r1.recipes.grpo_rewards import score_records
@@ -290,7 +289,7 @@ def reference_logprobs(
     model = ctx.policy if lora else ctx.reference
     with ctx.policy.disable_adapter() if lora else nullcontext():
         # computed as the update's: another kernel path would leave a KL floor of its rounding
-        layout = {"cascade": rl.cascade_attention, "grouped": runs_grouped(ctx.cfg, model)}
+        layout = {"cascade": rl.cascade_attention, "grouped": rl.grouped_update}
         if not ctx.vision_trainable:
             return completion_logprobs(model, chunk.encoded, chunk.rollouts, index,
                                        rl.temperature, **layout)  # fmt: skip
