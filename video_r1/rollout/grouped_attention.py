@@ -5,14 +5,19 @@ see the prompt and its own earlier tokens, but a dense kernel still computes eve
 pair (completion against another completion, prompt against completions): with a 1.1k-token
 prompt and 12 x 64 completion tokens that is (1.1k + 768)^2 pairs per head, against the
 1.1k^2 / 2 + 12 x 64 x 1.2k the layout needs. Here each layer's attention runs in two parts,
-each a plain sdpa call (torch's fused kernels: on CPU the flash kernel, on CUDA flash or the
-memory-efficient kernel), through transformers' attention interface:
+each on torch's fused kernels (on CPU the flash kernel, on CUDA flash or the memory-efficient
+kernel), through transformers' attention interface:
 
-- the prompt's queries against the prompt's keys, causal (`is_causal`, so the kernels skip the
-  upper triangle) row by row past each row's left padding;
+- the prompt's queries against the prompt's keys, causal (`is_causal`, so kernels may skip
+  the upper triangle) row by row past each row's left padding; in the text model's last
+  layer only the last prompt token's query (the caller reads logits from there on);
 - each completion's queries [n, H, Lm, D] (gathered, Lm the longest) against its row's prompt
-  keys followed by its own keys, with a [n, 1, Lm, Lp + Lm] mask (prompt padding out, causal
-  within the completion).
+  keys and its own keys: on CPU by the cascade's exact log-sum-exp merge
+  (`cascade.merged_attention`: all of a row's completions against its prompt in one fused
+  call, each against itself in another, fused backward), elsewhere as one sdpa call over the
+  prompt keys copied per completion followed by its own, with a [n, 1, Lm, Lp + Lm] mask
+  (prompt padding out, causal within the completion): CUDA's fused kernels that return the
+  log-sum-exp the merge needs are not public API.
 
 Their outputs are put back in the row's order (padding slots get zeros: no query reads them,
 no logits are taken there). Gathering and concatenation are differentiable, so gradients reach
