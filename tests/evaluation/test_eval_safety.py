@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import shutil
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from _lock_holder import held_by_a_live_process
 from conftest import SMALL
 
 from video_r1.cli import main
@@ -25,18 +24,11 @@ def test_locked_folder_names_its_holder_and_a_dead_holder_is_taken_over(
     parrot_dir: Path, bench: Path, tmp_path: Path, capsys
 ) -> None:
     out = tmp_path / "run"
-    out.mkdir()
-    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
-    try:
-        lock = {"pid": holder.pid, "host": socket.gethostname(), "started": "2026-01-01 10:00"}
-        (out / ".lock").write_text(json.dumps(lock))
+    with held_by_a_live_process(out) as holder:
         assert main(_eval_args(parrot_dir, bench, out, "--limit", "2")) == 1
         err = capsys.readouterr().err
         assert f"pid {holder.pid} on host {socket.gethostname()} since 2026-01-01 10:00" in err
         assert not (out / "samples.jsonl").exists()
-    finally:
-        holder.kill()
-        holder.wait()
     # the holder is dead: its lock is stale and taken over; the run releases it at the end
     assert main(_eval_args(parrot_dir, bench, out, "--limit", "2")) == 0
     assert "took over a stale lock of pid" in capsys.readouterr().out

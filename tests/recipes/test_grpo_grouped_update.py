@@ -19,7 +19,9 @@ REPO = Path(__file__).parents[2]
 REWARDS = f"rl.reward_funcs=[accuracy,format,{Path(__file__).with_name('_rewards.py')}:text_length]"
 
 
-def _run(model: Path, data: Path, out: Path, grouped: bool, *overrides: str) -> dict:
+def _train(model: Path, data: Path, out: Path, grouped: bool, *overrides: str):
+    """One step of two micro-batches and two iterations, under activation checkpointing
+    unless `overrides` say otherwise; the run's result."""
     cfg = load_config(GRPOConfig, REPO / "configs" / "grpo_tiny.yaml", [
         f"model.path={model}", f"data.train_file={data}", f"data.media_root={data.parent}",
         f"checkpoint.output_dir={out}", "logging.progress_bar=false", "data.shuffle=false",
@@ -28,7 +30,12 @@ def _run(model: Path, data: Path, out: Path, grouped: bool, *overrides: str) -> 
         "optim.lr=1e-3", "model.gradient_checkpointing=true", REWARDS,
         f"rl.grouped_update={str(grouped).lower()}", *overrides,
     ])  # fmt: skip
-    train(cfg)
+    return train(cfg)
+
+
+def _run(model: Path, data: Path, out: Path, grouped: bool, *overrides: str) -> dict:
+    """`_train`'s step; its metrics row."""
+    _train(model, data, out, grouped, *overrides)
     (row,) = read_jsonl(out / "metrics.jsonl")
     return row
 
@@ -56,13 +63,9 @@ def test_without_checkpointing_the_passes_follow_rl_grouped_update(tiny_qwen25, 
     from video_r1.rollout.grouped_attention import GROUPED_ATTENTION
 
     data = write_cot_records(tmp_path / "data", n=2)
-    cfg = load_config(GRPOConfig, REPO / "configs" / "grpo_tiny.yaml", [
-        f"model.path={tiny_qwen25}", f"data.train_file={data}", f"data.media_root={data.parent}",
-        f"checkpoint.output_dir={tmp_path / 'out'}", "logging.progress_bar=false",
-        "rl.max_completion_length=4", "optim.max_steps=1", "optim.per_device_batch_size=1",
-        "model.gradient_checkpointing=false", f"rl.grouped_update={str(grouped).lower()}",
-    ])  # fmt: skip
-    result = train(cfg)
+    result = _train(
+        tiny_qwen25, data, tmp_path / "out", grouped, "model.gradient_checkpointing=false"
+    )
     attention = result.model.config.get_text_config()._attn_implementation
     assert attention == (GROUPED_ATTENTION if grouped else "sdpa")
 

@@ -66,18 +66,14 @@ def test_two_processes_on_a_folder_in_use_both_stop(
     tiny_model_factory, dist_data: Path, tmp_path
 ) -> None:
     # rank 0 takes the lock and tells rank 1: both refuse, neither waits on the other
-    import json
     import os
     import socket
     import subprocess
-    import sys
+
+    from _lock_holder import held_by_a_live_process
 
     out = tmp_path / "locked"
-    out.mkdir()
-    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
-    try:
-        lock = {"pid": holder.pid, "host": socket.gethostname(), "started": "2026-01-01 10:00"}
-        (out / ".lock").write_text(json.dumps(lock))
+    with held_by_a_live_process(out) as holder:
         args = [str(REPO / "configs" / "sft_tiny.yaml"), f"checkpoint.output_dir={out}",
                 f"model.path={tiny_model_factory('qwen2.5-vl')}", f"data.train_file={dist_data}",
                 f"data.media_root={dist_data.parent}", "optim.grad_accum=1"]  # fmt: skip
@@ -85,9 +81,6 @@ def test_two_processes_on_a_folder_in_use_both_stop(
                "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}  # fmt: skip
         proc = subprocess.run([*torchrun(), str(DRIVER), *args], env=env, capture_output=True,
                               text=True, timeout=240)  # fmt: skip
-    finally:
-        holder.kill()
-        holder.wait()
     assert proc.returncode != 0
     refusal = f"LockHeld: {out} is in use by pid {holder.pid} on host {socket.gethostname()}"
     assert proc.stderr.count(refusal) == 2, proc.stderr[-4000:]  # each rank says it

@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 import shutil
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from _launch import REPO
+from _lock_holder import held_by_a_live_process
 from _sft_data import write_cot_records
 
 from video_r1.cli import main
@@ -48,11 +47,7 @@ def test_a_second_run_on_a_folder_in_use_is_refused_and_a_dead_runs_lock_taken_o
 ) -> None:
     # Two grpo runs on one folder both exited 0 with their metrics interleaved.
     out = tmp_path / "run"
-    out.mkdir()
-    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
-    try:
-        lock = {"pid": holder.pid, "host": socket.gethostname(), "started": "2026-01-01 10:00"}
-        (out / ".lock").write_text(json.dumps(lock))
+    with held_by_a_live_process(out) as holder:
         assert main(_argv(recipe, tiny_qwen25, data, out)) == 1
         line = _error_line(capsys)
         assert f"in use by pid {holder.pid} on host {socket.gethostname()}" in line, line
@@ -63,9 +58,6 @@ def test_a_second_run_on_a_folder_in_use_is_refused_and_a_dead_runs_lock_taken_o
         assert main(_argv(recipe, tiny_qwen25, data, out)) == 1
         assert f"in use by pid {holder.pid}" in _error_line(capsys)
         shutil.rmtree(out / "checkpoint-1")
-    finally:
-        holder.kill()
-        holder.wait()
     # the holder is gone: its lock is stale, taken over, and released at the end
     assert main(_argv(recipe, tiny_qwen25, data, out)) == 0
     assert f"took over a stale lock of pid {holder.pid}" in capsys.readouterr().out
